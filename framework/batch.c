@@ -1,0 +1,213 @@
+/* batch.c: a batch's lifetime, its outputs, and the result messages that carry them. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+hpool__batch *hpool__batch_new(void)
+{
+    hpool__batch *batch = calloc(1, sizeof *batch);
+    if (batch == NULL)
+        return NULL;
+    if (pthread_mutex_init(&batch->lock, NULL) != 0) {
+        free(batch);
+        return NULL;
+    }
+    batch->reducer = -1;
+    return batch;
+}
+
+void hpool__batch_free(hpool__batch *batch)
+{
+    if (batch == NULL)
+        return;
+    if (batch->chunk_outputs != NULL) {
+        for (uint64_t c = 0; c < batch->chunk_count; c++) {
+            hpool__buffer_release(&batch->chunk_outputs[c].bytes);
+            free(batch->chunk_outputs[c].ends);
+        }
+        free(batch->chunk_outputs);
+    }
+    if (batch->results_owned)
+        free(batch->results);
+    free(batch->record_offsets);
+    free(batch->accumulator);
+    free(batch->failures);
+    free(batch->storage);
+    pthread_mutex_destroy(&batch->lock);
+    free(batch);
+}
+
+/* Call with batch->lock held, or when only one thread can see the batch. */
+int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
+{
+    if (batch->failure_count == batch->failure_capacity) {
+        size_t capacity = batch->failure_capacity ? 2 * batch->failure_capacity : 8;
+        hpool__failure *grown = realloc(batch->failures, capacity * sizeof *grown);
+        if (grown == NULL)
+            return HPOOL_ENOMEM;
+        batch->failures = grown;
+        batch->failure_capacity = capacity;
+    }
+    batch->failures[batch->failure_count++] = (hpool__failure){index, code};
+    return 0;
+}
+
+int hpool__batch_assemble_records(hpool__batch *batch)
+{
+    size_t bytes = 0;
+    for (uint64_t c = 0; c < batch->chunk_count; c++)
+        bytes += batch->chunk_outputs[c].bytes.size;
+    uint64_t *offsets = malloc((batch->count + 1) * sizeof *offsets + bytes + 1);
+    if (offsets == NULL)
+        return HPOOL_ENOMEM;
+    unsigned char *data = (unsigned char *)(offsets + batch->count + 1);
+    uint64_t at = 0, item = 0;
+    for (uint64_t c = 0; c < batch->chunk_count; c++) {
+        hpool__chunk_output *chunk = &batch->chunk_outputs[c];
+        uint64_t items_in_chunk = c + 1 < batch->chunk_count ? batch->chunksize
+                                                             : batch->count - c * batch->chunksize;
+        for (uint64_t i = 0; i < items_in_chunk; i++)
+            offsets[item++] = at + (i == 0 ? 0 : chunk->ends[i - 1]);
+        if (chunk->bytes.size > 0)
+            memcpy(data + at, chunk->bytes.data, chunk->bytes.size);
+        at += chunk->bytes.size;
+        hpool__buffer_release(&chunk->bytes);
+        free(chunk->ends);
+        chunk->ends = NULL;
+    }
+    offsets[batch->count] = at;
+    free(batch->chunk_outputs);
+    batch->chunk_outputs = NULL;
+    batch->record_offsets = offsets;
+    batch->record_data = data;
+    return 0;
+}
+
+/* ---- Result messages: a finished batch on its way to the root ------- */
+
+typedef struct result_header {
+    uint32_t call_id, batch_id;
+    int32_t mode, reducer;
+    uint64_t first, count, result_size, busy_ns, failure_count, data_size;
+} result_header;
+
+static size_t result_data_size(const hpool__batch *batch)
+{
+    switch (batch->mode) {
+    case HPOOL__FIXED_RESULT:
+        return batch->count * batch->result_size;
+    case HPOOL__RECORD_RESULT:
+        return (batch->count + 1) * sizeof(uint64_t) + batch->record_offsets[batch->count];
+    case HPOOL__REDUCE:
+        return batch->result_size;
+    case HPOOL__NO_RESULT:
+        break;
+    }
+    return 0;
+}
+
+int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
+{
+    size_t data_size = result_data_size(batch);
+    size_t total = sizeof(result_header) + batch->failure_count * sizeof(hpool__failure) + data_size;
+    unsigned char *out = malloc(total);
+    if (out == NULL)
+        return HPOOL_ENOMEM;
+    result_header header = {
+        .call_id = batch->call_id, .batch_id = batch->batch_id, .mode = batch->mode,
+        .reducer = batch->reducer, .first = batch->first, .count = batch->count,
+        .result_size = batch->result_size, .busy_ns = atomic_load(&batch->busy_ns),
+        .failure_count = batch->failure_count, .data_size = data_size,
+    };
+    unsigned char *at = out;
+    memcpy(at, &header, sizeof header);
+    at += sizeof header;
+    if (batch->failure_count > 0) {
+        memcpy(at, batch->failures, batch->failure_count * sizeof(hpool__failure));
+        at += batch->failure_count * sizeof(hpool__failure);
+    }
+    switch (batch->mode) {
+    case HPOOL__FIXED_RESULT:
+        memcpy(at, batch->results, data_size);
+        break;
+    case HPOOL__RECORD_RESULT: {
+        size_t offsets = (batch->count + 1) * sizeof(uint64_t);
+        memcpy(at, batch->record_offsets, offsets);
+        memcpy(at + offsets, batch->record_data, data_size - offsets);
+        break;
+    }
+    case HPOOL__REDUCE:
+        memcpy(at, batch->accumulator, data_size);
+        break;
+    case HPOOL__NO_RESULT:
+        break;
+    }
+    *buffer = out;
+    *size = total;
+    return 0;
+}
+
+/* The batch returned points into buffer, which it now owns. */
+int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
+{
+    result_header header;
+    if (size < sizeof header)
+        return HPOOL_EPEER;
+    memcpy(&header, buffer, sizeof header);
+    if (size != sizeof header + header.failure_count * sizeof(hpool__failure) + header.data_size)
+        return HPOOL_EPEER;
+    hpool__batch *batch = hpool__batch_new();
+    if (batch == NULL)
+        return HPOOL_ENOMEM;
+    batch->call_id = header.call_id;
+    batch->batch_id = header.batch_id;
+    batch->mode = header.mode;
+    batch->reducer = header.reducer;
+    batch->first = header.first;
+    batch->count = header.count;
+    batch->result_size = header.result_size;
+    atomic_store(&batch->busy_ns, header.busy_ns);
+    unsigned char *at = (unsigned char *)buffer + sizeof header;
+    if (header.failure_count > 0) {
+        /* copied out, so the batch may add its own and free them alike */
+        batch->failures = malloc(header.failure_count * sizeof(hpool__failure));
+        if (batch->failures == NULL) {
+            hpool__batch_free(batch);
+            return HPOOL_ENOMEM;
+        }
+        memcpy(batch->failures, at, header.failure_count * sizeof(hpool__failure));
+        batch->failure_count = batch->failure_capacity = header.failure_count;
+        at += header.failure_count * sizeof(hpool__failure);
+    }
+    switch (batch->mode) {
+    case HPOOL__FIXED_RESULT:
+        batch->results = at; /* inside storage, not owned separately */
+        break;
+    case HPOOL__RECORD_RESULT: {
+        /* record_offsets is freed with the batch: copy it out of storage */
+        size_t offsets = (header.count + 1) * sizeof(uint64_t);
+        batch->record_offsets = malloc(offsets + (header.data_size - offsets) + 1);
+        if (batch->record_offsets == NULL) {
+            hpool__batch_free(batch);
+            return HPOOL_ENOMEM;
+        }
+        memcpy(batch->record_offsets, at, header.data_size);
+        batch->record_data = (unsigned char *)batch->record_offsets + offsets;
+        break;
+    }
+    case HPOOL__REDUCE:
+        batch->accumulator = malloc(header.result_size ? header.result_size : 1);
+        if (batch->accumulator == NULL) {
+            hpool__batch_free(batch);
+            return HPOOL_ENOMEM;
+        }
+        memcpy(batch->accumulator, at, header.result_size);
+        break;
+    case HPOOL__NO_RESULT:
+        break;
+    }
+    batch->storage = buffer;
+    *batch_out = batch;
+    return 0;
+}

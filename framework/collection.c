@@ -1,0 +1,238 @@
+/* collection.c: the root gathers finished batches into results, streams and reductions, and completes calls. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static hpool__call *find_call(hpool_pool *pool, uint32_t id)
+{
+    for (hpool__call *call = pool->calls; call != NULL; call = call->next)
+        if (call->id == id)
+            return call;
+    return NULL;
+}
+
+static void append_ready(hpool__call *call, hpool__batch *batch)
+{
+    batch->next = NULL;
+    if (call->ready_tail)
+        call->ready_tail->next = batch;
+    else
+        call->ready_head = batch;
+    call->ready_tail = batch;
+}
+
+/* imap: a batch waits until every item before it has been delivered. */
+static void deliver_in_order(hpool__call *call, hpool__batch *batch)
+{
+    hpool__batch **link = &call->waiting;
+    while (*link != NULL && (*link)->first < batch->first)
+        link = &(*link)->next;
+    batch->next = *link;
+    *link = batch;
+    while (call->waiting != NULL && call->waiting->first == call->next_to_deliver) {
+        hpool__batch *ready = call->waiting;
+        call->waiting = ready->next;
+        call->next_to_deliver += ready->count;
+        append_ready(call, ready);
+    }
+}
+
+static int keep_record_batch(hpool__call *call, hpool__batch *batch)
+{
+    if (call->record_batch_count == call->record_batch_capacity) {
+        size_t capacity = call->record_batch_capacity ? 2 * call->record_batch_capacity : 16;
+        hpool__batch **grown = realloc(call->record_batches, capacity * sizeof *grown);
+        if (grown == NULL)
+            return HPOOL_ENOMEM;
+        call->record_batches = grown;
+        call->record_batch_capacity = capacity;
+    }
+    call->record_batches[call->record_batch_count++] = batch;
+    return 0;
+}
+
+static void count_failures(hpool__call *call, const hpool__batch *batch)
+{
+    hpool_report *report = &call->report;
+    for (size_t f = 0; f < batch->failure_count; f++) {
+        const hpool__failure *failure = &batch->failures[f];
+        if (report->failed == 0 || failure->index < report->first_failed_index) {
+            report->first_failed_index = failure->index;
+            report->first_failed_code = (int)failure->code;
+        }
+        report->failed++;
+        if (failure->code == HPOOL_ECANCELED)
+            report->canceled++;
+    }
+}
+
+void hpool__collect(hpool_pool *pool, hpool__batch *batch)
+{
+    hpool__call *call = find_call(pool, batch->call_id);
+    if (call == NULL) {
+        hpool__batch_free(batch);
+        return;
+    }
+    call->outstanding--;
+    call->done += batch->count;
+    uint64_t busy = atomic_load(&batch->busy_ns);
+    if (batch->count > 0 && busy > 0) {
+        double sample = (double)busy / (double)batch->count;
+        call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
+    }
+    count_failures(call, batch);
+    if (batch->failure_count > 0 && call->spec.error_callback != NULL) {
+        /* The batch is ours alone until placed below, so the lock can go. */
+        call->refcount++;
+        pthread_mutex_unlock(&pool->lock);
+        for (size_t f = 0; f < batch->failure_count; f++)
+            call->spec.error_callback(batch->failures[f].index, (int)batch->failures[f].code, call->spec.user);
+        pthread_mutex_lock(&pool->lock);
+        call->refcount--;
+    }
+
+    bool keep = false;
+    switch (call->kind) {
+    case HPOOL__CALL_MAP:
+        if (call->mode == HPOOL__FIXED_RESULT && batch->origin_rank != pool->root && call->spec.results != NULL)
+            memcpy((unsigned char *)call->spec.results + batch->first * call->result_size, batch->results,
+                   batch->count * call->result_size);
+        if (call->mode == HPOOL__RECORD_RESULT) {
+            if (keep_record_batch(call, batch) == 0)
+                keep = true;
+            else if (call->report.status == 0)
+                call->report.status = HPOOL_ENOMEM;
+        }
+        call->in_flight--;
+        break;
+    case HPOOL__CALL_REDUCE:
+        if (batch->accumulator != NULL)
+            pool->reducers[call->spec.reducer].combine(call->reduction, batch->accumulator,
+                                                      pool->reducers[call->spec.reducer].user);
+        call->in_flight--;
+        break;
+    case HPOOL__CALL_IMAP:
+        if (call->abandoned) {
+            call->in_flight--;
+            break;
+        }
+        deliver_in_order(call, batch);
+        keep = true;
+        break;
+    case HPOOL__CALL_IMAP_UNORDERED:
+        if (call->abandoned) {
+            call->in_flight--;
+            break;
+        }
+        append_ready(call, batch);
+        keep = true;
+        break;
+    }
+    if (!keep)
+        hpool__batch_free(batch);
+    pthread_cond_broadcast(&pool->changed);
+    hpool__complete_if_done(pool, call);
+}
+
+static int by_first(const void *a, const void *b)
+{
+    const hpool__batch *x = *(hpool__batch *const *)a, *y = *(hpool__batch *const *)b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static void unlink_call(hpool_pool *pool, hpool__call *call)
+{
+    hpool__call **link = &pool->calls;
+    hpool__call *previous = NULL;
+    while (*link != NULL && *link != call) {
+        previous = *link;
+        link = &(*link)->next;
+    }
+    if (*link == NULL)
+        return;
+    *link = call->next;
+    if (pool->calls_tail == call)
+        pool->calls_tail = previous;
+    call->next = NULL;
+}
+
+void hpool__complete_if_done(hpool_pool *pool, hpool__call *call)
+{
+    if (call->complete || !call->source_ended || call->outstanding > 0)
+        return;
+    hpool_report *report = &call->report;
+    report->items = call->total + call->canceled_before_start;
+    if (call->canceled_before_start > 0) {
+        if (report->failed == 0 || call->cut < report->first_failed_index) {
+            report->first_failed_index = call->cut;
+            report->first_failed_code = HPOOL_ECANCELED;
+        }
+        report->failed += call->canceled_before_start;
+        report->canceled += call->canceled_before_start;
+    }
+    if (report->status == 0 && report->canceled > 0)
+        report->status = HPOOL_ECANCELED;
+    else if (report->status == 0 && report->failed > 0)
+        report->status = HPOOL_EFAILED;
+
+    if (call->kind == HPOOL__CALL_REDUCE && call->spec.reduction != NULL)
+        memcpy(call->spec.reduction, call->reduction, call->result_size);
+    if (call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__RECORD_RESULT) {
+        qsort(call->record_batches, call->record_batch_count, sizeof *call->record_batches, by_first);
+        /* after a cancel, total is what was cut, which the batches tile */
+        hpool_records *records = hpool__records_build(call->record_batches, call->record_batch_count, call->total);
+        if (records == NULL && (report->status == 0 || report->status == HPOOL_EFAILED))
+            report->status = HPOOL_ENOMEM;
+        *call->spec.records = records;
+        for (size_t b = 0; b < call->record_batch_count; b++)
+            hpool__batch_free(call->record_batches[b]);
+        call->record_batch_count = 0;
+    }
+    unlink_call(pool, call);
+    /* The callback runs before anyone can see the call complete, so a
+     * caller that waited can count on it having run. */
+    if (call->spec.callback != NULL) {
+        pthread_mutex_unlock(&pool->lock);
+        call->spec.callback(report, call->spec.user);
+        pthread_mutex_lock(&pool->lock);
+    }
+    call->complete = true;
+    pthread_cond_broadcast(&pool->changed);
+    hpool__call_release(pool, call);
+}
+
+void hpool__call_release(hpool_pool *pool, hpool__call *call)
+{
+    if (--call->refcount > 0)
+        return;
+    hpool__batch *lists[] = {call->ready_head, call->waiting, call->reading};
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+        for (hpool__batch *batch = lists[l], *next; batch != NULL; batch = next) {
+            next = batch == call->reading ? NULL : batch->next;
+            hpool__batch_free(batch);
+        }
+    for (size_t b = 0; b < call->record_batch_count; b++)
+        hpool__batch_free(call->record_batches[b]);
+    free(call->record_batches);
+    free(call->reduction);
+    free(call);
+}
+
+/* Stops cutting the call and tells the ranks to skip what has not started.
+ * With pool->lock held. */
+void hpool__cancel_call(hpool_pool *pool, hpool__call *call)
+{
+    if (call->complete || call->canceled)
+        return;
+    call->canceled = true;
+    call->cancel_pending = true;
+    if (!call->source_ended) {
+        if (call->total != UINT64_MAX)
+            call->canceled_before_start = call->total - call->cut;
+        call->source_ended = true;
+        call->total = call->cut;
+    }
+    pool->engine_has_news = true;
+    pthread_cond_signal(&pool->engine_wake);
+}

@@ -1,0 +1,282 @@
+/* internal.h: the structures shared by the framework's files; not installed. */
+#ifndef HPOOL_INTERNAL_H
+#define HPOOL_INTERNAL_H
+
+#include "hpool.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+/* ---- Sources -------------------------------------------------------- */
+
+enum hpool__input_kind { HPOOL__RANGE, HPOOL__FIXED, HPOOL__RECORDS, HPOOL__COLUMNS };
+
+struct hpool_source {
+    enum hpool__input_kind kind;
+    bool is_producer;
+    uint64_t count;              /* UINT64_MAX for a producer */
+    int64_t range_start;
+    const unsigned char *items;  /* FIXED */
+    size_t item_size;            /* FIXED; COLUMNS: the packed row size */
+    const void *const *records;  /* RECORDS */
+    const size_t *record_sizes;  /* RECORDS; NULL: NUL-terminated strings */
+    size_t column_count;         /* COLUMNS */
+    const void **columns;        /* COLUMNS: owned copy of the pointer array */
+    size_t *column_sizes;        /* COLUMNS: owned copy */
+    hpool_produce_fn *produce;   /* producer */
+    void *produce_user;
+};
+
+/* How a batch's inputs are laid out, wherever it runs. Fixed items point
+ * into the caller's array on the root and into the message elsewhere;
+ * records and rows are always packed, so every record is followed by a NUL. */
+typedef struct hpool__input {
+    enum hpool__input_kind kind;
+    int64_t range_first;
+    const unsigned char *items;  /* FIXED and COLUMNS rows */
+    size_t item_size;
+    const uint64_t *offsets;     /* RECORDS: count + 1 offsets into data */
+    const unsigned char *data;
+    size_t column_count;
+    const uint64_t *column_sizes;
+} hpool__input;
+
+/* ---- Batches: the unit that travels between ranks -------------------- */
+
+enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_RESULT, HPOOL__REDUCE };
+
+typedef struct hpool__failure {
+    uint64_t index;
+    int64_t code;
+} hpool__failure;
+
+/* A growable byte buffer. */
+typedef struct hpool__buffer {
+    unsigned char *data;
+    size_t size, capacity;
+} hpool__buffer;
+
+int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra);
+int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size);
+void hpool__buffer_release(hpool__buffer *buffer);
+
+/* Variable-size results of one chunk while it runs. */
+typedef struct hpool__chunk_output {
+    hpool__buffer bytes;
+    uint64_t *ends;  /* ends[i]: bytes emitted up to and including item i */
+    size_t emitted;  /* items whose record is closed */
+} hpool__chunk_output;
+
+typedef struct hpool__batch {
+    struct hpool__batch *next;
+    uint32_t call_id;
+    uint32_t batch_id;
+    int32_t function;
+    int32_t reducer;
+    enum hpool__result_mode mode;
+    size_t result_size;
+    uint64_t first, count, chunksize, chunk_count;
+    hpool__input input;
+
+    /* Execution, inside a rank's team. */
+    uint64_t next_chunk;           /* under the team's lock */
+    atomic_uint_fast64_t chunks_done;
+    atomic_int canceled;
+    atomic_uint_fast64_t busy_ns;  /* thread time spent on it */
+    pthread_mutex_t lock;          /* guards failures and accumulator */
+
+    /* Outputs. */
+    unsigned char *results;        /* FIXED_RESULT: count × result_size */
+    bool results_owned;
+    hpool__chunk_output *chunk_outputs; /* RECORD_RESULT, per chunk */
+    uint64_t *record_offsets;      /* RECORD_RESULT, after assembly */
+    unsigned char *record_data;
+    unsigned char *accumulator;    /* REDUCE */
+    hpool__failure *failures;
+    size_t failure_count, failure_capacity;
+
+    void *storage;                 /* a message the pointers above point into */
+    int origin_rank;               /* where it ran, on the root */
+} hpool__batch;
+
+hpool__batch *hpool__batch_new(void);
+void hpool__batch_free(hpool__batch *batch);
+int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code);
+/* Merges per-chunk record outputs into record_offsets and record_data. */
+int hpool__batch_assemble_records(hpool__batch *batch);
+/* The input of item i of the batch. */
+void hpool__input_get(const hpool__input *input, uint64_t i, const void **data, size_t *size,
+                      int64_t *range_value);
+
+/* ---- Team: the OpenMP threads of a rank (team.c) -------------------- */
+
+typedef void hpool__batch_done_fn(hpool__batch *batch, void *user);
+
+typedef struct hpool__team {
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready;
+    hpool__batch *head, *tail;    /* batches with chunks not yet claimed */
+    bool stopping;
+    int thread_count;
+    pthread_t thread;
+    bool started;
+    const hpool_function *functions;
+    size_t function_count;
+    const hpool_reducer *reducers;
+    size_t reducer_count;
+    hpool__batch_done_fn *on_batch_done;
+    void *on_batch_done_user;
+    uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
+    size_t canceled_next;
+} hpool__team;
+
+int hpool__team_start(hpool__team *team);
+void hpool__team_submit(hpool__team *team, hpool__batch *batch);
+void hpool__team_cancel(hpool__team *team, uint32_t call_id);
+void hpool__team_stop(hpool__team *team);
+
+/* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
+
+enum hpool__message_type { HPOOL__MSG_BATCH = 1, HPOOL__MSG_RESULT, HPOOL__MSG_CANCEL, HPOOL__MSG_STOP };
+
+typedef struct hpool__pending_send {
+    MPI_Request request;
+    void *buffer;
+} hpool__pending_send;
+
+typedef struct hpool__transport {
+    bool uses_mpi;
+    MPI_Comm comm;
+    int rank, size;
+    hpool__pending_send *sends;
+    size_t send_count, send_capacity;
+} hpool__transport;
+
+/* A message received: type, source and its bytes (owned by the receiver). */
+typedef struct hpool__message {
+    int type;
+    int source;
+    void *data;
+    size_t size;
+} hpool__message;
+
+int hpool__transport_open(hpool__transport *transport, MPI_Comm comm);
+int hpool__transport_check_names(hpool__transport *transport, uint64_t names_hash);
+/* Takes ownership of buffer (malloc'd), freed once sent. */
+int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size);
+/* 1 and *message if one arrived, 0 if none, or a negative error. */
+int hpool__transport_receive(hpool__transport *transport, hpool__message *message);
+/* Completes sends that are done; 0 or HPOOL_EMPI. */
+int hpool__transport_progress(hpool__transport *transport);
+int hpool__transport_flush(hpool__transport *transport);
+void hpool__transport_close(hpool__transport *transport);
+
+/* Cuts up to max_count items (and about max_bytes of a producer's) from
+ * first on; sets batch->count and *ended when the source is exhausted. */
+int hpool__source_cut(const hpool_source *source, uint64_t first, uint64_t max_count, size_t max_bytes,
+                      hpool__batch *batch, bool *ended);
+size_t hpool__source_item_bytes(const hpool_source *source);
+/* One hpool_records from batches sorted by first that tile [0, total). */
+hpool_records *hpool__records_build(hpool__batch **batches, size_t batch_count, uint64_t total);
+
+/* Message encoding (sources.c for batches, collection.c for results). */
+int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size);
+int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch);
+int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size);
+int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch);
+
+/* ---- Placement (placement.c) ----------------------------------------- */
+
+int hpool__resolve_threads(int requested);
+bool hpool__launched_by_mpi_launcher(void);
+
+/* ---- Calls and the pool (pool.c, scheduler.c, collection.c, calls.c) - */
+
+enum hpool__call_kind { HPOOL__CALL_MAP, HPOOL__CALL_REDUCE, HPOOL__CALL_IMAP, HPOOL__CALL_IMAP_UNORDERED };
+
+typedef struct hpool__call {
+    struct hpool__call *next;       /* in pool->calls while active */
+    uint32_t id;
+    enum hpool__call_kind kind;
+    hpool_call spec;
+    const hpool_source *source;
+    enum hpool__result_mode mode;
+    size_t result_size;
+    int refcount;                   /* the pool while active, plus one handle */
+
+    uint64_t total;                 /* UINT64_MAX until a producer ends */
+    uint64_t cut;                   /* items cut into batches so far */
+    uint64_t done;                  /* items collected */
+    size_t in_flight;               /* batches cut and not yet released */
+    size_t outstanding;             /* batches cut and not yet collected */
+    uint32_t next_batch_id;
+    bool source_ended;
+    double ns_per_item;             /* measured thread time per item, 0: unknown */
+    bool canceled;
+    bool cancel_pending;            /* the engine still has to tell the ranks */
+    uint64_t canceled_before_start; /* items never cut, counted at the end */
+    bool abandoned;                 /* its handle was freed early */
+
+    hpool_report report;
+    unsigned char *reduction;       /* REDUCE: value_size bytes */
+    hpool__batch **record_batches;  /* map with records: kept until the end */
+    size_t record_batch_count, record_batch_capacity;
+
+    /* Streams: batches ready to read, in delivery order, and for imap the
+     * completed ones still waiting for an earlier one. */
+    hpool__batch *ready_head, *ready_tail;
+    hpool__batch *waiting;          /* sorted by first */
+    uint64_t next_to_deliver;
+    hpool__batch *reading;          /* the batch hpool_iter_next reads */
+    uint64_t reading_position;
+
+    bool complete;                  /* report final, callbacks run */
+} hpool__call;
+
+struct hpool_pool {
+    hpool__transport transport;
+    int root;
+    int thread_count;
+    hpool_function *functions;
+    size_t function_count;
+    hpool_reducer *reducers;
+    size_t reducer_count;
+    size_t window;
+    hpool__team team;
+
+    pthread_t engine;
+    bool engine_started;
+    pthread_mutex_t lock;
+    pthread_cond_t engine_wake;     /* wakes the engine */
+    pthread_cond_t changed;         /* wakes threads waiting on calls */
+    bool engine_has_news;
+
+    /* Root only. */
+    hpool__call *calls, *calls_tail;
+    uint32_t next_call_id;
+    bool closed, joining, joined;
+    hpool__batch *local_done_head, *local_done_tail; /* from the team */
+    size_t *outstanding;            /* batches in flight per rank */
+    int error;                      /* first transport error */
+};
+
+/* Engine threads (scheduler.c for the root, pool.c for the others). */
+void *hpool__root_engine(void *pool);
+void *hpool__worker_engine(void *pool);
+void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds);
+void hpool__on_local_batch_done(hpool__batch *batch, void *pool);
+
+/* Collection of completed batches on the root (collection.c). Both are
+ * called with pool->lock held; collect may drop and retake it to run
+ * callbacks. */
+void hpool__collect(hpool_pool *pool, hpool__batch *batch);
+void hpool__complete_if_done(hpool_pool *pool, hpool__call *call);
+void hpool__call_release(hpool_pool *pool, hpool__call *call);
+void hpool__cancel_call(hpool_pool *pool, hpool__call *call);
+
+uint64_t hpool__now_ns(void);
+
+#endif

@@ -1,0 +1,387 @@
+/* team.c: a rank's OpenMP worker threads, which run the chunks of queued batches. */
+#include "internal.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t hpool__now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* One worker thread's state for each function: made by init on first use. */
+typedef struct worker_state {
+    void *state;
+    int init_code; /* init's return, once run */
+    bool initialized;
+} worker_state;
+
+/* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
+typedef struct chunk_context {
+    hpool__batch *batch;
+    uint64_t offset;            /* the chunk's first item, within the batch */
+    hpool__chunk_output *output;
+    hpool__failure *failures;   /* this chunk's, merged into the batch after */
+    size_t failure_count, failure_capacity;
+    int error;                  /* an allocation failed */
+} chunk_context;
+
+static void chunk_fail(chunk_context *chunk, uint64_t index, int64_t code)
+{
+    if (chunk->failure_count == chunk->failure_capacity) {
+        size_t capacity = chunk->failure_capacity ? 2 * chunk->failure_capacity : 8;
+        hpool__failure *grown = realloc(chunk->failures, capacity * sizeof *grown);
+        if (grown == NULL) {
+            chunk->error = HPOOL_ENOMEM;
+            return;
+        }
+        chunk->failures = grown;
+        chunk->failure_capacity = capacity;
+    }
+    chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
+}
+
+int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size)
+{
+    if (span == NULL || data == NULL || size == NULL || i >= span->count)
+        return HPOOL_EINVAL;
+    chunk_context *chunk = span->internal;
+    static _Thread_local int64_t range_value;
+    hpool__input_get(&chunk->batch->input, chunk->offset + i, data, size, &range_value);
+    return 0;
+}
+
+/* Closes the records of items before i, which emitted nothing more. */
+static void close_records_before(hpool__chunk_output *output, size_t i)
+{
+    while (output->emitted < i) {
+        output->ends[output->emitted] = output->bytes.size;
+        output->emitted++;
+    }
+}
+
+int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size)
+{
+    if (span == NULL || i >= span->count)
+        return HPOOL_EINVAL;
+    chunk_context *chunk = span->internal;
+    hpool__chunk_output *output = chunk->output;
+    if (output == NULL || i < output->emitted) /* that record is closed */
+        return HPOOL_EINVAL;
+    close_records_before(output, i);
+    if (hpool__buffer_append(&output->bytes, data, size) != 0)
+        return HPOOL_ENOMEM;
+    return 0;
+}
+
+int hpool_task_emit(hpool_task *task, const void *data, size_t size)
+{
+    if (task == NULL || task->span == NULL)
+        return HPOOL_EINVAL;
+    return hpool_span_emit(task->span, task->index - task->span->first, data, size);
+}
+
+void hpool_span_fail(hpool_span *span, size_t i, int code)
+{
+    if (span == NULL || i >= span->count || code == 0)
+        return;
+    chunk_fail(span->internal, span->first + i, code);
+}
+
+/* Keeps the item value after the chunk accumulator suitably aligned. */
+static size_t aligned_value_size(const hpool_reducer *reducer)
+{
+    return reducer ? (reducer->value_size + 15) / 16 * 16 : 0;
+}
+
+/* Runs an item function over the span, item by item. */
+static int run_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
+                     unsigned char *value)
+{
+    chunk_context *chunk = span->internal;
+    const hpool__input *input = &chunk->batch->input;
+    size_t result_size = span->result_size;
+    hpool_task task = {.state = span->state, .span = span, .result_size = result_size};
+    const void *args[16];
+    size_t arg_count = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
+    if (arg_count > 16)
+        arg_count = 0; /* wider tuples read their row through task.input */
+    task.args = arg_count ? args : NULL;
+    task.arg_count = arg_count;
+    int64_t range_value;
+    for (size_t i = 0; i < span->count; i++) {
+        task.index = span->first + i;
+        hpool__input_get(input, chunk->offset + i, &task.input, &task.input_size, &range_value);
+        for (size_t j = 0, at = 0; j < arg_count; at += input->column_sizes[j], j++)
+            args[j] = (const unsigned char *)task.input + at;
+        if (reducer != NULL) {
+            memcpy(value, reducer->identity, reducer->value_size);
+            task.result = value;
+        } else if (span->results != NULL) {
+            task.result = (unsigned char *)span->results + i * result_size;
+        }
+        int rc = function->map(&task, function->user);
+        if (rc != 0)
+            chunk_fail(chunk, task.index, rc);
+        else if (reducer != NULL)
+            reducer->combine(span->accumulator, value, reducer->user);
+        if (chunk->output != NULL)
+            close_records_before(chunk->output, i + 1);
+    }
+    return 0;
+}
+
+static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker_state *states,
+                      unsigned char *scratch)
+{
+    uint64_t offset = c * batch->chunksize;
+    uint64_t count = batch->count - offset < batch->chunksize ? batch->count - offset : batch->chunksize;
+    chunk_context chunk = {.batch = batch, .offset = offset};
+    hpool_span span = {
+        .first = batch->first + offset,
+        .count = count,
+        .range_first = batch->input.range_first + (int64_t)offset,
+        .item_size = batch->input.item_size,
+        .result_size = batch->result_size,
+        .internal = &chunk,
+    };
+    if (batch->input.kind == HPOOL__FIXED || batch->input.kind == HPOOL__COLUMNS)
+        span.items = batch->input.items + offset * batch->input.item_size;
+    if (batch->mode == HPOOL__FIXED_RESULT)
+        span.results = batch->results + offset * batch->result_size;
+    if (batch->mode == HPOOL__RECORD_RESULT) {
+        chunk.output = &batch->chunk_outputs[c];
+        chunk.output->ends = calloc(count ? count : 1, sizeof *chunk.output->ends);
+        if (chunk.output->ends == NULL)
+            chunk.error = HPOOL_ENOMEM;
+    }
+
+    const hpool_reducer *reducer = NULL;
+    if (batch->mode == HPOOL__REDUCE) {
+        reducer = &team->reducers[batch->reducer];
+        span.accumulator = scratch;
+        memcpy(scratch, reducer->identity, reducer->value_size);
+    }
+
+    uint64_t started = hpool__now_ns();
+    int code = chunk.error;
+    const hpool_function *function = NULL;
+    if (code == 0 && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
+        code = HPOOL_ECANCELED;
+    if (code == 0) {
+        function = &team->functions[batch->function];
+        worker_state *state = &states[batch->function];
+        if (!state->initialized) {
+            state->initialized = true;
+            state->init_code = function->init ? function->init(&state->state, function->user) : 0;
+        }
+        code = state->init_code;
+        span.state = state->state;
+    }
+    if (code == 0) {
+        if (function->span != NULL)
+            code = function->span(&span, function->user);
+        else
+            code = run_items(function, &span, reducer, scratch + aligned_value_size(reducer));
+        if (chunk.error != 0)
+            code = chunk.error;
+    }
+    if (chunk.output != NULL && chunk.output->ends != NULL)
+        close_records_before(chunk.output, count);
+    atomic_fetch_add_explicit(&batch->busy_ns, hpool__now_ns() - started, memory_order_relaxed);
+
+    pthread_mutex_lock(&batch->lock);
+    if (code != 0) {
+        /* the whole chunk failed: its own per-item failures are subsumed */
+        for (uint64_t i = 0; i < count; i++)
+            hpool__batch_add_failure(batch, span.first + i, code);
+    } else {
+        for (size_t f = 0; f < chunk.failure_count; f++)
+            hpool__batch_add_failure(batch, chunk.failures[f].index, chunk.failures[f].code);
+        if (reducer != NULL)
+            reducer->combine(batch->accumulator, scratch, reducer->user);
+    }
+    pthread_mutex_unlock(&batch->lock);
+    free(chunk.failures);
+}
+
+/* Prepares a batch's outputs before any chunk of it runs. */
+static int prepare_outputs(hpool__team *team, hpool__batch *batch)
+{
+    batch->chunk_count = batch->count == 0 ? 0 : (batch->count + batch->chunksize - 1) / batch->chunksize;
+    if (batch->mode == HPOOL__FIXED_RESULT && batch->results == NULL) {
+        batch->results = malloc(batch->count * batch->result_size + 1);
+        batch->results_owned = true;
+        if (batch->results == NULL)
+            return HPOOL_ENOMEM;
+    }
+    if (batch->mode == HPOOL__RECORD_RESULT) {
+        batch->chunk_outputs = calloc(batch->chunk_count + 1, sizeof *batch->chunk_outputs);
+        if (batch->chunk_outputs == NULL)
+            return HPOOL_ENOMEM;
+    }
+    if (batch->mode == HPOOL__REDUCE) {
+        const hpool_reducer *reducer = &team->reducers[batch->reducer];
+        batch->accumulator = malloc(reducer->value_size);
+        if (batch->accumulator == NULL)
+            return HPOOL_ENOMEM;
+        memcpy(batch->accumulator, reducer->identity, reducer->value_size);
+    }
+    return 0;
+}
+
+static bool recently_canceled(const hpool__team *team, uint32_t call_id)
+{
+    for (size_t i = 0; i < sizeof team->canceled_calls / sizeof team->canceled_calls[0]; i++)
+        if (team->canceled_calls[i] == call_id && call_id != 0)
+            return true;
+    return false;
+}
+
+static void finish_batch(hpool__team *team, hpool__batch *batch)
+{
+    if (batch->mode == HPOOL__RECORD_RESULT && batch->chunk_outputs != NULL
+        && hpool__batch_assemble_records(batch) != 0) {
+        pthread_mutex_lock(&batch->lock);
+        for (uint64_t i = 0; i < batch->count; i++)
+            hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
+        pthread_mutex_unlock(&batch->lock);
+        /* an empty record per item keeps the message well formed */
+        batch->record_offsets = calloc(batch->count + 1, sizeof(uint64_t));
+        batch->record_data = (unsigned char *)batch->record_offsets;
+    }
+    team->on_batch_done(batch, team->on_batch_done_user);
+}
+
+void hpool__team_submit(hpool__team *team, hpool__batch *batch)
+{
+    if (prepare_outputs(team, batch) != 0) {
+        for (uint64_t i = 0; i < batch->count; i++)
+            hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
+        batch->chunk_count = 0;
+    }
+    pthread_mutex_lock(&team->lock);
+    if (recently_canceled(team, batch->call_id))
+        atomic_store(&batch->canceled, 1);
+    if (batch->chunk_count == 0) {
+        pthread_mutex_unlock(&team->lock);
+        finish_batch(team, batch);
+        return;
+    }
+    batch->next = NULL;
+    if (team->tail)
+        team->tail->next = batch;
+    else
+        team->head = batch;
+    team->tail = batch;
+    pthread_cond_signal(&team->work_ready);
+    if (batch->chunk_count > 1)
+        pthread_cond_broadcast(&team->work_ready);
+    pthread_mutex_unlock(&team->lock);
+}
+
+void hpool__team_cancel(hpool__team *team, uint32_t call_id)
+{
+    pthread_mutex_lock(&team->lock);
+    team->canceled_calls[team->canceled_next] = call_id;
+    team->canceled_next = (team->canceled_next + 1) % (sizeof team->canceled_calls / sizeof team->canceled_calls[0]);
+    for (hpool__batch *batch = team->head; batch != NULL; batch = batch->next)
+        if (batch->call_id == call_id)
+            atomic_store(&batch->canceled, 1);
+    pthread_mutex_unlock(&team->lock);
+}
+
+static size_t largest_reduce_value(const hpool__team *team)
+{
+    size_t largest = 0;
+    for (size_t r = 0; r < team->reducer_count; r++)
+        if (team->reducers[r].value_size > largest)
+            largest = team->reducers[r].value_size;
+    return largest;
+}
+
+static void worker_loop(hpool__team *team)
+{
+    worker_state *states = calloc(team->function_count + 1, sizeof *states);
+    /* room for a chunk's accumulator and an item's value */
+    unsigned char *scratch = malloc(2 * ((largest_reduce_value(team) + 15) / 16 * 16) + 16);
+    pthread_mutex_lock(&team->lock);
+    for (;;) {
+        while (team->head == NULL && !team->stopping)
+            pthread_cond_wait(&team->work_ready, &team->lock);
+        if (team->head == NULL)
+            break;
+        hpool__batch *batch = team->head;
+        uint64_t c = batch->next_chunk++;
+        if (batch->next_chunk == batch->chunk_count) {
+            team->head = batch->next;
+            if (team->head == NULL)
+                team->tail = NULL;
+        }
+        pthread_mutex_unlock(&team->lock);
+        if (states == NULL || scratch == NULL) {
+            pthread_mutex_lock(&batch->lock);
+            uint64_t offset = c * batch->chunksize;
+            for (uint64_t i = offset; i < batch->count && i < offset + batch->chunksize; i++)
+                hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
+            pthread_mutex_unlock(&batch->lock);
+        } else {
+            run_chunk(team, batch, c, states, scratch);
+        }
+        if (atomic_fetch_add(&batch->chunks_done, 1) + 1 == batch->chunk_count)
+            finish_batch(team, batch);
+        pthread_mutex_lock(&team->lock);
+    }
+    pthread_mutex_unlock(&team->lock);
+    for (size_t f = 0; states != NULL && f < team->function_count; f++)
+        if (states[f].initialized && states[f].init_code == 0 && team->functions[f].fini != NULL)
+            team->functions[f].fini(states[f].state, team->functions[f].user);
+    free(states);
+    free(scratch);
+}
+
+static void *team_main(void *argument)
+{
+    hpool__team *team = argument;
+    /* Exactly thread_count threads, whatever OMP_DYNAMIC says. */
+    omp_set_dynamic(0);
+#pragma omp parallel num_threads(team->thread_count)
+    worker_loop(team);
+    return NULL;
+}
+
+int hpool__team_start(hpool__team *team)
+{
+    if (pthread_mutex_init(&team->lock, NULL) != 0)
+        return HPOOL_ETHREAD;
+    if (pthread_cond_init(&team->work_ready, NULL) != 0) {
+        pthread_mutex_destroy(&team->lock);
+        return HPOOL_ETHREAD;
+    }
+    if (pthread_create(&team->thread, NULL, team_main, team) != 0) {
+        pthread_cond_destroy(&team->work_ready);
+        pthread_mutex_destroy(&team->lock);
+        return HPOOL_ETHREAD;
+    }
+    team->started = true;
+    return 0;
+}
+
+/* Lets the threads finish every queued chunk, then ends them. */
+void hpool__team_stop(hpool__team *team)
+{
+    if (!team->started)
+        return;
+    pthread_mutex_lock(&team->lock);
+    team->stopping = true;
+    pthread_cond_broadcast(&team->work_ready);
+    pthread_mutex_unlock(&team->lock);
+    pthread_join(team->thread, NULL);
+    pthread_cond_destroy(&team->work_ready);
+    pthread_mutex_destroy(&team->lock);
+    team->started = false;
+}

@@ -1,0 +1,161 @@
+/* transport.c: every MPI call hpool makes; a rank's messages in and out. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+/* hpool's messages use tags from here on, on a communicator of its own. */
+#define HPOOL__TAG_BASE 7100
+
+static bool mpi_initialized_by_hpool;
+
+int hpool_mpi_init(int *argc, char ***argv)
+{
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized || !hpool__launched_by_mpi_launcher())
+        return 0;
+    int provided = 0;
+    if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
+        return HPOOL_EMPI;
+    mpi_initialized_by_hpool = true;
+    /* Errors come back as codes, so hpool can report them instead of dying. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    return provided >= MPI_THREAD_SERIALIZED ? 0 : HPOOL_EMPILEVEL;
+}
+
+int hpool_mpi_finalize(void)
+{
+    if (!mpi_initialized_by_hpool)
+        return 0;
+    mpi_initialized_by_hpool = false;
+    return MPI_Finalize() == MPI_SUCCESS ? 0 : HPOOL_EMPI;
+}
+
+int hpool__transport_open(hpool__transport *transport, MPI_Comm comm)
+{
+    *transport = (hpool__transport){.comm = MPI_COMM_NULL, .rank = 0, .size = 1};
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized) {
+        if (comm != MPI_COMM_NULL)
+            return HPOOL_EINVAL;
+        /* A plain run: one rank, no MPI. Under a launcher that would split
+         * the job into unrelated one-rank pools, so refuse it. */
+        return hpool__launched_by_mpi_launcher() ? HPOOL_ENOMPI : 0;
+    }
+    int provided = 0;
+    MPI_Query_thread(&provided);
+    if (provided < MPI_THREAD_SERIALIZED)
+        return HPOOL_EMPILEVEL;
+    if (MPI_Comm_dup(comm == MPI_COMM_NULL ? MPI_COMM_WORLD : comm, &transport->comm) != MPI_SUCCESS)
+        return HPOOL_EMPI;
+    MPI_Comm_set_errhandler(transport->comm, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(transport->comm, &transport->rank);
+    MPI_Comm_size(transport->comm, &transport->size);
+    transport->uses_mpi = true;
+    return 0;
+}
+
+int hpool__transport_check_names(hpool__transport *transport, uint64_t names_hash)
+{
+    if (!transport->uses_mpi)
+        return 0;
+    uint64_t low = 0, high = 0;
+    if (MPI_Allreduce(&names_hash, &low, 1, MPI_UINT64_T, MPI_MIN, transport->comm) != MPI_SUCCESS
+        || MPI_Allreduce(&names_hash, &high, 1, MPI_UINT64_T, MPI_MAX, transport->comm) != MPI_SUCCESS)
+        return HPOOL_EMPI;
+    return low == high ? 0 : HPOOL_EMISMATCH;
+}
+
+int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size)
+{
+    if (size > (size_t)INT32_MAX) {
+        free(buffer);
+        return HPOOL_EINVAL;
+    }
+    if (transport->send_count == transport->send_capacity) {
+        size_t capacity = transport->send_capacity ? 2 * transport->send_capacity : 16;
+        hpool__pending_send *grown = realloc(transport->sends, capacity * sizeof *grown);
+        if (grown == NULL) {
+            free(buffer);
+            return HPOOL_ENOMEM;
+        }
+        transport->sends = grown;
+        transport->send_capacity = capacity;
+    }
+    hpool__pending_send *send = &transport->sends[transport->send_count];
+    /* Never a blocking send: two ranks sending big messages to each other
+     * at once would wait on each other forever. */
+    if (MPI_Isend(buffer, (int)size, MPI_BYTE, dest, HPOOL__TAG_BASE + type, transport->comm, &send->request)
+        != MPI_SUCCESS) {
+        free(buffer);
+        return HPOOL_EMPI;
+    }
+    send->buffer = buffer;
+    transport->send_count++;
+    return 0;
+}
+
+int hpool__transport_progress(hpool__transport *transport)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < transport->send_count; i++) {
+        int done = 0;
+        if (MPI_Test(&transport->sends[i].request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return HPOOL_EMPI;
+        if (done)
+            free(transport->sends[i].buffer);
+        else
+            transport->sends[kept++] = transport->sends[i];
+    }
+    transport->send_count = kept;
+    return 0;
+}
+
+int hpool__transport_receive(hpool__transport *transport, hpool__message *message)
+{
+    if (!transport->uses_mpi)
+        return 0;
+    int arrived = 0;
+    MPI_Status status;
+    if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, transport->comm, &arrived, &status) != MPI_SUCCESS)
+        return HPOOL_EMPI;
+    if (!arrived)
+        return 0;
+    int size = 0;
+    MPI_Get_count(&status, MPI_BYTE, &size);
+    void *data = malloc(size > 0 ? (size_t)size : 1);
+    if (data == NULL)
+        return HPOOL_ENOMEM;
+    if (MPI_Recv(data, size, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, transport->comm, MPI_STATUS_IGNORE)
+        != MPI_SUCCESS) {
+        free(data);
+        return HPOOL_EMPI;
+    }
+    *message = (hpool__message){
+        .type = status.MPI_TAG - HPOOL__TAG_BASE, .source = status.MPI_SOURCE, .data = data, .size = (size_t)size};
+    return 1;
+}
+
+int hpool__transport_flush(hpool__transport *transport)
+{
+    for (size_t i = 0; i < transport->send_count; i++) {
+        if (MPI_Wait(&transport->sends[i].request, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return HPOOL_EMPI;
+        free(transport->sends[i].buffer);
+    }
+    transport->send_count = 0;
+    return 0;
+}
+
+void hpool__transport_close(hpool__transport *transport)
+{
+    if (transport->uses_mpi) {
+        hpool__transport_flush(transport);
+        MPI_Comm_free(&transport->comm);
+    }
+    free(transport->sends);
+    transport->sends = NULL;
+    transport->uses_mpi = false;
+}

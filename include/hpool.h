@@ -1,0 +1,428 @@
+/* hpool.h: the public API of hpool, a map-reduce pool over OpenMP threads and MPI ranks. */
+#ifndef HPOOL_H
+#define HPOOL_H
+
+/*
+ * hpool runs a plain C map function over many items, on T OpenMP threads in
+ * each of P MPI ranks, with the calls of Python's multiprocessing.Pool: map,
+ * map_async, starmap, imap, imap_unordered, apply, apply_async, plus
+ * map_reduce. Every rank runs the same program; the root rank makes the calls
+ * and computes too, the other ranks serve it inside hpool_pool_join().
+ *
+ *     static int square(hpool_task *task, void *user)
+ *     {
+ *         int64_t x = *(const int64_t *)task->input;   // a range item
+ *         *(int64_t *)task->result = x * x;
+ *         return 0;                                     // non-zero: item failed
+ *     }
+ *     static const hpool_function functions[] = {{.name = "square", .map = square}};
+ *
+ *     hpool_mpi_init(&argc, &argv);
+ *     hpool_options options = HPOOL_OPTIONS_INIT;
+ *     options.functions = functions;
+ *     options.function_count = 1;
+ *     hpool_pool *pool;
+ *     if (hpool_pool_create(&pool, &options) == 0) {
+ *         if (hpool_pool_is_root(pool)) {
+ *             int64_t out[10];
+ *             hpool_source *range;
+ *             hpool_source_range(&range, 0, 10);
+ *             hpool_call call = HPOOL_CALL_INIT;
+ *             call.source = range;
+ *             call.results = out;
+ *             call.result_size = sizeof out[0];
+ *             hpool_map(pool, &call, NULL);             // out = 0 1 4 9 ... 81
+ *             hpool_source_free(range);
+ *         }
+ *         hpool_pool_join(pool);                        // all ranks
+ *         hpool_pool_free(pool);
+ *     }
+ *     hpool_mpi_finalize();
+ *
+ * Rules that hold everywhere:
+ * - Every call that can fail returns an int: 0 on success, a negative
+ *   HPOOL_E* code otherwise; hpool_strerror() explains each code.
+ * - hpool never calls exit(), abort() or MPI_Abort().
+ * - Functions are identified across ranks by their index in the table given
+ *   to hpool_pool_create(), never by pointer; every rank must pass a table
+ *   with the same names in the same order (checked, HPOOL_EMISMATCH).
+ * - A call that returns an error never fires its callbacks; a call that
+ *   returns 0 fires its completion callback exactly once.
+ * - Free functions accept NULL.
+ */
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * Errors
+ * ====================================================================== */
+
+/* One table makes the codes, hpool_strerror() and hpool_err_name(). */
+#define HPOOL_ERRNO_MAP(XX)                                                    \
+    XX(EOF, -1, "end of stream")                                               \
+    XX(EINVAL, -2, "invalid argument")                                         \
+    XX(ENOMEM, -3, "out of memory")                                            \
+    XX(EMPI, -4, "MPI call failed")                                            \
+    XX(ETHREAD, -5, "could not start a thread")                                \
+    XX(ETIMEDOUT, -6, "timed out")                                             \
+    XX(EFAILED, -7, "some items failed")                                       \
+    XX(ECANCELED, -8, "canceled by hpool_pool_terminate")                      \
+    XX(ECLOSED, -9, "pool is closed")                                          \
+    XX(ENOTROOT, -10, "only the root rank may make calls")                     \
+    XX(EMISMATCH, -11, "ranks registered different function tables")          \
+    XX(EMPILEVEL, -12, "MPI was initialised without MPI_THREAD_SERIALIZED")    \
+    XX(ENOMPI, -13, "launched by mpirun or srun but MPI is not initialised")   \
+    XX(EPEER, -14, "a rank sent a malformed message")                          \
+    XX(EIO, -15, "input/output error")
+
+enum {
+    HPOOL_OK = 0,
+#define HPOOL__ERRNO_ENUM(name, value, text) HPOOL_##name = value,
+    HPOOL_ERRNO_MAP(HPOOL__ERRNO_ENUM)
+#undef HPOOL__ERRNO_ENUM
+};
+
+/*! hpool_strerror() : a sentence for any code, HPOOL_* or not.
+ *  @return : a static string; never NULL. Thread-safe. */
+const char *hpool_strerror(int code);
+
+/*! hpool_err_name() : the code's name, e.g. "HPOOL_EINVAL", or "HPOOL_OK".
+ *  @return : a static string; "unknown" for codes outside the table. */
+const char *hpool_err_name(int code);
+
+/* ======================================================================
+ * MPI set-up, for programs that want hpool to own MPI
+ * ====================================================================== */
+
+/*! hpool_mpi_init() : initialise MPI with MPI_THREAD_MULTIPLE if this process
+ *  was started by a launcher (mpirun, srun); do nothing for a plain run, which
+ *  then becomes a one-rank pool without MPI (and skips MPI's start-up cost).
+ *  Programs that call MPI_Init_thread themselves do not call this.
+ *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL. */
+int hpool_mpi_init(int *argc, char ***argv);
+
+/*! hpool_mpi_finalize() : MPI_Finalize if hpool_mpi_init() initialised MPI. */
+int hpool_mpi_finalize(void);
+
+/* ======================================================================
+ * Map functions
+ * ====================================================================== */
+
+typedef struct hpool_span hpool_span;
+
+/* What an item map function sees. The framework owns every pointer in it;
+ * they are valid only during the call. */
+typedef struct hpool_task {
+    uint64_t index;          /* the item's position in the input, from 0 */
+    const void *input;       /* the item: for a range source, an int64_t */
+    size_t input_size;       /* its size in bytes; records get a NUL after */
+    const void *const *args; /* starmap over columns: one pointer per column */
+    size_t arg_count;        /* number of columns, else 0 */
+    void *result;            /* fixed-size results or a reduce: write here */
+    size_t result_size;      /* bytes at result; 0 for variable-size results */
+    void *state;             /* this worker thread's state, from init */
+    hpool_span *span;        /* for hpool_task_emit() */
+} hpool_task;
+
+/* A whole chunk of consecutive items, for map functions that loop
+ * themselves: one indirect call per chunk instead of per item. */
+struct hpool_span {
+    uint64_t first;      /* index of the span's first item */
+    size_t count;        /* number of items */
+    int64_t range_first; /* range sources: the value of the first item */
+    const void *items;   /* fixed-size sources: count items, item_size apart */
+    size_t item_size;
+    void *results;       /* fixed-size results: count × result_size bytes */
+    size_t result_size;
+    void *accumulator;   /* map_reduce: fold this span's values into it */
+    void *state;         /* this worker thread's state, from init */
+    void *internal;      /* the framework's; do not touch */
+};
+
+/*! Item map function: read task->input, write task->result (or emit), and
+ *  return 0, or a non-zero code of yours to mark this item failed. */
+typedef int hpool_map_fn(hpool_task *task, void *user);
+
+/*! Span map function: handle span->count items, return 0, or non-zero to
+ *  mark every item of the span failed with that code (hpool_span_fail()
+ *  marks single items). */
+typedef int hpool_span_fn(hpool_span *span, void *user);
+
+/*! Per worker thread state, like Pool's initializer: init runs once on each
+ *  worker thread that first runs this function, fini once when the pool
+ *  stops. init returns 0, or non-zero to fail every item it was asked for. */
+typedef int hpool_init_fn(void **state, void *user);
+typedef void hpool_fini_fn(void *state, void *user);
+
+/* One entry of the function table. Give map or span, not both. */
+typedef struct hpool_function {
+    const char *name;   /* identifies the function across ranks */
+    hpool_map_fn *map;
+    hpool_span_fn *span;
+    hpool_init_fn *init; /* optional */
+    hpool_fini_fn *fini; /* optional */
+    void *user;          /* passed to every callback above */
+} hpool_function;
+
+/* An associative combine with its identity, for hpool_map_reduce(). */
+typedef void hpool_combine_fn(void *accumulator, const void *value, void *user);
+typedef struct hpool_reducer {
+    const char *name;
+    size_t value_size;
+    const void *identity; /* value_size bytes */
+    hpool_combine_fn *combine;
+    void *user;
+} hpool_reducer;
+
+/*! hpool_span_input() : item i (0 ≤ i < span->count) of any source.
+ *  @return : 0, or HPOOL_EINVAL if i is out of the span. */
+int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size);
+
+/*! hpool_span_emit() : append bytes to item i's variable-size result. Items
+ *  must be emitted in increasing i; several calls for one i concatenate.
+ *  @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (no variable-size results, or i
+ *  went backwards). */
+int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size);
+
+/*! hpool_span_fail() : mark item i of the span failed with a non-zero code. */
+void hpool_span_fail(hpool_span *span, size_t i, int code);
+
+/*! hpool_task_emit() : append bytes to this item's variable-size result. */
+int hpool_task_emit(hpool_task *task, const void *data, size_t size);
+
+/* ======================================================================
+ * Sources: what a call maps over. Nothing is shipped that need not be.
+ * ====================================================================== */
+
+typedef struct hpool_source hpool_source;
+
+/*! Integers start, start+1, ..., stop-1, generated where they run. */
+int hpool_source_range(hpool_source **source, int64_t start, int64_t stop);
+
+/*! count items of item_size bytes each at items. The caller keeps the array
+ *  alive and unchanged until the call that uses it completes. */
+int hpool_source_array(hpool_source **source, const void *items, size_t item_size, uint64_t count);
+
+/*! count variable-size records: record i is sizes[i] bytes at records[i], or
+ *  a NUL-terminated string when sizes is NULL (file paths, say). Same
+ *  lifetime rule as hpool_source_array(). */
+int hpool_source_records(hpool_source **source, const void *const *records, const size_t *sizes,
+                         uint64_t count);
+
+/*! starmap's zipped columns: item i is (columns[0][i], ..., columns[k-1][i]),
+ *  column j having elements of sizes[j] bytes. task->args[j] points at each. */
+int hpool_source_columns(hpool_source **source, size_t column_count, const void *const *columns,
+                         const size_t *sizes, uint64_t count);
+
+/*! A lazy producer, for inputs that do not fit in memory: each call sets
+ *  *data and *size to the next item (valid until the next call) and returns
+ *  0, or returns HPOOL_EOF at the end, or another negative code to stop the
+ *  call with that error. It runs on the root, on a pool thread, never on two
+ *  threads at once, and only as fast as the window of chunks in flight
+ *  allows (backpressure). */
+typedef int hpool_produce_fn(const void **data, size_t *size, void *user);
+int hpool_source_producer(hpool_source **source, hpool_produce_fn *produce, void *user);
+
+void hpool_source_free(hpool_source *source);
+
+/* ======================================================================
+ * The pool
+ * ====================================================================== */
+
+typedef struct hpool_pool hpool_pool;
+
+typedef struct hpool_options {
+    /* Worker threads per rank; 0 takes, first found: HPOOL_THREADS,
+     * OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, the CPUs in this process's
+     * affinity mask. */
+    int threads;
+    /* The ranks: duplicated, so hpool's messages never mix with yours.
+     * MPI_COMM_NULL means MPI_COMM_WORLD, or one rank without MPI when MPI is
+     * not initialised and no launcher started the process. */
+    MPI_Comm comm;
+    int root;                        /* the rank that makes calls */
+    const hpool_function *functions; /* copied; the pointers in it must live */
+    size_t function_count;           /* as long as the pool */
+    const hpool_reducer *reducers;
+    size_t reducer_count;
+    /* Chunks dispatched but not yet delivered, per call: bounds the memory
+     * of streams. 0 picks a default of 8 per rank. */
+    size_t window;
+} hpool_options;
+
+#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0}
+
+/*! hpool_pool_create() : collective over the ranks. Checks that every rank
+ *  has the same function and reducer names, then starts the worker threads.
+ *  @return : 0, HPOOL_EINVAL, HPOOL_ENOMEM, HPOOL_EMPI, HPOOL_EMPILEVEL,
+ *  HPOOL_ENOMPI, HPOOL_EMISMATCH or HPOOL_ETHREAD; *pool is NULL on error. */
+int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
+
+int hpool_pool_is_root(const hpool_pool *pool);
+int hpool_pool_rank(const hpool_pool *pool);
+int hpool_pool_size(const hpool_pool *pool);    /* number of ranks */
+int hpool_pool_threads(const hpool_pool *pool); /* worker threads per rank */
+
+/*! hpool_pool_function() : the index of the function named name. */
+int hpool_pool_function(const hpool_pool *pool, const char *name, int *index);
+
+/*! hpool_pool_close() : root only; later calls return HPOOL_ECLOSED. */
+int hpool_pool_close(hpool_pool *pool);
+
+/*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
+ *  started: those items fail with HPOOL_ECANCELED. Running items finish. */
+int hpool_pool_terminate(hpool_pool *pool);
+
+/*! hpool_pool_join() : collective. On the root, closes the pool, waits for
+ *  every call to complete and releases the other ranks. On the other ranks,
+ *  serves the root's calls until then. Returns the first transport error. */
+int hpool_pool_join(hpool_pool *pool);
+
+/*! hpool_pool_free() : joins if not joined yet, then frees. */
+void hpool_pool_free(hpool_pool *pool);
+
+/* ======================================================================
+ * Calls (root only; each returns HPOOL_ENOTROOT elsewhere)
+ * ====================================================================== */
+
+/* How a call ended; filled when it completes. */
+typedef struct hpool_report {
+    uint64_t items;     /* items the call had */
+    uint64_t failed;    /* items that failed, cancelled ones included */
+    uint64_t canceled;  /* items cancelled by hpool_pool_terminate() */
+    uint64_t first_failed_index; /* lowest failed index, if failed > 0 */
+    int first_failed_code;       /* its code */
+    int status;         /* 0, HPOOL_EFAILED, HPOOL_ECANCELED, or the error */
+} hpool_report;
+
+/*! hpool_report_format() : "3 of 14 items failed, the first at index 4 (code
+ *  2)" or "14 items, all succeeded", into buf (always NUL-terminated). */
+int hpool_report_format(const hpool_report *report, char *buf, size_t size);
+
+/* Variable-size results, in input order. */
+typedef struct hpool_records hpool_records;
+uint64_t hpool_records_count(const hpool_records *records);
+/*! @return : 0, or HPOOL_EINVAL if i is out of range. *data lives as long as
+ *  records. A failed item has an empty record. */
+int hpool_records_get(const hpool_records *records, uint64_t i, const void **data, size_t *size);
+void hpool_records_free(hpool_records *records);
+
+/* Completion callbacks. They run on the root, on a pool thread, one at a
+ * time: keep them short and do not wait on the pool from them. */
+typedef void hpool_callback_fn(const hpool_report *report, void *user);
+typedef void hpool_error_callback_fn(uint64_t index, int code, void *user);
+
+/* One call's description. Start from HPOOL_CALL_INIT. */
+typedef struct hpool_call {
+    int function;                 /* index in options.functions */
+    const hpool_source *source;   /* must live until the call completes */
+    size_t chunksize;             /* items per task; 0 = adapt to item cost */
+    void *results;     /* fixed-size results, in input order; or NULL */
+    size_t result_size;/* bytes per result; 0 with imap = variable-size */
+    hpool_records **records;      /* variable-size results; or NULL */
+    int reducer;                  /* map_reduce: index in options.reducers */
+    void *reduction;              /* map_reduce: value_size bytes, out */
+    /* Run exactly once when the call completes, whatever its outcome. */
+    hpool_callback_fn *callback;
+    /* Run once per failed item, before callback. */
+    hpool_error_callback_fn *error_callback;
+    void *user;
+} hpool_call;
+
+#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL}
+
+/*! hpool_map() : runs call->function on every item of call->source and
+ *  blocks until done. Fixed-size results land in call->results in input
+ *  order; variable-size ones in a new *call->records (yours to free).
+ *  @return : 0; HPOOL_EFAILED if any item failed (report says how many and
+ *  the first), every other result still delivered; HPOOL_ECANCELED; or a
+ *  usage error (HPOOL_EINVAL, HPOOL_ECLOSED, HPOOL_ENOTROOT). */
+int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+
+/*! hpool_starmap() : hpool_map() over a columns source. */
+int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+
+/*! hpool_map_reduce() : like hpool_map(), but each item's value (its
+ *  result_size is the reducer's value_size) is combined into
+ *  *call->reduction with the reducer: per thread, per rank, then across
+ *  ranks. No message is sent per item. Failed items are not combined. */
+int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+
+/*! hpool_apply() : one call of function on one input, on some worker. */
+int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size,
+                void *result, size_t result_size);
+
+/* ---- Asynchronous calls ---------------------------------------------- */
+
+typedef struct hpool_async hpool_async;
+
+/*! hpool_map_async(), hpool_starmap_async(), hpool_map_reduce_async() : as
+ *  the blocking calls, but return at once with a handle. The source, results
+ *  and reduction must live until the call completes.
+ *  @return : 0 and *async, or a usage error (no callback then). */
+int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+
+/*! hpool_apply_async() : input is copied; result must live until done. */
+int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size,
+                      void *result, size_t result_size, hpool_async **async);
+
+/*! hpool_async_wait() : wait up to timeout seconds (negative: forever).
+ *  @return : 0 when done, HPOOL_ETIMEDOUT otherwise. */
+int hpool_async_wait(hpool_async *async, double timeout);
+int hpool_async_ready(const hpool_async *async);
+/*! @return : 1 if done with every item successful, 0 otherwise. */
+int hpool_async_successful(const hpool_async *async);
+/*! hpool_async_get() : wait up to timeout seconds, then fill *report.
+ *  @return : HPOOL_ETIMEDOUT if not done yet, else the call's status. */
+int hpool_async_get(hpool_async *async, double timeout, hpool_report *report);
+/*! hpool_async_free() : may be called before completion: the call goes on. */
+void hpool_async_free(hpool_async *async);
+
+/* ---- Streams ----------------------------------------------------------- */
+
+typedef struct hpool_iter hpool_iter;
+
+/* One delivered result. data lives until the next hpool_iter_next(). */
+typedef struct hpool_result {
+    uint64_t index;   /* the item's input index */
+    int status;       /* 0, or the item's failure code */
+    const void *data; /* its result: result_size bytes, or a record */
+    size_t size;
+} hpool_result;
+
+/*! hpool_imap() : results in input order, each as soon as every earlier one
+ *  is done. hpool_imap_unordered() : each as soon as it is done. At most
+ *  options.window chunks are in flight, so a producer source runs in bounded
+ *  memory as long as the stream is read. */
+int hpool_imap(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
+int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
+
+/*! hpool_iter_next() : the next result.
+ *
+ *      hpool_result r;
+ *      while ((rc = hpool_iter_next(iter, &r, -1)) == 0) { use r; }
+ *      // rc == HPOOL_EOF at the end, HPOOL_ETIMEDOUT after timeout seconds
+ *
+ *  @return : 0 for a result (check r.status), HPOOL_EOF at the end,
+ *  HPOOL_ETIMEDOUT, or the call's fatal error. */
+int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout);
+
+/*! hpool_iter_report() : how the stream ended, once hpool_iter_next()
+ *  returned HPOOL_EOF. @return : the call's status, as hpool_map(). */
+int hpool_iter_report(const hpool_iter *iter, hpool_report *report);
+
+/*! hpool_iter_free() : may be called early: the rest is cancelled. */
+void hpool_iter_free(hpool_iter *iter);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HPOOL_H */
