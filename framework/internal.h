@@ -32,13 +32,16 @@ struct hpool_source {
 
 /* How a batch's inputs are laid out, wherever it runs. Fixed items point
  * into the caller's array on the root and into the message elsewhere;
- * records and rows are always packed, so every record is followed by a NUL. */
+ * records and rows are always packed: every record starts 8-byte aligned,
+ * so it may be cast to a struct, and is followed by a NUL, so a path may be
+ * used as a string. */
 typedef struct hpool__input {
     enum hpool__input_kind kind;
     int64_t range_first;
     const unsigned char *items;  /* FIXED and COLUMNS rows */
     size_t item_size;
-    const uint64_t *offsets;     /* RECORDS: count + 1 offsets into data */
+    const uint64_t *offsets;     /* RECORDS: where each record starts in data, */
+    const uint64_t *sizes;       /* 8-byte aligned; offsets[count] = data size */
     const unsigned char *data;
     size_t column_count;
     const uint64_t *column_sizes;

@@ -134,40 +134,74 @@ void hpool__input_get(const hpool__input *input, uint64_t i, const void **data, 
         break;
     case HPOOL__RECORDS:
         *data = input->data + input->offsets[i];
-        *size = input->offsets[i + 1] - input->offsets[i] - 1; /* the NUL after */
+        *size = input->sizes[i];
         break;
     }
 }
 
 /* ---- Cutting a batch on the root ------------------------------------ */
 
-/* Packs records [first, first + count) of a record source: offsets, then
- * the bytes, each record followed by a NUL. */
-static int pack_records(const hpool_source *source, uint64_t first, uint64_t count, hpool__batch *batch)
+static size_t padded_record_size(size_t size)
+{
+    return (size + 1 + 7) & ~(size_t)7; /* the NUL, then up to 8 bytes */
+}
+
+/* Lays out count records in one allocation, offsets, sizes, then the bytes:
+ * record(i, &data, &size) gives record i. */
+static int pack(uint64_t count, int (*record)(uint64_t i, const void **data, size_t *size, void *user), void *user,
+                hpool__batch *batch)
 {
     size_t total = 0;
     for (uint64_t i = 0; i < count; i++) {
-        const void *record = source->records[first + i];
-        total += (source->record_sizes ? source->record_sizes[first + i] : strlen(record)) + 1;
+        const void *data;
+        size_t size;
+        record(i, &data, &size, user);
+        total += padded_record_size(size);
     }
-    uint64_t *offsets = malloc((count + 1) * sizeof *offsets + total + 1);
+    uint64_t *offsets = malloc((2 * count + 1) * sizeof *offsets + total + 8);
     if (offsets == NULL)
         return HPOOL_ENOMEM;
-    unsigned char *data = (unsigned char *)(offsets + count + 1);
+    uint64_t *sizes = offsets + count + 1;
+    unsigned char *bytes = (unsigned char *)(sizes + count);
     size_t at = 0;
     for (uint64_t i = 0; i < count; i++) {
-        const void *record = source->records[first + i];
-        size_t size = source->record_sizes ? source->record_sizes[first + i] : strlen(record);
+        const void *data;
+        size_t size;
+        record(i, &data, &size, user);
         offsets[i] = at;
-        memcpy(data + at, record, size);
-        data[at + size] = '\0';
-        at += size + 1;
+        sizes[i] = size;
+        if (size > 0)
+            memcpy(bytes + at, data, size);
+        memset(bytes + at + size, 0, padded_record_size(size) - size);
+        at += padded_record_size(size);
     }
     offsets[count] = at;
     batch->storage = offsets;
     batch->input.offsets = offsets;
-    batch->input.data = data;
+    batch->input.sizes = sizes;
+    batch->input.data = bytes;
     return 0;
+}
+
+typedef struct source_slice {
+    const hpool_source *source;
+    uint64_t first;
+} source_slice;
+
+static int source_record(uint64_t i, const void **data, size_t *size, void *user)
+{
+    const source_slice *slice = user;
+    const hpool_source *source = slice->source;
+    *data = source->records[slice->first + i];
+    *size = source->record_sizes ? source->record_sizes[slice->first + i] : strlen(*data);
+    return 0;
+}
+
+/* Packs records [first, first + count) of a record source. */
+static int pack_records(const hpool_source *source, uint64_t first, uint64_t count, hpool__batch *batch)
+{
+    source_slice slice = {source, first};
+    return pack(count, source_record, &slice, batch);
 }
 
 static int pack_rows(const hpool_source *source, uint64_t first, uint64_t count, hpool__batch *batch)
@@ -193,14 +227,31 @@ static int pack_rows(const hpool_source *source, uint64_t first, uint64_t count,
     return 0;
 }
 
+/* What a producer gave: its items copied one after another. */
+typedef struct produced {
+    hpool__buffer sizes, bytes;
+    size_t next_offset;
+} produced;
+
+static int produced_record(uint64_t i, const void **data, size_t *size, void *user)
+{
+    produced *items = user;
+    if (i == 0)
+        items->next_offset = 0;
+    *size = ((const size_t *)items->sizes.data)[i];
+    *data = items->bytes.data + items->next_offset;
+    items->next_offset += *size;
+    return 0;
+}
+
 /* Calls the producer up to max_count times or until max_bytes are packed. */
 static int pack_produced(const hpool_source *source, uint64_t max_count, size_t max_bytes,
                          hpool__batch *batch, bool *ended)
 {
-    hpool__buffer offsets = {0}, data = {0};
+    produced items = {{0}, {0}, 0};
     uint64_t count = 0;
     int rc = 0;
-    while (count < max_count && data.size < max_bytes) {
+    while (count < max_count && items.bytes.size < max_bytes) {
         const void *item = NULL;
         size_t size = 0;
         rc = source->produce(&item, &size, source->produce_user);
@@ -213,37 +264,19 @@ static int pack_produced(const hpool_source *source, uint64_t max_count, size_t 
             rc = rc < 0 ? rc : HPOOL_EIO;
             break;
         }
-        uint64_t at = data.size;
-        static const unsigned char nul = 0;
-        if (hpool__buffer_append(&offsets, &at, sizeof at) != 0 || hpool__buffer_append(&data, item, size) != 0
-            || hpool__buffer_append(&data, &nul, 1) != 0) {
+        if (hpool__buffer_append(&items.sizes, &size, sizeof size) != 0
+            || hpool__buffer_append(&items.bytes, item, size) != 0) {
             rc = HPOOL_ENOMEM;
             break;
         }
         count++;
     }
     if (rc == 0) {
-        uint64_t end = data.size;
-        if (hpool__buffer_append(&offsets, &end, sizeof end) != 0)
-            rc = HPOOL_ENOMEM;
+        rc = pack(count, produced_record, &items, batch);
+        batch->count = count;
     }
-    if (rc == 0) {
-        /* One allocation, offsets then bytes, as pack_records lays it out. */
-        uint64_t *packed = malloc(offsets.size + data.size + 1);
-        if (packed == NULL) {
-            rc = HPOOL_ENOMEM;
-        } else {
-            memcpy(packed, offsets.data, offsets.size);
-            if (data.size > 0)
-                memcpy((unsigned char *)packed + offsets.size, data.data, data.size);
-            batch->storage = packed;
-            batch->input.offsets = packed;
-            batch->input.data = (unsigned char *)packed + offsets.size;
-            batch->count = count;
-        }
-    }
-    hpool__buffer_release(&offsets);
-    hpool__buffer_release(&data);
+    hpool__buffer_release(&items.sizes);
+    hpool__buffer_release(&items.bytes);
     return rc;
 }
 
@@ -302,7 +335,7 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
 {
     const hpool__input *input = &batch->input;
     size_t columns = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
-    size_t offsets = input->kind == HPOOL__RECORDS ? batch->count + 1 : 0;
+    size_t offsets = input->kind == HPOOL__RECORDS ? 2 * batch->count + 1 : 0; /* and sizes */
     size_t data_size = 0;
     if (input->kind == HPOOL__FIXED || input->kind == HPOOL__COLUMNS)
         data_size = batch->count * input->item_size;
@@ -343,7 +376,7 @@ int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch_out)
     if (size < sizeof header)
         return HPOOL_EPEER;
     memcpy(&header, buffer, sizeof header);
-    size_t offsets = header.kind == HPOOL__RECORDS ? header.count + 1 : 0;
+    size_t offsets = header.kind == HPOOL__RECORDS ? 2 * header.count + 1 : 0; /* and sizes */
     if (header.kind < HPOOL__RANGE || header.kind > HPOOL__COLUMNS || header.chunksize == 0
         || size != sizeof header + (header.column_count + offsets) * sizeof(uint64_t) + header.data_size)
         return HPOOL_EPEER;
@@ -368,6 +401,7 @@ int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch_out)
     at += header.column_count * sizeof(uint64_t);
     if (offsets > 0) {
         batch->input.offsets = (const uint64_t *)at;
+        batch->input.sizes = batch->input.offsets + header.count + 1;
         at += offsets * sizeof(uint64_t);
         batch->input.data = at;
         if (batch->input.offsets[header.count] != header.data_size) {

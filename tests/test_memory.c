@@ -29,6 +29,16 @@ static int triple(hpool_task *task, void *user)
     return 0;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+/* AddressSanitizer keeps 256 MB of freed memory in quarantine by default,
+ * which would hide what hpool itself holds. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=4";
+}
+#endif
+
 static long peak_rss_mb(void)
 {
     struct rusage usage;

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs the Debian packages hpool builds and tests with, if any is missing.
+set -euo pipefail
+
+packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev python3 procps)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_prefix=()
+  [ "$(id -u)" -eq 0 ] || sudo_prefix=(sudo)
+  "${sudo_prefix[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_prefix[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
