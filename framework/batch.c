@@ -89,7 +89,7 @@ int hpool__batch_assemble_records(hpool__batch *batch)
 typedef struct result_header {
     uint32_t call_id, batch_id;
     int32_t mode, reducer;
-    uint64_t first, count, result_size, busy_ns, failure_count, data_size;
+    uint64_t first, count, result_size, timed_ns, timed_items, failure_count, data_size;
 } result_header;
 
 static size_t result_data_size(const hpool__batch *batch)
@@ -117,7 +117,7 @@ int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
     result_header header = {
         .call_id = batch->call_id, .batch_id = batch->batch_id, .mode = batch->mode,
         .reducer = batch->reducer, .first = batch->first, .count = batch->count,
-        .result_size = batch->result_size, .busy_ns = atomic_load(&batch->busy_ns),
+        .result_size = batch->result_size, .timed_ns = atomic_load(&batch->timed_ns), .timed_items = atomic_load(&batch->timed_items),
         .failure_count = batch->failure_count, .data_size = data_size,
     };
     unsigned char *at = out;
@@ -167,7 +167,8 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
     batch->first = header.first;
     batch->count = header.count;
     batch->result_size = header.result_size;
-    atomic_store(&batch->busy_ns, header.busy_ns);
+    atomic_store(&batch->timed_ns, header.timed_ns);
+    atomic_store(&batch->timed_items, header.timed_items);
     unsigned char *at = (unsigned char *)buffer + sizeof header;
     if (header.failure_count > 0) {
         /* copied out, so the batch may add its own and free them alike */

@@ -76,9 +76,9 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
     }
     call->outstanding--;
     call->done += batch->count;
-    uint64_t busy = atomic_load(&batch->busy_ns);
-    if (batch->count > 0 && busy > 0) {
-        double sample = (double)busy / (double)batch->count;
+    uint64_t timed_ns = atomic_load(&batch->timed_ns), timed_items = atomic_load(&batch->timed_items);
+    if (timed_items > 0 && timed_ns > 0) {
+        double sample = (double)timed_ns / (double)timed_items;
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);

@@ -88,7 +88,10 @@ typedef struct hpool__batch {
     uint64_t next_chunk;           /* under the team's lock */
     atomic_uint_fast64_t chunks_done;
     atomic_int canceled;
-    atomic_uint_fast64_t busy_ns;  /* thread time spent on it */
+    /* Thread time of the chunks that were timed, and their items: every
+     * chunk would cost two clock reads, as much as a tiny item itself. */
+    atomic_uint_fast64_t timed_ns;
+    atomic_uint_fast64_t timed_items;
     pthread_mutex_t lock;          /* guards failures and accumulator */
 
     /* Outputs. */
