@@ -31,6 +31,9 @@ static void size_batch(const hpool_pool *pool, const hpool__call *call, int thre
     uint64_t remaining = total_known ? call->total - call->cut : UINT64_MAX;
     double cost = call->ns_per_item;
 
+    size_t bytes_per_item = hpool__source_item_bytes(call->source)
+                            + (call->mode == HPOOL__FIXED_RESULT ? call->result_size : 0);
+    uint64_t byte_cap = bytes_per_item > 0 ? MAX_BATCH_BYTES / bytes_per_item : UINT64_MAX;
     uint64_t chunk = call->spec.chunksize;
     if (chunk == 0) {
         /* Never coarser than Python's ceil(n / (4 × workers)); finer when
@@ -41,6 +44,8 @@ static void size_batch(const hpool_pool *pool, const hpool__call *call, int thre
             chunk = 1;
         if (chunk > python)
             chunk = python;
+        if (chunk > byte_cap)
+            chunk = byte_cap > 0 ? byte_cap : 1; /* bounded memory beats fewer chunks */
     }
 
     uint64_t items;
@@ -56,10 +61,8 @@ static void size_batch(const hpool_pool *pool, const hpool__call *call, int thre
         if (items > fair)
             items = fair;
     }
-    size_t bytes_per_item = hpool__source_item_bytes(call->source)
-                            + (call->mode == HPOOL__FIXED_RESULT ? call->result_size : 0);
-    if (bytes_per_item > 0 && items > MAX_BATCH_BYTES / bytes_per_item)
-        items = MAX_BATCH_BYTES / bytes_per_item;
+    if (items > byte_cap)
+        items = byte_cap;
     if (items > chunk)
         items -= items % chunk; /* whole chunks, but for the last */
     if (items < chunk)
