@@ -339,7 +339,10 @@ static void worker_loop(hpool__team *team)
         } else {
             run_chunk(team, batch, c, states, scratch);
         }
-        if (atomic_fetch_add(&batch->chunks_done, 1) + 1 == batch->chunk_count)
+        /* Once another thread's increment completes the batch it may be
+         * freed, so nothing of it is read after ours. */
+        uint64_t chunk_count = batch->chunk_count;
+        if (atomic_fetch_add(&batch->chunks_done, 1) + 1 == chunk_count)
             finish_batch(team, batch);
         pthread_mutex_lock(&team->lock);
     }
