@@ -102,6 +102,7 @@ static size_t result_data_size(const hpool__batch *batch)
     case HPOOL__REDUCE:
         return batch->result_size;
     case HPOOL__NO_RESULT:
+    case HPOOL__KEYED: /* its pairs stay in the rank's store */
         break;
     }
     return 0;
@@ -141,6 +142,7 @@ int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
         memcpy(at, batch->accumulator, data_size);
         break;
     case HPOOL__NO_RESULT:
+    case HPOOL__KEYED: /* its pairs stay in the rank's store */
         break;
     }
     *buffer = out;
@@ -206,6 +208,7 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
         memcpy(batch->accumulator, at, header.result_size);
         break;
     case HPOOL__NO_RESULT:
+    case HPOOL__KEYED: /* its pairs stay in the rank's store */
         break;
     }
     batch->storage = buffer;

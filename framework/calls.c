@@ -49,6 +49,12 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
         *mode = HPOOL__REDUCE;
         *result_size = pool->reducers[spec->reducer].value_size;
         return 0;
+    case HPOOL__CALL_KEYED:
+        if (spec->reducer < 0 || (size_t)spec->reducer >= pool->keyed_reducer_count || spec->pairs == NULL)
+            return HPOOL_EINVAL;
+        *mode = HPOOL__KEYED;
+        *result_size = 0;
+        return 0;
     case HPOOL__CALL_IMAP:
     case HPOOL__CALL_IMAP_UNORDERED:
         *mode = spec->result_size > 0 ? HPOOL__FIXED_RESULT : HPOOL__RECORD_RESULT;
@@ -175,6 +181,13 @@ int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report
 int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report)
 {
     return run_blocking(pool, call, HPOOL__CALL_REDUCE, report);
+}
+
+int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report)
+{
+    if (call != NULL && call->pairs != NULL)
+        *call->pairs = NULL;
+    return run_blocking(pool, call, HPOOL__CALL_KEYED, report);
 }
 
 /* ---- Asynchronous calls --------------------------------------------- */

@@ -106,6 +106,9 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         }
         call->in_flight--;
         break;
+    case HPOOL__CALL_KEYED:
+        call->in_flight--; /* its pairs went to this rank's store */
+        break;
     case HPOOL__CALL_REDUCE:
         if (batch->accumulator != NULL)
             pool->reducers[call->spec.reducer].combine(call->reduction, batch->accumulator,
@@ -161,6 +164,16 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call *call)
 {
     if (call->complete || !call->source_ended || call->outstanding > 0)
         return;
+    if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done) {
+        /* The map phase is over; the shuffle runs even after a cancel, as
+         * it is what frees the ranks' stores. */
+        if (!call->shuffling && !call->shuffle_pending) {
+            call->shuffle_pending = true;
+            pool->engine_has_news = true;
+            pthread_cond_signal(&pool->engine_wake);
+        }
+        return;
+    }
     hpool_report *report = &call->report;
     report->items = call->total + call->canceled_before_start;
     if (call->canceled_before_start > 0) {
@@ -216,6 +229,10 @@ void hpool__call_release(hpool_pool *pool, hpool__call *call)
         hpool__batch_free(call->record_batches[b]);
     free(call->record_batches);
     free(call->reduction);
+    for (int r = 0; call->runs != NULL && r < call->runs_received; r++)
+        free(call->runs[r]);
+    free(call->runs);
+    free(call->run_sizes);
     free(call);
 }
 
@@ -235,4 +252,52 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call *call)
     }
     pool->engine_has_news = true;
     pthread_cond_signal(&pool->engine_wake);
+}
+
+/* A rank's sorted run of a keyed call; the last one completes the call.
+ * code: 0, a reduce function's positive code, or a negative error. */
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, void *run, size_t size)
+{
+    hpool__call *call = find_call(pool, call_id);
+    if (call == NULL || call->keyed_done) {
+        free(run);
+        return;
+    }
+    int ranks = pool->transport.size;
+    if (call->runs == NULL) {
+        call->runs = calloc((size_t)ranks, sizeof *call->runs);
+        call->run_sizes = calloc((size_t)ranks, sizeof *call->run_sizes);
+        if (call->runs == NULL || call->run_sizes == NULL) {
+            free(run);
+            call->keyed_done = true;
+            call->report.status = HPOOL_ENOMEM;
+            hpool__complete_if_done(pool, call);
+            return;
+        }
+    }
+    /* runs are kept in arrival order: the merge does not care */
+    call->runs[call->runs_received] = run;
+    call->run_sizes[call->runs_received] = size;
+    call->runs_received++;
+    if (code > 0 && call->keyed_code == 0)
+        call->keyed_code = code;
+    else if (code < 0 && call->report.status == 0)
+        call->report.status = code;
+    (void)rank;
+    if (call->runs_received < ranks)
+        return;
+    hpool_pairs *pairs = NULL;
+    int rc = hpool__merge_runs(call->runs, call->run_sizes, (size_t)ranks, &pool->keyed_reducers[call->spec.reducer],
+                               &pairs);
+    call->runs_received = 0; /* the merge owns the runs now */
+    if (rc != 0 && call->report.status == 0)
+        call->report.status = rc;
+    if (call->keyed_code != 0 && call->report.status == 0) {
+        call->report.status = HPOOL_EFAILED;
+        call->report.first_failed_code = call->keyed_code;
+    }
+    *call->spec.pairs = pairs;
+    call->keyed_done = true;
+    call->shuffling = false;
+    hpool__complete_if_done(pool, call);
 }

@@ -47,15 +47,6 @@ typedef struct hpool__input {
     const uint64_t *column_sizes;
 } hpool__input;
 
-/* ---- Batches: the unit that travels between ranks -------------------- */
-
-enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_RESULT, HPOOL__REDUCE };
-
-typedef struct hpool__failure {
-    uint64_t index;
-    int64_t code;
-} hpool__failure;
-
 /* A growable byte buffer. */
 typedef struct hpool__buffer {
     unsigned char *data;
@@ -65,6 +56,58 @@ typedef struct hpool__buffer {
 int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra);
 int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size);
 void hpool__buffer_release(hpool__buffer *buffer);
+
+/* ---- Batches: the unit that travels between ranks -------------------- */
+
+enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_RESULT, HPOOL__REDUCE, HPOOL__KEYED };
+
+/* ---- Keyed pairs (shuffle.c, exchange.c) ----------------------------- */
+
+/* Pairs in an arena: with a combiner one entry per key, found through an
+ * open-addressing index; without, every pair in emission order. */
+typedef struct hpool__pair_table {
+    const hpool_keyed_reducer *spec;
+    bool combining;
+    hpool__buffer arena;
+    uint64_t *slots; /* arena offset + 1, or 0 for empty */
+    size_t capacity, count;
+} hpool__pair_table;
+
+struct hpool_emitter {
+    hpool__pair_table *table;
+    int error;
+};
+
+void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec);
+void hpool__pair_table_release(hpool__pair_table *table);
+int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
+                          size_t value_size);
+int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from);
+/* Appends each pair to out[owner rank], encoded. */
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
+int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
+int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code);
+int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec);
+int hpool__merge_runs(void **runs, const size_t *sizes, size_t run_count, const hpool_keyed_reducer *spec,
+                      hpool_pairs **out);
+
+/* What one rank holds of one keyed call: the pairs its map chunks emitted,
+ * then the partitions it owns, as they arrive from every rank. */
+typedef struct hpool__keyed_store {
+    struct hpool__keyed_store *next;
+    uint32_t call_id;
+    int keyed;
+    pthread_mutex_t lock;         /* team threads merge into mapped */
+    hpool__pair_table mapped;
+    hpool__pair_table owned;
+    int partitions_received;
+    bool shuffle_started;
+} hpool__keyed_store;
+
+typedef struct hpool__failure {
+    uint64_t index;
+    int64_t code;
+} hpool__failure;
 
 /* Variable-size results of one chunk while it runs. */
 typedef struct hpool__chunk_output {
@@ -104,6 +147,7 @@ typedef struct hpool__batch {
     hpool__failure *failures;
     size_t failure_count, failure_capacity;
 
+    hpool__keyed_store *store;     /* KEYED: where the chunks' pairs go */
     void *storage;                 /* a message the pointers above point into */
     int origin_rank;               /* where it ran, on the root */
 } hpool__batch;
@@ -133,6 +177,7 @@ typedef struct hpool__team {
     size_t function_count;
     const hpool_reducer *reducers;
     size_t reducer_count;
+    const hpool_keyed_reducer *keyed_reducers;
     hpool__batch_done_fn *on_batch_done;
     void *on_batch_done_user;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
@@ -146,7 +191,15 @@ void hpool__team_stop(hpool__team *team);
 
 /* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
 
-enum hpool__message_type { HPOOL__MSG_BATCH = 1, HPOOL__MSG_RESULT, HPOOL__MSG_CANCEL, HPOOL__MSG_STOP };
+enum hpool__message_type {
+    HPOOL__MSG_BATCH = 1,
+    HPOOL__MSG_RESULT,
+    HPOOL__MSG_CANCEL,
+    HPOOL__MSG_STOP,
+    HPOOL__MSG_SHUFFLE,      /* root → ranks: the map phase of a keyed call is over */
+    HPOOL__MSG_PAIRS,        /* rank → rank: the pairs the receiver owns */
+    HPOOL__MSG_KEYED_RESULT, /* rank → root: its reduced, sorted run */
+};
 
 typedef struct hpool__pending_send {
     MPI_Request request;
@@ -201,7 +254,13 @@ bool hpool__launched_by_mpi_launcher(void);
 
 /* ---- Calls and the pool (pool.c, scheduler.c, collection.c, calls.c) - */
 
-enum hpool__call_kind { HPOOL__CALL_MAP, HPOOL__CALL_REDUCE, HPOOL__CALL_IMAP, HPOOL__CALL_IMAP_UNORDERED };
+enum hpool__call_kind {
+    HPOOL__CALL_MAP,
+    HPOOL__CALL_REDUCE,
+    HPOOL__CALL_IMAP,
+    HPOOL__CALL_IMAP_UNORDERED,
+    HPOOL__CALL_KEYED
+};
 
 typedef struct hpool__call {
     struct hpool__call *next;       /* in pool->calls while active */
@@ -239,6 +298,15 @@ typedef struct hpool__call {
     hpool__batch *reading;          /* the batch hpool_iter_next reads */
     uint64_t reading_position;
 
+    /* Keyed calls, after the map phase: the ranks' sorted runs. */
+    bool shuffle_pending;           /* the engine still has to start it */
+    bool shuffling;
+    bool keyed_done;                /* every run merged, or given up */
+    void **runs;
+    size_t *run_sizes;
+    int runs_received;
+    int keyed_code;                 /* a reduce function's failure */
+
     bool complete;                  /* report final, callbacks run */
 } hpool__call;
 
@@ -250,6 +318,8 @@ struct hpool_pool {
     size_t function_count;
     hpool_reducer *reducers;
     size_t reducer_count;
+    hpool_keyed_reducer *keyed_reducers;
+    size_t keyed_reducer_count;
     size_t window;
     hpool__team team;
 
@@ -267,7 +337,19 @@ struct hpool_pool {
     hpool__batch *local_done_head, *local_done_tail; /* from the team */
     size_t *outstanding;            /* batches in flight per rank */
     int error;                      /* first transport error */
+
+    pthread_mutex_t stores_lock;    /* guards keyed_stores */
+    hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */
 };
+
+/* The keyed exchange between ranks (exchange.c). With pool->lock not held. */
+hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed);
+int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed);
+int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message);
+int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message);
+void hpool__keyed_store_free(hpool__keyed_store *store);
+/* Root: a rank's run arrived (pool->lock held); completes the call at the last. */
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, void *run, size_t size);
 
 /* Engine threads (scheduler.c for the root, pool.c for the others). */
 void *hpool__root_engine(void *pool);

@@ -24,13 +24,21 @@ static uint64_t hash_tables(const hpool_options *options)
         uint64_t size = options->reducers[r].value_size;
         hash = hash_bytes(hash, &size, sizeof size);
     }
+    hash = hash_bytes(hash, "|", 1);
+    for (size_t k = 0; k < options->keyed_reducer_count; k++) {
+        const hpool_keyed_reducer *keyed = &options->keyed_reducers[k];
+        hash = hash_bytes(hash, keyed->name, strlen(keyed->name) + 1);
+        uint64_t size = keyed->combine ? keyed->value_size : 0;
+        hash = hash_bytes(hash, &size, sizeof size);
+    }
     return hash;
 }
 
 static int check_options(const hpool_options *options)
 {
     if (options->threads < 0 || (options->functions == NULL && options->function_count > 0)
-        || (options->reducers == NULL && options->reducer_count > 0) || options->function_count > INT32_MAX
+        || (options->reducers == NULL && options->reducer_count > 0)
+        || (options->keyed_reducers == NULL && options->keyed_reducer_count > 0) || options->function_count > INT32_MAX
         || options->reducer_count > INT32_MAX)
         return HPOOL_EINVAL;
     for (size_t f = 0; f < options->function_count; f++) {
@@ -42,6 +50,11 @@ static int check_options(const hpool_options *options)
         const hpool_reducer *reducer = &options->reducers[r];
         if (reducer->name == NULL || reducer->value_size == 0 || reducer->identity == NULL
             || reducer->combine == NULL)
+            return HPOOL_EINVAL;
+    }
+    for (size_t k = 0; k < options->keyed_reducer_count; k++) {
+        const hpool_keyed_reducer *keyed = &options->keyed_reducers[k];
+        if (keyed->name == NULL || (keyed->combine != NULL && keyed->value_size == 0))
             return HPOOL_EINVAL;
     }
     return 0;
@@ -78,9 +91,11 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         return HPOOL_ENOMEM;
     pool->functions = malloc((options->function_count + 1) * sizeof *pool->functions);
     pool->reducers = malloc((options->reducer_count + 1) * sizeof *pool->reducers);
-    if (pool->functions == NULL || pool->reducers == NULL) {
+    pool->keyed_reducers = malloc((options->keyed_reducer_count + 1) * sizeof *pool->keyed_reducers);
+    if (pool->functions == NULL || pool->reducers == NULL || pool->keyed_reducers == NULL) {
         free(pool->functions);
         free(pool->reducers);
+        free(pool->keyed_reducers);
         free(pool);
         return HPOOL_ENOMEM;
     }
@@ -88,8 +103,12 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         memcpy(pool->functions, options->functions, options->function_count * sizeof *pool->functions);
     if (options->reducer_count)
         memcpy(pool->reducers, options->reducers, options->reducer_count * sizeof *pool->reducers);
+    if (options->keyed_reducer_count)
+        memcpy(pool->keyed_reducers, options->keyed_reducers,
+               options->keyed_reducer_count * sizeof *pool->keyed_reducers);
     pool->function_count = options->function_count;
     pool->reducer_count = options->reducer_count;
+    pool->keyed_reducer_count = options->keyed_reducer_count;
 
     rc = hpool__transport_open(&pool->transport, options->comm);
     if (rc == 0)
@@ -104,6 +123,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         free(pool->outstanding);
         free(pool->functions);
         free(pool->reducers);
+        free(pool->keyed_reducers);
         free(pool);
         return rc;
     }
@@ -112,6 +132,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     pool->window = options->window ? options->window : 4 * (size_t)pool->transport.size + 4;
     pool->next_call_id = 1;
     pthread_mutex_init(&pool->lock, NULL);
+    pthread_mutex_init(&pool->stores_lock, NULL);
     pthread_cond_init(&pool->engine_wake, NULL);
     pthread_cond_init(&pool->changed, NULL);
 
@@ -121,6 +142,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     team->function_count = pool->function_count;
     team->reducers = pool->reducers;
     team->reducer_count = pool->reducer_count;
+    team->keyed_reducers = pool->keyed_reducers;
     team->on_batch_done = hpool__on_local_batch_done;
     team->on_batch_done_user = pool;
     rc = hpool__team_start(team);
@@ -245,9 +267,16 @@ void hpool_pool_free(hpool_pool *pool)
     pthread_cond_destroy(&pool->changed);
     pthread_cond_destroy(&pool->engine_wake);
     pthread_mutex_destroy(&pool->lock);
+    while (pool->keyed_stores != NULL) { /* left by a failed exchange */
+        hpool__keyed_store *store = pool->keyed_stores;
+        pool->keyed_stores = store->next;
+        hpool__keyed_store_free(store);
+    }
+    pthread_mutex_destroy(&pool->stores_lock);
     free(pool->outstanding);
     free(pool->functions);
     free(pool->reducers);
+    free(pool->keyed_reducers);
     free(pool);
 }
 
@@ -261,6 +290,8 @@ static bool batch_fits_tables(const hpool_pool *pool, const hpool__batch *batch)
     if (batch->mode == HPOOL__REDUCE)
         return batch->reducer >= 0 && (size_t)batch->reducer < pool->reducer_count
                && pool->reducers[batch->reducer].value_size == batch->result_size;
+    if (batch->mode == HPOOL__KEYED)
+        return batch->reducer >= 0 && (size_t)batch->reducer < pool->keyed_reducer_count;
     return batch->mode >= HPOOL__NO_RESULT && batch->mode <= HPOOL__RECORD_RESULT;
 }
 
@@ -279,6 +310,11 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
             hpool__batch_free(batch);
             return HPOOL_EPEER;
         }
+        if (batch->mode == HPOOL__KEYED
+            && (batch->store = hpool__keyed_store_get(pool, batch->call_id, batch->reducer)) == NULL) {
+            hpool__batch_free(batch);
+            return HPOOL_ENOMEM;
+        }
         hpool__team_submit(&pool->team, batch);
         return 0;
     }
@@ -294,6 +330,17 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
         free(message->data);
         *stop = true;
         return 0;
+    case HPOOL__MSG_SHUFFLE: {
+        uint32_t ids[2] = {0, 0}; /* call id, keyed reducer */
+        if (message->size == sizeof ids)
+            memcpy(ids, message->data, sizeof ids);
+        free(message->data);
+        if (ids[1] >= pool->keyed_reducer_count)
+            return HPOOL_EPEER;
+        return hpool__shuffle_start(pool, ids[0], (int)ids[1]);
+    }
+    case HPOOL__MSG_PAIRS:
+        return hpool__shuffle_receive(pool, message);
     default:
         free(message->data);
         return HPOOL_EPEER;

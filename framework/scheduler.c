@@ -108,13 +108,18 @@ static hpool__batch *cut_batch(hpool_pool *pool, int dest)
     batch->call_id = call->id;
     batch->batch_id = call->next_batch_id++;
     batch->function = call->spec.function;
-    batch->reducer = call->mode == HPOOL__REDUCE ? call->spec.reducer : -1;
+    batch->reducer = call->mode == HPOOL__REDUCE || call->mode == HPOOL__KEYED ? call->spec.reducer : -1;
     batch->mode = call->mode;
     batch->result_size = call->result_size;
     batch->chunksize = chunksize;
     batch->origin_rank = dest;
     if (dest == pool->root && call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__FIXED_RESULT)
         batch->results = (unsigned char *)call->spec.results + batch->first * call->result_size;
+    if (dest == pool->root && call->mode == HPOOL__KEYED
+        && (batch->store = hpool__keyed_store_get(pool, call->id, call->spec.reducer)) == NULL) {
+        hpool__batch_free(batch);
+        return NULL;
+    }
     call->cut += batch->count;
     call->in_flight++;
     call->outstanding++;
@@ -191,6 +196,39 @@ static int send_cancellations(hpool_pool *pool)
     return 0;
 }
 
+/* Starts the shuffle of keyed calls whose map phase is over: every rank,
+ * this one included, partitions its pairs. With pool->lock held. */
+static int start_shuffles(hpool_pool *pool)
+{
+    for (hpool__call *call = pool->calls; call != NULL; call = call->next) {
+        if (!call->shuffle_pending)
+            continue;
+        call->shuffle_pending = false;
+        call->shuffling = true;
+        uint32_t ids[2] = {call->id, (uint32_t)call->spec.reducer};
+        pthread_mutex_unlock(&pool->lock);
+        int rc = 0;
+        for (int rank = 0; rank < pool->transport.size && rc == 0; rank++) {
+            if (rank == pool->root)
+                continue;
+            uint32_t *message = malloc(sizeof ids);
+            if (message == NULL) {
+                rc = HPOOL_ENOMEM;
+                break;
+            }
+            memcpy(message, ids, sizeof ids);
+            rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_SHUFFLE, message, sizeof ids);
+        }
+        if (rc == 0)
+            rc = hpool__shuffle_start(pool, ids[0], (int)ids[1]);
+        pthread_mutex_lock(&pool->lock);
+        if (rc != 0)
+            return rc;
+        return start_shuffles(pool); /* the list may have changed while unlocked */
+    }
+    return 0;
+}
+
 /* Receives what the other ranks sent. With pool->lock held. */
 static int receive_results(hpool_pool *pool, bool *busy)
 {
@@ -200,7 +238,13 @@ static int receive_results(hpool_pool *pool, bool *busy)
         int received = hpool__transport_receive(&pool->transport, &message);
         hpool__batch *batch = NULL;
         int rc = received < 0 ? received : 0;
-        if (received > 0) {
+        if (received > 0 && message.type == HPOOL__MSG_PAIRS) {
+            rc = hpool__shuffle_receive(pool, &message);
+            received = -1; /* handled: nothing to collect */
+        } else if (received > 0 && message.type == HPOOL__MSG_KEYED_RESULT) {
+            rc = hpool__shuffle_run_received(pool, &message);
+            received = -1;
+        } else if (received > 0) {
             if (message.type != HPOOL__MSG_RESULT || message.source == pool->root) {
                 free(message.data);
                 rc = HPOOL_EPEER;
@@ -216,6 +260,8 @@ static int receive_results(hpool_pool *pool, bool *busy)
         if (received == 0)
             return 0;
         *busy = true;
+        if (received < 0)
+            continue;
         batch->origin_rank = message.source;
         if (pool->outstanding[message.source] > 0)
             pool->outstanding[message.source]--;
@@ -235,6 +281,8 @@ static void fail_all_calls(hpool_pool *pool, int error)
         call->source_ended = true;
         call->total = call->cut;
         call->outstanding = 0;
+        call->shuffle_pending = call->shuffling = false;
+        call->keyed_done = true;
     }
     hpool__call *call = pool->calls;
     while (call != NULL) {
@@ -267,6 +315,8 @@ void *hpool__root_engine(void *argument)
             rc = receive_results(pool, &busy);
         if (rc == 0)
             rc = send_cancellations(pool);
+        if (rc == 0)
+            rc = start_shuffles(pool);
         if (rc == 0)
             rc = dispatch(pool, &busy);
         /* calls with nothing to cut, such as n = 0, complete here */

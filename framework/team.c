@@ -105,7 +105,7 @@ static int run_items(const hpool_function *function, hpool_span *span, const hpo
     chunk_context *chunk = span->internal;
     const hpool__input *input = &chunk->batch->input;
     size_t result_size = span->result_size;
-    hpool_task task = {.state = span->state, .span = span, .result_size = result_size};
+    hpool_task task = {.state = span->state, .span = span, .result_size = result_size, .emitter = span->emitter};
     const void *args[16];
     size_t arg_count = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
     if (arg_count > 16)
@@ -160,6 +160,15 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
             chunk.error = HPOOL_ENOMEM;
     }
 
+    /* Keyed: the chunk combines its own pairs first, then merges them into
+     * the rank's store under one lock. */
+    hpool__pair_table chunk_pairs;
+    hpool_emitter emitter = {.table = &chunk_pairs};
+    if (batch->mode == HPOOL__KEYED) {
+        hpool__pair_table_init(&chunk_pairs, &team->keyed_reducers[batch->reducer]);
+        span.emitter = &emitter;
+    }
+
     const hpool_reducer *reducer = NULL;
     if (batch->mode == HPOOL__REDUCE) {
         reducer = &team->reducers[batch->reducer];
@@ -191,6 +200,16 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
             code = run_items(function, &span, reducer, scratch + aligned_value_size(reducer));
         if (chunk.error != 0)
             code = chunk.error;
+        if (code == 0 && emitter.error != 0)
+            code = emitter.error;
+    }
+    if (batch->mode == HPOOL__KEYED) {
+        if (code == 0) {
+            pthread_mutex_lock(&batch->store->lock);
+            code = hpool__pair_table_merge(&batch->store->mapped, &chunk_pairs);
+            pthread_mutex_unlock(&batch->store->lock);
+        }
+        hpool__pair_table_release(&chunk_pairs);
     }
     if (chunk.output != NULL && chunk.output->ends != NULL)
         close_records_before(chunk.output, count);

@@ -115,6 +115,7 @@ int hpool_mpi_finalize(void);
  * ====================================================================== */
 
 typedef struct hpool_span hpool_span;
+typedef struct hpool_emitter hpool_emitter;
 
 /* What an item map function sees. The framework owns every pointer in it;
  * they are valid only during the call. */
@@ -128,6 +129,7 @@ typedef struct hpool_task {
     size_t result_size;      /* bytes at result; 0 for variable-size results */
     void *state;             /* this worker thread's state, from init */
     hpool_span *span;        /* for hpool_task_emit() */
+    hpool_emitter *emitter;  /* keyed map-reduce: hpool_emit() pairs here */
 } hpool_task;
 
 /* A whole chunk of consecutive items, for map functions that loop
@@ -143,6 +145,7 @@ struct hpool_span {
     void *accumulator;   /* map_reduce: fold this span's values into it */
     void *state;         /* this worker thread's state, from init */
     void *internal;      /* the framework's; do not touch */
+    hpool_emitter *emitter; /* keyed map-reduce: hpool_emit() pairs here */
 };
 
 /*! Item map function: read task->input, write task->result (or emit), and
@@ -179,6 +182,64 @@ typedef struct hpool_reducer {
     hpool_combine_fn *combine;
     void *user;
 } hpool_reducer;
+
+/* ---- Keyed map-reduce ------------------------------------------------ */
+
+/*! hpool_emit() : emit one (key, value) pair, from a map function of
+ *  hpool_map_reduce_keyed() (task->emitter or span->emitter) or from a keyed
+ *  reduce function (its out). Keys and values are any bytes, NULs included;
+ *  both are copied. @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (a value of
+ *  the wrong size for a combiner, or NULL emitter outside keyed calls). */
+int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size);
+
+/* The values of one key, for a keyed reduce function:
+ *
+ *      while (hpool_values_next(values, &data, &size) == 0) { use data; }
+ */
+typedef struct hpool_values hpool_values;
+int hpool_values_next(hpool_values *values, const void **data, size_t *size);
+
+/*! Reduces one key: reads its values and emits any number of output pairs to
+ *  out. Runs once per distinct key, on the rank that owns the key's hash.
+ *  Return 0, or non-zero to fail the call (the code is reported). */
+typedef int hpool_keyed_reduce_fn(const void *key, size_t key_size, hpool_values *values,
+                                  hpool_emitter *out, void *user);
+
+/* An output pair, as compared and delivered. */
+typedef struct hpool_pair {
+    const void *key;
+    size_t key_size;
+    const void *value;
+    size_t value_size;
+} hpool_pair;
+
+/*! Orders output pairs: negative, 0 or positive like strcmp. Must be a total
+ *  order for the output to be the same for any number of ranks and threads. */
+typedef int hpool_pair_compare_fn(const hpool_pair *a, const hpool_pair *b, void *user);
+
+/* One entry of the keyed-reducer table (options.keyed_reducers). */
+typedef struct hpool_keyed_reducer {
+    const char *name;
+    /* Optional combiner: values are value_size bytes, and combine folds one
+     * into another for the same key, per chunk and per rank, before any
+     * pair travels (a word count sends one count per word per rank). It must
+     * be associative and commutative. */
+    size_t value_size;
+    hpool_combine_fn *combine;
+    /* Optional: NULL passes the (combined) pairs through. */
+    hpool_keyed_reduce_fn *reduce;
+    /* Optional: NULL orders output by key bytes, then value bytes. */
+    hpool_pair_compare_fn *compare;
+    void *user;
+} hpool_keyed_reducer;
+
+/* The sorted output of a keyed map-reduce, on the root. */
+typedef struct hpool_pairs hpool_pairs;
+uint64_t hpool_pairs_count(const hpool_pairs *pairs);
+/*! @return : 0, or HPOOL_EINVAL if i is out of range. The pointers in *pair
+ *  live as long as pairs. */
+int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair);
+void hpool_pairs_free(hpool_pairs *pairs);
 
 /*! hpool_span_input() : item i (0 ≤ i < span->count) of any source.
  *  @return : 0, or HPOOL_EINVAL if i is out of the span. */
@@ -254,9 +315,11 @@ typedef struct hpool_options {
     /* Chunks dispatched but not yet delivered, per call: bounds the memory
      * of streams. 0 picks a default of 8 per rank. */
     size_t window;
+    const hpool_keyed_reducer *keyed_reducers; /* for hpool_map_reduce_keyed */
+    size_t keyed_reducer_count;
 } hpool_options;
 
-#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0}
+#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  has the same function and reducer names, then starts the worker threads.
@@ -326,16 +389,18 @@ typedef struct hpool_call {
     void *results;     /* fixed-size results, in input order; or NULL */
     size_t result_size;/* bytes per result; 0 with imap = variable-size */
     hpool_records **records;      /* variable-size results; or NULL */
-    int reducer;                  /* map_reduce: index in options.reducers */
+    int reducer;                  /* map_reduce: index in options.reducers;
+                                     keyed: index in options.keyed_reducers */
     void *reduction;              /* map_reduce: value_size bytes, out */
     /* Run exactly once when the call completes, whatever its outcome. */
     hpool_callback_fn *callback;
     /* Run once per failed item, before callback. */
     hpool_error_callback_fn *error_callback;
     void *user;
+    hpool_pairs **pairs;          /* keyed: the sorted output, yours to free */
 } hpool_call;
 
-#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL}
+#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL}
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
@@ -353,6 +418,15 @@ int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report
  *  *call->reduction with the reducer: per thread, per rank, then across
  *  ranks. No message is sent per item. Failed items are not combined. */
 int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+
+/*! hpool_map_reduce_keyed() : MR-MPI's map, collate and reduce in one call.
+ *  The map function emits (key, value) pairs; pairs with one key are
+ *  combined per chunk and per rank (if the keyed reducer has a combiner),
+ *  sent to the rank that owns the key's hash, reduced there key by key, and
+ *  sorted; the root merges the ranks' sorted runs into *call->pairs.
+ *  @return : as hpool_map(); a failing reduce function fails the call with
+ *  HPOOL_EFAILED and its code in the report. */
+int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_apply() : one call of function on one input, on some worker. */
 int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size,

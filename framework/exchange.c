@@ -1,0 +1,159 @@
+/* exchange.c: the keyed shuffle between ranks: partitions out, owned pairs in, reduced runs to the root. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pairs_header {
+    uint32_t call_id;
+    int32_t keyed;
+} pairs_header;
+
+typedef struct run_header {
+    uint32_t call_id;
+    int32_t status; /* 0, HPOOL_EFAILED (then code) or an error */
+    int32_t code;
+    int32_t unused;
+} run_header;
+
+hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed)
+{
+    pthread_mutex_lock(&pool->stores_lock);
+    hpool__keyed_store *store = pool->keyed_stores;
+    while (store != NULL && store->call_id != call_id)
+        store = store->next;
+    if (store == NULL && (store = calloc(1, sizeof *store)) != NULL) {
+        store->call_id = call_id;
+        store->keyed = keyed;
+        pthread_mutex_init(&store->lock, NULL);
+        hpool__pair_table_init(&store->mapped, &pool->keyed_reducers[keyed]);
+        hpool__pair_table_init(&store->owned, &pool->keyed_reducers[keyed]);
+        store->next = pool->keyed_stores;
+        pool->keyed_stores = store;
+    }
+    pthread_mutex_unlock(&pool->stores_lock);
+    return store;
+}
+
+void hpool__keyed_store_free(hpool__keyed_store *store)
+{
+    hpool__pair_table_release(&store->mapped);
+    hpool__pair_table_release(&store->owned);
+    pthread_mutex_destroy(&store->lock);
+    free(store);
+}
+
+static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
+{
+    pthread_mutex_lock(&pool->stores_lock);
+    hpool__keyed_store **link = &pool->keyed_stores;
+    while (*link != NULL && *link != store)
+        link = &(*link)->next;
+    if (*link != NULL)
+        *link = store->next;
+    pthread_mutex_unlock(&pool->stores_lock);
+    hpool__keyed_store_free(store);
+}
+
+/* Once this rank has its own partition from every rank, reduce and sort
+ * its keys and hand the run to the root. */
+static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
+{
+    if (!store->shuffle_started || store->partitions_received < pool->transport.size)
+        return 0;
+    hpool__buffer run = {0};
+    run_header header = {.call_id = store->call_id};
+    /* room for the header first, so the run needs no second copy */
+    int rc = hpool__buffer_append(&run, &header, sizeof header);
+    if (rc == 0)
+        rc = hpool__pair_table_reduce(&store->owned, &run, &header.code);
+    header.status = rc;
+    remove_store(pool, store);
+    if (run.data == NULL)
+        return HPOOL_ENOMEM;
+    memcpy(run.data, &header, sizeof header);
+    if (hpool_pool_is_root(pool)) {
+        memmove(run.data, run.data + sizeof header, run.size - sizeof header);
+        pthread_mutex_lock(&pool->lock);
+        hpool__keyed_run_arrived(pool, header.call_id, pool->root, header.status == HPOOL_EFAILED ? header.code : header.status,
+                                 run.data, run.size - sizeof header);
+        pthread_mutex_unlock(&pool->lock);
+        return 0;
+    }
+    return hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_KEYED_RESULT, run.data, run.size);
+}
+
+int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
+{
+    hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
+    if (store == NULL)
+        return HPOOL_ENOMEM;
+    int ranks = pool->transport.size, me = pool->transport.rank;
+    hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
+    if (parts == NULL)
+        return HPOOL_ENOMEM;
+    pairs_header header = {call_id, keyed};
+    int rc = 0;
+    for (int rank = 0; rank < ranks && rc == 0; rank++)
+        rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
+    if (rc == 0)
+        rc = hpool__pair_table_partition(&store->mapped, ranks, parts);
+    hpool__pair_table_release(&store->mapped);
+    for (int rank = 0; rank < ranks; rank++) {
+        if (rc == 0 && rank == me) {
+            rc = hpool__pair_table_add_encoded(&store->owned, parts[rank].data + sizeof header,
+                                               parts[rank].size - sizeof header);
+            hpool__buffer_release(&parts[rank]);
+        } else if (rc == 0) {
+            /* every rank gets a message, empty or not: it counts them */
+            rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_PAIRS, parts[rank].data, parts[rank].size);
+        } else {
+            hpool__buffer_release(&parts[rank]);
+        }
+    }
+    free(parts);
+    store->partitions_received++;
+    store->shuffle_started = true;
+    return rc != 0 ? rc : finish_if_complete(pool, store);
+}
+
+int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message)
+{
+    pairs_header header;
+    if (message->size < sizeof header) {
+        free(message->data);
+        return HPOOL_EPEER;
+    }
+    memcpy(&header, message->data, sizeof header);
+    if (header.keyed < 0 || (size_t)header.keyed >= pool->keyed_reducer_count) {
+        free(message->data);
+        return HPOOL_EPEER;
+    }
+    hpool__keyed_store *store = hpool__keyed_store_get(pool, header.call_id, header.keyed);
+    int rc = store == NULL ? HPOOL_ENOMEM
+                           : hpool__pair_table_add_encoded(&store->owned, (unsigned char *)message->data + sizeof header,
+                                                           message->size - sizeof header);
+    free(message->data);
+    if (rc != 0)
+        return rc;
+    store->partitions_received++;
+    return finish_if_complete(pool, store);
+}
+
+/* Root: a run from another rank. */
+int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message)
+{
+    run_header header;
+    if (message->size < sizeof header) {
+        free(message->data);
+        return HPOOL_EPEER;
+    }
+    memcpy(&header, message->data, sizeof header);
+    size_t size = message->size - sizeof header;
+    memmove(message->data, (unsigned char *)message->data + sizeof header, size);
+    pthread_mutex_lock(&pool->lock);
+    hpool__keyed_run_arrived(pool, header.call_id, message->source,
+                             header.status == HPOOL_EFAILED ? header.code : header.status, message->data, size);
+    pthread_mutex_unlock(&pool->lock);
+    return 0;
+}

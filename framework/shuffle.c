@@ -1,0 +1,440 @@
+/* shuffle.c: keyed map-reduce: pair tables with combiners, hash partitions, per-key reduce and sorted runs. */
+#define _GNU_SOURCE /* qsort_r */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Pair tables ----------------------------------------------------- */
+
+/* An entry in a table's arena; key then value follow, each 8-byte aligned
+ * so a combiner may treat the value as its struct. */
+typedef struct entry_header {
+    uint64_t hash;
+    uint32_t key_size, value_size;
+} entry_header;
+
+static size_t round8(size_t size)
+{
+    return (size + 7) & ~(size_t)7;
+}
+
+static size_t entry_size(uint32_t key_size, uint32_t value_size)
+{
+    return sizeof(entry_header) + round8(key_size) + round8(value_size);
+}
+
+static unsigned char *entry_key(unsigned char *entry)
+{
+    return entry + sizeof(entry_header);
+}
+
+static unsigned char *entry_value(unsigned char *entry)
+{
+    return entry + sizeof(entry_header) + round8(((entry_header *)entry)->key_size);
+}
+
+/* The same bytes hash the same on every rank: partitions depend on it. */
+static uint64_t hash_key(const void *key, size_t size)
+{
+    const unsigned char *bytes = key;
+    uint64_t hash = 0x9e3779b97f4a7c15u ^ (size * 0xff51afd7ed558ccdu);
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t word;
+        memcpy(&word, bytes + i, 8);
+        hash = (hash ^ word) * 0xbf58476d1ce4e5b9u;
+        hash ^= hash >> 31;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, bytes + i, size - i);
+    hash = (hash ^ tail) * 0x94d049bb133111ebu;
+    hash ^= hash >> 29;
+    hash *= 0xbf58476d1ce4e5b9u;
+    return hash ^ (hash >> 32);
+}
+
+void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec)
+{
+    memset(table, 0, sizeof *table);
+    table->spec = spec;
+    table->combining = spec != NULL && spec->combine != NULL;
+}
+
+void hpool__pair_table_release(hpool__pair_table *table)
+{
+    hpool__buffer_release(&table->arena);
+    free(table->slots);
+    table->slots = NULL;
+    table->capacity = table->count = 0;
+}
+
+static int grow_slots(hpool__pair_table *table)
+{
+    size_t capacity = table->capacity ? 2 * table->capacity : 1024;
+    uint64_t *slots = calloc(capacity, sizeof *slots);
+    if (slots == NULL)
+        return HPOOL_ENOMEM;
+    for (size_t i = 0; i < table->capacity; i++) {
+        if (table->slots[i] == 0)
+            continue;
+        const entry_header *entry = (const entry_header *)(table->arena.data + table->slots[i] - 1);
+        size_t at = entry->hash & (capacity - 1);
+        while (slots[at] != 0)
+            at = (at + 1) & (capacity - 1);
+        slots[at] = table->slots[i];
+    }
+    free(table->slots);
+    table->slots = slots;
+    table->capacity = capacity;
+    return 0;
+}
+
+static int append_entry(hpool__pair_table *table, uint64_t hash, const void *key, uint32_t key_size,
+                        const void *value, uint32_t value_size, uint64_t *offset)
+{
+    size_t size = entry_size(key_size, value_size);
+    if (hpool__buffer_reserve(&table->arena, size) != 0)
+        return HPOOL_ENOMEM;
+    unsigned char *entry = table->arena.data + table->arena.size;
+    memset(entry, 0, size);
+    *(entry_header *)entry = (entry_header){hash, key_size, value_size};
+    if (key_size)
+        memcpy(entry_key(entry), key, key_size);
+    if (value_size)
+        memcpy(entry_value(entry), value, value_size);
+    *offset = table->arena.size;
+    table->arena.size += size;
+    table->count++;
+    return 0;
+}
+
+static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
+                            const void *value, size_t value_size)
+{
+    if (key_size > UINT32_MAX || value_size > UINT32_MAX)
+        return HPOOL_EINVAL;
+    uint64_t offset;
+    if (!table->combining)
+        return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
+    if (value_size != table->spec->value_size)
+        return HPOOL_EINVAL;
+    if (2 * (table->count + 1) > table->capacity && grow_slots(table) != 0)
+        return HPOOL_ENOMEM;
+    size_t at = hash & (table->capacity - 1);
+    for (; table->slots[at] != 0; at = (at + 1) & (table->capacity - 1)) {
+        unsigned char *entry = table->arena.data + table->slots[at] - 1;
+        const entry_header *header = (const entry_header *)entry;
+        if (header->hash == hash && header->key_size == key_size
+            && memcmp(entry_key(entry), key, key_size) == 0) {
+            table->spec->combine(entry_value(entry), value, table->spec->user);
+            return 0;
+        }
+    }
+    if (append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset) != 0)
+        return HPOOL_ENOMEM;
+    table->slots[at] = offset + 1;
+    return 0;
+}
+
+int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
+                          size_t value_size)
+{
+    return table_add_hashed(table, hash_key(key, key_size), key, key_size, value, value_size);
+}
+
+/* Calls visit for each entry, in arena order. */
+#define FOR_EACH_ENTRY(table, entry)                                                       \
+    for (unsigned char *entry = (table)->arena.data;                                       \
+         entry != NULL && entry < (table)->arena.data + (table)->arena.size;               \
+         entry += entry_size(((entry_header *)entry)->key_size, ((entry_header *)entry)->value_size))
+
+int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from)
+{
+    FOR_EACH_ENTRY(from, entry)
+    {
+        const entry_header *header = (const entry_header *)entry;
+        int rc = table_add_hashed(into, header->hash, entry_key(entry), header->key_size, entry_value(entry),
+                                  header->value_size);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
+{
+    if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
+        return HPOOL_EINVAL;
+    int rc = hpool__pair_table_add(emitter->table, key, key_size, value, value_size);
+    if (rc != 0 && emitter->error == 0)
+        emitter->error = rc;
+    return rc;
+}
+
+/* ---- Pair lists on the wire: u32 key size, u32 value size, key, value --- */
+
+static int encode_pair(hpool__buffer *out, const void *key, uint32_t key_size, const void *value,
+                       uint32_t value_size)
+{
+    uint32_t sizes[2] = {key_size, value_size};
+    if (hpool__buffer_append(out, sizes, sizeof sizes) != 0 || hpool__buffer_append(out, key, key_size) != 0
+        || hpool__buffer_append(out, value, value_size) != 0)
+        return HPOOL_ENOMEM;
+    return 0;
+}
+
+/* Walks an encoded list; 1 and the pair, 0 at the end, HPOOL_EPEER if cut. */
+static int decode_pair(const unsigned char *data, size_t size, size_t *at, hpool_pair *pair)
+{
+    if (*at == size)
+        return 0;
+    uint32_t sizes[2];
+    if (size - *at < sizeof sizes)
+        return HPOOL_EPEER;
+    memcpy(sizes, data + *at, sizeof sizes);
+    if (size - *at - sizeof sizes < (uint64_t)sizes[0] + sizes[1])
+        return HPOOL_EPEER;
+    pair->key = data + *at + sizeof sizes;
+    pair->key_size = sizes[0];
+    pair->value = data + *at + sizeof sizes + sizes[0];
+    pair->value_size = sizes[1];
+    *at += sizeof sizes + sizes[0] + sizes[1];
+    return 1;
+}
+
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out)
+{
+    FOR_EACH_ENTRY(table, entry)
+    {
+        const entry_header *header = (const entry_header *)entry;
+        /* the high bits: the low ones also pick the slot inside a table */
+        int owner = (int)((header->hash >> 32) % (uint64_t)partitions);
+        if (encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry), header->value_size)
+            != 0)
+            return HPOOL_ENOMEM;
+    }
+    return 0;
+}
+
+int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size)
+{
+    size_t at = 0;
+    hpool_pair pair;
+    int rc;
+    while ((rc = decode_pair(data, size, &at, &pair)) == 1) {
+        rc = hpool__pair_table_add(table, pair.key, pair.key_size, pair.value, pair.value_size);
+        if (rc != 0)
+            return rc;
+    }
+    return rc;
+}
+
+/* ---- Reduce: key by key, then sort ------------------------------------ */
+
+struct hpool_values {
+    unsigned char **entries; /* the entries of one key */
+    size_t count, next;
+};
+
+int hpool_values_next(hpool_values *values, const void **data, size_t *size)
+{
+    if (values == NULL || data == NULL || size == NULL)
+        return HPOOL_EINVAL;
+    if (values->next == values->count)
+        return HPOOL_EOF;
+    unsigned char *entry = values->entries[values->next++];
+    *data = entry_value(entry);
+    *size = ((entry_header *)entry)->value_size;
+    return 0;
+}
+
+static int compare_bytes(const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    int order = memcmp(a, b, a_size < b_size ? a_size : b_size);
+    if (order != 0)
+        return order;
+    return a_size < b_size ? -1 : a_size > b_size;
+}
+
+static int compare_entry_keys(const void *a, const void *b)
+{
+    unsigned char *x = *(unsigned char *const *)a, *y = *(unsigned char *const *)b;
+    return compare_bytes(entry_key(x), ((entry_header *)x)->key_size, entry_key(y), ((entry_header *)y)->key_size);
+}
+
+static hpool_pair entry_pair(unsigned char *entry)
+{
+    const entry_header *header = (const entry_header *)entry;
+    return (hpool_pair){entry_key(entry), header->key_size, entry_value(entry), header->value_size};
+}
+
+int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec)
+{
+    if (spec->compare != NULL)
+        return spec->compare(a, b, spec->user);
+    int order = compare_bytes(a->key, a->key_size, b->key, b->key_size);
+    return order != 0 ? order : compare_bytes(a->value, a->value_size, b->value, b->value_size);
+}
+
+static int compare_output_entries(const void *a, const void *b, void *spec)
+{
+    hpool_pair x = entry_pair(*(unsigned char *const *)a), y = entry_pair(*(unsigned char *const *)b);
+    return hpool__compare_pairs(&x, &y, spec);
+}
+
+static unsigned char **entry_index(const hpool__pair_table *table)
+{
+    unsigned char **index = malloc((table->count + 1) * sizeof *index);
+    if (index == NULL)
+        return NULL;
+    size_t n = 0;
+    FOR_EACH_ENTRY(table, entry)
+    index[n++] = entry;
+    return index;
+}
+
+/* Reduces every key of table and encodes the outputs, sorted, into run.
+ * On a reduce function's failure, *code is its return. */
+int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code)
+{
+    const hpool_keyed_reducer *spec = table->spec;
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    hpool__pair_table output;
+    hpool__pair_table_init(&output, NULL); /* a plain list */
+    int rc = 0;
+    if (spec->reduce == NULL) {
+        /* pairs pass through; the table already holds what to sort */
+    } else {
+        if (!table->combining)
+            qsort(index, table->count, sizeof *index, compare_entry_keys);
+        hpool_emitter out = {.table = &output};
+        for (size_t start = 0, end; start < table->count && rc == 0; start = end) {
+            end = start + 1;
+            while (end < table->count && compare_entry_keys(&index[start], &index[end]) == 0)
+                end++;
+            hpool_values values = {index + start, end - start, 0};
+            const entry_header *header = (const entry_header *)index[start];
+            int result = spec->reduce(entry_key(index[start]), header->key_size, &values, &out, spec->user);
+            if (result != 0) {
+                *code = result;
+                rc = HPOOL_EFAILED;
+            } else if (out.error != 0) {
+                rc = out.error;
+            }
+        }
+        free(index);
+        index = NULL;
+        if (rc == 0)
+            index = entry_index(&output);
+        if (rc == 0 && index == NULL)
+            rc = HPOOL_ENOMEM;
+    }
+    hpool__pair_table *sorted = spec->reduce == NULL ? table : &output;
+    if (rc == 0) {
+        qsort_r(index, sorted->count, sizeof *index, compare_output_entries, (void *)spec);
+        for (size_t i = 0; i < sorted->count && rc == 0; i++) {
+            hpool_pair pair = entry_pair(index[i]);
+            rc = encode_pair(run, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
+        }
+    }
+    free(index);
+    hpool__pair_table_release(&output);
+    return rc;
+}
+
+/* ---- The root's result: the ranks' sorted runs merged ------------------- */
+
+struct hpool_pairs {
+    uint64_t count;
+    hpool_pair *pairs;
+    void **runs; /* the buffers the pairs point into */
+    size_t run_count;
+};
+
+uint64_t hpool_pairs_count(const hpool_pairs *pairs)
+{
+    return pairs ? pairs->count : 0;
+}
+
+int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair)
+{
+    if (pairs == NULL || pair == NULL || i >= pairs->count)
+        return HPOOL_EINVAL;
+    *pair = pairs->pairs[i];
+    return 0;
+}
+
+void hpool_pairs_free(hpool_pairs *pairs)
+{
+    if (pairs == NULL)
+        return;
+    for (size_t r = 0; r < pairs->run_count; r++)
+        free(pairs->runs[r]);
+    free(pairs->runs);
+    free(pairs->pairs);
+    free(pairs);
+}
+
+/* Merges run_count sorted runs; takes ownership of the run buffers. */
+int hpool__merge_runs(void **runs, const size_t *sizes, size_t run_count, const hpool_keyed_reducer *spec,
+                      hpool_pairs **out)
+{
+    hpool_pairs *pairs = calloc(1, sizeof *pairs);
+    size_t *at = calloc(run_count + 1, sizeof *at);
+    hpool_pair *heads = calloc(run_count + 1, sizeof *heads);
+    bool *live = calloc(run_count + 1, sizeof *live);
+    int rc = pairs && at && heads && live ? 0 : HPOOL_ENOMEM;
+    uint64_t total = 0;
+    for (size_t r = 0; rc == 0 && r < run_count; r++) {
+        size_t position = 0;
+        hpool_pair pair;
+        int step;
+        while ((step = decode_pair(runs[r], sizes[r], &position, &pair)) == 1)
+            total++;
+        if (step < 0)
+            rc = step;
+    }
+    if (rc == 0) {
+        pairs->pairs = malloc((total + 1) * sizeof *pairs->pairs);
+        if (pairs->pairs == NULL)
+            rc = HPOOL_ENOMEM;
+    }
+    for (size_t r = 0; rc == 0 && r < run_count; r++)
+        live[r] = decode_pair(runs[r], sizes[r], &at[r], &heads[r]) == 1;
+    /* The ranks' runs are few (one per rank): a linear pick of the least
+     * head is cheaper than a heap at that size. */
+    while (rc == 0 && pairs->count < total) {
+        size_t least = run_count;
+        for (size_t r = 0; r < run_count; r++)
+            if (live[r] && (least == run_count || hpool__compare_pairs(&heads[r], &heads[least], spec) < 0))
+                least = r;
+        pairs->pairs[pairs->count++] = heads[least];
+        live[least] = decode_pair(runs[least], sizes[least], &at[least], &heads[least]) == 1;
+    }
+    free(at);
+    free(heads);
+    free(live);
+    if (rc != 0) {
+        for (size_t r = 0; r < run_count; r++)
+            free(runs[r]);
+        if (pairs != NULL)
+            free(pairs->pairs);
+        free(pairs);
+        return rc;
+    }
+    pairs->runs = malloc((run_count + 1) * sizeof *pairs->runs);
+    if (pairs->runs == NULL) {
+        for (size_t r = 0; r < run_count; r++)
+            free(runs[r]);
+        free(pairs->pairs);
+        free(pairs);
+        return HPOOL_ENOMEM;
+    }
+    memcpy(pairs->runs, runs, run_count * sizeof *runs);
+    pairs->run_count = run_count;
+    *out = pairs;
+    return 0;
+}

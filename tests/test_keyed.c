@@ -1,0 +1,357 @@
+/* test_keyed.c: keyed map-reduce (emit, combine, shuffle, reduce, sorted output) against a sequential answer. */
+#include "hpool.h"
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Word counting with a combiner, ordered by count then word ---------- */
+
+static int emit_words(hpool_task *task, void *user)
+{
+    const unsigned char *text = task->input;
+    size_t size = task->input_size;
+    static const uint64_t one = 1;
+    for (size_t i = 0; i < size;) {
+        while (i < size && text[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < size && text[i] != ' ')
+            i++;
+        if (i > start && hpool_emit(task->emitter, text + start, i - start, &one, sizeof one) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void add_counts(void *accumulator, const void *value, void *user)
+{
+    uint64_t a, b;
+    memcpy(&a, accumulator, 8);
+    memcpy(&b, value, 8);
+    a += b;
+    memcpy(accumulator, &a, 8);
+}
+
+static int by_count_then_word(const hpool_pair *a, const hpool_pair *b, void *user)
+{
+    uint64_t x, y;
+    memcpy(&x, a->value, 8);
+    memcpy(&y, b->value, 8);
+    if (x != y)
+        return x > y ? -1 : 1;
+    size_t n = a->key_size < b->key_size ? a->key_size : b->key_size;
+    int order = memcmp(a->key, b->key, n);
+    return order ? order : (a->key_size > b->key_size) - (a->key_size < b->key_size);
+}
+
+/* ---- Many distinct keys: key = the index's 8 bytes, big-endian --------- */
+
+static int emit_index(hpool_task *task, void *user)
+{
+    uint64_t x = (uint64_t)*(const int64_t *)task->input;
+    unsigned char key[8];
+    for (int b = 0; b < 8; b++)
+        key[b] = (unsigned char)(x >> (56 - 8 * b));
+    uint64_t value = x * 3;
+    return hpool_emit(task->emitter, key, sizeof key, &value, sizeof value);
+}
+
+/* ---- NUL bytes in keys and values, no combiner, a reduce function ------- */
+
+typedef struct value_summary {
+    uint64_t count, bytes, nuls;
+} value_summary;
+
+/* Item x emits key "k\0" + (x mod 5) and a value of x mod 4 bytes, NULs among them. */
+static int emit_binary(hpool_task *task, void *user)
+{
+    int64_t x = *(const int64_t *)task->input;
+    unsigned char key[3] = {'k', 0, (unsigned char)(x % 5)};
+    unsigned char value[3] = {0, (unsigned char)x, 0};
+    return hpool_emit(task->emitter, key, sizeof key, value, (size_t)(x % 4));
+}
+
+static int summarise_values(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    value_summary summary = {0, 0, 0};
+    const void *data;
+    size_t size;
+    while (hpool_values_next(values, &data, &size) == 0) {
+        summary.count++;
+        summary.bytes += size;
+        for (size_t i = 0; i < size; i++)
+            summary.nuls += ((const unsigned char *)data)[i] == 0;
+    }
+    return hpool_emit(out, key, key_size, &summary, sizeof summary);
+}
+
+static int fail_on_key_3(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    return ((const unsigned char *)key)[2] == 3 ? 42 : summarise_values(key, key_size, values, out, user);
+}
+
+static const hpool_function functions[] = {
+    {.name = "emit_words", .map = emit_words},
+    {.name = "emit_index", .map = emit_index},
+    {.name = "emit_binary", .map = emit_binary},
+};
+enum { EMIT_WORDS, EMIT_INDEX, EMIT_BINARY };
+
+static const hpool_keyed_reducer keyed[] = {
+    {.name = "word_count", .value_size = 8, .combine = add_counts, .compare = by_count_then_word},
+    {.name = "pass_through"},
+    {.name = "summarise", .reduce = summarise_values},
+    {.name = "fail_on_key_3", .reduce = fail_on_key_3},
+};
+enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3 };
+
+static const size_t chunksizes[] = {0, 1, 7, 1000};
+
+/* ---- The sequential word count, for reference -------------------------- */
+
+typedef struct word {
+    const char *text;
+    size_t size;
+    uint64_t count;
+} word;
+
+static int compare_words(const void *a, const void *b)
+{
+    const word *x = a, *y = b;
+    size_t n = x->size < y->size ? x->size : y->size;
+    int order = memcmp(x->text, y->text, n);
+    return order ? order : (x->size > y->size) - (x->size < y->size);
+}
+
+static int compare_counted(const void *a, const void *b)
+{
+    const word *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return compare_words(a, b);
+}
+
+static size_t reference_word_count(char **lines, size_t line_count, word **out)
+{
+    size_t capacity = 1024, count = 0;
+    word *words = malloc(capacity * sizeof *words);
+    for (size_t l = 0; l < line_count; l++) {
+        const char *text = lines[l];
+        size_t size = strlen(text);
+        for (size_t i = 0; i < size;) {
+            while (i < size && text[i] == ' ')
+                i++;
+            size_t start = i;
+            while (i < size && text[i] != ' ')
+                i++;
+            if (i > start) {
+                if (count == capacity)
+                    words = realloc(words, (capacity *= 2) * sizeof *words);
+                words[count++] = (word){text + start, i - start, 1};
+            }
+        }
+    }
+    qsort(words, count, sizeof *words, compare_words);
+    size_t distinct = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (distinct > 0 && compare_words(&words[distinct - 1], &words[i]) == 0)
+            words[distinct - 1].count++;
+        else
+            words[distinct++] = words[i];
+    }
+    qsort(words, distinct, sizeof *words, compare_counted);
+    *out = words;
+    return distinct;
+}
+
+static void test_word_count(hpool_pool *pool, size_t line_count)
+{
+    /* Zipf-ish words: w0 often, w1 half as often, ... */
+    char **lines = malloc((line_count + 1) * sizeof *lines);
+    uint64_t seed = 12345;
+    for (size_t l = 0; l < line_count; l++) {
+        lines[l] = malloc(256);
+        size_t at = 0;
+        int words = (int)(l % 9);
+        for (int w = 0; w < words; w++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            unsigned rank = (unsigned)__builtin_ctzll((seed >> 20) | (1ull << 40));
+            at += (size_t)snprintf(lines[l] + at, 256 - at, "%sw%u_%u", w ? "  " : "", rank,
+                                   (unsigned)((seed >> 50) % 7));
+        }
+        lines[l][at] = '\0';
+    }
+    word *expected;
+    size_t distinct = reference_word_count(lines, line_count, &expected);
+    hpool_source *source;
+    hpool_source_records(&source, (const void *const *)lines, NULL, line_count);
+    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
+        hpool_pairs *pairs = NULL;
+        hpool_call call = HPOOL_CALL_INIT;
+        call.function = EMIT_WORDS;
+        call.source = source;
+        call.chunksize = chunksizes[c];
+        call.reducer = WORD_COUNT;
+        call.pairs = &pairs;
+        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+        CHECK(hpool_pairs_count(pairs) == distinct);
+        uint64_t wrong = 0;
+        for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
+            hpool_pair pair;
+            hpool_pairs_get(pairs, i, &pair);
+            uint64_t count;
+            memcpy(&count, pair.value, 8);
+            wrong += pair.key_size != expected[i].size || memcmp(pair.key, expected[i].text, pair.key_size) != 0
+                     || count != expected[i].count;
+        }
+        CHECK(wrong == 0);
+        hpool_pairs_free(pairs);
+    }
+    hpool_source_free(source);
+    for (size_t l = 0; l < line_count; l++)
+        free(lines[l]);
+    free(lines);
+    free(expected);
+}
+
+static void test_distinct_keys(hpool_pool *pool, int64_t n)
+{
+    hpool_source *range;
+    hpool_source_range(&range, 0, n);
+    hpool_pairs *pairs = NULL;
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = EMIT_INDEX;
+    call.source = range;
+    call.reducer = PASS_THROUGH;
+    call.pairs = &pairs;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK(hpool_pairs_count(pairs) == (uint64_t)n);
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
+        hpool_pair pair;
+        hpool_pairs_get(pairs, i, &pair);
+        uint64_t key = 0, value;
+        for (int b = 0; b < 8; b++)
+            key = key << 8 | ((const unsigned char *)pair.key)[b];
+        memcpy(&value, pair.value, 8);
+        wrong += key != i || value != 3 * i; /* sorted by key bytes */
+    }
+    CHECK(wrong == 0);
+    hpool_pairs_free(pairs);
+    hpool_source_free(range);
+}
+
+static void test_binary_and_failures(hpool_pool *pool)
+{
+    enum { N = 10007 };
+    value_summary expected[5] = {{0}};
+    for (int64_t x = 0; x < N; x++) {
+        value_summary *s = &expected[x % 5];
+        s->count++;
+        s->bytes += (uint64_t)(x % 4);
+        unsigned char value[3] = {0, (unsigned char)x, 0};
+        for (int i = 0; i < x % 4; i++)
+            s->nuls += value[i] == 0;
+    }
+    hpool_source *range;
+    hpool_source_range(&range, 0, N);
+    for (size_t c = 0; c < 3; c++) {
+        hpool_pairs *pairs = NULL;
+        hpool_call call = HPOOL_CALL_INIT;
+        call.function = EMIT_BINARY;
+        call.source = range;
+        call.chunksize = chunksizes[c] == 1 ? 13 : chunksizes[c];
+        call.reducer = SUMMARISE;
+        call.pairs = &pairs;
+        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+        CHECK(hpool_pairs_count(pairs) == 5);
+        for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
+            hpool_pair pair;
+            hpool_pairs_get(pairs, i, &pair);
+            const unsigned char *key = pair.key;
+            value_summary got;
+            memcpy(&got, pair.value, sizeof got);
+            CHECK(pair.key_size == 3 && key[0] == 'k' && key[1] == 0 && key[2] == i);
+            CHECK(got.count == expected[i].count && got.bytes == expected[i].bytes && got.nuls == expected[i].nuls);
+        }
+        hpool_pairs_free(pairs);
+    }
+    /* a reduce function that fails: the call says so, with its code */
+    hpool_pairs *pairs = NULL;
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = EMIT_BINARY;
+    call.source = range;
+    call.reducer = FAIL_ON_KEY_3;
+    call.pairs = &pairs;
+    hpool_report report;
+    CHECK_RC(HPOOL_EFAILED, hpool_map_reduce_keyed(pool, &call, &report));
+    CHECK(report.first_failed_code == 42);
+    hpool_pairs_free(pairs);
+    /* usage errors */
+    call.reducer = 99;
+    CHECK_RC(HPOOL_EINVAL, hpool_map_reduce_keyed(pool, &call, NULL));
+    call.reducer = SUMMARISE;
+    call.pairs = NULL;
+    CHECK_RC(HPOOL_EINVAL, hpool_map_reduce_keyed(pool, &call, NULL));
+    hpool_source_free(range);
+}
+
+static void test_empty_and_single_key(hpool_pool *pool)
+{
+    const char *same[] = {"k k k", "k", "", "k k"};
+    hpool_source *source;
+    hpool_source_records(&source, (const void *const *)same, NULL, 4);
+    hpool_pairs *pairs = NULL;
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = EMIT_WORDS;
+    call.source = source;
+    call.reducer = WORD_COUNT;
+    call.pairs = &pairs;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK(hpool_pairs_count(pairs) == 1);
+    hpool_pair pair;
+    CHECK_RC(0, hpool_pairs_get(pairs, 0, &pair));
+    uint64_t count = 0;
+    memcpy(&count, pair.value, 8);
+    CHECK(pair.key_size == 1 && count == 6);
+    CHECK_RC(HPOOL_EINVAL, hpool_pairs_get(pairs, 1, &pair));
+    hpool_pairs_free(pairs);
+    hpool_source_free(source);
+
+    hpool_source *empty;
+    hpool_source_range(&empty, 5, 5);
+    call.source = empty;
+    call.function = EMIT_INDEX;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK(pairs != NULL && hpool_pairs_count(pairs) == 0);
+    hpool_pairs_free(pairs);
+    hpool_source_free(empty);
+}
+
+int main(int argc, char **argv)
+{
+    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = sizeof functions / sizeof functions[0];
+    options.keyed_reducers = keyed;
+    options.keyed_reducer_count = sizeof keyed / sizeof keyed[0];
+    hpool_pool *pool;
+    int rc = hpool_pool_create(&pool, &options);
+    CHECK_RC(0, rc);
+    if (rc == 0 && hpool_pool_is_root(pool)) {
+        test_empty_and_single_key(pool);
+        test_word_count(pool, 20000);
+        test_binary_and_failures(pool);
+        test_distinct_keys(pool, argc > 1 ? atoll(argv[1]) : 2000000);
+    }
+    if (rc == 0) {
+        CHECK_RC(0, hpool_pool_join(pool));
+        hpool_pool_free(pool);
+    }
+    hpool_mpi_finalize();
+    if (check_failures)
+        fprintf(stderr, "test_keyed: %d checks failed\n", check_failures);
+    return check_failures ? 1 : 0;
+}
