@@ -1,0 +1,274 @@
+/* wordcount.c: counts the words of files with hpool's keyed map-reduce; prints COUNT<TAB>WORD by count, then word. */
+#define _GNU_SOURCE
+#include <hpool.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A word is a maximal run of bytes that are not ASCII whitespace, as
+ * Python's bytes.split() sees it. */
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* One item: a byte range of one file. Files are named by their index in
+ * argv, which every rank has, so no path travels. */
+typedef struct file_range {
+    uint32_t file;
+    uint32_t unused;
+    uint64_t offset, length;
+} file_range;
+
+#define RANGE_BYTES (4u << 20)
+
+static char **paths; /* argv + first operand, on every rank */
+
+/* Each worker thread reads into its own buffer. */
+typedef struct reader {
+    unsigned char *buffer;
+    size_t capacity;
+} reader;
+
+static int make_reader(void **state, void *user)
+{
+    reader *r = calloc(1, sizeof *r);
+    *state = r;
+    return r ? 0 : ENOMEM;
+}
+
+static void free_reader(void *state, void *user)
+{
+    reader *r = state;
+    free(r->buffer);
+    free(r);
+}
+
+/* Makes room for extra more bytes after have. */
+static int reserve(reader *r, size_t have, size_t extra)
+{
+    if (have + extra <= r->capacity)
+        return 0;
+    size_t capacity = r->capacity ? r->capacity : 65536;
+    while (capacity < have + extra)
+        capacity *= 2;
+    unsigned char *grown = realloc(r->buffer, capacity);
+    if (grown == NULL)
+        return ENOMEM;
+    r->buffer = grown;
+    r->capacity = capacity;
+    return 0;
+}
+
+/* Reads up to size bytes at offset; sets *got (short only at end of file). */
+static int read_at(int fd, unsigned char *into, size_t size, uint64_t offset, size_t *got)
+{
+    *got = 0;
+    while (*got < size) {
+        ssize_t n = pread(fd, into + *got, size - *got, (off_t)(offset + *got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno;
+        if (n == 0)
+            break;
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
+/* A word belongs to the range it starts in: read the byte before the range
+ * too, to know whether the range starts inside a word, and read past the
+ * end until the last word is over. */
+static int read_range(const file_range *range, reader *r, size_t *have)
+{
+    int fd = open(paths[range->file], O_RDONLY);
+    if (fd < 0)
+        return errno;
+    uint64_t start = range->offset > 0 ? range->offset - 1 : 0;
+    size_t want = (size_t)(range->offset + range->length - start), got = 0;
+    int code = reserve(r, 0, want);
+    if (code == 0)
+        code = read_at(fd, r->buffer, want, start, &got);
+    *have = code == 0 ? got : 0;
+    while (code == 0 && got > 0 && *have > 0 && !is_space(r->buffer[*have - 1])) {
+        if ((code = reserve(r, *have, 65536)) != 0 || (code = read_at(fd, r->buffer + *have, 65536, start + *have, &got)) != 0)
+            break;
+        size_t end = *have, limit = *have + got;
+        while (end < limit && !is_space(r->buffer[end]))
+            end++;
+        *have = end;
+        if (end < limit)
+            break; /* the last word ended */
+    }
+    close(fd);
+    return code;
+}
+
+static int count_range(hpool_task *task, void *user)
+{
+    const file_range *range = task->input;
+    reader *r = task->state;
+    size_t have = 0;
+    int code = read_range(range, r, &have);
+    if (code != 0)
+        return code;
+    const unsigned char *text = r->buffer;
+    size_t i = 0;
+    if (range->offset > 0) {
+        i = 1;
+        if (!is_space(text[0])) /* the word began in the previous range */
+            while (i < have && !is_space(text[i]))
+                i++;
+    }
+    static const uint64_t one = 1;
+    while (i < have) {
+        while (i < have && is_space(text[i]))
+            i++;
+        size_t word = i;
+        while (i < have && !is_space(text[i]))
+            i++;
+        if (i > word && hpool_emit(task->emitter, text + word, i - word, &one, sizeof one) != 0)
+            return ENOMEM;
+    }
+    return 0;
+}
+
+static void add_counts(void *accumulator, const void *value, void *user)
+{
+    uint64_t a, b;
+    memcpy(&a, accumulator, sizeof a);
+    memcpy(&b, value, sizeof b);
+    a += b;
+    memcpy(accumulator, &a, sizeof a);
+}
+
+static int by_count_then_word(const hpool_pair *a, const hpool_pair *b, void *user)
+{
+    uint64_t x, y;
+    memcpy(&x, a->value, sizeof x);
+    memcpy(&y, b->value, sizeof y);
+    if (x != y)
+        return x > y ? -1 : 1;
+    size_t n = a->key_size < b->key_size ? a->key_size : b->key_size;
+    int order = memcmp(a->key, b->key, n);
+    return order ? order : (a->key_size > b->key_size) - (a->key_size < b->key_size);
+}
+
+static const hpool_function functions[] = {
+    {.name = "count_range", .map = count_range, .init = make_reader, .fini = free_reader},
+};
+static const hpool_keyed_reducer keyed[] = {
+    {.name = "word_count", .value_size = sizeof(uint64_t), .combine = add_counts, .compare = by_count_then_word},
+};
+
+static void report_failure(uint64_t index, int code, void *user)
+{
+    const file_range *ranges = user;
+    fprintf(stderr, "wordcount: %s: %s\n", paths[ranges[index].file], strerror(code > 0 ? code : EIO));
+}
+
+static int print_pairs(const hpool_pairs *pairs)
+{
+    for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
+        hpool_pair pair;
+        hpool_pairs_get(pairs, i, &pair);
+        uint64_t count;
+        memcpy(&count, pair.value, sizeof count);
+        printf("%llu\t", (unsigned long long)count);
+        fwrite(pair.key, 1, pair.key_size, stdout);
+        putchar('\n');
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fprintf(argc < 2 ? stderr : stdout,
+                "usage: wordcount FILE...\n"
+                "Counts the words of the files (runs of bytes other than space, \\t, \\n, \\v,\n"
+                "\\f, \\r) and prints COUNT<TAB>WORD lines, most frequent first, ties by the\n"
+                "word's bytes. Runs as one process or under mpirun; threads per rank from\n"
+                "HPOOL_THREADS, OMP_NUM_THREADS or the CPUs available.\n"
+                "Exit status: 0, 1 if a file could not be read (the others are counted), 2 usage.\n");
+        return argc < 2 ? 2 : 0;
+    }
+    paths = argv + 1;
+    int file_count = argc - 1;
+    if (hpool_mpi_init(&argc, &argv) != 0) {
+        fprintf(stderr, "wordcount: could not initialise MPI\n");
+        return 1;
+    }
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = 1;
+    options.keyed_reducers = keyed;
+    options.keyed_reducer_count = 1;
+    hpool_pool *pool;
+    int rc = hpool_pool_create(&pool, &options);
+    if (rc != 0) {
+        fprintf(stderr, "wordcount: %s\n", hpool_strerror(rc));
+        hpool_mpi_finalize();
+        return 1;
+    }
+    int status = 0;
+    if (hpool_pool_is_root(pool)) {
+        /* Cut every file into ranges; unreadable files are reported here. */
+        size_t count = 0, capacity = 64;
+        file_range *ranges = malloc(capacity * sizeof *ranges);
+        for (int f = 0; f < file_count && ranges != NULL; f++) {
+            struct stat info;
+            if (stat(paths[f], &info) != 0 || !S_ISREG(info.st_mode) || access(paths[f], R_OK) != 0) {
+                fprintf(stderr, "wordcount: %s: %s\n", paths[f],
+                        errno && !(stat(paths[f], &info) == 0 && S_ISDIR(info.st_mode)) ? strerror(errno)
+                                                                                       : "not a regular file");
+                status = 1;
+                continue;
+            }
+            for (uint64_t offset = 0; offset < (uint64_t)info.st_size; offset += RANGE_BYTES) {
+                if (count == capacity) {
+                    file_range *grown = realloc(ranges, (capacity *= 2) * sizeof *ranges);
+                    if (grown == NULL)
+                        break;
+                    ranges = grown;
+                }
+                uint64_t length = (uint64_t)info.st_size - offset < RANGE_BYTES ? (uint64_t)info.st_size - offset
+                                                                                 : RANGE_BYTES;
+                ranges[count++] = (file_range){(uint32_t)f, 0, offset, length};
+            }
+        }
+        hpool_source *source;
+        hpool_pairs *pairs = NULL;
+        rc = ranges ? hpool_source_array(&source, ranges, sizeof *ranges, count) : HPOOL_ENOMEM;
+        if (rc == 0) {
+            hpool_call call = HPOOL_CALL_INIT;
+            call.source = source;
+            call.chunksize = 1;
+            call.reducer = 0;
+            call.pairs = &pairs;
+            call.error_callback = report_failure;
+            call.user = ranges;
+            rc = hpool_map_reduce_keyed(pool, &call, NULL);
+            hpool_source_free(source);
+        }
+        if (pairs != NULL && print_pairs(pairs) != 0)
+            status = 1;
+        if (rc == HPOOL_EFAILED)
+            status = 1;
+        else if (rc != 0) {
+            fprintf(stderr, "wordcount: %s\n", hpool_strerror(rc));
+            status = 1;
+        }
+        hpool_pairs_free(pairs);
+        free(ranges);
+    }
+    hpool_pool_free(pool);
+    hpool_mpi_finalize();
+    return status;
+}
