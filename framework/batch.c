@@ -38,6 +38,16 @@ void hpool__batch_free(hpool__batch *batch)
     free(batch);
 }
 
+/* A reduce batch's partial values: one, or one per block in deterministic
+ * mode. */
+uint64_t hpool__batch_partials(const hpool__batch *batch)
+{
+    if (batch->block_size == 0)
+        return 1;
+    uint64_t blocks = (batch->count + batch->block_size - 1) / batch->block_size;
+    return blocks ? blocks : 1;
+}
+
 /* Call with batch->lock held, or when only one thread can see the batch. */
 int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
 {
@@ -89,7 +99,7 @@ int hpool__batch_assemble_records(hpool__batch *batch)
 typedef struct result_header {
     uint32_t call_id, batch_id;
     int32_t mode, reducer;
-    uint64_t first, count, result_size, timed_ns, timed_items, failure_count, data_size;
+    uint64_t first, count, result_size, block_size, timed_ns, timed_items, failure_count, data_size;
 } result_header;
 
 static size_t result_data_size(const hpool__batch *batch)
@@ -100,7 +110,7 @@ static size_t result_data_size(const hpool__batch *batch)
     case HPOOL__RECORD_RESULT:
         return (batch->count + 1) * sizeof(uint64_t) + batch->record_offsets[batch->count];
     case HPOOL__REDUCE:
-        return batch->result_size;
+        return batch->result_size * hpool__batch_partials(batch);
     case HPOOL__NO_RESULT:
     case HPOOL__KEYED: /* its pairs stay in the rank's store */
         break;
@@ -118,7 +128,7 @@ int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
     result_header header = {
         .call_id = batch->call_id, .batch_id = batch->batch_id, .mode = batch->mode,
         .reducer = batch->reducer, .first = batch->first, .count = batch->count,
-        .result_size = batch->result_size, .timed_ns = atomic_load(&batch->timed_ns), .timed_items = atomic_load(&batch->timed_items),
+        .result_size = batch->result_size, .block_size = batch->block_size, .timed_ns = atomic_load(&batch->timed_ns), .timed_items = atomic_load(&batch->timed_items),
         .failure_count = batch->failure_count, .data_size = data_size,
     };
     unsigned char *at = out;
@@ -169,6 +179,11 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
     batch->first = header.first;
     batch->count = header.count;
     batch->result_size = header.result_size;
+    batch->block_size = header.block_size;
+    if (header.mode == HPOOL__REDUCE && header.data_size != header.result_size * hpool__batch_partials(batch)) {
+        hpool__batch_free(batch);
+        return HPOOL_EPEER;
+    }
     atomic_store(&batch->timed_ns, header.timed_ns);
     atomic_store(&batch->timed_items, header.timed_items);
     unsigned char *at = (unsigned char *)buffer + sizeof header;
@@ -200,12 +215,12 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
         break;
     }
     case HPOOL__REDUCE:
-        batch->accumulator = malloc(header.result_size ? header.result_size : 1);
+        batch->accumulator = malloc(header.data_size ? header.data_size : 1);
         if (batch->accumulator == NULL) {
             hpool__batch_free(batch);
             return HPOOL_ENOMEM;
         }
-        memcpy(batch->accumulator, at, header.result_size);
+        memcpy(batch->accumulator, at, header.data_size);
         break;
     case HPOOL__NO_RESULT:
     case HPOOL__KEYED: /* its pairs stay in the rank's store */

@@ -87,6 +87,13 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     call->result_size = result_size;
     call->refcount = 2;
     call->total = spec->source->count;
+    if (kind == HPOOL__CALL_REDUCE && spec->deterministic) {
+        /* Depends on the item count only: never on ranks, threads or
+         * chunksize. Small counts get small blocks, so slow items still
+         * spread; a producer's count is unknown, so it gets a fixed size. */
+        uint64_t block = call->total == UINT64_MAX ? 1024 : (call->total + 65535) / 65536;
+        call->block_size = block < 1 ? 1 : block > 4096 ? 4096 : block;
+    }
     call->source_ended = call->total == 0;
     if (mode == HPOOL__REDUCE) {
         const hpool_reducer *reducer = &pool->reducers[spec->reducer];

@@ -38,6 +38,28 @@ static void deliver_in_order(hpool__call *call, hpool__batch *batch)
     }
 }
 
+/* Deterministic reduce: partials are folded block by block in input order,
+ * as soon as every earlier batch is in. */
+static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *batch)
+{
+    const hpool_reducer *reducer = &pool->reducers[call->spec.reducer];
+    hpool__batch **link = &call->waiting;
+    while (*link != NULL && (*link)->first < batch->first)
+        link = &(*link)->next;
+    batch->next = *link;
+    *link = batch;
+    while (call->waiting != NULL && call->waiting->first == call->next_to_deliver) {
+        hpool__batch *ready = call->waiting;
+        call->waiting = ready->next;
+        call->next_to_deliver += ready->count;
+        uint64_t partials = hpool__batch_partials(ready);
+        for (uint64_t p = 0; ready->accumulator != NULL && p < partials; p++)
+            reducer->combine(call->reduction, ready->accumulator + p * reducer->value_size, reducer->user);
+        hpool__batch_free(ready);
+        call->in_flight--;
+    }
+}
+
 static int keep_record_batch(hpool__call *call, hpool__batch *batch)
 {
     if (call->record_batch_count == call->record_batch_capacity) {
@@ -110,6 +132,11 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->in_flight--; /* its pairs went to this rank's store */
         break;
     case HPOOL__CALL_REDUCE:
+        if (call->block_size > 0) {
+            fold_in_order(pool, call, batch);
+            keep = true; /* folded, and freed, in order */
+            break;
+        }
         if (batch->accumulator != NULL)
             pool->reducers[call->spec.reducer].combine(call->reduction, batch->accumulator,
                                                       pool->reducers[call->spec.reducer].user);

@@ -125,6 +125,7 @@ typedef struct hpool__batch {
     enum hpool__result_mode mode;
     size_t result_size;
     uint64_t first, count, chunksize, chunk_count;
+    uint64_t block_size;           /* deterministic reduce: items per partial */
     hpool__input input;
 
     /* Execution, inside a rank's team. */
@@ -154,6 +155,7 @@ typedef struct hpool__batch {
 
 hpool__batch *hpool__batch_new(void);
 void hpool__batch_free(hpool__batch *batch);
+uint64_t hpool__batch_partials(const hpool__batch *batch);
 int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code);
 /* Merges per-chunk record outputs into record_offsets and record_data. */
 int hpool__batch_assemble_records(hpool__batch *batch);
@@ -280,6 +282,7 @@ typedef struct hpool__call {
     uint32_t next_batch_id;
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
+    uint64_t block_size;            /* deterministic reduce, else 0 */
     bool canceled;
     bool cancel_pending;            /* the engine still has to tell the ranks */
     uint64_t canceled_before_start; /* items never cut, counted at the end */

@@ -48,6 +48,9 @@ static void size_batch(const hpool_pool *pool, const hpool__call *call, int thre
             chunk = byte_cap > 0 ? byte_cap : 1; /* bounded memory beats fewer chunks */
     }
 
+    if (call->block_size > 0) /* whole blocks, so batches start on one */
+        chunk = ceil_div(chunk, call->block_size) * call->block_size;
+
     uint64_t items;
     if (cost > 0) {
         double wanted = TARGET_BATCH_NS * threads / cost;
@@ -112,6 +115,7 @@ static hpool__batch *cut_batch(hpool_pool *pool, int dest)
     batch->mode = call->mode;
     batch->result_size = call->result_size;
     batch->chunksize = chunksize;
+    batch->block_size = call->block_size;
     batch->origin_rank = dest;
     if (dest == pool->root && call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__FIXED_RESULT)
         batch->results = (unsigned char *)call->spec.results + batch->first * call->result_size;

@@ -326,7 +326,7 @@ size_t hpool__source_item_bytes(const hpool_source *source)
 typedef struct batch_header {
     uint32_t call_id, batch_id;
     int32_t function, reducer, mode, kind;
-    uint64_t result_size, first, count, chunksize;
+    uint64_t result_size, first, count, chunksize, block_size;
     int64_t range_first;
     uint64_t item_size, column_count, data_size;
 } batch_header;
@@ -349,7 +349,7 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
         .call_id = batch->call_id, .batch_id = batch->batch_id, .function = batch->function,
         .reducer = batch->reducer, .mode = batch->mode, .kind = input->kind,
         .result_size = batch->result_size, .first = batch->first, .count = batch->count,
-        .chunksize = batch->chunksize, .range_first = input->range_first, .item_size = input->item_size,
+.chunksize = batch->chunksize, .block_size = batch->block_size, .range_first = input->range_first, .item_size = input->item_size,
         .column_count = columns, .data_size = data_size,
     };
     unsigned char *at = out;
@@ -392,6 +392,7 @@ int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch_out)
     batch->first = header.first;
     batch->count = header.count;
     batch->chunksize = header.chunksize;
+    batch->block_size = header.block_size;
     batch->input.kind = header.kind;
     batch->input.range_first = header.range_first;
     batch->input.item_size = header.item_size;

@@ -135,6 +135,36 @@ static int run_items(const hpool_function *function, hpool_span *span, const hpo
     return 0;
 }
 
+/* Deterministic reduce: each block of the chunk folds, in input order, into
+ * its own partial in the batch, so no partial depends on who ran what. */
+static int run_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
+                      const hpool_reducer *reducer, unsigned char *value)
+{
+    hpool__batch *batch = chunk->batch;
+    uint64_t block = batch->block_size, chunk_offset = chunk->offset;
+    hpool_span whole = *span;
+    for (uint64_t at = 0; at < whole.count; at += block) {
+        hpool_span part = whole;
+        part.first = whole.first + at;
+        part.count = whole.count - at < block ? whole.count - at : block;
+        part.range_first = whole.range_first + (int64_t)at;
+        if (whole.items != NULL)
+            part.items = (const unsigned char *)whole.items + at * whole.item_size;
+        part.accumulator = batch->accumulator + (chunk_offset + at) / block * reducer->value_size;
+        chunk->offset = chunk_offset + at;
+        int code = function->span != NULL ? function->span(&part, function->user)
+                                          : run_items(function, &part, reducer, value);
+        if (code != 0) {
+            /* the block failed as a whole: its partial counts for nothing */
+            memcpy(part.accumulator, reducer->identity, reducer->value_size);
+            for (uint64_t i = 0; i < part.count; i++)
+                chunk_fail(chunk, part.first + i, code);
+        }
+    }
+    chunk->offset = chunk_offset;
+    return chunk->error;
+}
+
 static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker_state *states,
                       unsigned char *scratch)
 {
@@ -193,7 +223,9 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
         code = state->init_code;
         span.state = state->state;
     }
-    if (code == 0) {
+    if (code == 0 && batch->block_size > 0) {
+        code = run_blocks(function, &span, &chunk, reducer, scratch + aligned_value_size(reducer));
+    } else if (code == 0) {
         if (function->span != NULL)
             code = function->span(&span, function->user);
         else
@@ -217,7 +249,8 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
         atomic_fetch_add_explicit(&batch->timed_ns, hpool__now_ns() - started, memory_order_relaxed);
         atomic_fetch_add_explicit(&batch->timed_items, count, memory_order_relaxed);
     }
-    if (code == 0 && chunk.failure_count == 0 && reducer == NULL)
+    bool folds_into_batch = reducer != NULL && batch->block_size == 0;
+    if (code == 0 && chunk.failure_count == 0 && !folds_into_batch)
         return; /* nothing to merge into the batch */
 
     pthread_mutex_lock(&batch->lock);
@@ -228,7 +261,7 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
     } else {
         for (size_t f = 0; f < chunk.failure_count; f++)
             hpool__batch_add_failure(batch, chunk.failures[f].index, chunk.failures[f].code);
-        if (reducer != NULL)
+        if (folds_into_batch)
             reducer->combine(batch->accumulator, scratch, reducer->user);
     }
     pthread_mutex_unlock(&batch->lock);
@@ -252,10 +285,12 @@ static int prepare_outputs(hpool__team *team, hpool__batch *batch)
     }
     if (batch->mode == HPOOL__REDUCE) {
         const hpool_reducer *reducer = &team->reducers[batch->reducer];
-        batch->accumulator = malloc(reducer->value_size);
+        uint64_t partials = hpool__batch_partials(batch);
+        batch->accumulator = malloc(partials * reducer->value_size);
         if (batch->accumulator == NULL)
             return HPOOL_ENOMEM;
-        memcpy(batch->accumulator, reducer->identity, reducer->value_size);
+        for (uint64_t p = 0; p < partials; p++)
+            memcpy(batch->accumulator + p * reducer->value_size, reducer->identity, reducer->value_size);
     }
     return 0;
 }

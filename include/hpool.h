@@ -398,9 +398,15 @@ typedef struct hpool_call {
     hpool_error_callback_fn *error_callback;
     void *user;
     hpool_pairs **pairs;          /* keyed: the sorted output, yours to free */
+    /* map_reduce: combine in a fixed order, so floating point gives the
+     * same bits for any number of ranks and threads and any chunksize. The
+     * items are cut in blocks whose size depends only on their number; each
+     * block is folded in input order, then the blocks in block order.
+     * chunksize is rounded up to whole blocks. */
+    int deterministic;
 } hpool_call;
 
-#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL}
+#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0}
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
@@ -415,8 +421,10 @@ int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report
 
 /*! hpool_map_reduce() : like hpool_map(), but each item's value (its
  *  result_size is the reducer's value_size) is combined into
- *  *call->reduction with the reducer: per thread, per rank, then across
- *  ranks. No message is sent per item. Failed items are not combined. */
+ *  *call->reduction with the reducer: per chunk, per batch, then on the
+ *  root. No message is sent per item. Failed items are not combined. The
+ *  combine must be associative and commutative, unless call->deterministic
+ *  is set, which fixes the order (associativity is still assumed). */
 int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce_keyed() : MR-MPI's map, collate and reduce in one call.

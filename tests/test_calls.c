@@ -137,6 +137,23 @@ static void combine_stats(void *accumulator, const void *value, void *user)
     a->count += v->count;
 }
 
+/* Values whose floating-point sum depends on the order of the additions. */
+static double uneven_value(int64_t x)
+{
+    return (x % 7 == 0 ? 1e12 : 0.0) + 1e-3 * (double)(x % 1000) + 1.0 / (double)(x + 1);
+}
+
+static int uneven_item(hpool_task *task, void *user)
+{
+    *(double *)task->result = uneven_value(*(const int64_t *)task->input);
+    return 0;
+}
+
+static void add_f64(void *accumulator, const void *value, void *user)
+{
+    *(double *)accumulator += *(const double *)value;
+}
+
 static void add_u64(void *accumulator, const void *value, void *user)
 {
     *(uint64_t *)accumulator += *(const uint64_t *)value;
@@ -152,17 +169,20 @@ static const hpool_function functions[] = {
     {.name = "sleep_item", .map = sleep_item},
     {.name = "count_with_state", .map = count_with_state, .init = make_state, .fini = free_state},
     {.name = "stats_item", .map = stats_item},
+    {.name = "uneven_item", .map = uneven_item},
 };
 enum { SQUARE, SQUARE_OR_FAIL, WEIGH_POINT, REVERSE_RECORD, MULTIPLY_ADD, SUM_SQUARES_SPAN, SLEEP_ITEM,
-       COUNT_WITH_STATE, STATS_ITEM };
+       COUNT_WITH_STATE, STATS_ITEM, UNEVEN_ITEM };
 
 static const uint64_t zero_u64 = 0;
+static const double zero_f64 = 0.0;
 static const stats empty_stats = {INT64_MAX, INT64_MIN, 0};
 static const hpool_reducer reducers[] = {
     {.name = "sum_u64", .value_size = sizeof(uint64_t), .identity = &zero_u64, .combine = add_u64},
     {.name = "stats", .value_size = sizeof(stats), .identity = &empty_stats, .combine = combine_stats},
+    {.name = "sum_f64", .value_size = sizeof(double), .identity = &zero_f64, .combine = add_f64},
 };
-enum { SUM_U64, STATS };
+enum { SUM_U64, STATS, SUM_F64 };
 
 /* ---- Tests ------------------------------------------------------------- */
 
@@ -613,6 +633,45 @@ static void test_reduce(hpool_pool *pool)
     }
 }
 
+/* Deterministic mode: the same bits for every chunksize here, and, as every
+ * rank and thread count compares with the same sequential fold, for every
+ * run of this test. The fold is the documented one: blocks of
+ * ceil(n / 65536) items (1 to 4096), each folded in order, then the blocks. */
+static void test_deterministic_reduce(hpool_pool *pool)
+{
+    static const int64_t sizes[] = {0, 5, 100003, 1000003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int64_t n = sizes[s];
+        int64_t block = (n + 65535) / 65536;
+        block = block < 1 ? 1 : block > 4096 ? 4096 : block;
+        double expected = 0.0;
+        for (int64_t start = 0; start < n; start += block) {
+            double partial = 0.0;
+            for (int64_t x = start; x < n && x < start + block; x++)
+                partial += uneven_value(x);
+            expected += partial;
+        }
+        hpool_source *range;
+        hpool_source_range(&range, 0, n);
+        for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
+            double sum = -1.0;
+            hpool_call call = HPOOL_CALL_INIT;
+            call.function = UNEVEN_ITEM;
+            call.source = range;
+            call.chunksize = chunksizes[c];
+            call.reducer = SUM_F64;
+            call.reduction = &sum;
+            call.deterministic = 1;
+            CHECK_RC(0, hpool_map_reduce(pool, &call, NULL));
+            CHECK(memcmp(&sum, &expected, sizeof sum) == 0);
+            if (memcmp(&sum, &expected, sizeof sum) != 0)
+                fprintf(stderr, "  n=%lld chunksize=%zu: %.17g, expected %.17g\n", (long long)n, chunksizes[c], sum,
+                        expected);
+        }
+        hpool_source_free(range);
+    }
+}
+
 static void test_apply_and_state(hpool_pool *pool)
 {
     int64_t x = -12, result = 0;
@@ -729,6 +788,7 @@ int main(int argc, char **argv)
         test_streams(pool);
         test_producer(pool);
         test_reduce(pool);
+        test_deterministic_reduce(pool);
         test_apply_and_state(pool);
         test_usage_errors(pool);
         test_terminate(pool);
