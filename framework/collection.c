@@ -22,20 +22,35 @@ static void append_ready(hpool__call *call, hpool__batch *batch)
     call->ready_tail = batch;
 }
 
-/* imap: a batch waits until every item before it has been delivered. */
-static void deliver_in_order(hpool__call *call, hpool__batch *batch)
+/* Files a batch among those that wait for an earlier one, by first item. */
+static void wait_in_order(hpool__call *call, hpool__batch *batch)
 {
     hpool__batch **link = &call->waiting;
     while (*link != NULL && (*link)->first < batch->first)
         link = &(*link)->next;
     batch->next = *link;
     *link = batch;
-    while (call->waiting != NULL && call->waiting->first == call->next_to_deliver) {
-        hpool__batch *ready = call->waiting;
-        call->waiting = ready->next;
-        call->next_to_deliver += ready->count;
+}
+
+/* The waiting batch that continues the input where the last one ended, or
+ * NULL while an earlier batch is still out. */
+static hpool__batch *next_in_order(hpool__call *call)
+{
+    hpool__batch *next = call->waiting;
+    if (next == NULL || next->first != call->next_to_deliver)
+        return NULL;
+    call->waiting = next->next;
+    call->next_to_deliver += next->count;
+    return next;
+}
+
+/* imap: a batch is delivered once every item before it has been. */
+static void deliver_in_order(hpool__call *call, hpool__batch *batch)
+{
+    wait_in_order(call, batch);
+    hpool__batch *ready;
+    while ((ready = next_in_order(call)) != NULL)
         append_ready(call, ready);
-    }
 }
 
 /* Deterministic reduce: partials are folded block by block in input order,
@@ -43,15 +58,9 @@ static void deliver_in_order(hpool__call *call, hpool__batch *batch)
 static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *batch)
 {
     const hpool_reducer *reducer = &pool->reducers[call->spec.reducer];
-    hpool__batch **link = &call->waiting;
-    while (*link != NULL && (*link)->first < batch->first)
-        link = &(*link)->next;
-    batch->next = *link;
-    *link = batch;
-    while (call->waiting != NULL && call->waiting->first == call->next_to_deliver) {
-        hpool__batch *ready = call->waiting;
-        call->waiting = ready->next;
-        call->next_to_deliver += ready->count;
+    wait_in_order(call, batch);
+    hpool__batch *ready;
+    while ((ready = next_in_order(call)) != NULL) {
         uint64_t partials = hpool__batch_partials(ready);
         for (uint64_t p = 0; ready->accumulator != NULL && p < partials; p++)
             reducer->combine(call->reduction, ready->accumulator + p * reducer->value_size, reducer->user);
