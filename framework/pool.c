@@ -156,6 +156,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     if (rc != 0) {
         /* Collective creation failed on this rank only; the others will
          * see their messages go unanswered, which is the best MPI allows. */
+        hpool__team_stop(&pool->team);
         pool->joined = true;
         hpool_pool_free(pool);
         return rc;
