@@ -292,7 +292,8 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call *call)
 
 /* A rank's sorted run of a keyed call; the last one completes the call.
  * code: 0, a reduce function's positive code, or a negative error. */
-void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, void *run, size_t size)
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
+                              size_t size)
 {
     hpool__call *call = find_call(pool, call_id);
     if (call == NULL || call->keyed_done) {
@@ -319,7 +320,7 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int 
         call->keyed_code = code;
     else if (code < 0 && call->report.status == 0)
         call->report.status = code;
-    (void)rank;
+    call->report.spilled_bytes += spilled_bytes;
     if (call->runs_received < ranks)
         return;
     hpool_pairs *pairs = NULL;

@@ -7,6 +7,8 @@
 typedef struct pairs_header {
     uint32_t call_id;
     int32_t keyed;
+    uint32_t last; /* the sender's last piece for this rank */
+    uint32_t unused;
 } pairs_header;
 
 typedef struct run_header {
@@ -14,7 +16,16 @@ typedef struct run_header {
     int32_t status; /* 0, HPOOL_EFAILED (then code) or an error */
     int32_t code;
     int32_t unused;
+    uint64_t spilled_bytes;
 } run_header;
+
+/* Spilled partitions travel in pieces, and no more than this many bytes
+ * wait in sends at once, so the shuffle stays within the budget. */
+static size_t piece_bytes(const hpool__keyed_store *store)
+{
+    size_t piece = store->budget / 8;
+    return piece < 65536 ? 65536 : piece > (16u << 20) ? (16u << 20) : piece;
+}
 
 hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed)
 {
@@ -25,6 +36,9 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
     if (store == NULL && (store = calloc(1, sizeof *store)) != NULL) {
         store->call_id = call_id;
         store->keyed = keyed;
+        store->ranks = pool->transport.size;
+        store->budget = pool->memory_budget;
+        store->temp_dir = pool->temp_dir;
         pthread_mutex_init(&store->lock, NULL);
         hpool__pair_table_init(&store->mapped, &pool->keyed_reducers[keyed]);
         hpool__pair_table_init(&store->owned, &pool->keyed_reducers[keyed]);
@@ -37,6 +51,7 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
 
 void hpool__keyed_store_free(hpool__keyed_store *store)
 {
+    hpool__spill_close(store);
     hpool__pair_table_release(&store->mapped);
     hpool__pair_table_release(&store->owned);
     pthread_mutex_destroy(&store->lock);
@@ -59,15 +74,16 @@ static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
  * its keys and hand the run to the root. */
 static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
 {
-    if (!store->shuffle_started || store->partitions_received < pool->transport.size)
+    if (!store->shuffle_started || store->sending || store->partitions_received < pool->transport.size)
         return 0;
     hpool__buffer run = {0};
     run_header header = {.call_id = store->call_id};
     /* room for the header first, so the run needs no second copy */
     int rc = hpool__buffer_append(&run, &header, sizeof header);
     if (rc == 0)
-        rc = hpool__pair_table_reduce(&store->owned, &run, &header.code);
+        rc = hpool__spill_reduce(store, &run, &header.code);
     header.status = rc;
+    header.spilled_bytes = store->spilled_bytes;
     remove_store(pool, store);
     if (run.data == NULL)
         return HPOOL_ENOMEM;
@@ -75,12 +91,90 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     if (hpool_pool_is_root(pool)) {
         memmove(run.data, run.data + sizeof header, run.size - sizeof header);
         pthread_mutex_lock(&pool->lock);
-        hpool__keyed_run_arrived(pool, header.call_id, pool->root, header.status == HPOOL_EFAILED ? header.code : header.status,
-                                 run.data, run.size - sizeof header);
+        hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
+                                 header.spilled_bytes, run.data, run.size - sizeof header);
         pthread_mutex_unlock(&pool->lock);
         return 0;
     }
     return hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_KEYED_RESULT, run.data, run.size);
+}
+
+/* A rank that spilled while mapping: its own partition is read back from
+ * its file now; the others are sent piece by piece by
+ * hpool__shuffle_progress, as sends complete. */
+static int start_spilled_shuffle(hpool_pool *pool, hpool__keyed_store *store)
+{
+    int rc = hpool__spill_mapped(store); /* what is still in memory */
+    FILE *own = store->outbox[pool->transport.rank];
+    hpool__buffer piece = {0};
+    bool ended = false;
+    if (rc == 0 && fseek(own, 0, SEEK_SET) != 0)
+        rc = HPOOL_EIO;
+    while (rc == 0 && !ended) {
+        piece.size = 0;
+        rc = hpool__spill_read_piece(own, &piece, piece_bytes(store), &ended);
+        if (rc == 0 && piece.size > 0)
+            rc = hpool__spill_add_owned(store, piece.data, piece.size);
+    }
+    hpool__buffer_release(&piece);
+    for (int rank = 0; rc == 0 && rank < store->ranks; rank++)
+        if (fseek(store->outbox[rank], 0, SEEK_SET) != 0)
+            rc = HPOOL_EIO;
+    if (rc != 0)
+        return rc;
+    store->partitions_received++;
+    store->sending = true;
+    store->send_rank = 0;
+    bool busy = false;
+    return hpool__shuffle_progress(pool, &busy);
+}
+
+int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
+{
+    for (;;) {
+        pthread_mutex_lock(&pool->stores_lock);
+        hpool__keyed_store *store = pool->keyed_stores;
+        while (store != NULL && !store->sending)
+            store = store->next;
+        pthread_mutex_unlock(&pool->stores_lock);
+        if (store == NULL)
+            return 0;
+        size_t piece = piece_bytes(store), limit = 2 * piece;
+        int me = pool->transport.rank;
+        while (store->sending && pool->transport.pending_bytes < limit) {
+            if (store->send_rank == me) {
+                store->send_rank++;
+                continue;
+            }
+            if (store->send_rank >= store->ranks) {
+                store->sending = false;
+                break;
+            }
+            hpool__buffer message = {0};
+            pairs_header header = {store->call_id, store->keyed, 0, 0};
+            bool ended = false;
+            int rc = hpool__buffer_append(&message, &header, sizeof header);
+            if (rc == 0)
+                rc = hpool__spill_read_piece(store->outbox[store->send_rank], &message, piece, &ended);
+            if (rc != 0) {
+                hpool__buffer_release(&message);
+                return rc;
+            }
+            header.last = ended;
+            memcpy(message.data, &header, sizeof header);
+            rc = hpool__transport_send(&pool->transport, store->send_rank, HPOOL__MSG_PAIRS, message.data, message.size);
+            if (rc != 0)
+                return rc;
+            *busy = true;
+            if (ended)
+                store->send_rank++;
+        }
+        if (store->sending)
+            return 0; /* the sends must drain first */
+        int rc = finish_if_complete(pool, store);
+        if (rc != 0)
+            return rc;
+    }
 }
 
 int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
@@ -89,10 +183,13 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     if (store == NULL)
         return HPOOL_ENOMEM;
     int ranks = pool->transport.size, me = pool->transport.rank;
+    store->shuffle_started = true;
+    if (store->outbox != NULL)
+        return start_spilled_shuffle(pool, store);
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    pairs_header header = {call_id, keyed};
+    pairs_header header = {call_id, keyed, 1, 0};
     int rc = 0;
     for (int rank = 0; rank < ranks && rc == 0; rank++)
         rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
@@ -101,8 +198,7 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     hpool__pair_table_release(&store->mapped);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && rank == me) {
-            rc = hpool__pair_table_add_encoded(&store->owned, parts[rank].data + sizeof header,
-                                               parts[rank].size - sizeof header);
+            rc = hpool__spill_add_owned(store, parts[rank].data + sizeof header, parts[rank].size - sizeof header);
             hpool__buffer_release(&parts[rank]);
         } else if (rc == 0) {
             /* every rank gets a message, empty or not: it counts them */
@@ -113,7 +209,6 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     }
     free(parts);
     store->partitions_received++;
-    store->shuffle_started = true;
     return rc != 0 ? rc : finish_if_complete(pool, store);
 }
 
@@ -131,12 +226,13 @@ int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message)
     }
     hpool__keyed_store *store = hpool__keyed_store_get(pool, header.call_id, header.keyed);
     int rc = store == NULL ? HPOOL_ENOMEM
-                           : hpool__pair_table_add_encoded(&store->owned, (unsigned char *)message->data + sizeof header,
-                                                           message->size - sizeof header);
+                           : hpool__spill_add_owned(store, (unsigned char *)message->data + sizeof header,
+                                                    message->size - sizeof header);
     free(message->data);
     if (rc != 0)
         return rc;
-    store->partitions_received++;
+    if (header.last)
+        store->partitions_received++;
     return finish_if_complete(pool, store);
 }
 
@@ -152,8 +248,8 @@ int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message)
     size_t size = message->size - sizeof header;
     memmove(message->data, (unsigned char *)message->data + sizeof header, size);
     pthread_mutex_lock(&pool->lock);
-    hpool__keyed_run_arrived(pool, header.call_id, message->source,
-                             header.status == HPOOL_EFAILED ? header.code : header.status, message->data, size);
+    hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
+                             header.spilled_bytes, message->data, size);
     pthread_mutex_unlock(&pool->lock);
     return 0;
 }

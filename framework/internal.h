@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <time.h>
 
 /* ---- Sources -------------------------------------------------------- */
@@ -87,6 +88,11 @@ int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *fr
 int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
 int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
 int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code);
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
+int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
+                                    hpool__buffer *run);
+int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out);
+void hpool__decode_pair_at(const unsigned char *data, hpool_pair *pair);
 int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec);
 int hpool__merge_runs(void **runs, const size_t *sizes, size_t run_count, const hpool_keyed_reducer *spec,
                       hpool_pairs **out);
@@ -100,9 +106,29 @@ typedef struct hpool__keyed_store {
     pthread_mutex_t lock;         /* team threads merge into mapped */
     hpool__pair_table mapped;
     hpool__pair_table owned;
-    int partitions_received;
+    int partitions_received;      /* the ones marked last, from each rank */
     bool shuffle_started;
+    int ranks;
+    size_t budget;                /* bytes a table may hold before it spills */
+    const char *temp_dir;
+    FILE **outbox;                /* after a map-side spill: per owner rank */
+    FILE **runs;                  /* owned pairs spilled, each sorted by key */
+    size_t run_count, run_capacity;
+    uint64_t spilled_bytes;
+    bool sending;                 /* pieces of the outbox still to send */
+    int send_rank;
 } hpool__keyed_store;
+
+/* Spilling keyed pairs to temporary files (spill.c). */
+size_t hpool__pair_table_bytes(const hpool__pair_table *table);
+int hpool__spill_mapped(hpool__keyed_store *store);
+int hpool__spill_owned(hpool__keyed_store *store);
+int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
+/* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
+int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
+/* hpool__pair_table_reduce over the table and the store's sorted runs. */
+int hpool__spill_reduce(hpool__keyed_store *store, hpool__buffer *run, int *code);
+void hpool__spill_close(hpool__keyed_store *store);
 
 typedef struct hpool__failure {
     uint64_t index;
@@ -206,6 +232,7 @@ enum hpool__message_type {
 typedef struct hpool__pending_send {
     MPI_Request request;
     void *buffer;
+    size_t size;
 } hpool__pending_send;
 
 typedef struct hpool__transport {
@@ -214,6 +241,7 @@ typedef struct hpool__transport {
     int rank, size;
     hpool__pending_send *sends;
     size_t send_count, send_capacity;
+    size_t pending_bytes;          /* of the sends not yet complete */
 } hpool__transport;
 
 /* A message received: type, source and its bytes (owned by the receiver). */
@@ -309,6 +337,7 @@ typedef struct hpool__call {
     size_t *run_sizes;
     int runs_received;
     int keyed_code;                 /* a reduce function's failure */
+    uint64_t spilled_bytes;
 
     bool complete;                  /* report final, callbacks run */
 } hpool__call;
@@ -343,6 +372,8 @@ struct hpool_pool {
 
     pthread_mutex_t stores_lock;    /* guards keyed_stores */
     hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */
+    size_t memory_budget;
+    char *temp_dir;
 };
 
 /* The keyed exchange between ranks (exchange.c). With pool->lock not held. */
@@ -350,9 +381,12 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
 int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed);
 int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message);
 int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message);
+/* Sends more of the spilled partitions, as far as the send budget allows. */
+int hpool__shuffle_progress(hpool_pool *pool, bool *busy);
 void hpool__keyed_store_free(hpool__keyed_store *store);
 /* Root: a rank's run arrived (pool->lock held); completes the call at the last. */
-void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, void *run, size_t size);
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
+                              size_t size);
 
 /* Engine threads (scheduler.c for the root, pool.c for the others). */
 void *hpool__root_engine(void *pool);

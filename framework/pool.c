@@ -130,6 +130,14 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     pool->root = options->root;
     pool->thread_count = hpool__resolve_threads(options->threads);
     pool->window = options->window ? options->window : 4 * (size_t)pool->transport.size + 4;
+    pool->memory_budget = options->memory_budget;
+    if (pool->memory_budget == 0) {
+        const char *mib = getenv("HPOOL_MEMORY_BUDGET");
+        long long value = mib ? atoll(mib) : 0;
+        pool->memory_budget = value > 0 ? (size_t)value << 20 : (size_t)1 << 30;
+    }
+    const char *temp_dir = options->temp_dir ? options->temp_dir : getenv("TMPDIR");
+    pool->temp_dir = strdup(temp_dir && *temp_dir ? temp_dir : "/tmp");
     pool->next_call_id = 1;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_mutex_init(&pool->stores_lock, NULL);
@@ -274,6 +282,7 @@ void hpool_pool_free(hpool_pool *pool)
         hpool__keyed_store_free(store);
     }
     pthread_mutex_destroy(&pool->stores_lock);
+    free(pool->temp_dir);
     free(pool->outstanding);
     free(pool->functions);
     free(pool->reducers);
@@ -414,6 +423,8 @@ void *hpool__worker_engine(void *argument)
         }
         if (rc == 0)
             rc = hpool__transport_progress(transport);
+        if (rc == 0)
+            rc = hpool__shuffle_progress(pool, &busy);
         pthread_mutex_lock(&pool->lock);
         if (busy)
             idle_rounds = 0;

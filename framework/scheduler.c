@@ -332,9 +332,12 @@ void *hpool__root_engine(void *argument)
             fail_all_calls(pool, rc);
         if (pool->joining && pool->calls == NULL)
             break;
-        if (polling && rc == 0) {
+        if (rc == 0) {
             pthread_mutex_unlock(&pool->lock);
-            rc = hpool__transport_progress(&pool->transport);
+            if (polling)
+                rc = hpool__transport_progress(&pool->transport);
+            if (rc == 0)
+                rc = hpool__shuffle_progress(pool, &busy);
             pthread_mutex_lock(&pool->lock);
         }
         if (busy)

@@ -184,6 +184,14 @@ static int encode_pair(hpool__buffer *out, const void *key, uint32_t key_size, c
     return 0;
 }
 
+/* The pair encoded at data, which the caller knows to be whole. */
+void hpool__decode_pair_at(const unsigned char *data, hpool_pair *pair)
+{
+    uint32_t sizes[2];
+    memcpy(sizes, data, sizeof sizes);
+    *pair = (hpool_pair){data + sizeof sizes, sizes[0], data + sizeof sizes + sizes[0], sizes[1]};
+}
+
 /* Walks an encoded list; 1 and the pair, 0 at the end, HPOOL_EPEER if cut. */
 static int decode_pair(const unsigned char *data, size_t size, size_t *at, hpool_pair *pair)
 {
@@ -294,53 +302,84 @@ static unsigned char **entry_index(const hpool__pair_table *table)
     return index;
 }
 
+/* Reduces every key of table into output (a plain list): each entry is a key
+ * of its own in a combining table; otherwise entries are grouped by key.
+ * Without a reduce function the pairs pass through. */
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code)
+{
+    const hpool_keyed_reducer *spec = table->spec;
+    if (spec->reduce == NULL)
+        return hpool__pair_table_merge(output, table);
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    if (!table->combining)
+        qsort(index, table->count, sizeof *index, compare_entry_keys);
+    hpool_emitter out = {.table = output};
+    int rc = 0;
+    for (size_t start = 0, end; start < table->count && rc == 0; start = end) {
+        end = start + 1;
+        while (end < table->count && compare_entry_keys(&index[start], &index[end]) == 0)
+            end++;
+        hpool_values values = {index + start, end - start, 0};
+        const entry_header *header = (const entry_header *)index[start];
+        int result = spec->reduce(entry_key(index[start]), header->key_size, &values, &out, spec->user);
+        if (result != 0) {
+            *code = result;
+            rc = HPOOL_EFAILED;
+        } else if (out.error != 0) {
+            rc = out.error;
+        }
+    }
+    free(index);
+    return rc;
+}
+
+/* Encodes the table's pairs into run, in the order of spec's comparator. */
+int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
+                                    hpool__buffer *run)
+{
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    qsort_r(index, table->count, sizeof *index, compare_output_entries, (void *)spec);
+    int rc = 0;
+    for (size_t i = 0; i < table->count && rc == 0; i++) {
+        hpool_pair pair = entry_pair(index[i]);
+        rc = encode_pair(run, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
+    }
+    free(index);
+    return rc;
+}
+
+/* Encodes the table's pairs sorted by key bytes: a spilled run. */
+int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out)
+{
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    qsort(index, table->count, sizeof *index, compare_entry_keys);
+    int rc = 0;
+    for (size_t i = 0; i < table->count && rc == 0; i++) {
+        hpool_pair pair = entry_pair(index[i]);
+        rc = encode_pair(out, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
+    }
+    free(index);
+    return rc;
+}
+
 /* Reduces every key of table and encodes the outputs, sorted, into run.
  * On a reduce function's failure, *code is its return. */
 int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code)
 {
     const hpool_keyed_reducer *spec = table->spec;
-    unsigned char **index = entry_index(table);
-    if (index == NULL)
-        return HPOOL_ENOMEM;
+    if (spec->reduce == NULL) /* pass-through: the table is what to sort */
+        return hpool__pair_table_encode_sorted(table, spec, run);
     hpool__pair_table output;
-    hpool__pair_table_init(&output, NULL); /* a plain list */
-    int rc = 0;
-    if (spec->reduce == NULL) {
-        /* pairs pass through; the table already holds what to sort */
-    } else {
-        if (!table->combining)
-            qsort(index, table->count, sizeof *index, compare_entry_keys);
-        hpool_emitter out = {.table = &output};
-        for (size_t start = 0, end; start < table->count && rc == 0; start = end) {
-            end = start + 1;
-            while (end < table->count && compare_entry_keys(&index[start], &index[end]) == 0)
-                end++;
-            hpool_values values = {index + start, end - start, 0};
-            const entry_header *header = (const entry_header *)index[start];
-            int result = spec->reduce(entry_key(index[start]), header->key_size, &values, &out, spec->user);
-            if (result != 0) {
-                *code = result;
-                rc = HPOOL_EFAILED;
-            } else if (out.error != 0) {
-                rc = out.error;
-            }
-        }
-        free(index);
-        index = NULL;
-        if (rc == 0)
-            index = entry_index(&output);
-        if (rc == 0 && index == NULL)
-            rc = HPOOL_ENOMEM;
-    }
-    hpool__pair_table *sorted = spec->reduce == NULL ? table : &output;
-    if (rc == 0) {
-        qsort_r(index, sorted->count, sizeof *index, compare_output_entries, (void *)spec);
-        for (size_t i = 0; i < sorted->count && rc == 0; i++) {
-            hpool_pair pair = entry_pair(index[i]);
-            rc = encode_pair(run, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
-        }
-    }
-    free(index);
+    hpool__pair_table_init(&output, NULL);
+    int rc = hpool__pair_table_reduce_into(table, &output, code);
+    if (rc == 0)
+        rc = hpool__pair_table_encode_sorted(&output, spec, run);
     hpool__pair_table_release(&output);
     return rc;
 }

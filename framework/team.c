@@ -238,7 +238,11 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
     if (batch->mode == HPOOL__KEYED) {
         if (code == 0) {
             pthread_mutex_lock(&batch->store->lock);
-            code = hpool__pair_table_merge(&batch->store->mapped, &chunk_pairs);
+            hpool__keyed_store *store = batch->store;
+            code = hpool__pair_table_merge(&store->mapped, &chunk_pairs);
+            /* half the budget: the other half is for the next merges */
+            if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(&store->mapped) > store->budget / 2)
+                code = hpool__spill_mapped(store);
             pthread_mutex_unlock(&batch->store->lock);
         }
         hpool__pair_table_release(&chunk_pairs);

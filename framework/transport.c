@@ -93,6 +93,8 @@ int hpool__transport_send(hpool__transport *transport, int dest, int type, void 
         return HPOOL_EMPI;
     }
     send->buffer = buffer;
+    send->size = size;
+    transport->pending_bytes += size;
     transport->send_count++;
     return 0;
 }
@@ -104,9 +106,10 @@ int hpool__transport_progress(hpool__transport *transport)
         int done = 0;
         if (MPI_Test(&transport->sends[i].request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return HPOOL_EMPI;
-        if (done)
+        if (done) {
             free(transport->sends[i].buffer);
-        else
+            transport->pending_bytes -= transport->sends[i].size;
+        } else
             transport->sends[kept++] = transport->sends[i];
     }
     transport->send_count = kept;
@@ -146,6 +149,7 @@ int hpool__transport_flush(hpool__transport *transport)
         free(transport->sends[i].buffer);
     }
     transport->send_count = 0;
+    transport->pending_bytes = 0;
     return 0;
 }
 

@@ -317,9 +317,16 @@ typedef struct hpool_options {
     size_t window;
     const hpool_keyed_reducer *keyed_reducers; /* for hpool_map_reduce_keyed */
     size_t keyed_reducer_count;
+    /* Bytes of pairs a rank holds in memory for a keyed call before it
+     * spills them to files; 0 takes HPOOL_MEMORY_BUDGET (MiB) or 1 GiB. The
+     * reduced output itself is kept in memory: the root delivers it so. */
+    size_t memory_budget;
+    /* Where spill files go (created and unlinked at once); NULL takes
+     * TMPDIR, or /tmp. */
+    const char *temp_dir;
 } hpool_options;
 
-#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0}
+#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  has the same function and reducer names, then starts the worker threads.
@@ -362,6 +369,7 @@ typedef struct hpool_report {
     uint64_t first_failed_index; /* lowest failed index, if failed > 0 */
     int first_failed_code;       /* its code */
     int status;         /* 0, HPOOL_EFAILED, HPOOL_ECANCELED, or the error */
+    uint64_t spilled_bytes; /* keyed calls: pairs written to temporary files */
 } hpool_report;
 
 /*! hpool_report_format() : "3 of 14 items failed, the first at index 4 (code

@@ -2,6 +2,7 @@
 #include "hpool.h"
 #include "check.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +109,9 @@ enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3 };
 
 static const size_t chunksizes[] = {0, 1, 7, 1000};
 
+/* Run with a budget of a few MiB, every big call must have spilled. */
+static bool small_budget;
+
 /* ---- The sequential word count, for reference -------------------------- */
 
 typedef struct word {
@@ -194,7 +198,8 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
         call.chunksize = chunksizes[c];
         call.reducer = WORD_COUNT;
         call.pairs = &pairs;
-        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+        hpool_report report;
+        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
         CHECK(hpool_pairs_count(pairs) == distinct);
         uint64_t wrong = 0;
         for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
@@ -225,8 +230,10 @@ static void test_distinct_keys(hpool_pool *pool, int64_t n)
     call.source = range;
     call.reducer = PASS_THROUGH;
     call.pairs = &pairs;
-    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    hpool_report report;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
     CHECK(hpool_pairs_count(pairs) == (uint64_t)n);
+    CHECK(small_budget ? report.spilled_bytes > 0 : report.spilled_bytes == 0);
     uint64_t wrong = 0;
     for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
         hpool_pair pair;
@@ -244,7 +251,8 @@ static void test_distinct_keys(hpool_pool *pool, int64_t n)
 
 static void test_binary_and_failures(hpool_pool *pool)
 {
-    enum { N = 10007 };
+    /* with a small budget, enough pairs without a combiner to spill */
+    const int64_t N = small_budget ? 200003 : 10007;
     value_summary expected[5] = {{0}};
     for (int64_t x = 0; x < N; x++) {
         value_summary *s = &expected[x % 5];
@@ -264,7 +272,9 @@ static void test_binary_and_failures(hpool_pool *pool)
         call.chunksize = chunksizes[c] == 1 ? 13 : chunksizes[c];
         call.reducer = SUMMARISE;
         call.pairs = &pairs;
-        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+        hpool_report report;
+        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
+        CHECK(small_budget ? report.spilled_bytes > 0 : report.spilled_bytes == 0);
         CHECK(hpool_pairs_count(pairs) == 5);
         for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
             hpool_pair pair;
@@ -337,6 +347,10 @@ int main(int argc, char **argv)
     options.function_count = sizeof functions / sizeof functions[0];
     options.keyed_reducers = keyed;
     options.keyed_reducer_count = sizeof keyed / sizeof keyed[0];
+    if (argc > 1) { /* a memory budget in MiB */
+        options.memory_budget = (size_t)atoll(argv[1]) << 20;
+        small_budget = options.memory_budget > 0 && options.memory_budget < (64u << 20);
+    }
     hpool_pool *pool;
     int rc = hpool_pool_create(&pool, &options);
     CHECK_RC(0, rc);
@@ -344,7 +358,7 @@ int main(int argc, char **argv)
         test_empty_and_single_key(pool);
         test_word_count(pool, 20000);
         test_binary_and_failures(pool);
-        test_distinct_keys(pool, argc > 1 ? atoll(argv[1]) : 2000000);
+        test_distinct_keys(pool, 2000000);
     }
     if (rc == 0) {
         CHECK_RC(0, hpool_pool_join(pool));
