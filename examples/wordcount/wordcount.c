@@ -199,6 +199,10 @@ int main(int argc, char **argv)
                 "Exit status: 0, 1 if a file could not be read (the others are counted), 2 usage.\n");
         return argc < 2 ? 2 : 0;
     }
+    /* Fully buffered even when stdout is a terminal or mpirun's pipe:
+     * one write per line would cost more than counting. */
+    static char output_buffer[1 << 20];
+    setvbuf(stdout, output_buffer, _IOFBF, sizeof output_buffer);
     paths = argv + 1;
     int file_count = argc - 1;
     if (hpool_mpi_init(&argc, &argv) != 0) {
