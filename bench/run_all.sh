@@ -3,8 +3,12 @@
 #
 #   bench/run_all.sh [BUILD_DIR]      (default /work/main/build; build it first)
 #
-# Takes a few minutes, most of it in the Python peers. Run it on a quiet
-# machine: the figures are only comparable within one run.
+# Takes a few minutes, most of it in the Python peers, plus a few more for
+# wordcount_vs_mrmpi.sh, which runs only when MR-MPI's peer is built
+# ($BUILD/bench/mrmpi_wordcount, needs libmrmpi-dev) and the corpus exists
+# (bench/make_corpus.sh; CORPUS, default /tmp/hpool-corpus): otherwise it is
+# skipped with a message. Run it on a quiet machine: the figures are only
+# comparable within one run.
 set -uo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 BUILD=${1:-/work/main/build}
@@ -29,5 +33,15 @@ for script in square_sum.sh tiny.sh vs_python.sh; do
     "$BENCH_DIR/$script" "$BUILD" || { echo "$script FAILED" >&2; status=1; }
     echo
 done
+# wordcount against MR-MPI: optional, since it needs MR-MPI and a 500 MB corpus and takes minutes.
+CORPUS=${CORPUS:-/tmp/hpool-corpus}
+if [ ! -x "$BUILD/bench/mrmpi_wordcount" ]; then
+    echo "wordcount_vs_mrmpi.sh skipped: $BUILD/bench/mrmpi_wordcount not built (install libmrmpi-dev, re-run cmake)"
+elif [ ! -f "$CORPUS/files.txt" ]; then
+    echo "wordcount_vs_mrmpi.sh skipped: no corpus in $CORPUS (run bench/make_corpus.sh first)"
+else
+    CORPUS=$CORPUS "$BENCH_DIR/wordcount_vs_mrmpi.sh" "$BUILD" || { echo "wordcount_vs_mrmpi.sh FAILED" >&2; status=1; }
+fi
+echo
 echo "load:    $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) after"
 exit "$status"
