@@ -40,7 +40,15 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
         store->budget = pool->memory_budget;
         store->temp_dir = pool->temp_dir;
         pthread_mutex_init(&store->lock, NULL);
-        hpool__pair_table_init(&store->mapped, &pool->keyed_reducers[keyed]);
+        store->thread_count = pool->thread_count;
+        store->mapped = calloc((size_t)store->thread_count, sizeof *store->mapped);
+        if (store->mapped == NULL) {
+            free(store);
+            pthread_mutex_unlock(&pool->stores_lock);
+            return NULL;
+        }
+        for (int t = 0; t < store->thread_count; t++)
+            hpool__pair_table_init(&store->mapped[t], &pool->keyed_reducers[keyed]);
         hpool__pair_table_init(&store->owned, &pool->keyed_reducers[keyed]);
         store->next = pool->keyed_stores;
         pool->keyed_stores = store;
@@ -52,7 +60,9 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
 void hpool__keyed_store_free(hpool__keyed_store *store)
 {
     hpool__spill_close(store);
-    hpool__pair_table_release(&store->mapped);
+    for (int t = 0; t < store->thread_count; t++)
+        hpool__pair_table_release(&store->mapped[t]);
+    free(store->mapped);
     hpool__pair_table_release(&store->owned);
     pthread_mutex_destroy(&store->lock);
     free(store);
@@ -104,7 +114,9 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
  * hpool__shuffle_progress, as sends complete. */
 static int start_spilled_shuffle(hpool_pool *pool, hpool__keyed_store *store)
 {
-    int rc = hpool__spill_mapped(store); /* what is still in memory */
+    int rc = 0;
+    for (int t = 0; t < store->thread_count && rc == 0; t++)
+        rc = hpool__spill_mapped(store, &store->mapped[t]); /* what is still in memory */
     FILE *own = store->outbox[pool->transport.rank];
     hpool__buffer piece = {0};
     bool ended = false;
@@ -194,8 +206,10 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     for (int rank = 0; rank < ranks && rc == 0; rank++)
         rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
     if (rc == 0)
-        rc = hpool__pair_table_partition(&store->mapped, ranks, parts);
-    hpool__pair_table_release(&store->mapped);
+        for (int t = 0; t < store->thread_count && rc == 0; t++)
+            rc = hpool__pair_table_partition(&store->mapped[t], ranks, parts);
+    for (int t = 0; t < store->thread_count; t++)
+        hpool__pair_table_release(&store->mapped[t]);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && rank == me) {
             rc = hpool__spill_add_owned(store, parts[rank].data + sizeof header, parts[rank].size - sizeof header);

@@ -46,8 +46,18 @@ static uint64_t hash_key(const void *key, size_t size)
         hash = (hash ^ word) * 0xbf58476d1ce4e5b9u;
         hash ^= hash >> 31;
     }
+    /* The last 1 to 7 bytes without a variable-length copy (most keys are
+     * short words): two overlapping 4-byte reads, or the bytes one by one. */
+    size_t left = size - i;
     uint64_t tail = 0;
-    memcpy(&tail, bytes + i, size - i);
+    if (left >= 4) {
+        uint32_t low, high;
+        memcpy(&low, bytes + i, 4);
+        memcpy(&high, bytes + i + left - 4, 4);
+        tail = (uint64_t)high << 32 | low;
+    } else if (left > 0) {
+        tail = (uint64_t)bytes[i] << 16 | (uint64_t)bytes[i + left / 2] << 8 | bytes[i + left - 1];
+    }
     hash = (hash ^ tail) * 0x94d049bb133111ebu;
     hash ^= hash >> 29;
     hash *= 0xbf58476d1ce4e5b9u;
@@ -162,10 +172,54 @@ int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *fr
     return 0;
 }
 
+void hpool__emitter_flush(hpool_emitter *emitter)
+{
+    hpool__pair_table *table = emitter->table;
+    size_t count = emitter->staged_count;
+    uint64_t hashes[HPOOL__STAGED_PAIRS];
+    hpool_pair pairs[HPOOL__STAGED_PAIRS];
+    size_t at = 0;
+    for (size_t i = 0; i < count; i++) {
+        hpool__decode_pair_at(emitter->staged + at, &pairs[i]);
+        at += 2 * sizeof(uint32_t) + pairs[i].key_size + pairs[i].value_size;
+        hashes[i] = hash_key(pairs[i].key, pairs[i].key_size);
+        if (table->capacity > 0)
+            __builtin_prefetch(&table->slots[hashes[i] & (table->capacity - 1)]);
+    }
+    for (size_t i = 0; i < count && table->capacity > 0; i++) {
+        uint64_t slot = table->slots[hashes[i] & (table->capacity - 1)];
+        if (slot != 0)
+            __builtin_prefetch(table->arena.data + slot - 1);
+    }
+    for (size_t i = 0; i < count; i++) {
+        int rc = table_add_hashed(table, hashes[i], pairs[i].key, pairs[i].key_size, pairs[i].value,
+                                  pairs[i].value_size);
+        if (rc != 0 && emitter->error == 0)
+            emitter->error = rc;
+    }
+    emitter->staged_count = emitter->staged_bytes = 0;
+}
+
 int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
 {
     if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
         return HPOOL_EINVAL;
+    size_t encoded = 2 * sizeof(uint32_t) + key_size + value_size;
+    if (emitter->table->combining && encoded <= sizeof emitter->staged) {
+        if (value_size != emitter->table->spec->value_size)
+            return HPOOL_EINVAL;
+        if (emitter->staged_bytes + encoded > sizeof emitter->staged)
+            hpool__emitter_flush(emitter);
+        uint32_t sizes[2] = {(uint32_t)key_size, (uint32_t)value_size};
+        unsigned char *to = emitter->staged + emitter->staged_bytes;
+        memcpy(to, sizes, sizeof sizes);
+        memcpy(to + sizeof sizes, key, key_size);
+        memcpy(to + sizeof sizes + key_size, value, value_size);
+        emitter->staged_bytes += encoded;
+        if (++emitter->staged_count == HPOOL__STAGED_PAIRS)
+            hpool__emitter_flush(emitter);
+        return emitter->error;
+    }
     int rc = hpool__pair_table_add(emitter->table, key, key_size, value, value_size);
     if (rc != 0 && emitter->error == 0)
         emitter->error = rc;

@@ -27,7 +27,7 @@ size_t hpool__pair_table_bytes(const hpool__pair_table *table)
 }
 
 /* Map side: the rank's pairs so far go to one file per owner rank. */
-int hpool__spill_mapped(hpool__keyed_store *store)
+int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
 {
     int ranks = store->ranks;
     if (store->outbox == NULL) {
@@ -41,7 +41,7 @@ int hpool__spill_mapped(hpool__keyed_store *store)
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    int rc = hpool__pair_table_partition(&store->mapped, ranks, parts);
+    int rc = hpool__pair_table_partition(table, ranks, parts);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && parts[rank].size > 0 && fwrite(parts[rank].data, 1, parts[rank].size, store->outbox[rank])
                                                     != parts[rank].size)
@@ -50,9 +50,9 @@ int hpool__spill_mapped(hpool__keyed_store *store)
         hpool__buffer_release(&parts[rank]);
     }
     free(parts);
-    const hpool_keyed_reducer *spec = store->mapped.spec;
-    hpool__pair_table_release(&store->mapped);
-    hpool__pair_table_init(&store->mapped, spec);
+    const hpool_keyed_reducer *spec = table->spec;
+    hpool__pair_table_release(table);
+    hpool__pair_table_init(table, spec);
     return rc;
 }
 

@@ -165,7 +165,7 @@ static int run_blocks(const hpool_function *function, hpool_span *span, chunk_co
     return chunk->error;
 }
 
-static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker_state *states,
+static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index, worker_state *states,
                       unsigned char *scratch)
 {
     uint64_t offset = c * batch->chunksize;
@@ -190,12 +190,13 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
             chunk.error = HPOOL_ENOMEM;
     }
 
-    /* Keyed: the chunk combines its own pairs first, then merges them into
-     * the rank's store under one lock. */
-    hpool__pair_table chunk_pairs;
-    hpool_emitter emitter = {.table = &chunk_pairs};
+    /* Keyed: pairs go straight into this thread's table in the rank's store. */
+    hpool_emitter emitter;
+    emitter.table = NULL;
+    emitter.error = 0;
+    emitter.staged_count = emitter.staged_bytes = 0;
     if (batch->mode == HPOOL__KEYED) {
-        hpool__pair_table_init(&chunk_pairs, &team->keyed_reducers[batch->reducer]);
+        emitter.table = &batch->store->mapped[thread_index];
         span.emitter = &emitter;
     }
 
@@ -232,20 +233,21 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, worker
             code = run_items(function, &span, reducer, scratch + aligned_value_size(reducer));
         if (chunk.error != 0)
             code = chunk.error;
+        if (emitter.table != NULL)
+            hpool__emitter_flush(&emitter);
         if (code == 0 && emitter.error != 0)
             code = emitter.error;
     }
     if (batch->mode == HPOOL__KEYED) {
-        if (code == 0) {
-            pthread_mutex_lock(&batch->store->lock);
-            hpool__keyed_store *store = batch->store;
-            code = hpool__pair_table_merge(&store->mapped, &chunk_pairs);
-            /* half the budget: the other half is for the next merges */
-            if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(&store->mapped) > store->budget / 2)
-                code = hpool__spill_mapped(store);
-            pthread_mutex_unlock(&batch->store->lock);
+        /* The threads' tables share half the budget; the other half is for
+         * what the shuffle reads back and sends. */
+        hpool__keyed_store *store = batch->store;
+        size_t share = store->budget / 2 / (size_t)store->thread_count;
+        if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(emitter.table) > share) {
+            pthread_mutex_lock(&store->lock);
+            code = hpool__spill_mapped(store, emitter.table);
+            pthread_mutex_unlock(&store->lock);
         }
-        hpool__pair_table_release(&chunk_pairs);
     }
     if (chunk.output != NULL && chunk.output->ends != NULL)
         close_records_before(chunk.output, count);
@@ -395,7 +397,7 @@ static void worker_loop(hpool__team *team)
                 hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
             pthread_mutex_unlock(&batch->lock);
         } else {
-            run_chunk(team, batch, c, states, scratch);
+            run_chunk(team, batch, c, omp_get_thread_num(), states, scratch);
         }
         /* Once another thread's increment completes the batch it may be
          * freed, so nothing of it is read after ours. */

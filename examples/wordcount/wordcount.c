@@ -12,9 +12,12 @@
 
 /* A word is a maximal run of bytes that are not ASCII whitespace, as
  * Python's bytes.split() sees it. */
-static int is_space(unsigned char c)
+static const unsigned char space_table[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
+
+/* A table look-up: the tokenizer asks this once per byte of the input. */
+static inline int is_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+    return space_table[c];
 }
 
 /* One item: a byte range of one file. Files are named by their index in
