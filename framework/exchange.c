@@ -80,6 +80,30 @@ static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
     hpool__keyed_store_free(store);
 }
 
+/* Hands this rank's sorted run to the keyed reducer's write function. */
+static int write_share(int rank, const hpool_keyed_reducer *spec, const unsigned char *run, size_t size, int *code)
+{
+    size_t count = 0;
+    for (size_t at = 0; at < size; count++) {
+        hpool_pair pair;
+        hpool__decode_pair_at(run + at, &pair);
+        at += 2 * sizeof(uint32_t) + pair.key_size + pair.value_size;
+    }
+    hpool_pair *pairs = malloc((count + 1) * sizeof *pairs);
+    if (pairs == NULL)
+        return HPOOL_ENOMEM;
+    for (size_t i = 0, at = 0; i < count; i++) {
+        hpool__decode_pair_at(run + at, &pairs[i]);
+        at += 2 * sizeof(uint32_t) + pairs[i].key_size + pairs[i].value_size;
+    }
+    int result = spec->write(rank, pairs, count, spec->user);
+    free(pairs);
+    if (result == 0)
+        return 0;
+    *code = result;
+    return HPOOL_EFAILED;
+}
+
 /* Once this rank has its own partition from every rank, reduce and sort
  * its keys and hand the run to the root. */
 static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
@@ -92,6 +116,11 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     int rc = hpool__buffer_append(&run, &header, sizeof header);
     if (rc == 0)
         rc = hpool__spill_reduce(store, &run, &header.code);
+    const hpool_keyed_reducer *spec = &pool->keyed_reducers[store->keyed];
+    if (rc == 0 && spec->write != NULL) {
+        rc = write_share(pool->transport.rank, spec, run.data + sizeof header, run.size - sizeof header, &header.code);
+        run.size = sizeof header; /* the root gets none of it */
+    }
     header.status = rc;
     header.spilled_bytes = store->spilled_bytes;
     remove_store(pool, store);

@@ -217,6 +217,11 @@ typedef struct hpool_pair {
  *  order for the output to be the same for any number of ranks and threads. */
 typedef int hpool_pair_compare_fn(const hpool_pair *a, const hpool_pair *b, void *user);
 
+/*! Takes one rank's share of the output, count pairs sorted by the
+ *  comparator, on that rank (rank is its rank in the pool), e.g. to write a
+ *  file per rank. Return 0, or non-zero to fail the call with that code. */
+typedef int hpool_keyed_write_fn(int rank, const hpool_pair *pairs, size_t count, void *user);
+
 /* One entry of the keyed-reducer table (options.keyed_reducers). */
 typedef struct hpool_keyed_reducer {
     const char *name;
@@ -231,6 +236,10 @@ typedef struct hpool_keyed_reducer {
     /* Optional: NULL orders output by key bytes, then value bytes. */
     hpool_pair_compare_fn *compare;
     void *user;
+    /* Optional: each rank hands its sorted share to write instead of
+     * sending it to the root, whose *call->pairs is then empty. The ranks'
+     * shares are disjoint by key; each is sorted, not the whole. */
+    hpool_keyed_write_fn *write;
 } hpool_keyed_reducer;
 
 /* The sorted output of a keyed map-reduce, on the root. */

@@ -2,9 +2,12 @@
 #include "hpool.h"
 #include "check.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- Word counting with a combiner, ordered by count then word ---------- */
 
@@ -92,6 +95,33 @@ static int fail_on_key_3(const void *key, size_t key_size, hpool_values *values,
     return ((const unsigned char *)key)[2] == 3 ? 42 : summarise_values(key, key_size, values, out, user);
 }
 
+/* ---- Output written by each rank: one file of COUNT TAB WORD lines ------ */
+
+/* The same on every rank of one run: mpirun is every rank's parent. */
+static void share_path(int rank, char *path, size_t size)
+{
+    snprintf(path, size, "/tmp/hpool-test-keyed-%ld/share-%d", (long)getppid(), rank);
+}
+
+static int write_share_file(int rank, const hpool_pair *pairs, size_t count, void *user)
+{
+    char path[256];
+    share_path(rank, path, sizeof path);
+    *strrchr(path, '/') = '\0';
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return 1;
+    share_path(rank, path, sizeof path);
+    FILE *file = fopen(path, "w");
+    if (file == NULL)
+        return 2;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t n;
+        memcpy(&n, pairs[i].value, 8);
+        fprintf(file, "%llu\t%.*s\n", (unsigned long long)n, (int)pairs[i].key_size, (const char *)pairs[i].key);
+    }
+    return fclose(file) == 0 ? 0 : 3;
+}
+
 static const hpool_function functions[] = {
     {.name = "emit_words", .map = emit_words},
     {.name = "emit_index", .map = emit_index},
@@ -104,8 +134,10 @@ static const hpool_keyed_reducer keyed[] = {
     {.name = "pass_through"},
     {.name = "summarise", .reduce = summarise_values},
     {.name = "fail_on_key_3", .reduce = fail_on_key_3},
+    {.name = "count_per_rank", .value_size = 8, .combine = add_counts, .compare = by_count_then_word,
+     .write = write_share_file},
 };
-enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3 };
+enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3, COUNT_PER_RANK };
 
 static const size_t chunksizes[] = {0, 1, 7, 1000};
 
@@ -169,6 +201,48 @@ static size_t reference_word_count(char **lines, size_t line_count, word **out)
     return distinct;
 }
 
+/* Reads every rank's share back: each sorted, together the whole count. */
+static void check_shares(hpool_pool *pool, const word *expected, size_t distinct)
+{
+    word *all = malloc((distinct + 1) * sizeof *all);
+    char (*texts)[64] = malloc((distinct + 1) * sizeof *texts);
+    size_t total = 0;
+    for (int rank = 0; rank < hpool_pool_size(pool); rank++) {
+        char path[256];
+        share_path(rank, path, sizeof path);
+        FILE *file = fopen(path, "r");
+        CHECK(file != NULL);
+        if (file == NULL)
+            continue;
+        unsigned long long count;
+        char text[64];
+        size_t first = total;
+        while (fscanf(file, "%llu\t%63s", &count, text) == 2) {
+            CHECK(total < distinct);
+            if (total >= distinct)
+                break;
+            strcpy(texts[total], text);
+            all[total] = (word){texts[total], strlen(text), count};
+            CHECK(total == first || compare_counted(&all[total - 1], &all[total]) < 0);
+            total++;
+        }
+        fclose(file);
+        unlink(path);
+    }
+    CHECK(total == distinct);
+    qsort(all, total, sizeof *all, compare_counted);
+    uint64_t wrong = 0;
+    for (size_t i = 0; i < total && i < distinct; i++)
+        wrong += compare_counted(&all[i], &expected[i]) != 0 || all[i].count != expected[i].count;
+    CHECK(wrong == 0);
+    char path[256];
+    share_path(0, path, sizeof path);
+    *strrchr(path, '/') = '\0';
+    rmdir(path);
+    free(all);
+    free(texts);
+}
+
 static void test_word_count(hpool_pool *pool, size_t line_count)
 {
     /* Zipf-ish words: w0 often, w1 half as often, ... */
@@ -213,6 +287,17 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
         CHECK(wrong == 0);
         hpool_pairs_free(pairs);
     }
+    /* the same count, written by each rank instead of sent to the root */
+    hpool_pairs *pairs = NULL;
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = EMIT_WORDS;
+    call.source = source;
+    call.reducer = COUNT_PER_RANK;
+    call.pairs = &pairs;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK(hpool_pairs_count(pairs) == 0);
+    hpool_pairs_free(pairs);
+    check_shares(pool, expected, distinct);
     hpool_source_free(source);
     for (size_t l = 0; l < line_count; l++)
         free(lines[l]);
