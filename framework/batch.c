@@ -51,14 +51,11 @@ uint64_t hpool__batch_partials(const hpool__batch *batch)
 /* Call with batch->lock held, or when only one thread can see the batch. */
 int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
 {
-    if (batch->failure_count == batch->failure_capacity) {
-        size_t capacity = batch->failure_capacity ? 2 * batch->failure_capacity : 8;
-        hpool__failure *grown = realloc(batch->failures, capacity * sizeof *grown);
-        if (grown == NULL)
-            return HPOOL_ENOMEM;
-        batch->failures = grown;
-        batch->failure_capacity = capacity;
-    }
+    hpool__failure *grown =
+        hpool__grow_array(batch->failures, &batch->failure_capacity, batch->failure_count, sizeof *grown);
+    if (grown == NULL)
+        return HPOOL_ENOMEM;
+    batch->failures = grown;
     batch->failures[batch->failure_count++] = (hpool__failure){index, code};
     return 0;
 }

@@ -71,14 +71,11 @@ static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *bat
 
 static int keep_record_batch(hpool__call *call, hpool__batch *batch)
 {
-    if (call->record_batch_count == call->record_batch_capacity) {
-        size_t capacity = call->record_batch_capacity ? 2 * call->record_batch_capacity : 16;
-        hpool__batch **grown = realloc(call->record_batches, capacity * sizeof *grown);
-        if (grown == NULL)
-            return HPOOL_ENOMEM;
-        call->record_batches = grown;
-        call->record_batch_capacity = capacity;
-    }
+    hpool__batch **grown = hpool__grow_array(call->record_batches, &call->record_batch_capacity,
+                                             call->record_batch_count, sizeof *grown);
+    if (grown == NULL)
+        return HPOOL_ENOMEM;
+    call->record_batches = grown;
     call->record_batches[call->record_batch_count++] = batch;
     return 0;
 }

@@ -58,6 +58,11 @@ int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra);
 int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size);
 void hpool__buffer_release(hpool__buffer *buffer);
 
+/* Room for one more element when count has reached *capacity: returns the
+ * array, perhaps moved, with *capacity doubled; NULL (array untouched) if
+ * memory ran out. Grown arrays (failures, sends, runs) all go through it. */
+void *hpool__grow_array(void *array, size_t *capacity, size_t count, size_t element_size);
+
 /* ---- Batches: the unit that travels between ranks -------------------- */
 
 enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_RESULT, HPOOL__REDUCE, HPOOL__KEYED };

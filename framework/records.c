@@ -29,6 +29,17 @@ int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size)
     return 0;
 }
 
+void *hpool__grow_array(void *array, size_t *capacity, size_t count, size_t element_size)
+{
+    if (count < *capacity)
+        return array;
+    size_t grown_capacity = *capacity ? 2 * *capacity : 8;
+    void *grown = realloc(array, grown_capacity * element_size);
+    if (grown != NULL)
+        *capacity = grown_capacity;
+    return grown;
+}
+
 void hpool__buffer_release(hpool__buffer *buffer)
 {
     free(buffer->data);

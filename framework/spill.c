@@ -59,14 +59,10 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
 /* Reduce side: the owned table, sorted by key, becomes one more run. */
 int hpool__spill_owned(hpool__keyed_store *store)
 {
-    if (store->run_count == store->run_capacity) {
-        size_t capacity = store->run_capacity ? 2 * store->run_capacity : 8;
-        FILE **grown = realloc(store->runs, capacity * sizeof *grown);
-        if (grown == NULL)
-            return HPOOL_ENOMEM;
-        store->runs = grown;
-        store->run_capacity = capacity;
-    }
+    FILE **grown = hpool__grow_array(store->runs, &store->run_capacity, store->run_count, sizeof *grown);
+    if (grown == NULL)
+        return HPOOL_ENOMEM;
+    store->runs = grown;
     FILE *file = temp_file(store->temp_dir);
     if (file == NULL)
         return HPOOL_EIO;

@@ -32,16 +32,13 @@ typedef struct chunk_context {
 
 static void chunk_fail(chunk_context *chunk, uint64_t index, int64_t code)
 {
-    if (chunk->failure_count == chunk->failure_capacity) {
-        size_t capacity = chunk->failure_capacity ? 2 * chunk->failure_capacity : 8;
-        hpool__failure *grown = realloc(chunk->failures, capacity * sizeof *grown);
-        if (grown == NULL) {
-            chunk->error = HPOOL_ENOMEM;
-            return;
-        }
-        chunk->failures = grown;
-        chunk->failure_capacity = capacity;
+    hpool__failure *grown =
+        hpool__grow_array(chunk->failures, &chunk->failure_capacity, chunk->failure_count, sizeof *grown);
+    if (grown == NULL) {
+        chunk->error = HPOOL_ENOMEM;
+        return;
     }
+    chunk->failures = grown;
     chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
 }
 

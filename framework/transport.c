@@ -74,16 +74,13 @@ int hpool__transport_send(hpool__transport *transport, int dest, int type, void 
         free(buffer);
         return HPOOL_EINVAL;
     }
-    if (transport->send_count == transport->send_capacity) {
-        size_t capacity = transport->send_capacity ? 2 * transport->send_capacity : 16;
-        hpool__pending_send *grown = realloc(transport->sends, capacity * sizeof *grown);
-        if (grown == NULL) {
-            free(buffer);
-            return HPOOL_ENOMEM;
-        }
-        transport->sends = grown;
-        transport->send_capacity = capacity;
+    hpool__pending_send *grown =
+        hpool__grow_array(transport->sends, &transport->send_capacity, transport->send_count, sizeof *grown);
+    if (grown == NULL) {
+        free(buffer);
+        return HPOOL_ENOMEM;
     }
+    transport->sends = grown;
     hpool__pending_send *send = &transport->sends[transport->send_count];
     /* Never a blocking send: two ranks sending big messages to each other
      * at once would wait on each other forever. */
