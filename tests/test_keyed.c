@@ -97,10 +97,13 @@ static int fail_on_key_3(const void *key, size_t key_size, hpool_values *values,
 
 /* ---- Output written by each rank: one file of COUNT TAB WORD lines ------ */
 
-/* The same on every rank of one run: mpirun is every rank's parent. */
+/* The same on every rank of one run and different between runs: under
+ * mpirun, mpirun is every rank's parent; a plain run is one process, whose
+ * parent (ctest) may be running another copy at the same time. */
 static void share_path(int rank, char *path, size_t size)
 {
-    snprintf(path, size, "/tmp/hpool-test-keyed-%ld/share-%d", (long)getppid(), rank);
+    long run = getenv("OMPI_COMM_WORLD_SIZE") ? (long)getppid() : (long)getpid();
+    snprintf(path, size, "/tmp/hpool-test-keyed-%ld/share-%d", run, rank);
 }
 
 static int write_share_file(int rank, const hpool_pair *pairs, size_t count, void *user)
@@ -143,6 +146,19 @@ static const size_t chunksizes[] = {0, 1, 7, 1000};
 
 /* Run with a budget of a few MiB, every big call must have spilled. */
 static bool small_budget;
+
+/* One keyed call; *pairs gets its output, NULL when the call refused. */
+static int run_keyed(hpool_pool *pool, int function, const hpool_source *source, size_t chunksize, int reducer,
+                     hpool_pairs **pairs, hpool_report *report)
+{
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = function;
+    call.source = source;
+    call.chunksize = chunksize;
+    call.reducer = reducer;
+    call.pairs = pairs;
+    return hpool_map_reduce_keyed(pool, &call, report);
+}
 
 /* ---- The sequential word count, for reference -------------------------- */
 
@@ -266,14 +282,8 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
     hpool_source_records(&source, (const void *const *)lines, NULL, line_count);
     for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
         hpool_pairs *pairs = NULL;
-        hpool_call call = HPOOL_CALL_INIT;
-        call.function = EMIT_WORDS;
-        call.source = source;
-        call.chunksize = chunksizes[c];
-        call.reducer = WORD_COUNT;
-        call.pairs = &pairs;
         hpool_report report;
-        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
+        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, &report));
         CHECK(hpool_pairs_count(pairs) == distinct);
         uint64_t wrong = 0;
         for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
@@ -289,12 +299,7 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
     }
     /* the same count, written by each rank instead of sent to the root */
     hpool_pairs *pairs = NULL;
-    hpool_call call = HPOOL_CALL_INIT;
-    call.function = EMIT_WORDS;
-    call.source = source;
-    call.reducer = COUNT_PER_RANK;
-    call.pairs = &pairs;
-    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, 0, COUNT_PER_RANK, &pairs, NULL));
     CHECK(hpool_pairs_count(pairs) == 0);
     hpool_pairs_free(pairs);
     check_shares(pool, expected, distinct);
@@ -310,13 +315,8 @@ static void test_distinct_keys(hpool_pool *pool, int64_t n)
     hpool_source *range;
     hpool_source_range(&range, 0, n);
     hpool_pairs *pairs = NULL;
-    hpool_call call = HPOOL_CALL_INIT;
-    call.function = EMIT_INDEX;
-    call.source = range;
-    call.reducer = PASS_THROUGH;
-    call.pairs = &pairs;
     hpool_report report;
-    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
+    CHECK_RC(0, run_keyed(pool, EMIT_INDEX, range, 0, PASS_THROUGH, &pairs, &report));
     CHECK(hpool_pairs_count(pairs) == (uint64_t)n);
     CHECK(small_budget ? report.spilled_bytes > 0 : report.spilled_bytes == 0);
     uint64_t wrong = 0;
@@ -351,14 +351,8 @@ static void test_binary_and_failures(hpool_pool *pool)
     hpool_source_range(&range, 0, N);
     for (size_t c = 0; c < 3; c++) {
         hpool_pairs *pairs = NULL;
-        hpool_call call = HPOOL_CALL_INIT;
-        call.function = EMIT_BINARY;
-        call.source = range;
-        call.chunksize = chunksizes[c] == 1 ? 13 : chunksizes[c];
-        call.reducer = SUMMARISE;
-        call.pairs = &pairs;
         hpool_report report;
-        CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
+        CHECK_RC(0, run_keyed(pool, EMIT_BINARY, range, chunksizes[c] == 1 ? 13 : chunksizes[c], SUMMARISE, &pairs, &report));
         CHECK(small_budget ? report.spilled_bytes > 0 : report.spilled_bytes == 0);
         CHECK(hpool_pairs_count(pairs) == 5);
         for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
@@ -374,21 +368,13 @@ static void test_binary_and_failures(hpool_pool *pool)
     }
     /* a reduce function that fails: the call says so, with its code */
     hpool_pairs *pairs = NULL;
-    hpool_call call = HPOOL_CALL_INIT;
-    call.function = EMIT_BINARY;
-    call.source = range;
-    call.reducer = FAIL_ON_KEY_3;
-    call.pairs = &pairs;
     hpool_report report;
-    CHECK_RC(HPOOL_EFAILED, hpool_map_reduce_keyed(pool, &call, &report));
+    CHECK_RC(HPOOL_EFAILED, run_keyed(pool, EMIT_BINARY, range, 0, FAIL_ON_KEY_3, &pairs, &report));
     CHECK(report.first_failed_code == 42);
     hpool_pairs_free(pairs);
     /* usage errors */
-    call.reducer = 99;
-    CHECK_RC(HPOOL_EINVAL, hpool_map_reduce_keyed(pool, &call, NULL));
-    call.reducer = SUMMARISE;
-    call.pairs = NULL;
-    CHECK_RC(HPOOL_EINVAL, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK_RC(HPOOL_EINVAL, run_keyed(pool, EMIT_BINARY, range, 0, 99, &pairs, NULL));
+    CHECK_RC(HPOOL_EINVAL, run_keyed(pool, EMIT_BINARY, range, 0, SUMMARISE, NULL, NULL));
     hpool_source_free(range);
 }
 
@@ -398,12 +384,7 @@ static void test_empty_and_single_key(hpool_pool *pool)
     hpool_source *source;
     hpool_source_records(&source, (const void *const *)same, NULL, 4);
     hpool_pairs *pairs = NULL;
-    hpool_call call = HPOOL_CALL_INIT;
-    call.function = EMIT_WORDS;
-    call.source = source;
-    call.reducer = WORD_COUNT;
-    call.pairs = &pairs;
-    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, 0, WORD_COUNT, &pairs, NULL));
     CHECK(hpool_pairs_count(pairs) == 1);
     hpool_pair pair;
     CHECK_RC(0, hpool_pairs_get(pairs, 0, &pair));
@@ -416,9 +397,7 @@ static void test_empty_and_single_key(hpool_pool *pool)
 
     hpool_source *empty;
     hpool_source_range(&empty, 5, 5);
-    call.source = empty;
-    call.function = EMIT_INDEX;
-    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, NULL));
+    CHECK_RC(0, run_keyed(pool, EMIT_INDEX, empty, 0, WORD_COUNT, &pairs, NULL));
     CHECK(pairs != NULL && hpool_pairs_count(pairs) == 0);
     hpool_pairs_free(pairs);
     hpool_source_free(empty);
