@@ -2,7 +2,7 @@
 # install-deps.sh: installs the Debian packages hpool builds and tests with, if any is missing.
 set -euo pipefail
 
-packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev python3 procps)
+packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev python3)
 
 missing=()
 for package in "${packages[@]}"; do
