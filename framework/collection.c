@@ -110,12 +110,15 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);
-    if (batch->failure_count > 0 && call->spec.error_callback != NULL) {
+    bool report_failures = batch->failure_count > 0 && call->spec.error_callback != NULL;
+    if (report_failures || call->spec.progress != NULL) {
         /* The batch is ours alone until placed below, so the lock can go. */
         call->refcount++;
         pthread_mutex_unlock(&pool->lock);
-        for (size_t f = 0; f < batch->failure_count; f++)
+        for (size_t f = 0; report_failures && f < batch->failure_count; f++)
             call->spec.error_callback(batch->failures[f].index, (int)batch->failures[f].code, call->spec.user);
+        if (call->spec.progress != NULL)
+            call->spec.progress(batch->first, batch->count, call->spec.user);
         pthread_mutex_lock(&pool->lock);
         call->refcount--;
     }

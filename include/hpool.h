@@ -397,6 +397,9 @@ void hpool_records_free(hpool_records *records);
  * time: keep them short and do not wait on the pool from them. */
 typedef void hpool_callback_fn(const hpool_report *report, void *user);
 typedef void hpool_error_callback_fn(uint64_t index, int code, void *user);
+/* Items [first, first + count) are done (succeeded or failed), for a
+ * progress display. Same thread rules as the callbacks above. */
+typedef void hpool_progress_fn(uint64_t first, uint64_t count, void *user);
 
 /* One call's description. Start from HPOOL_CALL_INIT. */
 typedef struct hpool_call {
@@ -421,9 +424,11 @@ typedef struct hpool_call {
      * block is folded in input order, then the blocks in block order.
      * chunksize is rounded up to whole blocks. */
     int deterministic;
+    /* Optional: run as runs of items complete, any number of times. */
+    hpool_progress_fn *progress;
 } hpool_call;
 
-#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0}
+#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL}
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
