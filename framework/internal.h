@@ -211,6 +211,12 @@ void hpool__input_get(const hpool__input *input, uint64_t i, const void **data, 
 
 /* ---- Team: the OpenMP threads of a rank (team.c) -------------------- */
 
+/* A set of CPUs, as many as the affinity calls know (CPU_SETSIZE), held
+ * without <sched.h>'s cpu_set_t so that files need no _GNU_SOURCE. */
+typedef struct hpool__cpus {
+    uint64_t bits[16];
+} hpool__cpus;
+
 typedef void hpool__batch_done_fn(hpool__batch *batch, void *user);
 
 typedef struct hpool__team {
@@ -230,9 +236,25 @@ typedef struct hpool__team {
     void *on_batch_done_user;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
     size_t canceled_next;
+    /* Placement: with pin, thread i pins itself to CPU pin_offset + i of
+     * cpus (the rank's CPUs, set before the start, wrapping around), unless
+     * OpenMP bound it to a place. */
+    bool pin;
+    int pin_offset;
+    hpool__cpus cpus;
+    hpool__cpus *thread_cpus;     /* where each thread runs, as it starts */
+    int threads_running;          /* the team's size, once known */
+    int threads_ready;            /* threads that filled thread_cpus */
+    bool openmp_bound;            /* OpenMP bound the threads to places */
+    pthread_cond_t threads_started;
 } hpool__team;
 
+/* The CPUs this rank was given: its affinity mask, or with OpenMP places
+ * (which libgomp makes from that mask) every place's CPUs. */
+void hpool__team_rank_cpus(hpool__cpus *cpus);
 int hpool__team_start(hpool__team *team);
+/* Waits until every thread of a started team has recorded its CPUs. */
+void hpool__team_wait_started(hpool__team *team);
 void hpool__team_submit(hpool__team *team, hpool__batch *batch);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
 void hpool__team_stop(hpool__team *team);
@@ -281,6 +303,10 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
 /* Completes sends that are done; 0 or HPOOL_EMPI. */
 int hpool__transport_progress(hpool__transport *transport);
 int hpool__transport_flush(hpool__transport *transport);
+/* Collective: every rank's size bytes of data, on root one after another in
+ * *all with their sizes in *sizes (both malloc'd, root only; NULL elsewhere). */
+int hpool__transport_gather(hpool__transport *transport, int root, const void *data, size_t size, void **all,
+                            size_t **sizes);
 void hpool__transport_close(hpool__transport *transport);
 
 /* Cuts up to max_count items (and about max_bytes of a producer's) from
@@ -299,8 +325,28 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch);
 
 /* ---- Placement (placement.c) ----------------------------------------- */
 
-int hpool__resolve_threads(int requested);
+/* Threads per rank: requested, else the environment, else this rank's
+ * share of cpus (its CPUs, from hpool__team_rank_cpus). */
+int hpool__resolve_threads(int requested, const hpool__cpus *cpus);
 bool hpool__launched_by_mpi_launcher(void);
+/* Whether hpool pins threads: options.bind, else HPOOL_BIND; never when
+ * OMP_PROC_BIND is false, and OpenMP's own binding comes first (team.c). */
+bool hpool__resolve_bind(int requested);
+/* The CPUs the calling thread may run on (its affinity mask). */
+void hpool__cpus_of_this_thread(hpool__cpus *cpus);
+int hpool__cpus_count(const hpool__cpus *cpus);
+/* The n-th CPU of the set, counting from 0 and wrapping around. */
+int hpool__cpus_nth(const hpool__cpus *cpus, int n);
+/* Where this rank's pinned threads start among its CPUs: ranks that share
+ * a mask (not bound by their launcher) take consecutive runs of it. */
+int hpool__pin_offset(int threads);
+/* Pins the calling thread to one CPU; 0 or HPOOL_ETHREAD. */
+int hpool__pin_this_thread(int cpu);
+/* Collective, before the engine starts: gathers each rank's host, CPUs and
+ * threads on the root, which warns if a host has more worker threads than
+ * CPUs and prints the placement if asked (options.placement or
+ * HPOOL_PLACEMENT). */
+int hpool__placement_report(hpool_pool *pool, int requested);
 
 /* ---- Calls and the pool (pool.c, scheduler.c, collection.c, calls.c) - */
 

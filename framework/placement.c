@@ -1,9 +1,14 @@
-/* placement.c: how many threads a rank runs, and whether a launcher started us. */
+/* placement.c: how many threads a rank runs, where they run, and the root's report of it. */
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdarg.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 /* A positive integer at the start of the variable (OMP_NUM_THREADS may be a
  * list such as "4,2": its first level is ours), or 0. */
@@ -21,16 +26,153 @@ static int positive_from_env(const char *name)
     return (int)value;
 }
 
-static int cpus_in_affinity_mask(void)
+/* ---- CPU sets ---------------------------------------------------------- */
+
+#define CPUS_CAPACITY ((int)(sizeof(((hpool__cpus *)0)->bits) * 8))
+
+static bool cpus_has(const hpool__cpus *cpus, int cpu)
 {
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) != 0)
-        return 1;
-    int count = CPU_COUNT(&set);
-    return count > 0 ? count : 1;
+    return cpu >= 0 && cpu < CPUS_CAPACITY && (cpus->bits[cpu / 64] >> (cpu % 64) & 1u);
 }
 
-int hpool__resolve_threads(int requested)
+static void cpus_add(hpool__cpus *cpus, int cpu)
+{
+    if (cpu >= 0 && cpu < CPUS_CAPACITY)
+        cpus->bits[cpu / 64] |= (uint64_t)1 << (cpu % 64);
+}
+
+void hpool__cpus_of_this_thread(hpool__cpus *cpus)
+{
+    memset(cpus, 0, sizeof *cpus);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+        cpus_add(cpus, 0); /* nothing better to say than "somewhere" */
+        return;
+    }
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < CPUS_CAPACITY; cpu++)
+        if (CPU_ISSET(cpu, &set))
+            cpus_add(cpus, cpu);
+}
+
+int hpool__cpus_count(const hpool__cpus *cpus)
+{
+    int count = 0;
+    for (size_t word = 0; word < sizeof cpus->bits / sizeof cpus->bits[0]; word++)
+        count += __builtin_popcountll(cpus->bits[word]);
+    return count;
+}
+
+int hpool__cpus_nth(const hpool__cpus *cpus, int n)
+{
+    int count = hpool__cpus_count(cpus);
+    if (count == 0)
+        return 0;
+    n %= count;
+    for (int cpu = 0; cpu < CPUS_CAPACITY; cpu++)
+        if (cpus_has(cpus, cpu) && n-- == 0)
+            return cpu;
+    return 0;
+}
+
+int hpool__pin_this_thread(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : HPOOL_ETHREAD;
+}
+
+/* Writes the set as a list of ranges, "0-3,8,10-11", into buf. */
+static void cpus_format(const hpool__cpus *cpus, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int cpu = 0; cpu < CPUS_CAPACITY; cpu++) {
+        if (!cpus_has(cpus, cpu))
+            continue;
+        int last = cpu;
+        while (cpus_has(cpus, last + 1))
+            last++;
+        int written = last == cpu ? snprintf(buf + used, size - used, "%s%d", used ? "," : "", cpu)
+                                  : snprintf(buf + used, size - used, "%s%d-%d", used ? "," : "", cpu, last);
+        if (written < 0 || (size_t)written >= size - used)
+            return; /* cut short; still NUL-terminated */
+        used += (size_t)written;
+        cpu = last;
+    }
+}
+
+/* ---- Threads per rank -------------------------------------------------- */
+
+/* Slurm's tasks on node `node` of a step, from a list such as "2(x3),1"
+ * (two tasks on each of the first three nodes, one on the fourth); 0 if the
+ * list does not say. */
+static int slurm_tasks_on_node(const char *list, int node)
+{
+    if (list == NULL || node < 0)
+        return 0;
+    const char *at = list;
+    while (*at != '\0') {
+        char *end;
+        long tasks = strtol(at, &end, 10);
+        if (end == at || tasks <= 0)
+            return 0;
+        long repeat = 1;
+        if (end[0] == '(' && end[1] == 'x') {
+            repeat = strtol(end + 2, &end, 10);
+            if (repeat <= 0 || *end != ')')
+                return 0;
+            end++;
+        }
+        if (node < repeat)
+            return tasks > 4096 ? 0 : (int)tasks;
+        node -= (int)repeat;
+        if (*end != ',')
+            return 0;
+        at = end + 1;
+    }
+    return 0;
+}
+
+/* How many ranks of this job the launcher started on this node; 1 if it
+ * does not say (a plain run). */
+static int ranks_on_this_node(void)
+{
+    int ranks = positive_from_env("OMPI_COMM_WORLD_LOCAL_SIZE"); /* Open MPI's mpirun */
+    if (ranks > 0)
+        return ranks;
+    const char *node = getenv("SLURM_NODEID"); /* srun: this node's index in the step */
+    ranks = slurm_tasks_on_node(getenv("SLURM_STEP_TASKS_PER_NODE"), node ? atoi(node) : -1);
+    if (ranks > 0)
+        return ranks;
+    ranks = positive_from_env("MPI_LOCALNRANKS"); /* MPICH's hydra */
+    return ranks > 0 ? ranks : 1;
+}
+
+/* Whether the launcher gave each rank CPUs of its own rather than letting
+ * every rank on the node share one mask. */
+static bool launcher_bound_ranks(void)
+{
+    const char *open_mpi = getenv("OMPI_MCA_orte_bound_at_launch"); /* mpirun --bind-to core, socket... */
+    if (open_mpi != NULL && strcmp(open_mpi, "1") == 0)
+        return true;
+    const char *slurm = getenv("SLURM_CPU_BIND_TYPE"); /* srun --cpu-bind=cores, mask_cpu:... */
+    return slurm != NULL && *slurm != '\0' && strncmp(slurm, "none", 4) != 0;
+}
+
+/* The CPUs of this node that the job may use: what Slurm allocated on it,
+ * or every online CPU. */
+static int cpus_of_this_node(void)
+{
+    int cpus = positive_from_env("SLURM_CPUS_ON_NODE");
+    if (cpus > 0)
+        return cpus;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+int hpool__resolve_threads(int requested, const hpool__cpus *cpus)
 {
     if (requested > 0)
         return requested;
@@ -40,7 +182,31 @@ int hpool__resolve_threads(int requested)
         if (value > 0)
             return value;
     }
-    return cpus_in_affinity_mask();
+    /* Our share of the affinity mask. Unbound ranks on a node all have the
+     * same mask, so each gets its part of it. A bound rank has a mask of
+     * its own, but launchers also bind several ranks to one socket (Open
+     * MPI's default above two ranks), so it takes no more than the node's
+     * CPUs divided by its ranks either. */
+    int mask_cpus = hpool__cpus_count(cpus);
+    int ranks = ranks_on_this_node();
+    int share = (launcher_bound_ranks() ? cpus_of_this_node() : mask_cpus) / ranks;
+    int threads = share < mask_cpus ? share : mask_cpus;
+    return threads > 0 ? threads : 1;
+}
+
+int hpool__pin_offset(int threads)
+{
+    if (launcher_bound_ranks())
+        return 0;
+    /* Ranks sharing a mask take consecutive runs of its CPUs, in the order
+     * of their rank on the node. */
+    static const char *const variables[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID"};
+    for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++) {
+        const char *text = getenv(variables[i]);
+        if (text != NULL && *text != '\0')
+            return atoi(text) * threads;
+    }
+    return 0;
 }
 
 bool hpool__launched_by_mpi_launcher(void)
@@ -52,4 +218,208 @@ bool hpool__launched_by_mpi_launcher(void)
         if (getenv(markers[i]) != NULL)
             return true;
     return false;
+}
+
+/* ---- Pinning and the report -------------------------------------------- */
+
+static bool env_is(const char *name, const char *const *words)
+{
+    const char *text = getenv(name);
+    if (text == NULL)
+        return false;
+    for (; *words != NULL; words++)
+        if (strcasecmp(text, *words) == 0)
+            return true;
+    return false;
+}
+
+static const char *const yes_words[] = {"1", "true", "yes", "on", "close", "print", NULL};
+static const char *const no_words[] = {"0", "false", "no", "off", "quiet", "none", NULL};
+
+bool hpool__resolve_bind(int requested)
+{
+    /* OMP_PROC_BIND=false is the user saying no thread is to be bound; any
+     * other OMP_PROC_BIND or OMP_PLACES makes OpenMP bind, which team.c
+     * sees and leaves alone. Only the first level of a list matters. */
+    const char *proc_bind = getenv("OMP_PROC_BIND");
+    if (proc_bind != NULL && strncasecmp(proc_bind, "false", 5) == 0)
+        return false;
+    if (requested != 0)
+        return requested > 0;
+    return env_is("HPOOL_BIND", yes_words);
+}
+
+enum { PLACEMENT_QUIET = -1, PLACEMENT_WARN = 0, PLACEMENT_PRINT = 1 };
+
+static int resolve_placement(int requested)
+{
+    if (requested != 0)
+        return requested > 0 ? PLACEMENT_PRINT : PLACEMENT_QUIET;
+    if (env_is("HPOOL_PLACEMENT", yes_words))
+        return PLACEMENT_PRINT;
+    if (env_is("HPOOL_PLACEMENT", no_words))
+        return PLACEMENT_QUIET;
+    return PLACEMENT_WARN;
+}
+
+enum { BOUND_BY_NOBODY, BOUND_BY_HPOOL, BOUND_BY_OPENMP };
+
+/* What each rank tells the root; thread_cpus follow when the rank waited
+ * for its threads (only to print them). Ranks run the same binary, so the
+ * layout is the same everywhere. */
+typedef struct placement_record {
+    int32_t threads;
+    int32_t threads_described; /* thread_cpus that follow */
+    int32_t bound_by;
+    char host[64];
+    hpool__cpus cpus; /* the rank's affinity mask */
+} placement_record;
+
+/* Appends to a line, which stays NUL-terminated however long it gets. */
+static void line_append(char *line, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static void line_append(char *line, size_t size, const char *format, ...)
+{
+    size_t used = strlen(line);
+    va_list args;
+    va_start(args, format);
+    vsnprintf(line + used, size - used, format, args);
+    va_end(args);
+}
+
+/* One line per rank, written at once: "hpool: placement: rank 1 -> host n2
+ * -> cpus 0-3: thread 0 -> cpu 0, thread 1 -> cpu 1 (pinned by hpool)". */
+static void print_rank(int rank, const placement_record *record, const hpool__cpus *thread_cpus)
+{
+    char line[4096] = "", list[256];
+    cpus_format(&record->cpus, list, sizeof list);
+    line_append(line, sizeof line, "hpool: placement: rank %d -> host %s -> cpu%s %s:", rank, record->host,
+                hpool__cpus_count(&record->cpus) == 1 ? "" : "s", list);
+    if (record->bound_by == BOUND_BY_NOBODY || record->threads_described == 0) {
+        line_append(line, sizeof line, " %d thread%s, not pinned", record->threads, record->threads == 1 ? "" : "s");
+    } else {
+        for (int t = 0; t < record->threads_described; t++) {
+            cpus_format(&thread_cpus[t], list, sizeof list);
+            line_append(line, sizeof line, "%s thread %d -> cpu%s %s", t ? "," : "", t,
+                        hpool__cpus_count(&thread_cpus[t]) == 1 ? "" : "s", list);
+        }
+        line_append(line, sizeof line, " (pinned by %s)",
+                    record->bound_by == BOUND_BY_HPOOL ? "hpool" : "OpenMP places");
+    }
+    fprintf(stderr, "%s\n", line);
+}
+
+/* Oversubscription is judged per host: the worker threads of all its ranks
+ * against the CPUs in the union of their masks. */
+static void warn_if_oversubscribed(placement_record **records, int ranks)
+{
+    /* A process creating several pools learns nothing from the same
+     * warning twice; this flag is the one piece of process-wide state. */
+    static atomic_flag warned = ATOMIC_FLAG_INIT;
+    int hosts_over = 0, first_over = -1;
+    long first_threads = 0;
+    int first_ranks = 0, first_cpus = 0;
+    for (int r = 0; r < ranks; r++) {
+        bool seen_before = false;
+        for (int q = 0; q < r && !seen_before; q++)
+            seen_before = strcmp(records[q]->host, records[r]->host) == 0;
+        if (seen_before)
+            continue;
+        hpool__cpus all = records[r]->cpus;
+        long threads = 0;
+        int host_ranks = 0;
+        for (int q = r; q < ranks; q++) {
+            if (strcmp(records[q]->host, records[r]->host) != 0)
+                continue;
+            for (size_t word = 0; word < sizeof all.bits / sizeof all.bits[0]; word++)
+                all.bits[word] |= records[q]->cpus.bits[word];
+            threads += records[q]->threads;
+            host_ranks++;
+        }
+        int cpus = hpool__cpus_count(&all);
+        if (threads > cpus) {
+            if (hosts_over++ == 0) {
+                first_over = r;
+                first_threads = threads;
+                first_ranks = host_ranks;
+                first_cpus = cpus;
+            }
+        }
+    }
+    if (hosts_over == 0 || atomic_flag_test_and_set(&warned))
+        return;
+    char others[64] = "";
+    if (hosts_over > 1)
+        snprintf(others, sizeof others, " (and %d more host%s)", hosts_over - 1, hosts_over > 2 ? "s" : "");
+    fprintf(stderr,
+            "hpool: warning: %ld worker threads in %d rank%s share %d CPU%s on host %s%s; "
+            "set fewer threads (HPOOL_THREADS, --cpus-per-task) or HPOOL_PLACEMENT=quiet\n",
+            first_threads, first_ranks, first_ranks == 1 ? "" : "s", first_cpus, first_cpus == 1 ? "" : "s",
+            records[first_over]->host, others);
+}
+
+int hpool__placement_report(hpool_pool *pool, int requested)
+{
+    int mode = resolve_placement(requested);
+    hpool__team *team = &pool->team;
+    /* Threads are only waited for to print where they run: pool creation
+     * need not wait for every thread otherwise. */
+    int described = 0;
+    if (mode == PLACEMENT_PRINT && team->started) {
+        hpool__team_wait_started(team);
+        described = team->threads_ready;
+    }
+    if (team->thread_cpus == NULL)
+        described = 0;
+    size_t size = sizeof(placement_record) + (size_t)described * sizeof(hpool__cpus);
+    placement_record *mine = calloc(1, size);
+    if (mine == NULL)
+        return HPOOL_ENOMEM;
+    mine->threads = team->started ? pool->thread_count : 0;
+    mine->threads_described = described;
+    mine->bound_by = described == 0 ? BOUND_BY_NOBODY
+                     : team->openmp_bound ? BOUND_BY_OPENMP
+                     : team->pin          ? BOUND_BY_HPOOL
+                                          : BOUND_BY_NOBODY;
+    if (gethostname(mine->host, sizeof mine->host - 1) != 0)
+        strcpy(mine->host, "?");
+    mine->cpus = team->cpus;
+    if (described > 0)
+        memcpy(mine + 1, team->thread_cpus, (size_t)described * sizeof(hpool__cpus));
+
+
+    void *all = NULL;
+    size_t *sizes = NULL;
+    int rc = hpool__transport_gather(&pool->transport, pool->root, mine, size, &all, &sizes);
+    free(mine);
+    if (rc != 0 || !hpool_pool_is_root(pool)) {
+        free(all);
+        free(sizes);
+        return rc;
+    }
+    int ranks = pool->transport.size;
+    placement_record **records = malloc((size_t)ranks * sizeof *records);
+    if (records == NULL) {
+        free(all);
+        free(sizes);
+        return HPOOL_ENOMEM;
+    }
+    size_t offset = 0;
+    for (int r = 0; r < ranks; r++) {
+        records[r] = (placement_record *)((unsigned char *)all + offset);
+        if (sizes[r] < sizeof(placement_record)
+            || sizes[r] != sizeof(placement_record) + (size_t)records[r]->threads_described * sizeof(hpool__cpus))
+            rc = HPOOL_EPEER;
+        else
+            records[r]->host[sizeof records[r]->host - 1] = '\0';
+        offset += sizes[r];
+    }
+    if (rc == 0 && mode != PLACEMENT_QUIET)
+        warn_if_oversubscribed(records, ranks);
+    if (rc == 0 && mode == PLACEMENT_PRINT)
+        for (int r = 0; r < ranks; r++)
+            print_rank(r, records[r], (const hpool__cpus *)(records[r] + 1));
+    free(records);
+    free(all);
+    free(sizes);
+    return rc;
 }

@@ -128,7 +128,8 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         return rc;
     }
     pool->root = options->root;
-    pool->thread_count = hpool__resolve_threads(options->threads);
+    hpool__team_rank_cpus(&pool->team.cpus);
+    pool->thread_count = hpool__resolve_threads(options->threads, &pool->team.cpus);
     pool->window = options->window ? options->window : 4 * (size_t)pool->transport.size + 4;
     pool->memory_budget = options->memory_budget;
     if (pool->memory_budget == 0) {
@@ -153,7 +154,14 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     team->keyed_reducers = pool->keyed_reducers;
     team->on_batch_done = hpool__on_local_batch_done;
     team->on_batch_done_user = pool;
+    team->pin = hpool__resolve_bind(options->bind);
+    team->pin_offset = hpool__pin_offset(team->thread_count);
     rc = hpool__team_start(team);
+    /* Collective, so every rank reports even if its team failed to start;
+     * before the engine starts, since MPI may be only SERIALIZED. */
+    int placement_rc = hpool__placement_report(pool, options->placement);
+    if (rc == 0)
+        rc = placement_rc;
     if (rc == 0) {
         void *(*engine)(void *) = hpool_pool_is_root(pool) ? hpool__root_engine : hpool__worker_engine;
         if (pthread_create(&pool->engine, NULL, engine, pool) != 0)

@@ -368,8 +368,38 @@ static size_t largest_reduce_value(const hpool__team *team)
     return largest;
 }
 
+/* Pins the calling worker if asked and OpenMP has not bound it already
+ * (OMP_PROC_BIND, OMP_PLACES), then records where it runs. */
+static void place_worker(hpool__team *team)
+{
+    int index = omp_get_thread_num();
+    bool openmp_bound = omp_get_place_num() >= 0;
+    if (team->pin && !openmp_bound)
+        hpool__pin_this_thread(hpool__cpus_nth(&team->cpus, team->pin_offset + index)); /* a failure leaves it unpinned */
+    hpool__cpus cpus;
+    hpool__cpus_of_this_thread(&cpus);
+    pthread_mutex_lock(&team->lock);
+    if (team->threads_running == 0)
+        team->threads_running = omp_get_num_threads();
+    if (team->thread_cpus != NULL && index < team->thread_count)
+        team->thread_cpus[index] = cpus;
+    team->openmp_bound = team->openmp_bound || openmp_bound;
+    team->threads_ready++;
+    pthread_cond_broadcast(&team->threads_started);
+    pthread_mutex_unlock(&team->lock);
+}
+
+void hpool__team_wait_started(hpool__team *team)
+{
+    pthread_mutex_lock(&team->lock);
+    while (team->threads_running == 0 || team->threads_ready < team->threads_running)
+        pthread_cond_wait(&team->threads_started, &team->lock);
+    pthread_mutex_unlock(&team->lock);
+}
+
 static void worker_loop(hpool__team *team)
 {
+    place_worker(team);
     worker_state *states = calloc(team->function_count + 1, sizeof *states);
     /* room for a chunk's accumulator and an item's value */
     unsigned char *scratch = malloc(2 * ((largest_reduce_value(team) + 15) / 16 * 16) + 16);
@@ -421,21 +451,58 @@ static void *team_main(void *argument)
     return NULL;
 }
 
+void hpool__team_rank_cpus(hpool__cpus *cpus)
+{
+    /* With OMP_PROC_BIND or OMP_PLACES, libgomp binds the initial thread to
+     * the first place as it loads, so that thread's mask no longer says
+     * what the process was given; the places, made from that mask before,
+     * still do. */
+    int places = omp_get_num_places();
+    if (places <= 0) {
+        hpool__cpus_of_this_thread(cpus);
+        return;
+    }
+    memset(cpus, 0, sizeof *cpus);
+    for (int place = 0; place < places; place++) {
+        int count = omp_get_place_num_procs(place);
+        int *ids = malloc((size_t)(count > 0 ? count : 1) * sizeof *ids);
+        if (ids == NULL)
+            continue;
+        omp_get_place_proc_ids(place, ids);
+        for (int i = 0; i < count; i++)
+            if (ids[i] >= 0 && ids[i] < (int)sizeof cpus->bits * 8)
+                cpus->bits[ids[i] / 64] |= (uint64_t)1 << (ids[i] % 64);
+        free(ids);
+    }
+    if (hpool__cpus_count(cpus) == 0)
+        hpool__cpus_of_this_thread(cpus);
+}
+
 int hpool__team_start(hpool__team *team)
 {
+    team->thread_cpus = calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
+    if (team->thread_cpus == NULL)
+        return HPOOL_ENOMEM;
     if (pthread_mutex_init(&team->lock, NULL) != 0)
-        return HPOOL_ETHREAD;
-    if (pthread_cond_init(&team->work_ready, NULL) != 0) {
-        pthread_mutex_destroy(&team->lock);
-        return HPOOL_ETHREAD;
-    }
-    if (pthread_create(&team->thread, NULL, team_main, team) != 0) {
-        pthread_cond_destroy(&team->work_ready);
-        pthread_mutex_destroy(&team->lock);
-        return HPOOL_ETHREAD;
-    }
+        goto no_lock;
+    if (pthread_cond_init(&team->work_ready, NULL) != 0)
+        goto no_work_ready;
+    if (pthread_cond_init(&team->threads_started, NULL) != 0)
+        goto no_threads_started;
+    if (pthread_create(&team->thread, NULL, team_main, team) != 0)
+        goto no_thread;
     team->started = true;
     return 0;
+no_thread:
+    pthread_cond_destroy(&team->threads_started);
+no_threads_started:
+    pthread_cond_destroy(&team->work_ready);
+no_work_ready:
+    pthread_mutex_destroy(&team->lock);
+no_lock:
+    free(team->thread_cpus);
+    team->thread_cpus = NULL;
+    return HPOOL_ETHREAD;
 }
 
 /* Lets the threads finish every queued chunk, then ends them. */
@@ -448,7 +515,10 @@ void hpool__team_stop(hpool__team *team)
     pthread_cond_broadcast(&team->work_ready);
     pthread_mutex_unlock(&team->lock);
     pthread_join(team->thread, NULL);
+    pthread_cond_destroy(&team->threads_started);
     pthread_cond_destroy(&team->work_ready);
     pthread_mutex_destroy(&team->lock);
+    free(team->thread_cpus);
+    team->thread_cpus = NULL;
     team->started = false;
 }

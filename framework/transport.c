@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* hpool's messages use tags from here on, on a communicator of its own. */
 #define HPOOL__TAG_BASE 7100
@@ -148,6 +149,86 @@ int hpool__transport_flush(hpool__transport *transport)
     transport->send_count = 0;
     transport->pending_bytes = 0;
     return 0;
+}
+
+int hpool__transport_gather(hpool__transport *transport, int root, const void *data, size_t size, void **all,
+                            size_t **sizes)
+{
+    *all = NULL;
+    *sizes = NULL;
+    bool is_root = transport->rank == root;
+    if (!transport->uses_mpi) {
+        *all = malloc(size ? size : 1);
+        *sizes = malloc(sizeof **sizes);
+        if (*all == NULL || *sizes == NULL) {
+            free(*all);
+            free(*sizes);
+            *all = NULL;
+            *sizes = NULL;
+            return HPOOL_ENOMEM;
+        }
+        memcpy(*all, data, size);
+        (*sizes)[0] = size;
+        return 0;
+    }
+    if (size > (size_t)INT32_MAX)
+        return HPOOL_EINVAL;
+    int count = (int)size;
+    int *counts = NULL, *displacements = NULL;
+    if (is_root) {
+        /* Without these the root cannot take part; the other ranks' small
+         * sends go out eagerly, and pool creation fails on the root. */
+        counts = malloc((size_t)transport->size * sizeof *counts);
+        displacements = malloc((size_t)transport->size * sizeof *displacements);
+        if (counts == NULL || displacements == NULL) {
+            free(counts);
+            free(displacements);
+            return HPOOL_ENOMEM;
+        }
+    }
+    int rc = 0;
+    if (MPI_Gather(&count, 1, MPI_INT, counts, 1, MPI_INT, root, transport->comm) != MPI_SUCCESS)
+        rc = HPOOL_EMPI;
+    /* From here every rank takes part in the second collective whatever
+     * happens to the root's allocations, or the others would wait forever:
+     * a root short of memory receives nothing. */
+    bool room = true;
+    if (is_root && rc == 0) {
+        size_t total = 0;
+        for (int r = 0; r < transport->size; r++) {
+            displacements[r] = (int)total;
+            total += (size_t)counts[r];
+            if (total > (size_t)INT32_MAX)
+                total = (size_t)INT32_MAX + 1; /* cannot be addressed */
+        }
+        if (total <= (size_t)INT32_MAX) {
+            *all = malloc(total ? total : 1);
+            *sizes = malloc((size_t)transport->size * sizeof **sizes);
+        }
+        room = *all != NULL && *sizes != NULL;
+        if (!room)
+            for (int r = 0; r < transport->size; r++)
+                counts[r] = displacements[r] = 0;
+    }
+    /* Older MPI bindings want a non-const send buffer. */
+    if (rc == 0
+        && MPI_Gatherv((void *)data, count, MPI_BYTE, *all, counts, displacements, MPI_BYTE, root, transport->comm)
+               != MPI_SUCCESS)
+        rc = HPOOL_EMPI;
+    if (rc == 0 && !room)
+        rc = HPOOL_ENOMEM;
+    if (is_root && rc == 0)
+        for (int r = 0; r < transport->size; r++)
+            (*sizes)[r] = (size_t)counts[r];
+    free(counts);
+    free(displacements);
+    if (rc != 0) {
+        free(*all);
+        free(*sizes);
+        *all = NULL;
+        *sizes = NULL;
+    }
+    return rc;
 }
 
 void hpool__transport_close(hpool__transport *transport)

@@ -309,8 +309,13 @@ typedef struct hpool_pool hpool_pool;
 
 typedef struct hpool_options {
     /* Worker threads per rank; 0 takes, first found: HPOOL_THREADS,
-     * OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, the CPUs in this process's
-     * affinity mask. */
+     * OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, else this rank's share of the
+     * CPUs in its affinity mask: the mask's CPUs divided by the ranks on
+     * this node (OMPI_COMM_WORLD_LOCAL_SIZE from mpirun,
+     * SLURM_STEP_TASKS_PER_NODE from srun), at least 1. When the launcher
+     * bound each rank to its own CPUs (mpirun's default for up to 2 ranks,
+     * srun --cpu-bind), the rank keeps its mask, up to the node's CPUs
+     * divided by its ranks. */
     int threads;
     /* The ranks: duplicated, so hpool's messages never mix with yours.
      * MPI_COMM_NULL means MPI_COMM_WORLD, or one rank without MPI when MPI is
@@ -333,9 +338,25 @@ typedef struct hpool_options {
     /* Where spill files go (created and unlinked at once); NULL takes
      * TMPDIR, or /tmp. */
     const char *temp_dir;
+    /* Pin each worker thread to one CPU: thread i to the i-th CPU of the
+     * rank's affinity mask, wrapping around; ranks that share a mask (not
+     * bound by their launcher) take consecutive runs of it by their rank on
+     * the node. 0 takes HPOOL_BIND (1, true or close pin); 1 pins; -1 never
+     * pins. OpenMP's binding wins: when OMP_PROC_BIND or OMP_PLACES make
+     * OpenMP bind the threads to places, hpool leaves them there; and
+     * OMP_PROC_BIND=false means no pinning at all. */
+    int bind;
+    /* What the root prints on stderr about placement. 0 takes
+     * HPOOL_PLACEMENT: unset, a warning (once per process) when the worker
+     * threads of the ranks on one host outnumber the CPUs in their affinity
+     * masks; 1 (HPOOL_PLACEMENT=1) that warning and, at each pool creation,
+     * a line per rank: rank -> host -> CPUs, and each thread's CPUs when
+     * they are bound; -1 (HPOOL_PLACEMENT=quiet or 0) nothing. Every rank
+     * should pass the same value. */
+    int placement;
 } hpool_options;
 
-#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL}
+#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  has the same function and reducer names, then starts the worker threads.
