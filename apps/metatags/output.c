@@ -26,6 +26,8 @@ void output_json_string(FILE *out, const uint8_t *data, size_t size)
         case '\n': fputs("\\n", out); break;
         case '\r': fputs("\\r", out); break;
         case '\t': fputs("\\t", out); break;
+        case '\b': fputs("\\b", out); break;
+        case '\f': fputs("\\f", out); break;
         default:
             /* Control characters as \u00XX; a byte that is not part of valid
              * UTF-8 as the lone surrogate U+DC00+byte, Python's
