@@ -38,56 +38,99 @@ size_t bytes_utf8_sequence(const uint8_t *data, size_t size)
     return length;
 }
 
-/* Checks data[from, until) one byte or sequence at a time; a sequence may end
- * beyond until. Returns where it stopped, or size once both are found. */
-static size_t check_slowly(const uint8_t *data, size_t size, size_t from, size_t until, page_text_check *check)
+/* The scans below have an AVX2 version for the CPUs that have it (32 bytes
+ * a step) and an SSE2 one (16 bytes, every x86-64). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define BYTES_HAVE_AVX2 1
+static bool cpu_has_avx2(void)
 {
-    size_t i = from;
-    while (i < until) {
-        if (data[i] == 0 && check->first_nul < 0)
-            check->first_nul = (int64_t)i;
-        size_t length = bytes_utf8_sequence(data + i, size - i);
-        if (length == 0) {
-            if (check->first_invalid_utf8 < 0)
-                check->first_invalid_utf8 = (int64_t)i;
-            length = 1;
-        }
-        i += length;
-        if (check->first_nul >= 0 && check->first_invalid_utf8 >= 0)
-            return size;
+    return __builtin_cpu_supports("avx2");
+}
+#endif
+
+/* Where the next byte is at or after i that is >= 0x80 (when high) or NUL
+ * (when nul), or size. */
+#if defined(BYTES_HAVE_AVX2)
+__attribute__((target("avx2"))) static size_t next_notable_avx2(const uint8_t *data, size_t size, size_t i,
+                                                                 bool high, bool nul)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    while (i + 64 <= size) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(data + i + 32));
+        uint64_t bits = 0;
+        if (high)
+            bits |= (uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
+        if (nul)
+            bits |= (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero)) |
+                    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)) << 32;
+        if (bits != 0)
+            return i + (size_t)__builtin_ctzll(bits);
+        i += 64;
     }
-    return i;
+    for (; i < size; i++)
+        if ((high && data[i] >= 0x80) || (nul && data[i] == 0))
+            return i;
+    return size;
+}
+#endif
+
+static size_t next_notable(const uint8_t *data, size_t size, size_t i, bool high, bool nul)
+{
+#if defined(BYTES_HAVE_AVX2)
+    if (cpu_has_avx2())
+        return next_notable_avx2(data, size, i, high, nul);
+#endif
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= size) {
+        __m128i block = _mm_loadu_si128((const __m128i *)(data + i));
+        unsigned bits = 0;
+        if (high)
+            bits |= (unsigned)_mm_movemask_epi8(block);
+        if (nul)
+            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, zero));
+        if (bits != 0)
+            return i + (size_t)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
+    for (; i < size; i++)
+        if ((high && data[i] >= 0x80) || (nul && data[i] == 0))
+            return i;
+    return size;
 }
 
 void bytes_check_text(const uint8_t *data, size_t size, page_text_check *check)
 {
     check->first_nul = -1;
     check->first_invalid_utf8 = -1;
+    /* Most of a page is ASCII without NULs: jump from one other byte to the
+     * next, validating the UTF-8 sequence each starts. */
     size_t i = 0;
-#if defined(__SSE2__)
-    /* Most of a page is ASCII without NULs: 64 bytes per test. */
-    const __m128i zero = _mm_setzero_si128();
-    while (i + 64 <= size) {
-        __m128i a = _mm_loadu_si128((const __m128i *)(data + i));
-        __m128i b = _mm_loadu_si128((const __m128i *)(data + i + 16));
-        __m128i c = _mm_loadu_si128((const __m128i *)(data + i + 32));
-        __m128i d = _mm_loadu_si128((const __m128i *)(data + i + 48));
-        __m128i any_high = _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d));
-        __m128i smallest = _mm_min_epu8(_mm_min_epu8(a, b), _mm_min_epu8(c, d));
-        bool has_nul = check->first_nul < 0 && _mm_movemask_epi8(_mm_cmpeq_epi8(smallest, zero)) != 0;
-        bool has_high = _mm_movemask_epi8(any_high) != 0;
-        if (!has_nul && !has_high) {
-            i += 64;
+    for (;;) {
+        bool want_high = check->first_invalid_utf8 < 0, want_nul = check->first_nul < 0;
+        if (!want_high && !want_nul)
+            return;
+        i = next_notable(data, size, i, want_high, want_nul);
+        if (i >= size)
+            return;
+        if (data[i] == 0) {
+            check->first_nul = (int64_t)i++;
             continue;
         }
-        if (has_high && check->first_invalid_utf8 >= 0 && !has_nul) {
-            i += 64; /* only the first invalid byte matters */
+        if (!want_high) {
+            i++;
             continue;
         }
-        i = check_slowly(data, size, i, i + 64, check);
+        size_t length = bytes_utf8_sequence(data + i, size - i);
+        if (length == 0) {
+            check->first_invalid_utf8 = (int64_t)i;
+            length = 1;
+        }
+        i += length;
     }
-#endif
-    check_slowly(data, size, i, size, check);
 }
 
 /* How common a byte is in HTML, roughly: the finder tests the two rarest
@@ -163,6 +206,44 @@ static __m128i equal_to(const literal_finder *finder, const uint8_t *data, size_
 }
 #endif
 
+#if defined(BYTES_HAVE_AVX2)
+__attribute__((target("avx2"))) static __m256i equal_to_avx2(const literal_finder *finder, const uint8_t *data,
+                                                              size_t offset)
+{
+    uint8_t wanted = finder->bytes[offset];
+    __m256i block = _mm256_loadu_si256((const __m256i *)(data + offset));
+    if (finder->caseless && is_ascii_letter(wanted))
+        block = _mm256_or_si256(block, _mm256_set1_epi8(0x20));
+    return _mm256_cmpeq_epi8(block, _mm256_set1_epi8((char)wanted));
+}
+
+/* The AVX2 loop of bytes_find: returns the first hit, or where it stopped
+ * (fewer than 32 + reach bytes left) as *resume with size meaning none yet. */
+__attribute__((target("avx2"))) static size_t find_avx2(const literal_finder *finder, const uint8_t *data,
+                                                         size_t size, size_t i, size_t reach, size_t *resume)
+{
+    size_t last_start = size - finder->size;
+    while (i + reach + 32 <= size) {
+        __m256i both = _mm256_and_si256(equal_to_avx2(finder, data + i, finder->rare_offset[0]),
+                                        equal_to_avx2(finder, data + i, finder->rare_offset[1]));
+        uint32_t mask = (uint32_t)_mm256_movemask_epi8(both);
+        while (mask != 0) {
+            size_t candidate = i + (size_t)__builtin_ctz(mask);
+            if (candidate > last_start) {
+                *resume = size;
+                return size;
+            }
+            if (literal_at(finder, data + candidate))
+                return candidate;
+            mask &= mask - 1;
+        }
+        i += 32;
+    }
+    *resume = i;
+    return size;
+}
+#endif
+
 size_t bytes_find(const literal_finder *finder, const uint8_t *data, size_t size, size_t from)
 {
     size_t length = finder->size;
@@ -170,8 +251,17 @@ size_t bytes_find(const literal_finder *finder, const uint8_t *data, size_t size
         return size;
     size_t last_start = size - length;
     size_t i = from;
-#if defined(__SSE2__)
     size_t reach = finder->rare_offset[0] > finder->rare_offset[1] ? finder->rare_offset[0] : finder->rare_offset[1];
+#if defined(BYTES_HAVE_AVX2)
+    if (cpu_has_avx2()) {
+        size_t resume;
+        size_t hit = find_avx2(finder, data, size, i, reach, &resume);
+        if (hit < size || resume >= size)
+            return hit;
+        i = resume;
+    }
+#endif
+#if defined(__SSE2__)
     while (i + reach + 16 <= size) {
         __m128i both = _mm_and_si128(equal_to(finder, data + i, finder->rare_offset[0]),
                                      equal_to(finder, data + i, finder->rare_offset[1]));
