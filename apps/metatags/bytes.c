@@ -40,7 +40,7 @@ size_t bytes_utf8_sequence(const uint8_t *data, size_t size)
 
 /* The scans below have an AVX2 version for the CPUs that have it (32 bytes
  * a step) and an SSE2 one (16 bytes, every x86-64). */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(METATAGS_NO_AVX2) /* the tests build both */
 #include <immintrin.h>
 #define BYTES_HAVE_AVX2 1
 static bool cpu_has_avx2(void)
