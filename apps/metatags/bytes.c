@@ -1,0 +1,284 @@
+/* bytes.c: fast byte scans over a page: is it UTF-8 text, and where is a literal. */
+#include "metatags.h"
+
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+size_t bytes_utf8_sequence(const uint8_t *data, size_t size)
+{
+    uint8_t lead = data[0];
+    if (lead < 0x80)
+        return 1;
+    size_t length;
+    uint8_t low = 0x80, high = 0xBF; /* the second byte's range, per RFC 3629 */
+    if (lead >= 0xC2 && lead <= 0xDF) {
+        length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+        length = 3;
+        if (lead == 0xE0)
+            low = 0xA0; /* overlong */
+        else if (lead == 0xED)
+            high = 0x9F; /* surrogates */
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+        length = 4;
+        if (lead == 0xF0)
+            low = 0x90; /* overlong */
+        else if (lead == 0xF4)
+            high = 0x8F; /* beyond U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (size < length || data[1] < low || data[1] > high)
+        return 0;
+    for (size_t i = 2; i < length; i++)
+        if ((data[i] & 0xC0) != 0x80)
+            return 0;
+    return length;
+}
+
+/* The scans below have an AVX2 version for the CPUs that have it (32 bytes
+ * a step) and an SSE2 one (16 bytes, every x86-64). */
+#if defined(__x86_64__) && !defined(METATAGS_NO_AVX2) /* the tests build both */
+#include <immintrin.h>
+#define BYTES_HAVE_AVX2 1
+static bool cpu_has_avx2(void)
+{
+    return __builtin_cpu_supports("avx2");
+}
+#endif
+
+/* Where the next byte is at or after i that is >= 0x80 (when high) or NUL
+ * (when nul), or size. */
+#if defined(BYTES_HAVE_AVX2)
+__attribute__((target("avx2"))) static size_t next_notable_avx2(const uint8_t *data, size_t size, size_t i,
+                                                                 bool high, bool nul)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    while (i + 64 <= size) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(data + i + 32));
+        uint64_t bits = 0;
+        if (high)
+            bits |= (uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
+        if (nul)
+            bits |= (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero)) |
+                    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)) << 32;
+        if (bits != 0)
+            return i + (size_t)__builtin_ctzll(bits);
+        i += 64;
+    }
+    for (; i < size; i++)
+        if ((high && data[i] >= 0x80) || (nul && data[i] == 0))
+            return i;
+    return size;
+}
+#endif
+
+static size_t next_notable(const uint8_t *data, size_t size, size_t i, bool high, bool nul)
+{
+#if defined(BYTES_HAVE_AVX2)
+    if (cpu_has_avx2())
+        return next_notable_avx2(data, size, i, high, nul);
+#endif
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    while (i + 16 <= size) {
+        __m128i block = _mm_loadu_si128((const __m128i *)(data + i));
+        unsigned bits = 0;
+        if (high)
+            bits |= (unsigned)_mm_movemask_epi8(block);
+        if (nul)
+            bits |= (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, zero));
+        if (bits != 0)
+            return i + (size_t)__builtin_ctz(bits);
+        i += 16;
+    }
+#endif
+    for (; i < size; i++)
+        if ((high && data[i] >= 0x80) || (nul && data[i] == 0))
+            return i;
+    return size;
+}
+
+void bytes_check_text(const uint8_t *data, size_t size, page_text_check *check)
+{
+    check->first_nul = -1;
+    check->first_invalid_utf8 = -1;
+    /* Most of a page is ASCII without NULs: jump from one other byte to the
+     * next, validating the UTF-8 sequence each starts. */
+    size_t i = 0;
+    for (;;) {
+        bool want_high = check->first_invalid_utf8 < 0, want_nul = check->first_nul < 0;
+        if (!want_high && !want_nul)
+            return;
+        i = next_notable(data, size, i, want_high, want_nul);
+        if (i >= size)
+            return;
+        if (data[i] == 0) {
+            check->first_nul = (int64_t)i++;
+            continue;
+        }
+        if (!want_high) {
+            i++;
+            continue;
+        }
+        size_t length = bytes_utf8_sequence(data + i, size - i);
+        if (length == 0) {
+            check->first_invalid_utf8 = (int64_t)i;
+            length = 1;
+        }
+        i += length;
+    }
+}
+
+/* How common a byte is in HTML, roughly: the finder tests the two rarest
+ * bytes of the literal, so fewer false hits reach the full compare. */
+static int commonness(uint8_t byte)
+{
+    if (byte == ' ' || byte == '\n')
+        return 100;
+    if (strchr("etaoinsr", byte | 0x20) != NULL && byte != 0)
+        return 80;
+    if (byte == '"' || byte == '=' || byte == '/' || byte == '\t')
+        return 60;
+    if (byte >= 'a' && byte <= 'z')
+        return 50;
+    if (byte == '<' || byte == '>' || byte == '.' || byte == '-' || byte == '_')
+        return 40;
+    if (byte >= 'A' && byte <= 'Z')
+        return 20;
+    return 10;
+}
+
+static bool is_ascii_letter(uint8_t byte)
+{
+    return (byte | 0x20) >= 'a' && (byte | 0x20) <= 'z';
+}
+
+void bytes_finder_init(literal_finder *finder, const uint8_t *literal, size_t size, bool caseless)
+{
+    if (size > sizeof finder->bytes)
+        size = sizeof finder->bytes;
+    memcpy(finder->bytes, literal, size);
+    finder->size = size;
+    finder->caseless = caseless;
+    if (caseless)
+        for (size_t i = 0; i < size; i++)
+            if (is_ascii_letter(finder->bytes[i]))
+                finder->bytes[i] |= 0x20;
+    size_t rarest = 0;
+    for (size_t i = 1; i < size; i++)
+        if (commonness(finder->bytes[i]) < commonness(finder->bytes[rarest]))
+            rarest = i;
+    size_t second = rarest == 0 ? (size > 1 ? 1 : 0) : 0;
+    for (size_t i = 0; i < size; i++)
+        if (i != rarest && commonness(finder->bytes[i]) < commonness(finder->bytes[second]))
+            second = i;
+    finder->rare_offset[0] = rarest;
+    finder->rare_offset[1] = second;
+}
+
+static bool literal_at(const literal_finder *finder, const uint8_t *data)
+{
+    if (!finder->caseless)
+        return memcmp(data, finder->bytes, finder->size) == 0;
+    for (size_t i = 0; i < finder->size; i++) {
+        uint8_t byte = data[i];
+        if (is_ascii_letter(byte))
+            byte |= 0x20;
+        if (byte != finder->bytes[i])
+            return false;
+    }
+    return true;
+}
+
+#if defined(__SSE2__)
+/* The 16 bytes at data compared with one literal byte: 0xFF where equal. */
+static __m128i equal_to(const literal_finder *finder, const uint8_t *data, size_t offset)
+{
+    uint8_t wanted = finder->bytes[offset];
+    __m128i block = _mm_loadu_si128((const __m128i *)(data + offset));
+    if (finder->caseless && is_ascii_letter(wanted))
+        block = _mm_or_si128(block, _mm_set1_epi8(0x20));
+    return _mm_cmpeq_epi8(block, _mm_set1_epi8((char)wanted));
+}
+#endif
+
+#if defined(BYTES_HAVE_AVX2)
+__attribute__((target("avx2"))) static __m256i equal_to_avx2(const literal_finder *finder, const uint8_t *data,
+                                                              size_t offset)
+{
+    uint8_t wanted = finder->bytes[offset];
+    __m256i block = _mm256_loadu_si256((const __m256i *)(data + offset));
+    if (finder->caseless && is_ascii_letter(wanted))
+        block = _mm256_or_si256(block, _mm256_set1_epi8(0x20));
+    return _mm256_cmpeq_epi8(block, _mm256_set1_epi8((char)wanted));
+}
+
+/* The AVX2 loop of bytes_find: returns the first hit, or where it stopped
+ * (fewer than 32 + reach bytes left) as *resume with size meaning none yet. */
+__attribute__((target("avx2"))) static size_t find_avx2(const literal_finder *finder, const uint8_t *data,
+                                                         size_t size, size_t i, size_t reach, size_t *resume)
+{
+    size_t last_start = size - finder->size;
+    while (i + reach + 32 <= size) {
+        __m256i both = _mm256_and_si256(equal_to_avx2(finder, data + i, finder->rare_offset[0]),
+                                        equal_to_avx2(finder, data + i, finder->rare_offset[1]));
+        uint32_t mask = (uint32_t)_mm256_movemask_epi8(both);
+        while (mask != 0) {
+            size_t candidate = i + (size_t)__builtin_ctz(mask);
+            if (candidate > last_start) {
+                *resume = size;
+                return size;
+            }
+            if (literal_at(finder, data + candidate))
+                return candidate;
+            mask &= mask - 1;
+        }
+        i += 32;
+    }
+    *resume = i;
+    return size;
+}
+#endif
+
+size_t bytes_find(const literal_finder *finder, const uint8_t *data, size_t size, size_t from)
+{
+    size_t length = finder->size;
+    if (length == 0 || size < length)
+        return size;
+    size_t last_start = size - length;
+    size_t i = from;
+    size_t reach = finder->rare_offset[0] > finder->rare_offset[1] ? finder->rare_offset[0] : finder->rare_offset[1];
+#if defined(BYTES_HAVE_AVX2)
+    if (cpu_has_avx2()) {
+        size_t resume;
+        size_t hit = find_avx2(finder, data, size, i, reach, &resume);
+        if (hit < size || resume >= size)
+            return hit;
+        i = resume;
+    }
+#endif
+#if defined(__SSE2__)
+    while (i + reach + 16 <= size) {
+        __m128i both = _mm_and_si128(equal_to(finder, data + i, finder->rare_offset[0]),
+                                     equal_to(finder, data + i, finder->rare_offset[1]));
+        unsigned mask = (unsigned)_mm_movemask_epi8(both);
+        while (mask != 0) {
+            size_t candidate = i + (size_t)__builtin_ctz(mask);
+            if (candidate > last_start)
+                return size;
+            if (literal_at(finder, data + candidate))
+                return candidate;
+            mask &= mask - 1;
+        }
+        i += 16;
+    }
+#endif
+    for (; i <= last_start; i++)
+        if (literal_at(finder, data + i))
+            return i;
+    return size;
+}

@@ -1,0 +1,165 @@
+/* metatags.h: what the metatags app's files share: inputs, the pattern scanner, page reading and fetching, output. */
+#ifndef METATAGS_H
+#define METATAGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+/* Exit statuses, as --help documents them. */
+enum {
+    EXIT_ALL_GOOD = 0,
+    EXIT_SOME_FAILED = 1, /* an input was reported on stderr, or a run-time error */
+    EXIT_USAGE = 2        /* bad option, no input, invalid pattern */
+};
+
+/* A tag opened but not closed for more than this many bytes on its line
+ * is reported: Python's findall finds nothing there either. */
+#define METATAGS_LONG_TAG_BYTES ((size_t)1 << 20)
+
+/* ---- Byte checks (bytes.c) --------------------------------------------- */
+
+/* Where a page first stops being UTF-8 text, if it does. */
+typedef struct page_text_check {
+    int64_t first_nul;         /* offset of the first NUL byte, or -1 */
+    int64_t first_invalid_utf8; /* offset of the first byte of a bad sequence, or -1 */
+} page_text_check;
+
+void bytes_check_text(const uint8_t *data, size_t size, page_text_check *check);
+
+/* Length of the valid UTF-8 sequence at data (1..4), or 0 if the bytes there
+ * do not start one (strict: no overlongs, surrogates or beyond U+10FFFF). */
+size_t bytes_utf8_sequence(const uint8_t *data, size_t size);
+
+/* A search for a literal, exact or ASCII-caseless. */
+typedef struct literal_finder {
+    uint8_t bytes[64];
+    size_t size;
+    bool caseless;
+    size_t rare_offset[2]; /* two positions in the literal tested 16 at a time */
+} literal_finder;
+
+void bytes_finder_init(literal_finder *finder, const uint8_t *literal, size_t size, bool caseless);
+/* Offset of the first occurrence at or after from, or size if none. */
+size_t bytes_find(const literal_finder *finder, const uint8_t *data, size_t size, size_t from);
+
+/* ---- The pattern and findall (scan.c) ----------------------------------- */
+
+typedef struct scan_pattern {
+    pcre2_code *code;          /* the pattern, unanchored */
+    pcre2_code *anchored;      /* the same, anchored: tried at each prefix hit */
+    bool has_prefix;           /* every match starts with finder's literal */
+    literal_finder finder;
+    /* The pattern is the default <meta .*?>: a failed tag cannot match
+     * anywhere later on its line, so the scan skips to the line's end. */
+    bool line_bounded;
+} scan_pattern;
+
+/* Compiles pattern (PCRE2 syntax; caseless for -i). On error, writes
+ * PCRE2's message and the offset into message and returns -1. */
+int scan_pattern_compile(scan_pattern *pattern, const char *text, bool caseless, char *message, size_t size);
+void scan_pattern_free(scan_pattern *pattern);
+
+/* Per thread: match data and the JIT stack. */
+typedef struct scanner scanner;
+scanner *scanner_create(const scan_pattern *pattern);
+void scanner_free(scanner *scanner);
+
+typedef int scan_match_fn(const uint8_t *match, size_t size, void *user);
+
+/* What a scan noticed beyond its matches. */
+typedef struct scan_outcome {
+    int64_t long_tag_at;       /* first unclosed tag over METATAGS_LONG_TAG_BYTES, or -1 */
+    size_t long_tag_bytes;
+    int64_t stopped_at;        /* the scan gave up here (match limit...), or -1 */
+    int stop_code;             /* PCRE2's error code then */
+} scan_outcome;
+
+/* Calls on_match for each match of re.findall semantics: leftmost,
+ * non-overlapping, an empty match advances by one. Returns on_match's first
+ * non-zero return, else 0; outcome says if the scan stopped early. */
+int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
+              scan_outcome *outcome);
+
+/* ---- Inputs (inputs.c) --------------------------------------------------- */
+
+typedef struct input_list {
+    char **names;      /* paths and URLs, in input order */
+    size_t *lengths;
+    uint64_t *sizes;   /* file sizes from stat; 0 for URLs */
+    size_t count, capacity;
+    bool has_urls;
+    uint64_t total_bytes;
+    int failures;      /* inputs already reported on stderr */
+} input_list;
+
+bool input_is_url(const char *name);
+/* Expands the command line's INPUTs (files, directories, @LIST, URLs).
+ * Reports bad ones on stderr and counts them; returns -1 only when out of
+ * memory. */
+int inputs_expand(input_list *list, char **arguments, int count);
+void inputs_free(input_list *list);
+
+/* ---- Reading and fetching pages (pages.c, fetch.c) ----------------------- */
+
+typedef struct page_buffer {
+    uint8_t *data;
+    size_t size, capacity;
+} page_buffer;
+
+/* Reads a whole file; on error writes why into message and returns -1. */
+int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t size);
+
+typedef struct fetcher fetcher;
+fetcher *fetcher_create(long timeout_ms);
+void fetcher_free(fetcher *fetcher);
+/* Starts fetching url as transfer slot (0.. slots-1 of this batch). */
+int fetcher_start(fetcher *fetcher, size_t slot, const char *url);
+/* Waits for slot's transfer; on success its body is in *body (owned by the
+ * fetcher until fetcher_reset); on failure message says why. */
+int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *message, size_t size);
+/* Cancels and forgets every transfer. */
+void fetcher_reset(fetcher *fetcher);
+
+/* ---- The map function (worker.c) ------------------------------------------ */
+
+#include <hpool.h>
+
+/* What every rank's workers need, the same on every rank. */
+typedef struct worker_config {
+    scan_pattern pattern;
+    long timeout_ms;      /* per URL */
+} worker_config;
+
+/* A span function over page names: streams get one record per page (see
+ * worker.c), keyed calls get "M"+match pairs counting 1 and "E"+index
+ * pairs carrying a page's report lines. */
+int worker_map_pages(hpool_span *span, void *user);
+int worker_init(void **state, void *user);
+void worker_fini(void *state, void *user);
+
+/* ---- Output (output.c) ----------------------------------------------------- */
+
+enum output_format { FORMAT_TSV, FORMAT_JSONL };
+
+void output_match(FILE *out, enum output_format format, const char *path, size_t path_size,
+                  const uint8_t *match, size_t match_size);
+void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count);
+/* A JSON string of any bytes: UTF-8 passes through, others become \udcXX. */
+void output_json_string(FILE *out, const uint8_t *data, size_t size);
+
+/* ---- Progress (progress.c) ---------------------------------------------------- */
+
+typedef struct progress progress;
+progress *progress_create(const input_list *inputs, bool enabled);
+void progress_items_done(progress *progress, uint64_t first, uint64_t count);
+/* Prints one report line on stderr without garbling the progress line. */
+void progress_report(progress *progress, const char *path, const char *message);
+void progress_finish(progress *progress);
+void progress_free(progress *progress);
+
+#endif

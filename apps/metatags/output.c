@@ -1,0 +1,73 @@
+/* output.c: writes matches and counts as tab-separated lines or JSON lines. */
+#include "metatags.h"
+
+#include <inttypes.h>
+
+void output_json_string(FILE *out, const uint8_t *data, size_t size)
+{
+    putc('"', out);
+    size_t plain = 0; /* start of the bytes not yet written */
+    size_t i = 0;
+    while (i < size) {
+        uint8_t byte = data[i];
+        if (byte >= 0x20 && byte != '"' && byte != '\\' && byte < 0x80) {
+            i++;
+            continue;
+        }
+        size_t length = byte >= 0x80 ? bytes_utf8_sequence(data + i, size - i) : 0;
+        if (length > 0) {
+            i += length;
+            continue;
+        }
+        fwrite(data + plain, 1, i - plain, out);
+        switch (byte) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '\b': fputs("\\b", out); break;
+        case '\f': fputs("\\f", out); break;
+        default:
+            /* Control characters as \u00XX; a byte that is not part of valid
+             * UTF-8 as the lone surrogate U+DC00+byte, Python's
+             * "surrogateescape": decoding the string with that handler gives
+             * back the exact bytes. */
+            fprintf(out, "\\u%04x", byte < 0x80 ? (unsigned)byte : 0xDC00u + byte);
+        }
+        i++;
+        plain = i;
+    }
+    fwrite(data + plain, 1, size - plain, out);
+    putc('"', out);
+}
+
+void output_match(FILE *out, enum output_format format, const char *path, size_t path_size, const uint8_t *match,
+                  size_t match_size)
+{
+    if (format == FORMAT_TSV) {
+        fwrite(path, 1, path_size, out);
+        putc('\t', out);
+        fwrite(match, 1, match_size, out);
+        putc('\n', out);
+        return;
+    }
+    fputs("{\"path\":", out);
+    output_json_string(out, (const uint8_t *)path, path_size);
+    fputs(",\"match\":", out);
+    output_json_string(out, match, match_size);
+    fputs("}\n", out);
+}
+
+void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count)
+{
+    if (format == FORMAT_TSV) {
+        fprintf(out, "%" PRIu64 "\t", count);
+        fwrite(match, 1, match_size, out);
+        putc('\n', out);
+        return;
+    }
+    fputs("{\"match\":", out);
+    output_json_string(out, match, match_size);
+    fprintf(out, ",\"count\":%" PRIu64 "}\n", count);
+}

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""server.py: a local HTTP server for metatags' fetch test: serves a directory, delays, stalls, and counts concurrency.
+
+    server.py DIRECTORY PORT_FILE
+
+Writes the port it listens on (127.0.0.1, chosen by the kernel) to PORT_FILE.
+  /delay/NAME   waits 1 s, then serves NAME; the most requests in flight
+                at once are counted
+  /stall/NAME   never answers (for timeouts)
+  /stats        the most /delay/ requests that were in flight at once
+"""
+import functools
+import os
+import http.server
+import sys
+import threading
+import time
+
+lock = threading.Lock()
+in_flight = 0
+most_in_flight = 0
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        global in_flight, most_in_flight
+        if self.path == "/stats":
+            body = str(most_in_flight).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.path.startswith("/stall/"):
+            time.sleep(60)
+            return
+        if self.path.startswith("/delay/"):
+            with lock:
+                in_flight += 1
+                most_in_flight = max(most_in_flight, in_flight)
+            time.sleep(1.0)
+            with lock:
+                in_flight -= 1
+            self.path = self.path[len("/delay"):]
+        super().do_GET()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients that time out and hang up are part of the test
+
+
+def main():
+    directory, port_file = sys.argv[1], sys.argv[2]
+    server = Server(("127.0.0.1", 0), functools.partial(Handler, directory=directory))
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test_metatags.sh: metatags against golden files from Python's re.findall, and every kind of bad input, under $HPOOL_LAUNCH.
+#   test_metatags.sh METATAGS SOURCE_DIR
+set -uo pipefail
+metatags=$(realpath "$1")
+cases_dir=$2/tests/metatags
+launch=${HPOOL_LAUNCH:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# run NAME ARGS...: runs metatags from the cases directory; leaves
+# $work/NAME.out, $work/NAME.err and $status.
+run() {
+  local name=$1; shift
+  # stdin from /dev/null: mpirun would read the loop's here-document.
+  (cd "$cases_dir" && $launch "$metatags" --no-progress "$@") </dev/null >"$work/$name.out" 2>"$work/$name.raw-err"
+  status=$?
+  # Only metatags' lines: mpirun adds its own words about a non-zero exit.
+  grep '^metatags: ' "$work/$name.raw-err" >"$work/$name.err"
+}
+
+expect_status() { [ "$status" -eq "$1" ] || fail "$2: exit status $status, expected $1"; }
+expect_same() { cmp -s "$1" "$2" || { fail "$3: output differs from $2"; diff "$1" "$2" | head -5 | cut -c1-200; }; }
+
+# ---- Golden files: the same arguments reference.py was given -----------
+while IFS='~' read -r name arguments reports; do
+  eval "run $name $arguments"
+  expect_same "$work/$name.out" "$cases_dir/golden/$name.out" "$name"
+  if [ "$reports" = yes ]; then
+    expect_status 1 "$name"
+    expect_same "$work/$name.err" "$cases_dir/golden/reports.err" "$name (stderr)"
+  else
+    expect_status 0 "$name"
+    [ -s "$work/$name.err" ] && fail "$name: unexpected stderr: $(head -3 "$work/$name.err")"
+  fi
+done <<'CASES'
+default~pages~yes
+count~--count pages~yes
+jsonl~--format jsonl pages~yes
+count-jsonl~--count --format jsonl pages~yes
+ignore-case~-i pages~yes
+ignore-case-count~-i --count pages~yes
+content-attribute~--pattern 'content="[^"]*"' pages~yes
+alternation~--pattern '<(meta|link) [^>]*>' pages~yes
+empty-matches~--pattern 'x*' pages/no-space.html pages/one-line.html pages/nested.html~no
+files-and-list~pages/utf-8.html @pages.list pages/sub~no
+CASES
+
+# JSON lines are strict JSON, and the surrogateescape rule gives back the bytes.
+/usr/bin/python3 - "$work/jsonl.out" "$cases_dir/golden/default.out" <<'PY' || fail "jsonl: not the documented JSON"
+import json, sys
+objects = [json.loads(line) for line in open(sys.argv[1], "rb")]
+pairs = [line.rstrip(b"\n").split(b"\t", 1) for line in open(sys.argv[2], "rb")]
+assert len(objects) == len(pairs), (len(objects), len(pairs))
+for o, (path, match) in zip(objects, pairs):
+    assert o["path"].encode("utf-8", "surrogateescape") == path
+    assert o["match"].encode("utf-8", "surrogateescape") == match, (o["match"], match)
+PY
+
+# ---- Unordered: the same lines, each page's lines together --------------
+run unordered --unordered pages
+expect_status 1 unordered
+cmp -s <(sort "$work/unordered.out") <(sort "$cases_dir/golden/default.out") || fail "unordered: different lines"
+cut -f1 "$work/unordered.out" | uniq | sort | uniq -d | grep -q . && fail "unordered: a page's lines are split"
+cmp -s <(sort "$work/unordered.err") "$cases_dir/golden/reports.err" || fail "unordered: different reports"
+
+# ---- The list from stdin ----------------------------------------------------
+(cd "$cases_dir" && printf 'pages/basic.html\npages/sub\n' | $launch "$metatags" --no-progress @-) >"$work/stdin.out" 2>&1
+grep -c . "$work/stdin.out" | grep -qx 6 || fail "@-: expected 6 lines, got: $(cat "$work/stdin.out")"
+
+# ---- Bad input: each named on stderr, every other page still searched -----
+bad=$work/bad
+mkdir -p "$bad/tree/a"
+printf '<meta good="1">\n' >"$bad/tree/good.html"
+ln -s .. "$bad/tree/a/back"                      # a directory loop
+printf '<meta in-a>\n' >"$bad/tree/a/page.html"
+/usr/bin/python3 - "$bad" <<'PY'
+import socket, sys
+d = sys.argv[1]
+# A tag left open for 3 MB, then a good one; and a line of 500,000 open tags.
+open(d + "/tree/long.html", "wb").write(b"<meta ok1>" + b"<meta " + b"x" * (3 << 20) + b"\n<meta ok2>\n")
+open(d + "/tree/open-tags.html", "wb").write(b"<meta " * 500000 + b"\n<meta last>\n")
+# A file nobody can open for reading, even root: a socket.
+s = socket.socket(socket.AF_UNIX); s.bind(d + "/tree/socket.html"); s.close()
+# A pattern that backtracks catastrophically on this page.
+open(d + "/backtrack.html", "wb").write(b"<meta fine>\n" + b"x" * 30 + b"z\ny\n")
+PY
+run bad "$bad/tree" "$bad/missing.html"
+expect_status 1 bad
+for line in "$bad/missing.html: cannot open: No such file or directory" \
+            "$bad/tree/a/back: directory loop: this is $bad/tree again; not walked twice" \
+            "$bad/tree/long.html: unclosed tag at offset 10 runs $(((3 << 20) + 6)) bytes to the end of its line; no match there" \
+            "$bad/tree/open-tags.html: unclosed tag at offset 0 runs 3000000 bytes to the end of its line; no match there" \
+            "$bad/tree/socket.html: cannot open: No such device or address"; do
+  grep -qxF "metatags: $line" "$work/bad.err" || fail "bad: no report '$line' in: $(cat "$work/bad.err")"
+done
+[ "$(wc -l <"$work/bad.err")" -eq 5 ] || fail "bad: expected 5 reports, got: $(cat "$work/bad.err")"
+printf '%s\n' "$bad/tree/a/page.html	<meta in-a>" "$bad/tree/good.html	<meta good=\"1\">" \
+  "$bad/tree/long.html	<meta ok1>" "$bad/tree/long.html	<meta ok2>" "$bad/tree/open-tags.html	<meta last>" >"$work/bad.expected"
+expect_same "$work/bad.out" "$work/bad.expected" bad
+
+run backtrack --pattern '<meta [^>]*>|(x+x+)+y' "$bad/backtrack.html" "$bad/tree/good.html"
+expect_status 1 backtrack
+grep -q "backtrack.html: matching stopped at offset 11: match limit exceeded" "$work/backtrack.err" ||
+  fail "backtrack: not reported: $(cat "$work/backtrack.err")"
+grep -c . "$work/backtrack.out" | grep -qx 2 || fail "backtrack: expected the 2 tags: $(cat "$work/backtrack.out")"
+
+run bad-count --count "$bad/tree" "$bad/missing.html"
+expect_status 1 bad-count
+[ "$(wc -l <"$work/bad-count.err")" -eq 5 ] || fail "bad-count: expected 5 reports, got: $(cat "$work/bad-count.err")"
+grep -c . "$work/bad-count.out" | grep -qx 5 || fail "bad-count: expected 5 counts: $(cat "$work/bad-count.out")"
+
+# ---- Usage errors: status 2 and a message ----------------------------------
+usage() {
+  local expected=$1; shift
+  run usage "$@"
+  expect_status 2 "usage $*"
+  grep -qF -- "$expected" "$work/usage.err" || fail "usage $*: no '$expected' in: $(cat "$work/usage.err")"
+}
+usage "missing closing parenthesis at offset 2" --pattern '(a' pages
+usage "no INPUT given"
+usage "unknown option '--frobnicate'" --frobnicate pages
+usage "--count and --unordered exclude each other" --count --unordered pages
+usage "--threads takes an integer" --threads 0 pages
+usage "--format takes tsv or jsonl" --format xml pages
+run help --help
+expect_status 0 help
+grep -q "^usage: metatags" "$work/help.out" || fail "--help: no usage"
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures check(s) failed"
+  exit 1
+fi
+echo "all metatags checks passed"

@@ -1,0 +1,99 @@
+/* test_metatags_bytes.c: metatags' vector byte scans against plain loops, on random pages (built once per code path). */
+#include "../apps/metatags/metatags.h"
+
+#include "check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t state = 88172645463325252ull;
+static uint32_t next_random(void)
+{
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return (uint32_t)state;
+}
+
+/* Bytes mostly ASCII, with what the scans look for sprinkled in. */
+static void fill(uint8_t *page, size_t size, const uint8_t *literal, size_t literal_size)
+{
+    static const char *const pieces[] = {"\xc2\xb6", "\xe2\x80\x9c", "\xf0\x9f\x98\x80", "\xe9", "\xed\xa0\x80",
+                                         "\xc0\xaf", "\xf4\x90\x80\x80", "\x80", "\0", "<META ", "<meta", "<mEta "};
+    for (size_t i = 0; i < size; i++)
+        page[i] = (uint8_t)(' ' + next_random() % 90);
+    size_t events = next_random() % 8;
+    for (size_t e = 0; e < events && size > 0; e++) {
+        const char *piece = pieces[next_random() % (sizeof pieces / sizeof pieces[0])];
+        size_t length = piece[0] == '\0' ? 1 : strlen(piece);
+        size_t at = next_random() % size;
+        for (size_t k = 0; k < length && at + k < size; k++)
+            page[at + k] = (uint8_t)piece[k];
+    }
+    if (next_random() % 2 && size >= literal_size) {
+        size_t at = next_random() % (size - literal_size + 1);
+        memcpy(page + at, literal, literal_size);
+    }
+}
+
+static void plain_check(const uint8_t *page, size_t size, page_text_check *check)
+{
+    check->first_nul = check->first_invalid_utf8 = -1;
+    for (size_t i = 0; i < size; i++)
+        if (page[i] == 0) {
+            check->first_nul = (int64_t)i;
+            break;
+        }
+    for (size_t i = 0; i < size;) {
+        size_t length = bytes_utf8_sequence(page + i, size - i);
+        if (length == 0) {
+            check->first_invalid_utf8 = (int64_t)i;
+            break;
+        }
+        i += length;
+    }
+}
+
+static uint8_t fold(uint8_t byte, bool caseless)
+{
+    return caseless && (byte | 0x20) >= 'a' && (byte | 0x20) <= 'z' ? (byte | 0x20) : byte;
+}
+
+static size_t plain_find(const uint8_t *page, size_t size, size_t from, const char *literal, bool caseless)
+{
+    size_t length = strlen(literal);
+    for (size_t i = from; i + length <= size; i++) {
+        size_t k = 0;
+        while (k < length && fold(page[i + k], caseless) == fold((uint8_t)literal[k], caseless))
+            k++;
+        if (k == length)
+            return i;
+    }
+    return size;
+}
+
+int main(void)
+{
+    static const char *const literals[] = {"<meta ", "<m", "content=\"", "x", "\xc2\xb6<"};
+    uint8_t *page = malloc(4096);
+    CHECK(page != NULL);
+    for (int round = 0; round < 20000; round++) {
+        const char *literal = literals[round % 5];
+        bool caseless = (round / 5) % 2;
+        size_t size = next_random() % (round % 3 == 0 ? 4096 : 200);
+        fill(page, size, (const uint8_t *)literal, strlen(literal));
+
+        page_text_check got, expected;
+        bytes_check_text(page, size, &got);
+        plain_check(page, size, &expected);
+        CHECK(got.first_nul == expected.first_nul);
+        CHECK(got.first_invalid_utf8 == expected.first_invalid_utf8);
+
+        literal_finder finder;
+        bytes_finder_init(&finder, (const uint8_t *)literal, strlen(literal), caseless);
+        size_t from = size > 0 ? next_random() % (size + 1) : 0;
+        CHECK(bytes_find(&finder, page, size, from) == plain_find(page, size, from, literal, caseless));
+    }
+    free(page);
+    return check_failures ? 1 : 0;
+}
