@@ -186,8 +186,8 @@ if [ -x "$METATAGS" ]; then
     # so that every rank gets some.
     HTML=$SCRATCH/html
     mkdir -p "$HTML/a" "$HTML/b/c"
-    if [ -d "$SOURCE/tests/data" ]; then
-        cp -r "$SOURCE/tests/data/." "$HTML/"
+    if [ -d "$SOURCE/data/html" ]; then # the bundled pages, where there are some
+        cp -r "$SOURCE/data/html/." "$HTML/"
     fi
     python3 - "$HTML" <<'EOF'
 import os, sys

@@ -26,7 +26,7 @@ SOURCE=$(cd "$2" && pwd)
 # shellcheck source=tests/cluster_lib.sh
 . "$SOURCE/tests/cluster_lib.sh"
 SQUARE=$BUILD/apps/square/square
-METATAGS=$BUILD/apps/metatags/metatags
+METATAGS=${METATAGS:-$BUILD/apps/metatags/metatags}
 [ -x "$SQUARE" ] || { echo "no $SQUARE: build first" >&2; exit 2; }
 
 [ "$(id -u)" -eq 0 ] || skip "slurmd must run as root to start jobs, and this test runs as $(id -un)"
@@ -188,11 +188,11 @@ HPOOL_PLACEMENT=1 submit SQUARE_THREADS --ntasks-per-node=1 --cpus-per-task=2 "$
 submit PROGRAM "$SOURCE/jobs/my-program.sbatch" ./cube 10
 submit ARRAY --array=0-2 "$SOURCE/jobs/square-array.sbatch" part0.txt part1.txt part2.txt
 if [ -x "$METATAGS" ]; then
-    # Its own small tree of HTML: the test data if there is any, else a few pages.
+    # A small tree of HTML: the bundled pages and a few of its own.
     HTML=$SCRATCH/submit/html
     mkdir -p "$HTML/sub"
-    if [ -d "$SOURCE/tests/data" ]; then
-        cp -r "$SOURCE/tests/data/." "$HTML/"
+    if [ -d "$SOURCE/data/html" ]; then # the bundled pages, where there are some
+        cp -r "$SOURCE/data/html/." "$HTML/"
     fi
     for i in $(seq 12); do
         printf '<html><head><meta charset="utf-8"><meta name="k%d" content="v"></head><body>%d</body></html>\n' \
