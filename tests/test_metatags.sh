@@ -67,6 +67,12 @@ cmp -s <(sort "$work/unordered.out") <(sort "$cases_dir/golden/default.out") || 
 cut -f1 "$work/unordered.out" | uniq | sort | uniq -d | grep -q . && fail "unordered: a page's lines are split"
 cmp -s <(sort "$work/unordered.err") "$cases_dir/golden/reports.err" || fail "unordered: different reports"
 
+# ---- Progress: off by default off a terminal, one final line when asked ----
+(cd "$cases_dir" && $launch "$metatags" --progress pages) </dev/null >/dev/null 2>"$work/progress.err"
+grep -qE '^metatags: 19/19 pages, 0\.2 MB, [0-9.]+ MB/s, ETA 0 s$' "$work/progress.err" ||
+  fail "--progress: no final progress line in: $(cat "$work/progress.err")"
+grep -q 'pages, ' "$work/default.raw-err" && fail "progress shown without --progress off a terminal"
+
 # ---- The list from stdin ----------------------------------------------------
 (cd "$cases_dir" && printf 'pages/basic.html\npages/sub\n' | $launch "$metatags" --no-progress @-) >"$work/stdin.out" 2>&1
 grep -c . "$work/stdin.out" | grep -qx 6 || fail "@-: expected 6 lines, got: $(cat "$work/stdin.out")"
