@@ -23,11 +23,17 @@ run() {
 }
 
 expect_status() { [ "$status" -eq "$1" ] || fail "$2: exit status $status, expected $1"; }
+# On a failed check, what else the run said (a sanitizer's report, say).
+show_other_stderr() {
+  grep -v '^metatags: ' "$work/$1.raw-err" | grep -v -e '^---' -e 'Primary job' -e 'non-zero' -e '^mpirun' \
+    -e 'the job to be terminated' -e 'Process name' -e 'Exit code' -e '^ *$' | head -40
+}
 expect_same() { cmp -s "$1" "$2" || { fail "$3: output differs from $2"; diff "$1" "$2" | head -5 | cut -c1-200; }; }
 
 # ---- Golden files: the same arguments reference.py was given -----------
 while IFS='~' read -r name arguments reports; do
   eval "run $name $arguments"
+  failures_before=$failures
   expect_same "$work/$name.out" "$cases_dir/golden/$name.out" "$name"
   if [ "$reports" = yes ]; then
     expect_status 1 "$name"
@@ -36,6 +42,7 @@ while IFS='~' read -r name arguments reports; do
     expect_status 0 "$name"
     [ -s "$work/$name.err" ] && fail "$name: unexpected stderr: $(head -3 "$work/$name.err")"
   fi
+  [ "$failures" -gt "$failures_before" ] && show_other_stderr "$name"
 done <<'CASES'
 default~pages~yes
 count~--count pages~yes
