@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# quickstart.sh: installs what is missing, builds hpool, and runs the main job on the bundled input.
+# quickstart.sh: installs what is missing, builds hpool, and runs metatags (the main job) on the bundled pages in data/html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,9 @@ if [ "$(id -u)" -eq 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
-echo "== square --input data/numbers.txt (one process, threads from the CPUs it may use)"
-build/apps/square/square --input data/numbers.txt
-echo "== mpirun -n 2 square --sum 1000000000 (2 ranks × 1 thread)"
-mpirun -n 2 --oversubscribe build/apps/square/square --threads 1 --sum 1000000000
+echo "== metatags data/html: every <meta .*?> tag of the bundled pages, in page order (one process)"
+build/apps/metatags/metatags data/html
+echo "== mpirun -n 2 metatags --count data/html: distinct tags, most frequent first (2 ranks × 1 thread)"
+mpirun -n 2 --oversubscribe build/apps/metatags/metatags --threads 1 --count data/html
+echo "== square --sum 1000000000 (one process)"
+build/apps/square/square --sum 1000000000

@@ -23,11 +23,17 @@ run() {
 }
 
 expect_status() { [ "$status" -eq "$1" ] || fail "$2: exit status $status, expected $1"; }
+# On a failed check, what else the run said (a sanitizer's report, say).
+show_other_stderr() {
+  grep -v '^metatags: ' "$work/$1.raw-err" | grep -v -e '^---' -e 'Primary job' -e 'non-zero' -e '^mpirun' \
+    -e 'the job to be terminated' -e 'Process name' -e 'Exit code' -e '^ *$' | head -40
+}
 expect_same() { cmp -s "$1" "$2" || { fail "$3: output differs from $2"; diff "$1" "$2" | head -5 | cut -c1-200; }; }
 
 # ---- Golden files: the same arguments reference.py was given -----------
 while IFS='~' read -r name arguments reports; do
   eval "run $name $arguments"
+  failures_before=$failures
   expect_same "$work/$name.out" "$cases_dir/golden/$name.out" "$name"
   if [ "$reports" = yes ]; then
     expect_status 1 "$name"
@@ -36,6 +42,7 @@ while IFS='~' read -r name arguments reports; do
     expect_status 0 "$name"
     [ -s "$work/$name.err" ] && fail "$name: unexpected stderr: $(head -3 "$work/$name.err")"
   fi
+  [ "$failures" -gt "$failures_before" ] && show_other_stderr "$name"
 done <<'CASES'
 default~pages~yes
 count~--count pages~yes
@@ -66,6 +73,12 @@ expect_status 1 unordered
 cmp -s <(sort "$work/unordered.out") <(sort "$cases_dir/golden/default.out") || fail "unordered: different lines"
 cut -f1 "$work/unordered.out" | uniq | sort | uniq -d | grep -q . && fail "unordered: a page's lines are split"
 cmp -s <(sort "$work/unordered.err") "$cases_dir/golden/reports.err" || fail "unordered: different reports"
+
+# ---- Progress: off by default off a terminal, one final line when asked ----
+(cd "$cases_dir" && $launch "$metatags" --progress pages) </dev/null >/dev/null 2>"$work/progress.err"
+grep -qE '^metatags: 19/19 pages, 0\.2 MB, [0-9.]+ MB/s, ETA 0 s$' "$work/progress.err" ||
+  fail "--progress: no final progress line in: $(cat "$work/progress.err")"
+grep -q 'pages, ' "$work/default.raw-err" && fail "progress shown without --progress off a terminal"
 
 # ---- The list from stdin ----------------------------------------------------
 (cd "$cases_dir" && printf 'pages/basic.html\npages/sub\n' | $launch "$metatags" --no-progress @-) >"$work/stdin.out" 2>&1
