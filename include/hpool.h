@@ -359,7 +359,10 @@ typedef struct hpool_options {
 #define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
- *  has the same function and reducer names, then starts the worker threads.
+ *  has the same function and reducer names, then starts the worker threads
+ *  (pinned if asked: options.bind) and gathers each rank's host, CPUs and
+ *  threads on the root, which warns on stderr if a host has more worker
+ *  threads than CPUs, and prints the placement if asked (options.placement).
  *  @return : 0, HPOOL_EINVAL, HPOOL_ENOMEM, HPOOL_EMPI, HPOOL_EMPILEVEL,
  *  HPOOL_ENOMPI, HPOOL_EMISMATCH or HPOOL_ETHREAD; *pool is NULL on error. */
 int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
