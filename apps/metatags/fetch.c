@@ -18,7 +18,7 @@ typedef struct transfer {
 
 struct fetcher {
     CURLM *multi;
-    transfer *transfers;
+    transfer **transfers; /* each apart: libcurl holds pointers to them */
     size_t capacity;
     long timeout_ms;
 };
@@ -40,7 +40,9 @@ fetcher *fetcher_create(long timeout_ms)
 void fetcher_reset(fetcher *fetcher)
 {
     for (size_t i = 0; i < fetcher->capacity; i++) {
-        transfer *t = &fetcher->transfers[i];
+        transfer *t = fetcher->transfers[i];
+        if (t == NULL)
+            continue;
         if (t->active)
             curl_multi_remove_handle(fetcher->multi, t->easy);
         t->active = t->done = t->too_big = false;
@@ -54,9 +56,13 @@ void fetcher_free(fetcher *fetcher)
         return;
     fetcher_reset(fetcher);
     for (size_t i = 0; i < fetcher->capacity; i++) {
-        if (fetcher->transfers[i].easy != NULL)
-            curl_easy_cleanup(fetcher->transfers[i].easy);
-        free(fetcher->transfers[i].body.data);
+        transfer *t = fetcher->transfers[i];
+        if (t == NULL)
+            continue;
+        if (t->easy != NULL)
+            curl_easy_cleanup(t->easy);
+        free(t->body.data);
+        free(t);
     }
     free(fetcher->transfers);
     curl_multi_cleanup(fetcher->multi);
@@ -93,14 +99,16 @@ int fetcher_start(fetcher *fetcher, size_t slot, const char *url)
         size_t capacity = fetcher->capacity > 0 ? fetcher->capacity : 16;
         while (capacity <= slot)
             capacity *= 2;
-        transfer *grown = realloc(fetcher->transfers, capacity * sizeof *grown);
+        transfer **grown = realloc(fetcher->transfers, capacity * sizeof *grown);
         if (grown == NULL)
             return HPOOL_ENOMEM;
         memset(grown + fetcher->capacity, 0, (capacity - fetcher->capacity) * sizeof *grown);
         fetcher->transfers = grown;
         fetcher->capacity = capacity;
     }
-    transfer *t = &fetcher->transfers[slot];
+    if (fetcher->transfers[slot] == NULL && (fetcher->transfers[slot] = calloc(1, sizeof(transfer))) == NULL)
+        return HPOOL_ENOMEM;
+    transfer *t = fetcher->transfers[slot];
     if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
         return HPOOL_ENOMEM;
     curl_easy_reset(t->easy);
@@ -147,7 +155,7 @@ static void collect_finished(fetcher *fetcher)
 
 int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *message, size_t size)
 {
-    transfer *t = &fetcher->transfers[slot];
+    transfer *t = fetcher->transfers[slot];
     while (!t->done) {
         int running = 0;
         CURLMcode rc = curl_multi_perform(fetcher->multi, &running);
