@@ -119,6 +119,36 @@ static int append_entry(hpool__pair_table *table, uint64_t hash, const void *key
     return 0;
 }
 
+/* Key equality without a call to memcmp for the short keys most tables
+ * hold (words, tags): two overlapping loads from each side, never beyond
+ * either key. */
+static bool same_key(const unsigned char *a, const unsigned char *b, size_t size)
+{
+    if (size >= 8 && size <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + size - 8, 8);
+        memcpy(&b1, b + size - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (size >= 4 && size < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + size - 4, 4);
+        memcpy(&b1, b + size - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (size < 4) {
+        for (size_t i = 0; i < size; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, size) == 0;
+}
+
 static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
                             const void *value, size_t value_size)
 {
@@ -135,8 +165,7 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
     for (; table->slots[at] != 0; at = (at + 1) & (table->capacity - 1)) {
         unsigned char *entry = table->arena.data + table->slots[at] - 1;
         const entry_header *header = (const entry_header *)entry;
-        if (header->hash == hash && header->key_size == key_size
-            && memcmp(entry_key(entry), key, key_size) == 0) {
+        if (header->hash == hash && header->key_size == key_size && same_key(entry_key(entry), key, key_size)) {
             table->spec->combine(entry_value(entry), value, table->spec->user);
             return 0;
         }

