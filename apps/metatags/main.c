@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>

@@ -170,6 +170,8 @@ static int emit_report_pair(worker_state *state, uint64_t index)
     return hpool_emit(state->emitter, key, 9 + state->problems_size, &zero, sizeof zero);
 }
 
+/* Item i's bytes: its finished transfer, or the file read into the
+ * thread's buffer. On failure the reason is added to the page's report. */
 static int page_of(worker_state *state, size_t i, const char *name, page_buffer **page)
 {
     char why[512];
