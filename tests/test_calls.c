@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -705,6 +706,77 @@ static void test_apply_and_state(hpool_pool *pool)
     free(out);
 }
 
+/* The progress hook: every item reported done exactly once, by runs. */
+typedef struct progress_seen {
+    unsigned char *times; /* per item: how often a run covered it */
+    uint64_t items, calls;
+} progress_seen;
+
+static void note_progress(uint64_t first, uint64_t count, void *user)
+{
+    progress_seen *seen = user;
+    seen->calls++;
+    for (uint64_t i = first; i < first + count; i++)
+        if (i < seen->items && seen->times[i] < 255)
+            seen->times[i]++;
+        else
+            seen->times[seen->items]++; /* out of range: counted apart */
+}
+
+static bool progress_complete(const progress_seen *seen)
+{
+    for (uint64_t i = 0; i < seen->items; i++)
+        if (seen->times[i] != 1)
+            return false;
+    return seen->times[seen->items] == 0 && (seen->items == 0 || seen->calls > 0);
+}
+
+static void test_progress(hpool_pool *pool)
+{
+    static const uint64_t sizes[] = {0, 1, 1000, 100003};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        uint64_t n = sizes[s];
+        for (int kind = 0; kind < 3; kind++) {
+            progress_seen seen = {calloc(n + 1, 1), n, 0};
+            int64_t *out = malloc((n + 1) * sizeof *out);
+            uint64_t sum = 0;
+            hpool_source *range;
+            CHECK_RC(0, hpool_source_range(&range, 0, (int64_t)n));
+            hpool_call call = HPOOL_CALL_INIT;
+            call.source = range;
+            call.chunksize = kind == 1 ? 7 : 0;
+            call.progress = note_progress;
+            call.user = &seen;
+            if (kind == 0) { /* map */
+                call.function = SQUARE;
+                call.results = out;
+                call.result_size = sizeof *out;
+                CHECK_RC(0, hpool_map(pool, &call, NULL));
+            } else if (kind == 1) { /* imap, read to the end */
+                call.function = SQUARE;
+                call.result_size = sizeof *out;
+                hpool_iter *iter;
+                CHECK_RC(0, hpool_imap(pool, &call, &iter));
+                hpool_result result;
+                while (hpool_iter_next(iter, &result, -1) == 0)
+                    ;
+                hpool_iter_free(iter);
+            } else { /* map_reduce */
+                call.function = SUM_SQUARES_SPAN;
+                call.reducer = SUM_U64;
+                call.reduction = &sum;
+                CHECK_RC(0, hpool_map_reduce(pool, &call, NULL));
+            }
+            CHECK(progress_complete(&seen));
+            if (!progress_complete(&seen))
+                fprintf(stderr, "  progress: n=%llu kind=%d\n", (unsigned long long)n, kind);
+            hpool_source_free(range);
+            free(out);
+            free(seen.times);
+        }
+    }
+}
+
 static void test_usage_errors(hpool_pool *pool)
 {
     hpool_source *range;
@@ -790,6 +862,7 @@ int main(int argc, char **argv)
         test_reduce(pool);
         test_deterministic_reduce(pool);
         test_apply_and_state(pool);
+        test_progress(pool);
         test_usage_errors(pool);
         test_terminate(pool);
     } else {
