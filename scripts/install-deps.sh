@@ -2,7 +2,7 @@
 # install-deps.sh: installs the Debian packages hpool builds and tests with, if any is missing.
 set -euo pipefail
 
-packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev libcurl4-openssl-dev python3
+packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev libcurl4-openssl-dev ca-certificates python3
           python3.11-doc) # python3.11-doc: real HTML for the metatags tests
 
 missing=()
