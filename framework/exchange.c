@@ -218,6 +218,28 @@ int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
     }
 }
 
+/* One rank owns every key: its threads' tables go straight into the table
+ * it owns, the first taken whole, with no partition to encode and decode. */
+static int keep_own_tables(hpool_pool *pool, hpool__keyed_store *store)
+{
+    int rc = 0;
+    for (int t = 0; t < store->thread_count; t++) {
+        hpool__pair_table *mapped = &store->mapped[t];
+        if (rc == 0 && store->owned.count == 0 && store->owned.arena.size == 0) {
+            hpool__pair_table_release(&store->owned);
+            store->owned = *mapped;
+            hpool__pair_table_init(mapped, store->owned.spec);
+        } else if (rc == 0) {
+            rc = hpool__pair_table_merge(&store->owned, mapped);
+        }
+        hpool__pair_table_release(mapped);
+        if (rc == 0 && store->budget > 0 && hpool__pair_table_bytes(&store->owned) > store->budget / 2)
+            rc = hpool__spill_owned(store);
+    }
+    store->partitions_received++;
+    return rc != 0 ? rc : finish_if_complete(pool, store);
+}
+
 int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
 {
     hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
@@ -227,6 +249,8 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     store->shuffle_started = true;
     if (store->outbox != NULL)
         return start_spilled_shuffle(pool, store);
+    if (ranks == 1)
+        return keep_own_tables(pool, store);
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
