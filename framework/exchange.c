@@ -218,28 +218,6 @@ int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
     }
 }
 
-/* One rank owns every key: its threads' tables go straight into the table
- * it owns, the first taken whole, with no partition to encode and decode. */
-static int keep_own_tables(hpool_pool *pool, hpool__keyed_store *store)
-{
-    int rc = 0;
-    for (int t = 0; t < store->thread_count; t++) {
-        hpool__pair_table *mapped = &store->mapped[t];
-        if (rc == 0 && store->owned.count == 0 && store->owned.arena.size == 0) {
-            hpool__pair_table_release(&store->owned);
-            store->owned = *mapped;
-            hpool__pair_table_init(mapped, store->owned.spec);
-        } else if (rc == 0) {
-            rc = hpool__pair_table_merge(&store->owned, mapped);
-        }
-        hpool__pair_table_release(mapped);
-        if (rc == 0 && store->budget > 0 && hpool__pair_table_bytes(&store->owned) > store->budget / 2)
-            rc = hpool__spill_owned(store);
-    }
-    store->partitions_received++;
-    return rc != 0 ? rc : finish_if_complete(pool, store);
-}
-
 int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
 {
     hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
@@ -249,8 +227,6 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     store->shuffle_started = true;
     if (store->outbox != NULL)
         return start_spilled_shuffle(pool, store);
-    if (ranks == 1)
-        return keep_own_tables(pool, store);
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
@@ -258,14 +234,25 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     int rc = 0;
     for (int rank = 0; rank < ranks && rc == 0; rank++)
         rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
-    if (rc == 0)
-        for (int t = 0; t < store->thread_count && rc == 0; t++)
-            rc = hpool__pair_table_partition(&store->mapped[t], ranks, parts);
+    /* This rank's own pairs go straight into its table, never encoded; with
+     * one rank, every key is its own, so the first table is taken whole. */
+    for (int t = 0; t < store->thread_count && rc == 0; t++) {
+        hpool__pair_table *mapped = &store->mapped[t];
+        if (ranks == 1 && store->owned.count == 0 && store->owned.arena.size == 0) {
+            hpool__pair_table_release(&store->owned);
+            store->owned = *mapped;
+            hpool__pair_table_init(mapped, store->owned.spec);
+        } else {
+            rc = hpool__pair_table_partition(mapped, ranks, parts, me, &store->owned);
+        }
+        hpool__pair_table_release(mapped);
+        if (rc == 0)
+            rc = hpool__spill_owned_if_over(store);
+    }
     for (int t = 0; t < store->thread_count; t++)
         hpool__pair_table_release(&store->mapped[t]);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && rank == me) {
-            rc = hpool__spill_add_owned(store, parts[rank].data + sizeof header, parts[rank].size - sizeof header);
             hpool__buffer_release(&parts[rank]);
         } else if (rc == 0) {
             /* every rank gets a message, empty or not: it counts them */

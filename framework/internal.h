@@ -98,8 +98,10 @@ void hpool__pair_table_release(hpool__pair_table *table);
 int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
                           size_t value_size);
 int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from);
-/* Appends each pair to out[owner rank], encoded. */
-int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
+/* Appends each pair to out[owner rank], encoded; with owned, the pairs of
+ * partition mine go straight into owned instead (no encoding). */
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
+                                hpool__pair_table *owned);
 int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
 int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code);
 int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
@@ -144,6 +146,8 @@ size_t hpool__pair_table_bytes(const hpool__pair_table *table);
 int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table);
 int hpool__spill_owned(hpool__keyed_store *store);
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
+/* Spills the owned table if it holds more than half the budget. */
+int hpool__spill_owned_if_over(hpool__keyed_store *store);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
 int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
 /* hpool__pair_table_reduce over the table and the store's sorted runs. */

@@ -294,16 +294,21 @@ static int decode_pair(const unsigned char *data, size_t size, size_t *at, hpool
     return 1;
 }
 
-int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out)
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
+                                hpool__pair_table *owned)
 {
     FOR_EACH_ENTRY(table, entry)
     {
         const entry_header *header = (const entry_header *)entry;
         /* the high bits: the low ones also pick the slot inside a table */
         int owner = (int)((header->hash >> 32) % (uint64_t)partitions);
-        if (encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry), header->value_size)
-            != 0)
-            return HPOOL_ENOMEM;
+        int rc = owned != NULL && owner == mine
+                     ? table_add_hashed(owned, header->hash, entry_key(entry), header->key_size, entry_value(entry),
+                                        header->value_size)
+                     : encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry),
+                                   header->value_size);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }

@@ -41,7 +41,7 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    int rc = hpool__pair_table_partition(table, ranks, parts);
+    int rc = hpool__pair_table_partition(table, ranks, parts, 0, NULL);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && parts[rank].size > 0 && fwrite(parts[rank].data, 1, parts[rank].size, store->outbox[rank])
                                                     != parts[rank].size)
@@ -84,9 +84,14 @@ int hpool__spill_owned(hpool__keyed_store *store)
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size)
 {
     int rc = hpool__pair_table_add_encoded(&store->owned, data, size);
-    if (rc == 0 && store->budget > 0 && hpool__pair_table_bytes(&store->owned) > store->budget / 2)
-        rc = hpool__spill_owned(store);
-    return rc;
+    return rc != 0 ? rc : hpool__spill_owned_if_over(store);
+}
+
+int hpool__spill_owned_if_over(hpool__keyed_store *store)
+{
+    if (store->budget > 0 && hpool__pair_table_bytes(&store->owned) > store->budget / 2)
+        return hpool__spill_owned(store);
+    return 0;
 }
 
 /* One pair from a file into out, encoded: 1, 0 at the end, or an error. */
