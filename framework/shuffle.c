@@ -423,30 +423,20 @@ int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *o
     return rc;
 }
 
-/* Encodes the table's pairs into run, in the order of spec's comparator. */
-int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
-                                    hpool__buffer *run)
+static int compare_entry_keys_r(const void *a, const void *b, void *unused)
 {
-    unsigned char **index = entry_index(table);
-    if (index == NULL)
-        return HPOOL_ENOMEM;
-    qsort_r(index, table->count, sizeof *index, compare_output_entries, (void *)spec);
-    int rc = 0;
-    for (size_t i = 0; i < table->count && rc == 0; i++) {
-        hpool_pair pair = entry_pair(index[i]);
-        rc = encode_pair(run, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
-    }
-    free(index);
-    return rc;
+    (void)unused;
+    return compare_entry_keys(a, b);
 }
 
-/* Encodes the table's pairs sorted by key bytes: a spilled run. */
-int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out)
+/* Encodes the table's pairs into out, sorted by compare. */
+static int encode_in_order(const hpool__pair_table *table, int (*compare)(const void *, const void *, void *),
+                           void *context, hpool__buffer *out)
 {
     unsigned char **index = entry_index(table);
     if (index == NULL)
         return HPOOL_ENOMEM;
-    qsort(index, table->count, sizeof *index, compare_entry_keys);
+    qsort_r(index, table->count, sizeof *index, compare, context);
     int rc = 0;
     for (size_t i = 0; i < table->count && rc == 0; i++) {
         hpool_pair pair = entry_pair(index[i]);
@@ -454,6 +444,19 @@ int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffe
     }
     free(index);
     return rc;
+}
+
+/* Encodes the table's pairs into run, in the order of spec's comparator. */
+int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
+                                    hpool__buffer *run)
+{
+    return encode_in_order(table, compare_output_entries, (void *)spec, run);
+}
+
+/* Encodes the table's pairs sorted by key bytes: a spilled run. */
+int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out)
+{
+    return encode_in_order(table, compare_entry_keys_r, NULL, out);
 }
 
 /* Reduces every key of table and encodes the outputs, sorted, into run.
