@@ -40,8 +40,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "mapreduce.h"
-#include "keyvalue.h"
+#include "mrmpi_common.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -169,29 +168,7 @@ void count_to_sort_key(char *key, int keybytes, char *multivalue, int nvalues, i
         int blocks = 0;
         count = job->mr->multivalue_blocks(blocks);
     }
-    uint64_t inverted = UINT64_MAX - count;
-    std::vector<char> &sort_key = job->sort_key;
-    sort_key.resize(8 + (size_t)keybytes);
-    for (int i = 0; i < 8; i++)
-        sort_key[i] = (char)(inverted >> (56 - 8 * i));
-    std::memcpy(sort_key.data() + 8, key, (size_t)keybytes);
-    kv->add(sort_key.data(), (int)sort_key.size(), nullptr, 0);
-}
-
-int by_bytes(char *a, int a_size, char *b, int b_size)
-{
-    int order = std::memcmp(a, b, (size_t)std::min(a_size, b_size));
-    return order ? order : (a_size > b_size) - (a_size < b_size);
-}
-
-void print_pair(char *key, int keybytes, char *value, int valuebytes, void *ptr)
-{
-    uint64_t inverted = 0;
-    for (int i = 0; i < 8; i++)
-        inverted = inverted << 8 | (unsigned char)key[i];
-    std::printf("%llu\t", (unsigned long long)(UINT64_MAX - inverted));
-    std::fwrite(key + 8, 1, (size_t)keybytes - 8, stdout);
-    std::putchar('\n');
+    add_count_sort_key(kv, key, keybytes, count, job->sort_key);
 }
 
 bool is_html(const std::string &name)
@@ -270,20 +247,6 @@ bool expand_input(const char *input, std::vector<std::string> &pages, bool repor
     return ok;
 }
 
-// This process's peak resident set (VmHWM), in kB; 0 if unknown.
-long peak_rss_kb()
-{
-    long kb = 0;
-    if (FILE *status = std::fopen("/proc/self/status", "r")) {
-        char line[256];
-        while (std::fgets(line, sizeof line, status))
-            if (std::sscanf(line, "VmHWM: %ld", &kb) == 1)
-                break;
-        std::fclose(status);
-    }
-    return kb;
-}
-
 void usage(FILE *to)
 {
     std::fprintf(to, "usage: mrmpi_metatags [--memsize MB] [--timing] INPUT...\n"
@@ -360,34 +323,9 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "mrmpi_metatags: PCRE2 JIT unavailable, interpreting the pattern\n");
     job.match_data = pcre2_match_data_create_from_pattern(job.pattern, nullptr);
 
-    MapReduce *mr = new MapReduce(MPI_COMM_WORLD);
+    MapReduce *mr = make_mapreduce(memsize);
     job.mr = mr;
-    mr->memsize = memsize;
-    mr->outofcore = -1; // never spill to disk: fail instead
-    mr->freepage = 1;
-    mr->zeropage = 0;
-    mr->mapstyle = 1; // strided: pages dealt round-robin
-    mr->verbosity = 0;
-    mr->timer = 0;
-    const char *tmpdir = std::getenv("TMPDIR");
-    mr->set_fpath(tmpdir && *tmpdir ? tmpdir : "/tmp");
-
-    double last = MPI_Wtime();
-    // --timing: each phase's time (with a barrier after it), the pairs it
-    // left, and the largest peak RSS (VmHWM) and MR-MPI page memory of any rank.
-    auto phase = [&](const char *name, uint64_t pairs) {
-        if (!timing)
-            return;
-        MPI_Barrier(MPI_COMM_WORLD);
-        double now = MPI_Wtime();
-        double mine[2] = {(double)peak_rss_kb() / 1024.0, (double)MapReduce::msizemax / 1048576.0}, most[2];
-        MPI_Reduce(mine, most, 2, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
-        if (me == 0)
-            std::fprintf(stderr,
-                         "mrmpi_metatags: %-9s %8.3f s  %9llu pairs  peak RSS %7.1f MB, pages %7.1f MB (max of ranks)\n",
-                         name, now - last, (unsigned long long)pairs, most[0], most[1]);
-        last = MPI_Wtime();
-    };
+    Phases phase("mrmpi_metatags", timing, me);
 
     uint64_t pairs = mr->map((int)job.pages.size(), map_page, &job);
     phase("map", pairs);
@@ -395,17 +333,7 @@ int main(int argc, char **argv)
     phase("collate", pairs);
     pairs = mr->reduce(count_to_sort_key, &job);
     phase("reduce", pairs);
-    pairs = mr->gather(1);
-    phase("gather", pairs);
-    pairs = mr->sort_keys(by_bytes);
-    phase("sort", pairs);
-    // A 1 MB stdout buffer: under mpirun stdout is a pseudo-terminal, which
-    // stdio would otherwise flush at every newline (one write() per line).
-    static char out[1 << 20];
-    std::setvbuf(stdout, out, _IOFBF, sizeof out);
-    mr->scan(print_pair, nullptr);
-    int status = std::fflush(stdout) == 0 ? 0 : 1;
-    phase("print", pairs);
+    int status = gather_sort_print(mr, phase);
 
     // Every rank read the same lists, so only rank 0's verdict on them counts.
     job.failed += me == 0 && !inputs_ok;
