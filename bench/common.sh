@@ -71,3 +71,17 @@ keep_best() {
 field() {
     awk -v name="$1" '{ for (i = 1; i < NF; i++) if ($i == name) { print $(i + 1); exit } }' "$2"
 }
+
+# For the scripts that keep "SECONDS RSS_KB" lines in $TMP/NAME.runs, one per
+# run: the best time, the largest peak RSS in MB, and every run's seconds.
+best() { awk 'NR == 1 || $1 < s { s = $1 } END { print s }' "$TMP/$1.runs"; }
+peak() { awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$TMP/$1.runs"; }
+every_run() { awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/$1.runs"; }
+
+# launch_row WIDTHS: the table row of MPI's start-up alone ($TMP/launch.runs),
+# if it was measured; WIDTHS is the printf format of the script's table.
+launch_row() {
+    if [ -f "$TMP/launch.runs" ]; then
+        printf "$1" mpi "${MPIRUN2[*]} mpi_launch (MPI start-up alone)" "$(best launch)" - - "$(every_run launch)"
+    fi
+}

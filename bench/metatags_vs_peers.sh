@@ -232,8 +232,6 @@ if [ "$(awk -F '\t' '{ s += $1 } END { printf "%d", s }' "$TMP/counts.reference"
     exit 1
 fi
 
-best() { awk 'NR == 1 || $1 < s { s = $1 } END { print s }' "$TMP/$1.runs"; }
-peak() { awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$TMP/$1.runs"; }
 tool() {
     case "$1" in
     metatags-*) echo metatags ;;
@@ -255,7 +253,7 @@ config() {
 }
 row() {
     awk -v tool="$(tool "$1")" -v config="$(config "$1")" -v s="$(best "$1")" -v rss="$(peak "$1")" \
-        -v bytes="$BYTES" -v runs="$(awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/$1.runs")" \
+        -v bytes="$BYTES" -v runs="$(every_run "$1")" \
         'BEGIN { printf "%-9s %-46s %8.3f %8.1f %12s  %s\n", tool, config, s, bytes / s / 1e6, rss, runs }'
 }
 
@@ -270,11 +268,7 @@ echo "counting (COUNT<TAB>MATCH):"
 for name in metatags-count-threads metatags-count-ranks mrmpi python-count; do
     if [ -f "$TMP/$name.runs" ]; then row "$name"; fi
 done
-if [ -f "$TMP/launch.runs" ]; then
-    printf "%-9s %-46s %8.3f %8s %12s  %s\n" mpi "${MPIRUN2[*]} mpi_launch (MPI start-up alone)" \
-        "$(awk 'NR == 1 || $1 < s { s = $1 } END { print s }' "$TMP/launch.runs")" - - \
-        "$(awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/launch.runs")"
-fi
+launch_row "%-9s %-46s %8.3f %8s %12s  %s\n"
 echo "outputs: listings identical (cmp), counts identical (cmp), rg's matches tallied equal to the counts; $((RUNS * ${#names[@]})) runs"
 
 echo

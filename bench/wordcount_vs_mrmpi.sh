@@ -173,8 +173,6 @@ for ((run = 0; run < RUNS; run++)); do
     fi
 done
 
-best() { awk 'NR == 1 || $1 < s { s = $1 } END { print s }' "$TMP/$1.runs"; }
-peak() { awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$TMP/$1.runs"; }
 config() {
     case "$1" in
     hpool-threads) echo "wordcount, 1 rank x 2 threads (plain run)" ;;
@@ -202,14 +200,10 @@ echo "words: $words, distinct: $distinct; MR-MPI page size (--memsize) by mode: 
 printf "%-6s %-52s %8s %8s %13s  %s\n" tool config seconds MB/s "peak RSS MB" "every run's seconds"
 for name in "${names[@]}"; do
     awk -v tool="${name%%-*}" -v config="$(config "$name")" -v s="$(best "$name")" -v rss="$(peak "$name")" \
-        -v bytes="$BYTES" -v runs="$(awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/$name.runs")" \
+        -v bytes="$BYTES" -v runs="$(every_run "$name")" \
         'BEGIN { printf "%-6s %-52s %8.3f %8.1f %13s  %s\n", tool, config, s, bytes / s / 1e6, rss, runs }'
 done
-if [ -f "$TMP/launch.runs" ]; then
-    printf "%-6s %-52s %8.3f %8s %13s  %s\n" mpi "${MPIRUN2[*]} mpi_launch (MPI start-up alone)" \
-        "$(awk 'NR == 1 || $1 < s { s = $1 } END { print s }' "$TMP/launch.runs")" - - \
-        "$(awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/launch.runs")"
-fi
+launch_row "%-6s %-52s %8.3f %8s %13s  %s\n"
 echo "outputs: all identical (cmp), $((RUNS * ${#names[@]})) runs"
 
 echo
