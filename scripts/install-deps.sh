@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# install-deps.sh: installs the Debian packages hpool builds and tests with, if any is missing.
+# install-deps.sh: installs the Debian packages hpool builds and tests with, and any named as arguments, if missing.
+#   install-deps.sh [PACKAGE...]
 set -euo pipefail
 
 packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev libcurl4-openssl-dev ca-certificates python3
-          python3.11-doc) # python3.11-doc: real HTML for the metatags tests
+          python3.11-doc # real HTML for the metatags tests
+          "$@")
 
 missing=()
 for package in "${packages[@]}"; do

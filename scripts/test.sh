@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+# The cluster tests also need a Slurm with munge, and ip for network namespaces.
+bash scripts/install-deps.sh slurm-wlm munge iproute2
 jobs=$(nproc)
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

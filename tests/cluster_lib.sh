@@ -10,20 +10,10 @@ skip() {
     exit "$SKIP_STATUS"
 }
 
-# need_packages PACKAGE...: installs the Debian packages that are missing,
-# as scripts/install-deps.sh does.
+# need_packages PACKAGE...: installs the Debian packages that are missing
+# (scripts/test.sh has installed them already; a test run alone may not).
 need_packages() {
-    local missing=() package
-    for package in "$@"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-    done
-    [ ${#missing[@]} -gt 0 ] || return 0
-    echo "installing ${missing[*]}"
-    local sudo_prefix=()
-    [ "$(id -u)" -eq 0 ] || sudo_prefix=(sudo)
-    "${sudo_prefix[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${sudo_prefix[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
-        >/dev/null
+    bash "$SOURCE/scripts/install-deps.sh" "$@" >/dev/null
 }
 
 # free_ports COUNT: COUNT TCP ports that nothing listens on now, one per line.
