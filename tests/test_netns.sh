@@ -128,16 +128,8 @@ MPIRUN=(mpirun --hostfile "$HOSTFILE" --oversubscribe
 
 OUT=$SCRATCH/out
 ERR=$SCRATCH/err
-CHECK=""
-fail() {
-    echo "FAIL: $CHECK: $*"
-    echo "--- stderr:"
-    head -n 40 "$ERR"
-    exit 1
-}
-pass() {
-    echo "ok   $CHECK"
-}
+# shellcheck source=tests/check.sh
+. "$SOURCE/tests/check.sh"
 
 # across THREADS MPIRUN-ARGS... -- PROGRAM ARGS...: runs under mpirun in node0,
 # its output in $OUT, and checks that the ranks ran on every host.

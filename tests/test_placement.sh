@@ -24,14 +24,8 @@ SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 OUT=$SCRATCH/out
 ERR=$SCRATCH/err
-CHECK=""
-
-fail() {
-    echo "FAIL: $CHECK: $*"
-    echo "--- stderr:"
-    cat "$ERR"
-    exit 1
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 
 # run [ENV=VALUE...] [mpirun ARGS... --] : square --sum N, checked.
 run() {
@@ -61,10 +55,6 @@ expect_lines() { # expect_lines COUNT PATTERN
     local count
     count=$(lines "$2")
     [ "$count" -eq "$1" ] || fail "expected $1 stderr line(s) matching '$2', got $count"
-}
-
-pass() {
-    echo "ok   $CHECK"
 }
 
 CHECK="as many threads as CPUs: no warning"

@@ -21,18 +21,8 @@ trap 'rm -rf "$SCRATCH"' EXIT
 
 OUT=$SCRATCH/out
 ERR=$SCRATCH/err
-CHECK=""
-
-fail() {
-    echo "FAIL: $CHECK: $*"
-    echo "--- stderr of the last run (first 20 lines):"
-    head -n 20 "$ERR" || true
-    exit 1
-}
-
-pass() {
-    echo "ok   $CHECK"
-}
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/check.sh"
 
 # Runs square under the launcher; its output lands in $OUT and $ERR, its exit
 # status in $STATUS. stdin is closed so mpirun never waits on the terminal.
