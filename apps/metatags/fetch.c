@@ -78,19 +78,7 @@ static size_t receive(char *data, size_t one, size_t count, void *user)
         t->too_big = true;
         return 0; /* makes libcurl stop with a write error */
     }
-    if (body->size + size > body->capacity) {
-        size_t capacity = body->capacity > 0 ? body->capacity : 64 * 1024;
-        while (capacity < body->size + size)
-            capacity *= 2;
-        uint8_t *grown = realloc(body->data, capacity);
-        if (grown == NULL)
-            return 0;
-        body->data = grown;
-        body->capacity = capacity;
-    }
-    memcpy(body->data + body->size, data, size);
-    body->size += size;
-    return size;
+    return page_buffer_append(body, data, size) == 0 ? size : 0;
 }
 
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url)

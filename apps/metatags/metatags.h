@@ -111,6 +111,12 @@ typedef struct page_buffer {
     size_t size, capacity;
 } page_buffer;
 
+/* Room for more bytes after buffer->size, contents kept; the buffer is
+ * page-aligned. 0, or -1 when out of memory. */
+int page_buffer_reserve(page_buffer *buffer, size_t more);
+/* Appends size bytes (room reserved first). 0, or -1 when out of memory. */
+int page_buffer_append(page_buffer *buffer, const void *data, size_t size);
+
 /* Reads a whole file; on error writes why into message and returns -1. */
 int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t size);
 

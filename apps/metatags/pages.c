@@ -1,4 +1,4 @@
-/* pages.c: reads a local page whole into a buffer that is reused page after page. */
+/* pages.c: page buffers (page-aligned, grown in place) and reading a local page whole into one, reused page after page. */
 #include "metatags.h"
 
 #include <errno.h>
@@ -8,21 +8,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int grow(page_buffer *buffer, size_t wanted)
+int page_buffer_reserve(page_buffer *buffer, size_t more)
 {
-    if (wanted <= buffer->capacity)
+    if (buffer->size + more <= buffer->capacity)
         return 0;
     size_t capacity = buffer->capacity > 0 ? buffer->capacity : 64 * 1024;
-    while (capacity < wanted)
+    while (capacity < buffer->size + more)
         capacity *= 2;
-    /* The old bytes are not needed: free first, so two copies never coexist.
-     * Page-aligned: the kernel's copy into a buffer whose address is not
-     * 64-byte aligned runs 3x slower on AMD Zen (measured: 0.73 s against
-     * 0.22 s of system time to read 1 GB from the page cache). */
+    /* Page-aligned, so no realloc: the kernel's copy into a buffer whose
+     * address is not 64-byte aligned runs 3x slower on AMD Zen (measured:
+     * 0.73 s against 0.22 s of system time to read 1 GB from the page cache). */
+    if (buffer->size == 0) { /* nothing to keep: never two buffers at once */
+        free(buffer->data);
+        buffer->data = NULL;
+        buffer->capacity = 0;
+    }
+    uint8_t *grown = aligned_alloc(4096, capacity);
+    if (grown == NULL)
+        return -1;
+    if (buffer->size > 0)
+        memcpy(grown, buffer->data, buffer->size);
     free(buffer->data);
-    buffer->data = aligned_alloc(4096, capacity);
-    buffer->capacity = buffer->data != NULL ? capacity : 0;
-    return buffer->data != NULL ? 0 : -1;
+    buffer->data = grown;
+    buffer->capacity = capacity;
+    return 0;
+}
+
+int page_buffer_append(page_buffer *buffer, const void *data, size_t size)
+{
+    if (page_buffer_reserve(buffer, size) != 0)
+        return -1;
+    if (size > 0)
+        memcpy(buffer->data + buffer->size, data, size);
+    buffer->size += size;
+    return 0;
 }
 
 int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t size)
@@ -41,23 +60,16 @@ int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t
     }
     /* One byte more than the size, so a file that grew is noticed and read on. */
     size_t expected = S_ISREG(status.st_mode) ? (size_t)status.st_size + 1 : 64 * 1024;
-    if (grow(buffer, expected) != 0) {
+    if (page_buffer_reserve(buffer, expected) != 0) {
         snprintf(message, size, "cannot read: out of memory for %zu bytes", expected);
         close(fd);
         return -1;
     }
     for (;;) {
-        if (buffer->size == buffer->capacity) {
-            page_buffer bigger = {NULL, 0, 0};
-            if (grow(&bigger, buffer->capacity * 2) != 0) {
-                snprintf(message, size, "cannot read: out of memory");
-                close(fd);
-                return -1;
-            }
-            memcpy(bigger.data, buffer->data, buffer->size);
-            bigger.size = buffer->size;
-            free(buffer->data);
-            *buffer = bigger;
+        if (buffer->size == buffer->capacity && page_buffer_reserve(buffer, buffer->capacity) != 0) {
+            snprintf(message, size, "cannot read: out of memory");
+            close(fd);
+            return -1;
         }
         ssize_t got = read(fd, buffer->data + buffer->size, buffer->capacity - buffer->size);
         if (got == 0)

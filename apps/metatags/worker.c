@@ -47,27 +47,6 @@ void worker_fini(void *opaque, void *user)
     free(state);
 }
 
-static int reserve(page_buffer *buffer, size_t more)
-{
-    if (buffer->size + more <= buffer->capacity)
-        return 0;
-    size_t capacity = buffer->capacity > 0 ? buffer->capacity : 4096;
-    while (capacity < buffer->size + more)
-        capacity *= 2;
-    uint8_t *grown = realloc(buffer->data, capacity);
-    if (grown == NULL)
-        return -1;
-    buffer->data = grown;
-    buffer->capacity = capacity;
-    return 0;
-}
-
-static void append(page_buffer *buffer, const void *data, size_t size)
-{
-    memcpy(buffer->data + buffer->size, data, size);
-    buffer->size += size;
-}
-
 /* Adds one line to the page's report, keeping each line whole. */
 static void add_problem(worker_state *state, const char *format, ...) __attribute__((format(printf, 2, 3)));
 static void add_problem(worker_state *state, const char *format, ...)
@@ -94,10 +73,9 @@ static int record_match(const uint8_t *match, size_t size, void *user)
 {
     worker_state *state = user;
     uint32_t size32 = (uint32_t)size;
-    if (size > UINT32_MAX || reserve(&state->matches, sizeof size32 + size) != 0)
+    if (size > UINT32_MAX || page_buffer_append(&state->matches, &size32, sizeof size32) != 0
+        || page_buffer_append(&state->matches, match, size) != 0)
         return HPOOL_ENOMEM;
-    append(&state->matches, &size32, sizeof size32);
-    append(&state->matches, match, size);
     return 0;
 }
 
@@ -105,10 +83,8 @@ static int emit_match(const uint8_t *match, size_t size, void *user)
 {
     worker_state *state = user;
     state->key.size = 0;
-    if (reserve(&state->key, 1 + size) != 0)
+    if (page_buffer_append(&state->key, "M", 1) != 0 || page_buffer_append(&state->key, match, size) != 0)
         return HPOOL_ENOMEM;
-    append(&state->key, "M", 1);
-    append(&state->key, match, size);
     static const uint64_t one = 1;
     return hpool_emit(state->emitter, state->key.data, state->key.size, &one, sizeof one);
 }
