@@ -44,7 +44,6 @@ static int append(input_list *list, char *name, uint64_t size)
     list->lengths[list->count] = strlen(name);
     list->sizes[list->count] = size;
     list->count++;
-    list->total_bytes += size;
     return 0;
 }
 
@@ -196,7 +195,6 @@ static int add_input(input_list *list, const char *name)
         list->lengths[i] = strlen(list->names[i]);
         struct stat page;
         list->sizes[i] = stat(list->names[i], &page) == 0 ? (uint64_t)page.st_size : 0;
-        list->total_bytes += list->sizes[i];
     }
     return 0;
 }

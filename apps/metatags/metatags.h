@@ -93,7 +93,6 @@ typedef struct input_list {
     uint64_t *sizes;   /* file sizes from stat; 0 for URLs */
     size_t count, capacity;
     bool has_urls;
-    uint64_t total_bytes;
     int failures;      /* inputs already reported on stderr */
 } input_list;
 
