@@ -22,6 +22,16 @@ set(HPOOL_TEST_ENVIRONMENT
     # no placement warning on every run. tests/test_placement.sh checks it.
     "HPOOL_PLACEMENT=quiet")
 
+# Open MPI's session directory, one per test: two mpiruns that start at
+# once (ctest -j) race to create the shared /tmp/ompi.HOST.UID and one fails
+# with "mkdir ... File exists" (seen in CI). A direct child of /tmp, so only
+# the leaf is created, and short, for the Unix socket paths made inside it.
+string(MD5 HPOOL__BUILD_HASH "${CMAKE_BINARY_DIR}")
+string(SUBSTRING "${HPOOL__BUILD_HASH}" 0 8 HPOOL__BUILD_HASH)
+function(hpool_mpi_session_environment out name)
+  set(${out} "OMPI_MCA_orte_tmpdir_base=/tmp/hpool-ompi-${HPOOL__BUILD_HASH}-${name}" PARENT_SCOPE)
+endfunction()
+
 function(hpool__launcher out ranks)
   if(ranks STREQUAL "plain")
     set(${out} "" PARENT_SCOPE)
@@ -54,13 +64,14 @@ function(hpool__add kind)
         # same hpool code; memory errors are checked everywhere.
         set(leaks "ASAN_OPTIONS=detect_leaks=0")
       endif()
+      hpool_mpi_session_environment(session ${name})
       if(kind STREQUAL "mpi")
         add_test(NAME ${name} COMMAND ${launch} ${T_COMMAND})
-        set(env ${HPOOL_TEST_ENVIRONMENT} "HPOOL_THREADS=${threads}" ${leaks})
+        set(env ${HPOOL_TEST_ENVIRONMENT} "HPOOL_THREADS=${threads}" ${leaks} ${session})
       else()
         add_test(NAME ${name} COMMAND ${T_COMMAND})
         string(REPLACE ";" " " launch_words "${launch}")
-        set(env ${HPOOL_TEST_ENVIRONMENT} "HPOOL_THREADS=${threads}" "HPOOL_LAUNCH=${launch_words}" ${leaks})
+        set(env ${HPOOL_TEST_ENVIRONMENT} "HPOOL_THREADS=${threads}" "HPOOL_LAUNCH=${launch_words}" ${leaks} ${session})
       endif()
       set_tests_properties(${name} PROPERTIES ENVIRONMENT "${env}" TIMEOUT ${T_TIMEOUT}
                            LABELS "${T_LABELS}")
