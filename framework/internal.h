@@ -87,7 +87,12 @@ struct hpool_emitter {
     hpool__pair_table *table;
     int error;
     size_t staged_count, staged_bytes;
-    unsigned char staged[4096]; /* encoded pairs */
+    /* Each staged pair's hash (taken while its key is hot, and its slot
+     * prefetched then), key size, and where its key and value start. */
+    uint64_t staged_hashes[HPOOL__STAGED_PAIRS];
+    uint32_t staged_key_sizes[HPOOL__STAGED_PAIRS];
+    uint32_t staged_at[HPOOL__STAGED_PAIRS];
+    unsigned char staged[4096]; /* key, then value, for each pair */
 };
 
 /* Adds the staged pairs to the table; call before reading the table. */

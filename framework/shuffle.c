@@ -82,9 +82,13 @@ void hpool__pair_table_release(hpool__pair_table *table)
 static int grow_slots(hpool__pair_table *table)
 {
     size_t capacity = table->capacity ? 2 * table->capacity : 1024;
-    uint64_t *slots = calloc(capacity, sizeof *slots);
+    /* Written before read, not calloc'd: a large calloc maps the shared
+     * zero page on the first probe, and the first insert then faults again
+     * to copy it and flushes the TLB of every thread of the process. */
+    uint64_t *slots = malloc(capacity * sizeof *slots);
     if (slots == NULL)
         return HPOOL_ENOMEM;
+    memset(slots, 0, capacity * sizeof *slots);
     for (size_t i = 0; i < table->capacity; i++) {
         if (table->slots[i] == 0)
             continue;
@@ -205,51 +209,73 @@ void hpool__emitter_flush(hpool_emitter *emitter)
 {
     hpool__pair_table *table = emitter->table;
     size_t count = emitter->staged_count;
-    uint64_t hashes[HPOOL__STAGED_PAIRS];
-    hpool_pair pairs[HPOOL__STAGED_PAIRS];
-    size_t at = 0;
-    for (size_t i = 0; i < count; i++) {
-        hpool__decode_pair_at(emitter->staged + at, &pairs[i]);
-        at += 2 * sizeof(uint32_t) + pairs[i].key_size + pairs[i].value_size;
-        hashes[i] = hash_key(pairs[i].key, pairs[i].key_size);
-        if (table->capacity > 0)
-            __builtin_prefetch(&table->slots[hashes[i] & (table->capacity - 1)]);
-    }
+    size_t value_size = count > 0 ? table->spec->value_size : 0;
+    /* The slots were prefetched as the pairs were staged; now the entries
+     * they lead to, then the inserts. */
     for (size_t i = 0; i < count && table->capacity > 0; i++) {
-        uint64_t slot = table->slots[hashes[i] & (table->capacity - 1)];
+        uint64_t slot = table->slots[emitter->staged_hashes[i] & (table->capacity - 1)];
         if (slot != 0)
             __builtin_prefetch(table->arena.data + slot - 1);
     }
     for (size_t i = 0; i < count; i++) {
-        int rc = table_add_hashed(table, hashes[i], pairs[i].key, pairs[i].key_size, pairs[i].value,
-                                  pairs[i].value_size);
+        const unsigned char *key = emitter->staged + emitter->staged_at[i];
+        size_t key_size = emitter->staged_key_sizes[i];
+        int rc = table_add_hashed(table, emitter->staged_hashes[i], key, key_size, key + key_size, value_size);
         if (rc != 0 && emitter->error == 0)
             emitter->error = rc;
     }
     emitter->staged_count = emitter->staged_bytes = 0;
 }
 
+/* memcpy for the few bytes of most keys and values without a call: two
+ * overlapping loads and stores, never beyond either end. */
+static inline void copy_small(unsigned char *to, const unsigned char *from, size_t size)
+{
+    if (size >= 8 && size <= 16) {
+        uint64_t head, tail;
+        memcpy(&head, from, 8);
+        memcpy(&tail, from + size - 8, 8);
+        memcpy(to, &head, 8);
+        memcpy(to + size - 8, &tail, 8);
+    } else if (size >= 4 && size < 8) {
+        uint32_t head, tail;
+        memcpy(&head, from, 4);
+        memcpy(&tail, from + size - 4, 4);
+        memcpy(to, &head, 4);
+        memcpy(to + size - 4, &tail, 4);
+    } else if (size < 4) {
+        for (size_t i = 0; i < size; i++)
+            to[i] = from[i];
+    } else {
+        memcpy(to, from, size);
+    }
+}
+
 int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
 {
     if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
         return HPOOL_EINVAL;
-    size_t encoded = 2 * sizeof(uint32_t) + key_size + value_size;
-    if (emitter->table->combining && encoded <= sizeof emitter->staged) {
-        if (value_size != emitter->table->spec->value_size)
+    hpool__pair_table *table = emitter->table;
+    if (table->combining && key_size + value_size <= sizeof emitter->staged) {
+        if (value_size != table->spec->value_size)
             return HPOOL_EINVAL;
-        if (emitter->staged_bytes + encoded > sizeof emitter->staged)
+        if (emitter->staged_bytes + key_size + value_size > sizeof emitter->staged)
             hpool__emitter_flush(emitter);
-        uint32_t sizes[2] = {(uint32_t)key_size, (uint32_t)value_size};
-        unsigned char *to = emitter->staged + emitter->staged_bytes;
-        memcpy(to, sizes, sizeof sizes);
-        memcpy(to + sizeof sizes, key, key_size);
-        memcpy(to + sizeof sizes + key_size, value, value_size);
-        emitter->staged_bytes += encoded;
+        uint64_t hash = hash_key(key, key_size);
+        if (table->capacity > 0)
+            __builtin_prefetch(&table->slots[hash & (table->capacity - 1)]);
+        size_t i = emitter->staged_count, at = emitter->staged_bytes;
+        emitter->staged_hashes[i] = hash;
+        emitter->staged_key_sizes[i] = (uint32_t)key_size;
+        emitter->staged_at[i] = (uint32_t)at;
+        copy_small(emitter->staged + at, key, key_size);
+        copy_small(emitter->staged + at + key_size, value, value_size);
+        emitter->staged_bytes = at + key_size + value_size;
         if (++emitter->staged_count == HPOOL__STAGED_PAIRS)
             hpool__emitter_flush(emitter);
         return emitter->error;
     }
-    int rc = hpool__pair_table_add(emitter->table, key, key_size, value, value_size);
+    int rc = hpool__pair_table_add(table, key, key_size, value, value_size);
     if (rc != 0 && emitter->error == 0)
         emitter->error = rc;
     return rc;
