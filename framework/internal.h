@@ -75,7 +75,7 @@ typedef struct hpool__pair_table {
     const hpool_keyed_reducer *spec;
     bool combining;
     hpool__buffer arena;
-    uint64_t *slots; /* arena offset + 1, or 0 for empty */
+    uint64_t *slots; /* 0 for empty, else arena offset + 1 and hash bits */
     size_t capacity, count;
 } hpool__pair_table;
 

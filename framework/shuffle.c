@@ -34,6 +34,27 @@ static unsigned char *entry_value(unsigned char *entry)
     return entry + sizeof(entry_header) + round8(((entry_header *)entry)->key_size);
 }
 
+/* A slot holds an entry's arena offset + 1 in its low bits and the top
+ * bits of the entry's hash above them, so a probe passes over other keys
+ * without loading their entries from memory. */
+#define SLOT_OFFSET_BITS 40
+#define SLOT_OFFSET_MASK (((uint64_t)1 << SLOT_OFFSET_BITS) - 1)
+
+static uint64_t make_slot(uint64_t offset, uint64_t hash)
+{
+    return (hash & ~SLOT_OFFSET_MASK) | (offset + 1);
+}
+
+static unsigned char *slot_entry(const hpool__pair_table *table, uint64_t slot)
+{
+    return table->arena.data + (slot & SLOT_OFFSET_MASK) - 1;
+}
+
+static bool slot_may_hold(uint64_t slot, uint64_t hash)
+{
+    return ((slot ^ hash) & ~SLOT_OFFSET_MASK) == 0;
+}
+
 /* The same bytes hash the same on every rank: partitions depend on it. */
 static uint64_t hash_key(const void *key, size_t size)
 {
@@ -92,7 +113,7 @@ static int grow_slots(hpool__pair_table *table)
     for (size_t i = 0; i < table->capacity; i++) {
         if (table->slots[i] == 0)
             continue;
-        const entry_header *entry = (const entry_header *)(table->arena.data + table->slots[i] - 1);
+        const entry_header *entry = (const entry_header *)slot_entry(table, table->slots[i]);
         size_t at = entry->hash & (capacity - 1);
         while (slots[at] != 0)
             at = (at + 1) & (capacity - 1);
@@ -167,16 +188,20 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
         return HPOOL_ENOMEM;
     size_t at = hash & (table->capacity - 1);
     for (; table->slots[at] != 0; at = (at + 1) & (table->capacity - 1)) {
-        unsigned char *entry = table->arena.data + table->slots[at] - 1;
+        if (!slot_may_hold(table->slots[at], hash))
+            continue;
+        unsigned char *entry = slot_entry(table, table->slots[at]);
         const entry_header *header = (const entry_header *)entry;
         if (header->hash == hash && header->key_size == key_size && same_key(entry_key(entry), key, key_size)) {
             table->spec->combine(entry_value(entry), value, table->spec->user);
             return 0;
         }
     }
+    if (table->arena.size >= SLOT_OFFSET_MASK)
+        return HPOOL_ENOMEM; /* a terabyte of pairs in one table */
     if (append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset) != 0)
         return HPOOL_ENOMEM;
-    table->slots[at] = offset + 1;
+    table->slots[at] = make_slot(offset, hash);
     return 0;
 }
 
@@ -213,9 +238,9 @@ void hpool__emitter_flush(hpool_emitter *emitter)
     /* The slots were prefetched as the pairs were staged; now the entries
      * they lead to, then the inserts. */
     for (size_t i = 0; i < count && table->capacity > 0; i++) {
-        uint64_t slot = table->slots[emitter->staged_hashes[i] & (table->capacity - 1)];
-        if (slot != 0)
-            __builtin_prefetch(table->arena.data + slot - 1);
+        uint64_t hash = emitter->staged_hashes[i], slot = table->slots[hash & (table->capacity - 1)];
+        if (slot != 0 && slot_may_hold(slot, hash))
+            __builtin_prefetch(slot_entry(table, slot));
     }
     for (size_t i = 0; i < count; i++) {
         const unsigned char *key = emitter->staged + emitter->staged_at[i];
