@@ -80,22 +80,16 @@ static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
     hpool__keyed_store_free(store);
 }
 
-/* Hands this rank's sorted run to the keyed reducer's write function. */
-static int write_share(int rank, const hpool_keyed_reducer *spec, const unsigned char *run, size_t size, int *code)
+/* Hands this rank's sorted runs, merged, to the keyed reducer's write
+ * function. */
+static int write_share(int rank, const hpool_keyed_reducer *spec, unsigned char *runs, size_t size, int *code)
 {
-    size_t count = 0;
-    for (size_t at = 0; at < size; count++) {
-        hpool_pair pair;
-        hpool__decode_pair_at(run + at, &pair);
-        at += 2 * sizeof(uint32_t) + pair.key_size + pair.value_size;
-    }
-    hpool_pair *pairs = malloc((count + 1) * sizeof *pairs);
-    if (pairs == NULL)
-        return HPOOL_ENOMEM;
-    for (size_t i = 0, at = 0; i < count; i++) {
-        hpool__decode_pair_at(run + at, &pairs[i]);
-        at += 2 * sizeof(uint32_t) + pairs[i].key_size + pairs[i].value_size;
-    }
+    hpool_pair *pairs = NULL;
+    uint64_t count = 0;
+    void *buffers[1] = {runs};
+    int rc = hpool__merge_packed_runs(buffers, &size, 1, spec, &pairs, &count);
+    if (rc != 0)
+        return rc;
     int result = spec->write(rank, pairs, count, spec->user);
     free(pairs);
     if (result == 0)
@@ -105,21 +99,26 @@ static int write_share(int rank, const hpool_keyed_reducer *spec, const unsigned
 }
 
 /* Once this rank has its own partition from every rank, reduce and sort
- * its keys and hand the run to the root. */
+ * its keys and hand the runs to the root. */
 static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
 {
     if (!store->shuffle_started || store->sending || store->partitions_received < pool->transport.size)
         return 0;
     hpool__buffer run = {0};
     run_header header = {.call_id = store->call_id};
-    /* room for the header first, so the run needs no second copy */
+    /* room for the header first, so the runs need no second copy */
     int rc = hpool__buffer_append(&run, &header, sizeof header);
     if (rc == 0)
-        rc = hpool__spill_reduce(store, &run, &header.code);
+        rc = hpool__spill_reduce(store, &pool->team, &run, &header.code);
     const hpool_keyed_reducer *spec = &pool->keyed_reducers[store->keyed];
-    if (rc == 0 && spec->write != NULL) {
+    if (rc == 0 && spec->write != NULL)
         rc = write_share(pool->transport.rank, spec, run.data + sizeof header, run.size - sizeof header, &header.code);
-        run.size = sizeof header; /* the root gets none of it */
+    if (run.data != NULL && (rc != 0 || spec->write != NULL)) {
+        /* the root gets none of it: no runs */
+        static const uint64_t no_runs = 0;
+        run.size = sizeof header;
+        if (hpool__buffer_append(&run, &no_runs, sizeof no_runs) != 0 && rc == 0)
+            rc = HPOOL_ENOMEM;
     }
     header.status = rc;
     header.spilled_bytes = store->spilled_bytes;

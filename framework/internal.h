@@ -69,6 +69,8 @@ enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_R
 
 /* ---- Keyed pairs (shuffle.c, exchange.c) ----------------------------- */
 
+typedef struct hpool__team hpool__team; /* below */
+
 /* Pairs in an arena: with a combiner one entry per key, found through an
  * open-addressing index; without, every pair in emission order. */
 typedef struct hpool__pair_table {
@@ -108,14 +110,26 @@ int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *fr
 int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
                                 hpool__pair_table *owned);
 int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
-int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code);
+/* Reduces every key of table and appends the output pairs to out as packed
+ * sorted runs (see hpool__merge_packed_runs), the team's threads each
+ * taking the keys of one hash share. On a reduce function's failure, *code
+ * is its return. */
+int hpool__pair_table_reduce(hpool__pair_table *table, hpool__team *team, hpool__buffer *out, int *code);
 int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
+/* Appends the table's pairs to out as packed runs in spec's output order,
+ * sorted on the team's threads. */
 int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
-                                    hpool__buffer *run);
+                                    hpool__team *team, hpool__buffer *out);
 int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out);
 void hpool__decode_pair_at(const unsigned char *data, hpool_pair *pair);
 int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec);
-int hpool__merge_runs(void **runs, const size_t *sizes, size_t run_count, const hpool_keyed_reducer *spec,
+/* A rank's reduced output travels as sorted runs packed in one buffer (u64
+ * run count, u64 size of each, the runs). Merges the runs of count such
+ * buffers into *pairs (malloc'd; pointing into the buffers). */
+int hpool__merge_packed_runs(void *const *buffers, const size_t *sizes, size_t count,
+                             const hpool_keyed_reducer *spec, hpool_pair **pairs, uint64_t *pair_count);
+/* The same into an hpool_pairs, which takes ownership of the buffers. */
+int hpool__merge_runs(void **buffers, const size_t *sizes, size_t buffer_count, const hpool_keyed_reducer *spec,
                       hpool_pairs **out);
 
 /* What one rank holds of one keyed call: the pairs its map chunks emitted,
@@ -156,7 +170,7 @@ int hpool__spill_owned_if_over(hpool__keyed_store *store);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
 int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
 /* hpool__pair_table_reduce over the table and the store's sorted runs. */
-int hpool__spill_reduce(hpool__keyed_store *store, hpool__buffer *run, int *code);
+int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code);
 void hpool__spill_close(hpool__keyed_store *store);
 
 typedef struct hpool__failure {
@@ -228,7 +242,15 @@ typedef struct hpool__cpus {
 
 typedef void hpool__batch_done_fn(hpool__batch *batch, void *user);
 
-typedef struct hpool__team {
+/* Work split in parts among a team's threads (hpool__team_run). */
+typedef void hpool__team_job_fn(void *arg, int part, int parts);
+typedef struct hpool__team_job {
+    hpool__team_job_fn *fn;
+    void *arg;
+    int parts, next_part, parts_done;
+} hpool__team_job;
+
+struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
     hpool__batch *head, *tail;    /* batches with chunks not yet claimed */
@@ -243,6 +265,8 @@ typedef struct hpool__team {
     const hpool_keyed_reducer *keyed_reducers;
     hpool__batch_done_fn *on_batch_done;
     void *on_batch_done_user;
+    hpool__team_job *job;         /* parts not yet claimed; before any chunk */
+    pthread_cond_t job_done;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
     size_t canceled_next;
     /* Placement: with pin, thread i pins itself to CPU pin_offset + i of
@@ -256,7 +280,7 @@ typedef struct hpool__team {
     int threads_ready;            /* threads that filled thread_cpus */
     bool openmp_bound;            /* OpenMP bound the threads to places */
     pthread_cond_t threads_started;
-} hpool__team;
+};
 
 /* The CPUs this rank was given: its affinity mask, or with OpenMP places
  * (which libgomp makes from that mask) every place's CPUs. */
@@ -265,6 +289,11 @@ int hpool__team_start(hpool__team *team);
 /* Waits until every thread of a started team has recorded its CPUs. */
 void hpool__team_wait_started(hpool__team *team);
 void hpool__team_submit(hpool__team *team, hpool__batch *batch);
+/* Runs fn(arg, part, parts) for every part 0 .. parts-1 on the team's
+ * threads, ahead of any queued chunk, and returns when all are done; on the
+ * calling thread if parts is 1 or the team has no threads. One caller at a
+ * time: the rank's engine. */
+void hpool__team_run(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
 void hpool__team_stop(hpool__team *team);
 

@@ -416,10 +416,15 @@ static hpool_pair entry_pair(unsigned char *entry)
     return (hpool_pair){entry_key(entry), header->key_size, entry_value(entry), header->value_size};
 }
 
+/* The user's order, with pairs it calls equal ordered by bytes: the output
+ * must not depend on which thread or rank sorted which pairs. */
 int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec)
 {
-    if (spec->compare != NULL)
-        return spec->compare(a, b, spec->user);
+    if (spec->compare != NULL) {
+        int order = spec->compare(a, b, spec->user);
+        if (order != 0)
+            return order;
+    }
     int order = compare_bytes(a->key, a->key_size, b->key, b->key_size);
     return order != 0 ? order : compare_bytes(a->value, a->value_size, b->value, b->value_size);
 }
@@ -441,24 +446,19 @@ static unsigned char **entry_index(const hpool__pair_table *table)
     return index;
 }
 
-/* Reduces every key of table into output (a plain list): each entry is a key
- * of its own in a combining table; otherwise entries are grouped by key.
- * Without a reduce function the pairs pass through. */
-int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code)
+/* Reduces the keys of count entries into output (a plain list): each entry
+ * is a key of its own in a combining table; otherwise entries are grouped
+ * by key first. */
+static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsigned char **index, size_t count,
+                          hpool__pair_table *output, int *code)
 {
-    const hpool_keyed_reducer *spec = table->spec;
-    if (spec->reduce == NULL)
-        return hpool__pair_table_merge(output, table);
-    unsigned char **index = entry_index(table);
-    if (index == NULL)
-        return HPOOL_ENOMEM;
-    if (!table->combining)
-        qsort(index, table->count, sizeof *index, compare_entry_keys);
+    if (!combining)
+        qsort(index, count, sizeof *index, compare_entry_keys);
     hpool_emitter out = {.table = output};
     int rc = 0;
-    for (size_t start = 0, end; start < table->count && rc == 0; start = end) {
+    for (size_t start = 0, end; start < count && rc == 0; start = end) {
         end = start + 1;
-        while (end < table->count && compare_entry_keys(&index[start], &index[end]) == 0)
+        while (end < count && compare_entry_keys(&index[start], &index[end]) == 0)
             end++;
         hpool_values values = {index + start, end - start, 0};
         const entry_header *header = (const entry_header *)index[start];
@@ -470,6 +470,20 @@ int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *o
             rc = out.error;
         }
     }
+    return rc;
+}
+
+/* Reduces every key of table into output (a plain list). Without a reduce
+ * function the pairs pass through. */
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code)
+{
+    const hpool_keyed_reducer *spec = table->spec;
+    if (spec->reduce == NULL)
+        return hpool__pair_table_merge(output, table);
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    int rc = reduce_entries(spec, table->combining, index, table->count, output, code);
     free(index);
     return rc;
 }
@@ -480,50 +494,285 @@ static int compare_entry_keys_r(const void *a, const void *b, void *unused)
     return compare_entry_keys(a, b);
 }
 
-/* Encodes the table's pairs into out, sorted by compare. */
-static int encode_in_order(const hpool__pair_table *table, int (*compare)(const void *, const void *, void *),
-                           void *context, hpool__buffer *out)
+static int encode_entry(hpool__buffer *out, unsigned char *entry)
 {
-    unsigned char **index = entry_index(table);
-    if (index == NULL)
-        return HPOOL_ENOMEM;
-    qsort_r(index, table->count, sizeof *index, compare, context);
-    int rc = 0;
-    for (size_t i = 0; i < table->count && rc == 0; i++) {
-        hpool_pair pair = entry_pair(index[i]);
-        rc = encode_pair(out, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
-    }
-    free(index);
-    return rc;
-}
-
-/* Encodes the table's pairs into run, in the order of spec's comparator. */
-int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
-                                    hpool__buffer *run)
-{
-    return encode_in_order(table, compare_output_entries, (void *)spec, run);
+    hpool_pair pair = entry_pair(entry);
+    return encode_pair(out, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
 }
 
 /* Encodes the table's pairs sorted by key bytes: a spilled run. */
 int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out)
 {
-    return encode_in_order(table, compare_entry_keys_r, NULL, out);
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    qsort_r(index, table->count, sizeof *index, compare_entry_keys_r, NULL);
+    int rc = 0;
+    for (size_t i = 0; i < table->count && rc == 0; i++)
+        rc = encode_entry(out, index[i]);
+    free(index);
+    return rc;
 }
 
-/* Reduces every key of table and encodes the outputs, sorted, into run.
- * On a reduce function's failure, *code is its return. */
-int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *code)
+/* ---- Reduce and sort on the team's threads ------------------------------ */
+
+/* Tables smaller than this are reduced and sorted by one thread: waking the
+ * others would cost more than it saves. */
+#define PARALLEL_MIN_ENTRIES 8192
+
+/* One thread's share of a table: the keys whose hash picks it. */
+typedef struct reduce_share {
+    hpool__pair_table output; /* its keys reduced, when there is a reduce function */
+    hpool__buffer run;        /* its pairs encoded in output order */
+    int rc, code;
+} reduce_share;
+
+typedef struct reduce_job {
+    const hpool__pair_table *table;
+    const hpool_keyed_reducer *spec; /* the output order, and the reduce function */
+    bool reduce;
+    reduce_share *shares;
+} reduce_job;
+
+/* The low half of the hash picks the share: the high half picked the rank
+ * (hpool__pair_table_partition), the same for every key of a rank's table. */
+static bool in_share(const unsigned char *entry, int part, int parts)
+{
+    return parts == 1 || (uint32_t)((const entry_header *)entry)->hash % (uint32_t)parts == (uint32_t)part;
+}
+
+static size_t encoded_size(const unsigned char *entry)
+{
+    const entry_header *header = (const entry_header *)entry;
+    return 2 * sizeof(uint32_t) + header->key_size + header->value_size;
+}
+
+/* Selects, reduces, sorts and encodes one share. */
+static int run_share(reduce_job *job, reduce_share *share, int part, int parts)
+{
+    const hpool__pair_table *table = job->table;
+    size_t capacity = table->count / (size_t)parts + table->count / (4 * (size_t)parts) + 16, count = 0;
+    unsigned char **index = malloc(capacity * sizeof *index);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    FOR_EACH_ENTRY(table, entry)
+    {
+        if (!in_share(entry, part, parts))
+            continue;
+        if (count == capacity) {
+            unsigned char **grown = hpool__grow_array(index, &capacity, count, sizeof *index);
+            if (grown == NULL) {
+                free(index);
+                return HPOOL_ENOMEM;
+            }
+            index = grown;
+        }
+        index[count++] = entry;
+    }
+    if (job->reduce) {
+        hpool__pair_table_init(&share->output, NULL);
+        int rc = reduce_entries(job->spec, table->combining, index, count, &share->output, &share->code);
+        free(index);
+        if (rc != 0)
+            return rc;
+        if ((index = entry_index(&share->output)) == NULL)
+            return HPOOL_ENOMEM;
+        count = share->output.count;
+    }
+    qsort_r(index, count, sizeof *index, compare_output_entries, (void *)job->spec);
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; i++)
+        bytes += encoded_size(index[i]);
+    int rc = hpool__buffer_reserve(&share->run, bytes);
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = encode_entry(&share->run, index[i]);
+    free(index);
+    return rc;
+}
+
+static void run_share_part(void *arg, int part, int parts)
+{
+    reduce_job *job = arg;
+    job->shares[part].rc = run_share(job, &job->shares[part], part, parts);
+}
+
+/* Appends the shares' runs to out, packed: the run count, each run's size
+ * (u64s), then the runs one after another. */
+static int pack_runs(const reduce_share *shares, int parts, hpool__buffer *out)
+{
+    uint64_t count = (uint64_t)parts, bytes = 0;
+    for (int p = 0; p < parts; p++)
+        bytes += shares[p].run.size;
+    if (hpool__buffer_reserve(out, (1 + count) * sizeof count + bytes) != 0)
+        return HPOOL_ENOMEM;
+    hpool__buffer_append(out, &count, sizeof count);
+    for (int p = 0; p < parts; p++) {
+        uint64_t size = shares[p].run.size;
+        hpool__buffer_append(out, &size, sizeof size);
+    }
+    for (int p = 0; p < parts; p++)
+        hpool__buffer_append(out, shares[p].run.data, shares[p].run.size);
+    return 0;
+}
+
+/* Sorts (reducing first if asked) the table's entries on the team's
+ * threads, a hash share each, and appends their sorted runs to out. */
+static int sort_on_team(const hpool__pair_table *table, const hpool_keyed_reducer *spec, bool reduce,
+                        hpool__team *team, hpool__buffer *out, int *code)
+{
+    int parts = table->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
+    reduce_share *shares = calloc((size_t)parts, sizeof *shares);
+    if (shares == NULL)
+        return HPOOL_ENOMEM;
+    reduce_job job = {table, spec, reduce, shares};
+    hpool__team_run(team, run_share_part, &job, parts);
+    int rc = 0;
+    for (int p = 0; p < parts && rc == 0; p++)
+        if ((rc = shares[p].rc) == HPOOL_EFAILED)
+            *code = shares[p].code;
+    if (rc == 0)
+        rc = pack_runs(shares, parts, out);
+    for (int p = 0; p < parts; p++) {
+        hpool__buffer_release(&shares[p].run);
+        hpool__pair_table_release(&shares[p].output);
+    }
+    free(shares);
+    return rc;
+}
+
+int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
+                                    hpool__team *team, hpool__buffer *out)
+{
+    int unused = 0;
+    return sort_on_team(table, spec, false, team, out, &unused);
+}
+
+int hpool__pair_table_reduce(hpool__pair_table *table, hpool__team *team, hpool__buffer *out, int *code)
 {
     const hpool_keyed_reducer *spec = table->spec;
-    if (spec->reduce == NULL) /* pass-through: the table is what to sort */
-        return hpool__pair_table_encode_sorted(table, spec, run);
-    hpool__pair_table output;
-    hpool__pair_table_init(&output, NULL);
-    int rc = hpool__pair_table_reduce_into(table, &output, code);
-    if (rc == 0)
-        rc = hpool__pair_table_encode_sorted(&output, spec, run);
-    hpool__pair_table_release(&output);
-    return rc;
+    return sort_on_team(table, spec, spec->reduce != NULL, team, out, code);
+}
+
+/* ---- Merging the ranks' runs into one sorted list ----------------------- */
+
+typedef struct run_cursor {
+    const unsigned char *data;
+    size_t size, at;
+    hpool_pair head;
+} run_cursor;
+
+/* Finds the runs packed in each buffer and checks that every pair in them
+ * is whole; HPOOL_EPEER if not. */
+static int open_runs(void *const *buffers, const size_t *sizes, size_t count, run_cursor **cursors,
+                     size_t *cursor_count, uint64_t *pairs)
+{
+    size_t total_runs = 0;
+    for (size_t b = 0; b < count; b++) {
+        uint64_t runs;
+        if (sizes[b] < sizeof runs)
+            return HPOOL_EPEER;
+        memcpy(&runs, buffers[b], sizeof runs);
+        if (runs > (sizes[b] - sizeof runs) / sizeof runs)
+            return HPOOL_EPEER;
+        total_runs += runs;
+    }
+    run_cursor *all = calloc(total_runs + 1, sizeof *all);
+    if (all == NULL)
+        return HPOOL_ENOMEM;
+    size_t n = 0;
+    *pairs = 0;
+    for (size_t b = 0; b < count; b++) {
+        const unsigned char *data = buffers[b];
+        uint64_t runs;
+        memcpy(&runs, data, sizeof runs);
+        size_t at = (1 + runs) * sizeof runs, left = sizes[b] - at;
+        for (uint64_t r = 0; r < runs; r++) {
+            uint64_t size;
+            memcpy(&size, data + (1 + r) * sizeof size, sizeof size);
+            if (size > left) {
+                free(all);
+                return HPOOL_EPEER;
+            }
+            all[n] = (run_cursor){.data = data + at, .size = size};
+            size_t position = 0;
+            hpool_pair pair;
+            int step;
+            while ((step = decode_pair(all[n].data, size, &position, &pair)) == 1)
+                (*pairs)++;
+            if (step < 0) {
+                free(all);
+                return step;
+            }
+            at += size;
+            left -= size;
+            n++;
+        }
+    }
+    *cursors = all;
+    *cursor_count = n;
+    return 0;
+}
+
+static bool cursor_before(const run_cursor *a, const run_cursor *b, const hpool_keyed_reducer *spec)
+{
+    return hpool__compare_pairs(&a->head, &b->head, spec) < 0;
+}
+
+/* Moves heap[at] down to its place in a binary min-heap of size entries. */
+static void sift_down(run_cursor **heap, size_t size, size_t at, const hpool_keyed_reducer *spec)
+{
+    run_cursor *moving = heap[at];
+    for (;;) {
+        size_t child = 2 * at + 1;
+        if (child >= size)
+            break;
+        if (child + 1 < size && cursor_before(heap[child + 1], heap[child], spec))
+            child++;
+        if (!cursor_before(heap[child], moving, spec))
+            break;
+        heap[at] = heap[child];
+        at = child;
+    }
+    heap[at] = moving;
+}
+
+int hpool__merge_packed_runs(void *const *buffers, const size_t *sizes, size_t count,
+                             const hpool_keyed_reducer *spec, hpool_pair **pairs, uint64_t *pair_count)
+{
+    run_cursor *cursors = NULL;
+    size_t cursor_count = 0;
+    uint64_t total = 0;
+    int rc = open_runs(buffers, sizes, count, &cursors, &cursor_count, &total);
+    if (rc != 0)
+        return rc;
+    hpool_pair *merged = malloc((total + 1) * sizeof *merged);
+    run_cursor **heap = malloc((cursor_count + 1) * sizeof *heap);
+    if (merged == NULL || heap == NULL) {
+        free(merged);
+        free(heap);
+        free(cursors);
+        return HPOOL_ENOMEM;
+    }
+    size_t size = 0;
+    for (size_t c = 0; c < cursor_count; c++)
+        if (decode_pair(cursors[c].data, cursors[c].size, &cursors[c].at, &cursors[c].head) == 1)
+            heap[size++] = &cursors[c];
+    for (size_t at = size / 2; at-- > 0;)
+        sift_down(heap, size, at, spec);
+    uint64_t n = 0;
+    while (size > 0) {
+        run_cursor *least = heap[0];
+        merged[n++] = least->head;
+        if (decode_pair(least->data, least->size, &least->at, &least->head) != 1)
+            heap[0] = heap[--size];
+        if (size > 0)
+            sift_down(heap, size, 0, spec);
+    }
+    free(heap);
+    free(cursors);
+    *pairs = merged;
+    *pair_count = n;
+    return 0;
 }
 
 /* ---- The root's result: the ranks' sorted runs merged ------------------- */
@@ -531,7 +780,7 @@ int hpool__pair_table_reduce(hpool__pair_table *table, hpool__buffer *run, int *
 struct hpool_pairs {
     uint64_t count;
     hpool_pair *pairs;
-    void **runs; /* the buffers the pairs point into */
+    void **runs; /* the ranks' buffers the pairs point into */
     size_t run_count;
 };
 
@@ -559,63 +808,26 @@ void hpool_pairs_free(hpool_pairs *pairs)
     free(pairs);
 }
 
-/* Merges run_count sorted runs; takes ownership of the run buffers. */
-int hpool__merge_runs(void **runs, const size_t *sizes, size_t run_count, const hpool_keyed_reducer *spec,
+/* Merges the runs packed in buffer_count buffers (a rank's each); takes
+ * ownership of the buffers. */
+int hpool__merge_runs(void **buffers, const size_t *sizes, size_t buffer_count, const hpool_keyed_reducer *spec,
                       hpool_pairs **out)
 {
     hpool_pairs *pairs = calloc(1, sizeof *pairs);
-    size_t *at = calloc(run_count + 1, sizeof *at);
-    hpool_pair *heads = calloc(run_count + 1, sizeof *heads);
-    bool *live = calloc(run_count + 1, sizeof *live);
-    int rc = pairs && at && heads && live ? 0 : HPOOL_ENOMEM;
-    uint64_t total = 0;
-    for (size_t r = 0; rc == 0 && r < run_count; r++) {
-        size_t position = 0;
-        hpool_pair pair;
-        int step;
-        while ((step = decode_pair(runs[r], sizes[r], &position, &pair)) == 1)
-            total++;
-        if (step < 0)
-            rc = step;
-    }
-    if (rc == 0) {
-        pairs->pairs = malloc((total + 1) * sizeof *pairs->pairs);
-        if (pairs->pairs == NULL)
-            rc = HPOOL_ENOMEM;
-    }
-    for (size_t r = 0; rc == 0 && r < run_count; r++)
-        live[r] = decode_pair(runs[r], sizes[r], &at[r], &heads[r]) == 1;
-    /* The ranks' runs are few (one per rank): a linear pick of the least
-     * head is cheaper than a heap at that size. */
-    while (rc == 0 && pairs->count < total) {
-        size_t least = run_count;
-        for (size_t r = 0; r < run_count; r++)
-            if (live[r] && (least == run_count || hpool__compare_pairs(&heads[r], &heads[least], spec) < 0))
-                least = r;
-        pairs->pairs[pairs->count++] = heads[least];
-        live[least] = decode_pair(runs[least], sizes[least], &at[least], &heads[least]) == 1;
-    }
-    free(at);
-    free(heads);
-    free(live);
+    void **owned = malloc((buffer_count + 1) * sizeof *owned);
+    int rc = pairs != NULL && owned != NULL ? 0 : HPOOL_ENOMEM;
+    if (rc == 0)
+        rc = hpool__merge_packed_runs(buffers, sizes, buffer_count, spec, &pairs->pairs, &pairs->count);
     if (rc != 0) {
-        for (size_t r = 0; r < run_count; r++)
-            free(runs[r]);
-        if (pairs != NULL)
-            free(pairs->pairs);
+        for (size_t b = 0; b < buffer_count; b++)
+            free(buffers[b]);
+        free(owned);
         free(pairs);
         return rc;
     }
-    pairs->runs = malloc((run_count + 1) * sizeof *pairs->runs);
-    if (pairs->runs == NULL) {
-        for (size_t r = 0; r < run_count; r++)
-            free(runs[r]);
-        free(pairs->pairs);
-        free(pairs);
-        return HPOOL_ENOMEM;
-    }
-    memcpy(pairs->runs, runs, run_count * sizeof *runs);
-    pairs->run_count = run_count;
+    memcpy(owned, buffers, buffer_count * sizeof *buffers);
+    pairs->runs = owned;
+    pairs->run_count = buffer_count;
     *out = pairs;
     return 0;
 }

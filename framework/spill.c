@@ -153,10 +153,10 @@ static int compare_keys(const hpool_pair *a, const hpool_pair *b)
     return order ? order : (a->key_size > b->key_size) - (a->key_size < b->key_size);
 }
 
-int hpool__spill_reduce(hpool__keyed_store *store, hpool__buffer *run, int *code)
+int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code)
 {
     if (store->run_count == 0)
-        return hpool__pair_table_reduce(&store->owned, run, code);
+        return hpool__pair_table_reduce(&store->owned, team, run, code);
     /* What is still in memory becomes the last run, so every key is merged
      * from sorted files only. */
     int rc = hpool__spill_owned(store);
@@ -201,7 +201,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__buffer *run, int *code
         hpool__pair_table_init(&group, spec);
     }
     if (rc == 0)
-        rc = hpool__pair_table_encode_sorted(&output, spec, run);
+        rc = hpool__pair_table_encode_sorted(&output, spec, team, run);
     hpool__buffer_release(&key);
     hpool__pair_table_release(&group);
     hpool__pair_table_release(&output);

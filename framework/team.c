@@ -348,6 +348,37 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
     pthread_mutex_unlock(&team->lock);
 }
 
+void hpool__team_run(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts)
+{
+    if (!team->started || parts <= 1) {
+        for (int part = 0; part < parts; part++)
+            fn(arg, part, parts);
+        return;
+    }
+    hpool__team_job job = {.fn = fn, .arg = arg, .parts = parts};
+    pthread_mutex_lock(&team->lock);
+    team->job = &job;
+    pthread_cond_broadcast(&team->work_ready);
+    while (job.parts_done < job.parts)
+        pthread_cond_wait(&team->job_done, &team->lock);
+    pthread_mutex_unlock(&team->lock);
+}
+
+/* Runs one part of the team's job, with the team's lock held on entry and
+ * on return. */
+static void run_job_part(hpool__team *team)
+{
+    hpool__team_job *job = team->job;
+    int part = job->next_part++;
+    if (job->next_part == job->parts)
+        team->job = NULL; /* every part claimed; the caller waits for parts_done */
+    pthread_mutex_unlock(&team->lock);
+    job->fn(job->arg, part, job->parts);
+    pthread_mutex_lock(&team->lock);
+    if (++job->parts_done == job->parts)
+        pthread_cond_signal(&team->job_done);
+}
+
 void hpool__team_cancel(hpool__team *team, uint32_t call_id)
 {
     pthread_mutex_lock(&team->lock);
@@ -405,8 +436,12 @@ static void worker_loop(hpool__team *team)
     unsigned char *scratch = malloc(2 * ((largest_reduce_value(team) + 15) / 16 * 16) + 16);
     pthread_mutex_lock(&team->lock);
     for (;;) {
-        while (team->head == NULL && !team->stopping)
+        while (team->head == NULL && team->job == NULL && !team->stopping)
             pthread_cond_wait(&team->work_ready, &team->lock);
+        if (team->job != NULL) {
+            run_job_part(team);
+            continue;
+        }
         if (team->head == NULL)
             break;
         hpool__batch *batch = team->head;
@@ -489,11 +524,15 @@ int hpool__team_start(hpool__team *team)
         goto no_work_ready;
     if (pthread_cond_init(&team->threads_started, NULL) != 0)
         goto no_threads_started;
+    if (pthread_cond_init(&team->job_done, NULL) != 0)
+        goto no_job_done;
     if (pthread_create(&team->thread, NULL, team_main, team) != 0)
         goto no_thread;
     team->started = true;
     return 0;
 no_thread:
+    pthread_cond_destroy(&team->job_done);
+no_job_done:
     pthread_cond_destroy(&team->threads_started);
 no_threads_started:
     pthread_cond_destroy(&team->work_ready);
@@ -515,6 +554,7 @@ void hpool__team_stop(hpool__team *team)
     pthread_cond_broadcast(&team->work_ready);
     pthread_mutex_unlock(&team->lock);
     pthread_join(team->thread, NULL);
+    pthread_cond_destroy(&team->job_done);
     pthread_cond_destroy(&team->threads_started);
     pthread_cond_destroy(&team->work_ready);
     pthread_mutex_destroy(&team->lock);

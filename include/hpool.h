@@ -200,8 +200,10 @@ typedef struct hpool_values hpool_values;
 int hpool_values_next(hpool_values *values, const void **data, size_t *size);
 
 /*! Reduces one key: reads its values and emits any number of output pairs to
- *  out. Runs once per distinct key, on the rank that owns the key's hash.
- *  Return 0, or non-zero to fail the call (the code is reported). */
+ *  out. Runs once per distinct key, on the rank that owns the key's hash,
+ *  on one of its threads: the rank's threads reduce a share of its keys
+ *  each, at the same time. Return 0, or non-zero to fail the call (the code
+ *  is reported). */
 typedef int hpool_keyed_reduce_fn(const void *key, size_t key_size, hpool_values *values,
                                   hpool_emitter *out, void *user);
 
@@ -213,8 +215,10 @@ typedef struct hpool_pair {
     size_t value_size;
 } hpool_pair;
 
-/*! Orders output pairs: negative, 0 or positive like strcmp. Must be a total
- *  order for the output to be the same for any number of ranks and threads. */
+/*! Orders output pairs: negative, 0 or positive like strcmp. Pairs it calls
+ *  equal are ordered by key bytes, then value bytes, so the output is the
+ *  same for any number of ranks and threads. Called from several threads at
+ *  once. */
 typedef int hpool_pair_compare_fn(const hpool_pair *a, const hpool_pair *b, void *user);
 
 /*! Takes one rank's share of the output, count pairs sorted by the

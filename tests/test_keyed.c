@@ -95,6 +95,73 @@ static int fail_on_key_3(const void *key, size_t key_size, hpool_values *values,
     return ((const unsigned char *)key)[2] == 3 ? 42 : summarise_values(key, key_size, values, out, user);
 }
 
+/* ---- Many keys through a reduce function, ordered with ties ------------ */
+
+/* Item x emits key x mod GROUPS (8 bytes, big-endian) and value {1, x}: the
+ * keys are many (each rank's threads reduce and sort a share each), and an
+ * order by count alone leaves most of them tied. */
+#define GROUPS 50000
+
+typedef struct count_sum {
+    uint64_t count, sum;
+} count_sum;
+
+static void group_key(uint64_t group, unsigned char key[8])
+{
+    for (int b = 0; b < 8; b++)
+        key[b] = (unsigned char)(group >> (56 - 8 * b));
+}
+
+static int emit_group(hpool_task *task, void *user)
+{
+    uint64_t x = (uint64_t)*(const int64_t *)task->input;
+    unsigned char key[8];
+    group_key(x % GROUPS, key);
+    count_sum value = {1, x};
+    return hpool_emit(task->emitter, key, sizeof key, &value, sizeof value);
+}
+
+static void add_count_sums(void *accumulator, const void *value, void *user)
+{
+    count_sum a, b;
+    memcpy(&a, accumulator, sizeof a);
+    memcpy(&b, value, sizeof b);
+    a.count += b.count;
+    a.sum += b.sum;
+    memcpy(accumulator, &a, sizeof a);
+}
+
+/* Adds up a key's values; fails on the group in *user, if any. */
+static int total_group(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    unsigned char failing[8];
+    if (user != NULL) {
+        group_key(*(const uint64_t *)user, failing);
+        if (key_size == 8 && memcmp(key, failing, 8) == 0)
+            return 7;
+    }
+    count_sum total = {0, 0};
+    const void *data;
+    size_t size;
+    while (hpool_values_next(values, &data, &size) == 0) {
+        if (size != sizeof total)
+            return 9;
+        add_count_sums(&total, data, NULL);
+    }
+    return hpool_emit(out, key, key_size, &total, sizeof total);
+}
+
+/* By count, most first; equal counts are a tie, which hpool breaks by key. */
+static int by_count_only(const hpool_pair *a, const hpool_pair *b, void *user)
+{
+    count_sum x, y;
+    memcpy(&x, a->value, sizeof x);
+    memcpy(&y, b->value, sizeof y);
+    return x.count == y.count ? 0 : x.count > y.count ? -1 : 1;
+}
+
+static const uint64_t failing_group = 31337;
+
 /* ---- Output written by each rank: one file of COUNT TAB WORD lines ------ */
 
 /* The same on every rank of one run and different between runs: under
@@ -129,8 +196,9 @@ static const hpool_function functions[] = {
     {.name = "emit_words", .map = emit_words},
     {.name = "emit_index", .map = emit_index},
     {.name = "emit_binary", .map = emit_binary},
+    {.name = "emit_group", .map = emit_group},
 };
-enum { EMIT_WORDS, EMIT_INDEX, EMIT_BINARY };
+enum { EMIT_WORDS, EMIT_INDEX, EMIT_BINARY, EMIT_GROUP };
 
 static const hpool_keyed_reducer keyed[] = {
     {.name = "word_count", .value_size = 8, .combine = add_counts, .compare = by_count_then_word},
@@ -139,8 +207,13 @@ static const hpool_keyed_reducer keyed[] = {
     {.name = "fail_on_key_3", .reduce = fail_on_key_3},
     {.name = "count_per_rank", .value_size = 8, .combine = add_counts, .compare = by_count_then_word,
      .write = write_share_file},
+    {.name = "total_groups", .reduce = total_group, .compare = by_count_only},
+    {.name = "total_combined_groups", .value_size = sizeof(count_sum), .combine = add_count_sums,
+     .reduce = total_group, .compare = by_count_only},
+    {.name = "total_groups_failing", .reduce = total_group, .user = (void *)&failing_group},
 };
-enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3, COUNT_PER_RANK };
+enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3, COUNT_PER_RANK, TOTAL_GROUPS, TOTAL_COMBINED_GROUPS,
+       TOTAL_GROUPS_FAILING };
 
 static const size_t chunksizes[] = {0, 1, 7, 1000};
 
@@ -378,6 +451,46 @@ static void test_binary_and_failures(hpool_pool *pool)
     hpool_source_free(range);
 }
 
+/* Groups of a reduce function, with and without a combiner: every count and
+ * sum right, in count order with tied counts by key, whatever the ranks,
+ * threads and chunksize; and a reduce function failing on one key of many. */
+static void test_reduced_groups(hpool_pool *pool)
+{
+    const int64_t N = 200003; /* groups 0, 1, 2 get 5 items, the others 4 */
+    hpool_source *range;
+    hpool_source_range(&range, 0, N);
+    const int reducers[] = {TOTAL_GROUPS, TOTAL_COMBINED_GROUPS};
+    for (size_t r = 0; r < 2; r++) {
+        hpool_pairs *pairs = NULL;
+        hpool_report report;
+        CHECK_RC(0, run_keyed(pool, EMIT_GROUP, range, chunksizes[r + 2], reducers[r], &pairs, &report));
+        CHECK(hpool_pairs_count(pairs) == GROUPS);
+        CHECK(!small_budget || r == 1 || report.spilled_bytes > 0);
+        uint64_t wrong = 0;
+        for (uint64_t i = 0; i < hpool_pairs_count(pairs); i++) {
+            hpool_pair pair;
+            hpool_pairs_get(pairs, i, &pair);
+            uint64_t group = 0;
+            for (int b = 0; b < 8 && pair.key_size == 8; b++)
+                group = group << 8 | ((const unsigned char *)pair.key)[b];
+            count_sum got;
+            memcpy(&got, pair.value, sizeof got);
+            /* the items of group g are g, g + GROUPS, ... below N */
+            uint64_t count = (uint64_t)(N - 1 - (int64_t)group) / GROUPS + 1;
+            uint64_t sum = count * group + GROUPS * count * (count - 1) / 2;
+            wrong += pair.key_size != 8 || group != i || got.count != count || got.sum != sum;
+        }
+        CHECK(wrong == 0);
+        hpool_pairs_free(pairs);
+    }
+    hpool_pairs *pairs = NULL;
+    hpool_report report;
+    CHECK_RC(HPOOL_EFAILED, run_keyed(pool, EMIT_GROUP, range, 0, TOTAL_GROUPS_FAILING, &pairs, &report));
+    CHECK(report.first_failed_code == 7);
+    hpool_pairs_free(pairs);
+    hpool_source_free(range);
+}
+
 static void test_empty_and_single_key(hpool_pool *pool)
 {
     const char *same[] = {"k k k", "k", "", "k k"};
@@ -422,6 +535,7 @@ int main(int argc, char **argv)
         test_empty_and_single_key(pool);
         test_word_count(pool, 20000);
         test_binary_and_failures(pool);
+        test_reduced_groups(pool);
         test_distinct_keys(pool, 2000000);
     }
     if (rc == 0) {
