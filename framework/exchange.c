@@ -233,11 +233,14 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     int rc = 0;
     for (int rank = 0; rank < ranks && rc == 0; rank++)
         rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
-    /* This rank's own pairs go straight into its table, never encoded; with
-     * one rank, every key is its own, so the first table is taken whole. */
+    /* This rank's own pairs go straight into its table, never encoded. The
+     * first thread's table becomes that table, keeping its own pairs where
+     * they are (all of them with one rank), unless pairs came in first. */
     for (int t = 0; t < store->thread_count && rc == 0; t++) {
         hpool__pair_table *mapped = &store->mapped[t];
-        if (ranks == 1 && store->owned.count == 0 && store->owned.arena.size == 0) {
+        if (store->owned.count == 0 && store->owned.arena.size == 0) {
+            if (ranks > 1)
+                rc = hpool__pair_table_partition_in_place(mapped, ranks, parts, me);
             hpool__pair_table_release(&store->owned);
             store->owned = *mapped;
             hpool__pair_table_init(mapped, store->owned.spec);

@@ -109,6 +109,9 @@ int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *fr
  * partition mine go straight into owned instead (no encoding). */
 int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
                                 hpool__pair_table *owned);
+/* The same, but the pairs of partition mine stay in table, which keeps
+ * nothing else. */
+int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partitions, hpool__buffer *out, int mine);
 int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
 /* Reduces every key of table and appends the output pairs to out as packed
  * sorted runs (see hpool__merge_packed_runs), the team's threads each

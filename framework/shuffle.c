@@ -345,14 +345,20 @@ static int decode_pair(const unsigned char *data, size_t size, size_t *at, hpool
     return 1;
 }
 
+/* The rank a key belongs to: from the high half of its hash, since the low
+ * bits pick its slot inside a table (and its share of the rank's keys). */
+static int owner_of(uint64_t hash, int partitions)
+{
+    return (int)((hash >> 32) % (uint64_t)partitions);
+}
+
 int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
                                 hpool__pair_table *owned)
 {
     FOR_EACH_ENTRY(table, entry)
     {
         const entry_header *header = (const entry_header *)entry;
-        /* the high bits: the low ones also pick the slot inside a table */
-        int owner = (int)((header->hash >> 32) % (uint64_t)partitions);
+        int owner = owner_of(header->hash, partitions);
         int rc = owned != NULL && owner == mine
                      ? table_add_hashed(owned, header->hash, entry_key(entry), header->key_size, entry_value(entry),
                                         header->value_size)
@@ -362,6 +368,51 @@ int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, 
             return rc;
     }
     return 0;
+}
+
+/* Puts each slot of a combining table's entries back, after they moved. */
+static void rebuild_slots(hpool__pair_table *table)
+{
+    if (!table->combining || table->capacity == 0)
+        return;
+    memset(table->slots, 0, table->capacity * sizeof *table->slots);
+    FOR_EACH_ENTRY(table, entry)
+    {
+        uint64_t hash = ((const entry_header *)entry)->hash;
+        size_t at = hash & (table->capacity - 1);
+        while (table->slots[at] != 0)
+            at = (at + 1) & (table->capacity - 1);
+        table->slots[at] = make_slot((uint64_t)(entry - table->arena.data), hash);
+    }
+}
+
+int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partitions, hpool__buffer *out, int mine)
+{
+    unsigned char *kept = table->arena.data, *end = table->arena.data + table->arena.size;
+    size_t count = 0;
+    int rc = 0;
+    for (unsigned char *entry = kept, *next; entry < end; entry = next) {
+        const entry_header *header = (const entry_header *)entry;
+        size_t size = entry_size(header->key_size, header->value_size);
+        next = entry + size;
+        int owner = owner_of(header->hash, partitions);
+        if (owner != mine) {
+            if (rc == 0)
+                rc = encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry),
+                                 header->value_size);
+            continue;
+        }
+        if (kept != entry)
+            memmove(kept, entry, size); /* may overwrite this header: read above */
+        kept += size;
+        count++;
+    }
+    if (count != table->count) {
+        table->arena.size = (size_t)(kept - table->arena.data);
+        table->count = count;
+        rebuild_slots(table);
+    }
+    return rc;
 }
 
 int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size)
