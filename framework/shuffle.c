@@ -56,7 +56,7 @@ static bool slot_may_hold(uint64_t slot, uint64_t hash)
 }
 
 /* The same bytes hash the same on every rank: partitions depend on it. */
-static uint64_t hash_key(const void *key, size_t size)
+static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, size_t size)
 {
     const unsigned char *bytes = key;
     uint64_t hash = 0x9e3779b97f4a7c15u ^ (size * 0xff51afd7ed558ccdu);
@@ -147,7 +147,7 @@ static int append_entry(hpool__pair_table *table, uint64_t hash, const void *key
 /* Key equality without a call to memcmp for the short keys most tables
  * hold (words, tags): two overlapping loads from each side, never beyond
  * either key. */
-static bool same_key(const unsigned char *a, const unsigned char *b, size_t size)
+static inline __attribute__((always_inline)) bool same_key(const unsigned char *a, const unsigned char *b, size_t size)
 {
     if (size >= 8 && size <= 16) {
         uint64_t a0, a1, b0, b1;
@@ -174,23 +174,21 @@ static bool same_key(const unsigned char *a, const unsigned char *b, size_t size
     return memcmp(a, b, size) == 0;
 }
 
-static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
-                            const void *value, size_t value_size)
+/* Adds a pair to a combining table: combined into its key's entry, or a
+ * new entry. The caller checked the sizes. */
+static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_table *table, uint64_t hash,
+                                                                const void *key, size_t key_size, const void *value,
+                                                                size_t value_size)
 {
-    if (key_size > UINT32_MAX || value_size > UINT32_MAX)
-        return HPOOL_EINVAL;
     uint64_t offset;
-    if (!table->combining)
-        return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
-    if (value_size != table->spec->value_size)
-        return HPOOL_EINVAL;
     if (2 * (table->count + 1) > table->capacity && grow_slots(table) != 0)
         return HPOOL_ENOMEM;
-    size_t at = hash & (table->capacity - 1);
-    for (; table->slots[at] != 0; at = (at + 1) & (table->capacity - 1)) {
-        if (!slot_may_hold(table->slots[at], hash))
+    uint64_t *slots = table->slots;
+    size_t mask = table->capacity - 1, at = hash & mask;
+    for (uint64_t slot; (slot = slots[at]) != 0; at = (at + 1) & mask) {
+        if (!slot_may_hold(slot, hash))
             continue;
-        unsigned char *entry = slot_entry(table, table->slots[at]);
+        unsigned char *entry = slot_entry(table, slot);
         const entry_header *header = (const entry_header *)entry;
         if (header->hash == hash && header->key_size == key_size && same_key(entry_key(entry), key, key_size)) {
             table->spec->combine(entry_value(entry), value, table->spec->user);
@@ -203,6 +201,19 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
         return HPOOL_ENOMEM;
     table->slots[at] = make_slot(offset, hash);
     return 0;
+}
+
+static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
+                            const void *value, size_t value_size)
+{
+    if (key_size > UINT32_MAX || value_size > UINT32_MAX)
+        return HPOOL_EINVAL;
+    uint64_t offset;
+    if (!table->combining)
+        return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
+    if (value_size != table->spec->value_size)
+        return HPOOL_EINVAL;
+    return combine_hashed(table, hash, key, key_size, value, value_size);
 }
 
 int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
@@ -245,7 +256,7 @@ void hpool__emitter_flush(hpool_emitter *emitter)
     for (size_t i = 0; i < count; i++) {
         const unsigned char *key = emitter->staged + emitter->staged_at[i];
         size_t key_size = emitter->staged_key_sizes[i];
-        int rc = table_add_hashed(table, emitter->staged_hashes[i], key, key_size, key + key_size, value_size);
+        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, key + key_size, value_size);
         if (rc != 0 && emitter->error == 0)
             emitter->error = rc;
     }
