@@ -42,14 +42,18 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
         pthread_mutex_init(&store->lock, NULL);
         store->thread_count = pool->thread_count;
         store->mapped = calloc((size_t)store->thread_count, sizeof *store->mapped);
-        if (store->mapped == NULL) {
+        store->owned = calloc((size_t)store->thread_count, sizeof *store->owned);
+        if (store->mapped == NULL || store->owned == NULL) {
+            free(store->mapped);
+            free(store->owned);
             free(store);
             pthread_mutex_unlock(&pool->stores_lock);
             return NULL;
         }
-        for (int t = 0; t < store->thread_count; t++)
+        for (int t = 0; t < store->thread_count; t++) {
             hpool__pair_table_init(&store->mapped[t], &pool->keyed_reducers[keyed]);
-        hpool__pair_table_init(&store->owned, &pool->keyed_reducers[keyed]);
+            hpool__pair_table_init(&store->owned[t], &pool->keyed_reducers[keyed]);
+        }
         store->next = pool->keyed_stores;
         pool->keyed_stores = store;
     }
@@ -60,10 +64,12 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
 void hpool__keyed_store_free(hpool__keyed_store *store)
 {
     hpool__spill_close(store);
-    for (int t = 0; t < store->thread_count; t++)
+    for (int t = 0; t < store->thread_count; t++) {
         hpool__pair_table_release(&store->mapped[t]);
+        hpool__pair_table_release(&store->owned[t]);
+    }
     free(store->mapped);
-    hpool__pair_table_release(&store->owned);
+    free(store->owned);
     pthread_mutex_destroy(&store->lock);
     free(store);
 }
@@ -226,43 +232,41 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     store->shuffle_started = true;
     if (store->outbox != NULL)
         return start_spilled_shuffle(pool, store);
-    hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
+    /* Each thread's table: other ranks' pairs encoded, one buffer per thread
+     * and rank, then sent as one message per rank; this rank's own pairs go
+     * straight into its share tables, never encoded. */
+    int threads = store->thread_count;
+    hpool__buffer *parts = calloc((size_t)threads * (size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    pairs_header header = {call_id, keyed, 1, 0};
-    int rc = 0;
-    for (int rank = 0; rank < ranks && rc == 0; rank++)
-        rc = hpool__buffer_append(&parts[rank], &header, sizeof header);
-    /* This rank's own pairs go straight into its table, never encoded. The
-     * first thread's table becomes that table, keeping its own pairs where
-     * they are (all of them with one rank), unless pairs came in first. */
-    for (int t = 0; t < store->thread_count && rc == 0; t++) {
-        hpool__pair_table *mapped = &store->mapped[t];
-        if (store->owned.count == 0 && store->owned.arena.size == 0) {
-            if (ranks > 1)
-                rc = hpool__pair_table_partition_in_place(mapped, ranks, parts, me);
-            hpool__pair_table_release(&store->owned);
-            store->owned = *mapped;
-            hpool__pair_table_init(mapped, store->owned.spec);
-        } else {
-            rc = hpool__pair_table_partition(mapped, ranks, parts, me, &store->owned);
-        }
-        hpool__pair_table_release(mapped);
-        if (rc == 0)
-            rc = hpool__spill_owned_if_over(store);
-    }
-    for (int t = 0; t < store->thread_count; t++)
+    int rc = hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team);
+    for (int t = 0; t < threads; t++)
         hpool__pair_table_release(&store->mapped[t]);
-    for (int rank = 0; rank < ranks; rank++) {
-        if (rc == 0 && rank == me) {
-            hpool__buffer_release(&parts[rank]);
-        } else if (rc == 0) {
-            /* every rank gets a message, empty or not: it counts them */
-            rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_PAIRS, parts[rank].data, parts[rank].size);
-        } else {
-            hpool__buffer_release(&parts[rank]);
+    if (rc == 0)
+        rc = hpool__spill_owned_if_over(store);
+    pairs_header header = {call_id, keyed, 1, 0};
+    for (int rank = 0; rank < ranks && rc == 0; rank++) {
+        if (rank == me)
+            continue;
+        size_t size = sizeof header;
+        for (int t = 0; t < threads; t++)
+            size += parts[(size_t)t * (size_t)ranks + (size_t)rank].size;
+        hpool__buffer message = {0};
+        if (hpool__buffer_reserve(&message, size) != 0) {
+            rc = HPOOL_ENOMEM;
+            break;
         }
+        hpool__buffer_append(&message, &header, sizeof header);
+        for (int t = 0; t < threads; t++) {
+            hpool__buffer *part = &parts[(size_t)t * (size_t)ranks + (size_t)rank];
+            hpool__buffer_append(&message, part->data, part->size);
+            hpool__buffer_release(part);
+        }
+        /* every rank gets a message, empty or not: it counts them */
+        rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_PAIRS, message.data, message.size);
     }
+    for (size_t p = 0; p < (size_t)threads * (size_t)ranks; p++)
+        hpool__buffer_release(&parts[p]);
     free(parts);
     store->partitions_received++;
     return rc != 0 ? rc : finish_if_complete(pool, store);

@@ -105,19 +105,25 @@ void hpool__pair_table_release(hpool__pair_table *table);
 int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
                           size_t value_size);
 int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from);
-/* Appends each pair to out[owner rank], encoded; with owned, the pairs of
- * partition mine go straight into owned instead (no encoding). */
-int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
-                                hpool__pair_table *owned);
+/* Appends each pair to out[owner rank], encoded. */
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
 /* The same, but the pairs of partition mine stay in table, which keeps
  * nothing else. */
 int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partitions, hpool__buffer *out, int mine);
-int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size);
-/* Reduces every key of table and appends the output pairs to out as packed
- * sorted runs (see hpool__merge_packed_runs), the team's threads each
- * taking the keys of one hash share. On a reduce function's failure, *code
- * is its return. */
-int hpool__pair_table_reduce(hpool__pair_table *table, hpool__team *team, hpool__buffer *out, int *code);
+/* A rank keeps the pairs it owns in one table per share of their keys (by
+ * hash; a share per team thread), so its threads combine, reduce and sort
+ * them side by side. Gathering: the threads' tables (as many as shares)
+ * send other ranks' pairs to parts[table * ranks + owner], encoded, and
+ * the rank's own pairs into the shares' tables, emptying mapped. */
+int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owned, int shares, int ranks, int me,
+                              hpool__buffer *parts, hpool__team *team);
+/* Adds encoded pairs to the shares' tables. */
+int hpool__pair_tables_add_encoded(hpool__pair_table *shares, int count, const void *data, size_t size);
+/* Reduces every key of the shares' tables and appends the output pairs to
+ * out as packed sorted runs (see hpool__merge_packed_runs), a team thread
+ * per share. On a reduce function's failure, *code is its return. */
+int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
+                              int *code);
 int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
 /* Appends the table's pairs to out as packed runs in spec's output order,
  * sorted on the team's threads. */
@@ -147,7 +153,7 @@ typedef struct hpool__keyed_store {
      * second merge; duplicates across threads combine at their owner. */
     hpool__pair_table *mapped;
     int thread_count;
-    hpool__pair_table owned;
+    hpool__pair_table *owned;     /* a table per share (thread_count of them) */
     int partitions_received;      /* the ones marked last, from each rank */
     bool shuffle_started;
     int ranks;
@@ -168,7 +174,7 @@ size_t hpool__pair_table_bytes(const hpool__pair_table *table);
 int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table);
 int hpool__spill_owned(hpool__keyed_store *store);
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
-/* Spills the owned table if it holds more than half the budget. */
+/* Spills the owned tables if they hold more than half the budget. */
 int hpool__spill_owned_if_over(hpool__keyed_store *store);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
 int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);

@@ -363,18 +363,13 @@ static int owner_of(uint64_t hash, int partitions)
     return (int)((hash >> 32) % (uint64_t)partitions);
 }
 
-int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out, int mine,
-                                hpool__pair_table *owned)
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out)
 {
     FOR_EACH_ENTRY(table, entry)
     {
         const entry_header *header = (const entry_header *)entry;
-        int owner = owner_of(header->hash, partitions);
-        int rc = owned != NULL && owner == mine
-                     ? table_add_hashed(owned, header->hash, entry_key(entry), header->key_size, entry_value(entry),
-                                        header->value_size)
-                     : encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry),
-                                   header->value_size);
+        int rc = encode_pair(&out[owner_of(header->hash, partitions)], entry_key(entry), header->key_size,
+                             entry_value(entry), header->value_size);
         if (rc != 0)
             return rc;
     }
@@ -426,16 +421,110 @@ int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partition
     return rc;
 }
 
-int hpool__pair_table_add_encoded(hpool__pair_table *table, const void *data, size_t size)
+/* ---- A rank's own pairs, in shares -------------------------------------- */
+
+/* The share of a rank's keys that a key belongs to: from the low half of
+ * its hash, since the high half picked the rank (owner_of), the same for
+ * every key a rank owns. */
+static int share_of(uint64_t hash, int shares)
+{
+    return (int)((uint32_t)hash % (uint32_t)shares);
+}
+
+int hpool__pair_tables_add_encoded(hpool__pair_table *tables, int shares, const void *data, size_t size)
 {
     size_t at = 0;
     hpool_pair pair;
     int rc;
     while ((rc = decode_pair(data, size, &at, &pair)) == 1) {
-        rc = hpool__pair_table_add(table, pair.key, pair.key_size, pair.value, pair.value_size);
+        uint64_t hash = hash_key(pair.key, pair.key_size);
+        rc = table_add_hashed(&tables[share_of(hash, shares)], hash, pair.key, pair.key_size, pair.value,
+                              pair.value_size);
         if (rc != 0)
             return rc;
     }
+    return rc;
+}
+
+typedef struct gather_job {
+    hpool__pair_table *mapped, *owned;
+    int tables, shares, ranks, me;
+    hpool__buffer *parts; /* tables × ranks */
+    int *codes;           /* each part's return */
+} gather_job;
+
+static void partition_part(void *arg, int t, int parts)
+{
+    gather_job *job = arg;
+    (void)parts;
+    job->codes[t] = hpool__pair_table_partition_in_place(&job->mapped[t], job->ranks,
+                                                         &job->parts[(size_t)t * (size_t)job->ranks], job->me);
+}
+
+/* Room for keys more keys without the slots growing on the way. */
+static int reserve_keys(hpool__pair_table *table, size_t keys, size_t bytes)
+{
+    while (table->combining && 2 * (table->count + keys) > table->capacity)
+        if (grow_slots(table) != 0)
+            return HPOOL_ENOMEM;
+    return hpool__buffer_reserve(&table->arena, bytes) != 0 ? HPOOL_ENOMEM : 0;
+}
+
+static void gather_share(void *arg, int s, int shares)
+{
+    gather_job *job = arg;
+    hpool__pair_table *owned = &job->owned[s];
+    int rc = 0;
+    if (shares > 1) {
+        size_t keys = 0, bytes = 0;
+        for (int t = 0; t < job->tables; t++)
+            if (job->mapped[t].count > keys) {
+                keys = job->mapped[t].count;
+                bytes = job->mapped[t].arena.size;
+            }
+        rc = reserve_keys(owned, keys / (size_t)shares + keys / (4 * (size_t)shares),
+                          bytes / (size_t)shares + bytes / (4 * (size_t)shares));
+    }
+    for (int t = 0; t < job->tables && rc == 0; t++) {
+        hpool__pair_table *mapped = &job->mapped[t];
+        if (shares == 1 && owned->count == 0 && owned->arena.size == 0) {
+            hpool__pair_table_release(owned); /* one share: the table is taken whole */
+            *owned = *mapped;
+            hpool__pair_table_init(mapped, owned->spec);
+            continue;
+        }
+        FOR_EACH_ENTRY(mapped, entry)
+        {
+            const entry_header *header = (const entry_header *)entry;
+            if (share_of(header->hash, shares) == s
+                && (rc = table_add_hashed(owned, header->hash, entry_key(entry), header->key_size,
+                                          entry_value(entry), header->value_size))
+                       != 0)
+                break;
+        }
+    }
+    job->codes[s] = rc;
+}
+
+int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owned, int shares, int ranks, int me,
+                              hpool__buffer *parts, hpool__team *team)
+{
+    int *codes = calloc((size_t)shares, sizeof *codes);
+    if (codes == NULL)
+        return HPOOL_ENOMEM;
+    gather_job job = {mapped, owned, shares, shares, ranks, me, parts, codes};
+    int rc = 0;
+    if (ranks > 1) {
+        hpool__team_run(team, partition_part, &job, shares);
+        for (int t = 0; t < shares && rc == 0; t++)
+            rc = codes[t];
+    }
+    if (rc == 0) {
+        hpool__team_run(team, gather_share, &job, shares);
+        for (int s = 0; s < shares && rc == 0; s++)
+            rc = codes[s];
+    }
+    free(codes);
     return rc;
 }
 
@@ -582,7 +671,8 @@ int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffe
  * others would cost more than it saves. */
 #define PARALLEL_MIN_ENTRIES 8192
 
-/* One thread's share of a table: the keys whose hash picks it. */
+/* One thread's share of the keys: a table of its own, or the keys of one
+ * table whose hash picks it. */
 typedef struct reduce_share {
     hpool__pair_table output; /* its keys reduced, when there is a reduce function */
     hpool__buffer run;        /* its pairs encoded in output order */
@@ -590,17 +680,16 @@ typedef struct reduce_share {
 } reduce_share;
 
 typedef struct reduce_job {
-    const hpool__pair_table *table;
+    const hpool__pair_table *tables; /* one, split by hash, or one per part */
+    int table_count;
     const hpool_keyed_reducer *spec; /* the output order, and the reduce function */
     bool reduce;
     reduce_share *shares;
 } reduce_job;
 
-/* The low half of the hash picks the share: the high half picked the rank
- * (hpool__pair_table_partition), the same for every key of a rank's table. */
 static bool in_share(const unsigned char *entry, int part, int parts)
 {
-    return parts == 1 || (uint32_t)((const entry_header *)entry)->hash % (uint32_t)parts == (uint32_t)part;
+    return parts == 1 || share_of(((const entry_header *)entry)->hash, parts) == part;
 }
 
 static size_t encoded_size(const unsigned char *entry)
@@ -612,7 +701,9 @@ static size_t encoded_size(const unsigned char *entry)
 /* Selects, reduces, sorts and encodes one share. */
 static int run_share(reduce_job *job, reduce_share *share, int part, int parts)
 {
-    const hpool__pair_table *table = job->table;
+    const hpool__pair_table *table = job->table_count == 1 ? job->tables : &job->tables[part];
+    if (job->table_count > 1)
+        parts = 1; /* the whole table is this share */
     size_t capacity = table->count / (size_t)parts + table->count / (4 * (size_t)parts) + 16, count = 0;
     unsigned char **index = malloc(capacity * sizeof *index);
     if (index == NULL)
@@ -677,16 +768,17 @@ static int pack_runs(const reduce_share *shares, int parts, hpool__buffer *out)
     return 0;
 }
 
-/* Sorts (reducing first if asked) the table's entries on the team's
- * threads, a hash share each, and appends their sorted runs to out. */
-static int sort_on_team(const hpool__pair_table *table, const hpool_keyed_reducer *spec, bool reduce,
-                        hpool__team *team, hpool__buffer *out, int *code)
+/* Sorts (reducing first if asked) the tables' entries on the team's
+ * threads, a share each: one table per share, or one table split by hash;
+ * appends the shares' sorted runs to out. */
+static int sort_on_team(const hpool__pair_table *tables, int table_count, const hpool_keyed_reducer *spec,
+                        bool reduce, hpool__team *team, hpool__buffer *out, int *code)
 {
-    int parts = table->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
+    int parts = table_count > 1 ? table_count : tables->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
     reduce_share *shares = calloc((size_t)parts, sizeof *shares);
     if (shares == NULL)
         return HPOOL_ENOMEM;
-    reduce_job job = {table, spec, reduce, shares};
+    reduce_job job = {tables, table_count, spec, reduce, shares};
     hpool__team_run(team, run_share_part, &job, parts);
     int rc = 0;
     for (int p = 0; p < parts && rc == 0; p++)
@@ -706,13 +798,14 @@ int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_
                                     hpool__team *team, hpool__buffer *out)
 {
     int unused = 0;
-    return sort_on_team(table, spec, false, team, out, &unused);
+    return sort_on_team(table, 1, spec, false, team, out, &unused);
 }
 
-int hpool__pair_table_reduce(hpool__pair_table *table, hpool__team *team, hpool__buffer *out, int *code)
+int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
+                              int *code)
 {
-    const hpool_keyed_reducer *spec = table->spec;
-    return sort_on_team(table, spec, spec->reduce != NULL, team, out, code);
+    const hpool_keyed_reducer *spec = shares->spec;
+    return sort_on_team(shares, count, spec, spec->reduce != NULL, team, out, code);
 }
 
 /* ---- Merging the ranks' runs into one sorted list ----------------------- */

@@ -41,7 +41,7 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
     hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    int rc = hpool__pair_table_partition(table, ranks, parts, 0, NULL);
+    int rc = hpool__pair_table_partition(table, ranks, parts);
     for (int rank = 0; rank < ranks; rank++) {
         if (rc == 0 && parts[rank].size > 0 && fwrite(parts[rank].data, 1, parts[rank].size, store->outbox[rank])
                                                     != parts[rank].size)
@@ -56,40 +56,49 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
     return rc;
 }
 
-/* Reduce side: the owned table, sorted by key, becomes one more run. */
+/* Reduce side: each owned table, sorted by key, becomes one more run. */
 int hpool__spill_owned(hpool__keyed_store *store)
 {
-    FILE **grown = hpool__grow_array(store->runs, &store->run_capacity, store->run_count, sizeof *grown);
-    if (grown == NULL)
-        return HPOOL_ENOMEM;
-    store->runs = grown;
-    FILE *file = temp_file(store->temp_dir);
-    if (file == NULL)
-        return HPOOL_EIO;
-    store->runs[store->run_count++] = file;
-    hpool__buffer sorted = {0};
-    int rc = hpool__pair_table_encode_by_key(&store->owned, &sorted);
-    if (rc == 0 && sorted.size > 0 && fwrite(sorted.data, 1, sorted.size, file) != sorted.size)
-        rc = HPOOL_EIO;
-    store->spilled_bytes += sorted.size;
-    hpool__buffer_release(&sorted);
-    const hpool_keyed_reducer *spec = store->owned.spec;
-    hpool__pair_table_release(&store->owned);
-    hpool__pair_table_init(&store->owned, spec);
+    int rc = 0;
+    for (int s = 0; s < store->thread_count && rc == 0; s++) {
+        hpool__pair_table *owned = &store->owned[s];
+        if (owned->count == 0)
+            continue;
+        FILE **grown = hpool__grow_array(store->runs, &store->run_capacity, store->run_count, sizeof *grown);
+        if (grown == NULL)
+            return HPOOL_ENOMEM;
+        store->runs = grown;
+        FILE *file = temp_file(store->temp_dir);
+        if (file == NULL)
+            return HPOOL_EIO;
+        store->runs[store->run_count++] = file;
+        hpool__buffer sorted = {0};
+        rc = hpool__pair_table_encode_by_key(owned, &sorted);
+        if (rc == 0 && sorted.size > 0 && fwrite(sorted.data, 1, sorted.size, file) != sorted.size)
+            rc = HPOOL_EIO;
+        store->spilled_bytes += sorted.size;
+        hpool__buffer_release(&sorted);
+        const hpool_keyed_reducer *spec = owned->spec;
+        hpool__pair_table_release(owned);
+        hpool__pair_table_init(owned, spec);
+    }
     return rc;
 }
 
-/* Adds encoded pairs to the owned table, spilling it whenever it grows past
- * half the budget (the other half is for what is being read and sent). */
+/* Adds encoded pairs to the owned tables, spilling them whenever they grow
+ * past half the budget (the other half is for what is being read and sent). */
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size)
 {
-    int rc = hpool__pair_table_add_encoded(&store->owned, data, size);
+    int rc = hpool__pair_tables_add_encoded(store->owned, store->thread_count, data, size);
     return rc != 0 ? rc : hpool__spill_owned_if_over(store);
 }
 
 int hpool__spill_owned_if_over(hpool__keyed_store *store)
 {
-    if (store->budget > 0 && hpool__pair_table_bytes(&store->owned) > store->budget / 2)
+    size_t bytes = 0;
+    for (int s = 0; s < store->thread_count; s++)
+        bytes += hpool__pair_table_bytes(&store->owned[s]);
+    if (store->budget > 0 && bytes > store->budget / 2)
         return hpool__spill_owned(store);
     return 0;
 }
@@ -156,7 +165,7 @@ static int compare_keys(const hpool_pair *a, const hpool_pair *b)
 int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code)
 {
     if (store->run_count == 0)
-        return hpool__pair_table_reduce(&store->owned, team, run, code);
+        return hpool__pair_tables_reduce(store->owned, store->thread_count, team, run, code);
     /* What is still in memory becomes the last run, so every key is merged
      * from sorted files only. */
     int rc = hpool__spill_owned(store);
@@ -173,7 +182,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
     }
     /* Each key's pairs are gathered in a table of their own (combining if
      * there is a combiner), then reduced into the output as if unspilled. */
-    const hpool_keyed_reducer *spec = store->owned.spec;
+    const hpool_keyed_reducer *spec = store->owned[0].spec;
     hpool__pair_table group, output;
     hpool__pair_table_init(&group, spec);
     hpool__pair_table_init(&output, NULL);
