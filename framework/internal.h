@@ -107,9 +107,6 @@ int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_
 int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from);
 /* Appends each pair to out[owner rank], encoded. */
 int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
-/* The same, but the pairs of partition mine stay in table, which keeps
- * nothing else. */
-int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partitions, hpool__buffer *out, int mine);
 /* A rank keeps the pairs it owns in one table per share of their keys (by
  * hash; a share per team thread), so its threads combine, reduce and sort
  * them side by side. Gathering: the threads' tables (as many as shares)

@@ -392,35 +392,6 @@ static void rebuild_slots(hpool__pair_table *table)
     }
 }
 
-int hpool__pair_table_partition_in_place(hpool__pair_table *table, int partitions, hpool__buffer *out, int mine)
-{
-    unsigned char *kept = table->arena.data, *end = table->arena.data + table->arena.size;
-    size_t count = 0;
-    int rc = 0;
-    for (unsigned char *entry = kept, *next; entry < end; entry = next) {
-        const entry_header *header = (const entry_header *)entry;
-        size_t size = entry_size(header->key_size, header->value_size);
-        next = entry + size;
-        int owner = owner_of(header->hash, partitions);
-        if (owner != mine) {
-            if (rc == 0)
-                rc = encode_pair(&out[owner], entry_key(entry), header->key_size, entry_value(entry),
-                                 header->value_size);
-            continue;
-        }
-        if (kept != entry)
-            memmove(kept, entry, size); /* may overwrite this header: read above */
-        kept += size;
-        count++;
-    }
-    if (count != table->count) {
-        table->arena.size = (size_t)(kept - table->arena.data);
-        table->count = count;
-        rebuild_slots(table);
-    }
-    return rc;
-}
-
 /* ---- A rank's own pairs, in shares -------------------------------------- */
 
 /* The share of a rank's keys that a key belongs to: from the low half of
@@ -446,61 +417,79 @@ int hpool__pair_tables_add_encoded(hpool__pair_table *tables, int shares, const 
     return rc;
 }
 
+/* Splits a thread's table in place: other ranks' pairs are encoded into
+ * parts (a buffer per rank), this rank's pairs of other shares copied,
+ * entries as they are, into moved (a buffer per share), and only this
+ * rank's pairs of share keep stay, moved to the front, their slots
+ * rebuilt. */
+static int split_in_place(hpool__pair_table *table, int ranks, int me, hpool__buffer *parts, int shares, int keep,
+                          hpool__buffer *moved)
+{
+    unsigned char *kept = table->arena.data, *end = table->arena.data + table->arena.size;
+    size_t count = 0;
+    int rc = 0;
+    for (unsigned char *entry = kept, *next; entry < end; entry = next) {
+        const entry_header *header = (const entry_header *)entry;
+        size_t size = entry_size(header->key_size, header->value_size);
+        next = entry + size;
+        int owner = owner_of(header->hash, ranks), share = share_of(header->hash, shares);
+        if (owner == me && share == keep) {
+            if (kept != entry)
+                memmove(kept, entry, size); /* may overwrite this header: read above */
+            kept += size;
+            count++;
+        } else if (rc == 0 && owner == me) {
+            rc = hpool__buffer_append(&moved[share], entry, size) != 0 ? HPOOL_ENOMEM : 0;
+        } else if (rc == 0) {
+            rc = encode_pair(&parts[owner], entry_key(entry), header->key_size, entry_value(entry),
+                             header->value_size);
+        }
+    }
+    if (count != table->count) {
+        table->arena.size = (size_t)(kept - table->arena.data);
+        table->count = count;
+        rebuild_slots(table);
+    }
+    return rc;
+}
+
 typedef struct gather_job {
-    hpool__pair_table *mapped, *owned;
-    int tables, shares, ranks, me;
-    hpool__buffer *parts; /* tables × ranks */
-    int *codes;           /* each part's return */
+    hpool__pair_table *mapped, *owned; /* a table per thread, a table per share */
+    int shares, ranks, me;
+    hpool__buffer *parts;              /* thread × rank */
+    hpool__buffer *moved;              /* thread × share */
+    int *codes;                        /* each part's return */
 } gather_job;
 
-static void partition_part(void *arg, int t, int parts)
+static void split_part(void *arg, int t, int parts)
 {
     gather_job *job = arg;
     (void)parts;
-    job->codes[t] = hpool__pair_table_partition_in_place(&job->mapped[t], job->ranks,
-                                                         &job->parts[(size_t)t * (size_t)job->ranks], job->me);
+    job->codes[t] = split_in_place(&job->mapped[t], job->ranks, job->me, &job->parts[(size_t)t * (size_t)job->ranks],
+                                   job->shares, t, &job->moved[(size_t)t * (size_t)job->shares]);
 }
 
-/* Room for keys more keys without the slots growing on the way. */
-static int reserve_keys(hpool__pair_table *table, size_t keys, size_t bytes)
-{
-    while (table->combining && 2 * (table->count + keys) > table->capacity)
-        if (grow_slots(table) != 0)
-            return HPOOL_ENOMEM;
-    return hpool__buffer_reserve(&table->arena, bytes) != 0 ? HPOOL_ENOMEM : 0;
-}
-
+/* Share s: thread s's table, which holds only share s's keys now, plus the
+ * share's keys that the other threads' tables moved out. */
 static void gather_share(void *arg, int s, int shares)
 {
     gather_job *job = arg;
-    hpool__pair_table *owned = &job->owned[s];
+    hpool__pair_table *owned = &job->owned[s], *mapped = &job->mapped[s];
     int rc = 0;
-    if (shares > 1) {
-        size_t keys = 0, bytes = 0;
-        for (int t = 0; t < job->tables; t++)
-            if (job->mapped[t].count > keys) {
-                keys = job->mapped[t].count;
-                bytes = job->mapped[t].arena.size;
-            }
-        rc = reserve_keys(owned, keys / (size_t)shares + keys / (4 * (size_t)shares),
-                          bytes / (size_t)shares + bytes / (4 * (size_t)shares));
+    if (owned->count == 0 && owned->arena.size == 0) {
+        hpool__pair_table_release(owned); /* taken whole */
+        *owned = *mapped;
+        hpool__pair_table_init(mapped, owned->spec);
+    } else {
+        rc = hpool__pair_table_merge(owned, mapped); /* pairs came from other ranks first */
     }
-    for (int t = 0; t < job->tables && rc == 0; t++) {
-        hpool__pair_table *mapped = &job->mapped[t];
-        if (shares == 1 && owned->count == 0 && owned->arena.size == 0) {
-            hpool__pair_table_release(owned); /* one share: the table is taken whole */
-            *owned = *mapped;
-            hpool__pair_table_init(mapped, owned->spec);
-            continue;
-        }
-        FOR_EACH_ENTRY(mapped, entry)
-        {
+    for (int t = 0; t < shares && rc == 0; t++) {
+        const hpool__buffer *from = &job->moved[(size_t)t * (size_t)shares + (size_t)s];
+        for (unsigned char *entry = from->data; rc == 0 && entry != NULL && entry < from->data + from->size;
+             entry += entry_size(((entry_header *)entry)->key_size, ((entry_header *)entry)->value_size)) {
             const entry_header *header = (const entry_header *)entry;
-            if (share_of(header->hash, shares) == s
-                && (rc = table_add_hashed(owned, header->hash, entry_key(entry), header->key_size,
-                                          entry_value(entry), header->value_size))
-                       != 0)
-                break;
+            rc = table_add_hashed(owned, header->hash, entry_key(entry), header->key_size, entry_value(entry),
+                                  header->value_size);
         }
     }
     job->codes[s] = rc;
@@ -510,20 +499,20 @@ int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owne
                               hpool__buffer *parts, hpool__team *team)
 {
     int *codes = calloc((size_t)shares, sizeof *codes);
-    if (codes == NULL)
-        return HPOOL_ENOMEM;
-    gather_job job = {mapped, owned, shares, shares, ranks, me, parts, codes};
-    int rc = 0;
-    if (ranks > 1) {
-        hpool__team_run(team, partition_part, &job, shares);
-        for (int t = 0; t < shares && rc == 0; t++)
-            rc = codes[t];
-    }
-    if (rc == 0) {
+    hpool__buffer *moved = calloc((size_t)shares * (size_t)shares, sizeof *moved);
+    int rc = codes != NULL && moved != NULL ? 0 : HPOOL_ENOMEM;
+    gather_job job = {mapped, owned, shares, ranks, me, parts, moved, codes};
+    if (rc == 0)
+        hpool__team_run(team, split_part, &job, shares);
+    for (int t = 0; t < shares && rc == 0; t++)
+        rc = codes[t];
+    if (rc == 0)
         hpool__team_run(team, gather_share, &job, shares);
-        for (int s = 0; s < shares && rc == 0; s++)
-            rc = codes[s];
-    }
+    for (int s = 0; s < shares && rc == 0; s++)
+        rc = codes[s];
+    for (size_t m = 0; moved != NULL && m < (size_t)shares * (size_t)shares; m++)
+        hpool__buffer_release(&moved[m]);
+    free(moved);
     free(codes);
     return rc;
 }
