@@ -407,6 +407,16 @@ static void test_distinct_keys(hpool_pool *pool, int64_t n)
     hpool_source_free(range);
 }
 
+/* A call whose reduce function fails: HPOOL_EFAILED, with the function's code. */
+static void check_reduce_fails(hpool_pool *pool, int function, const hpool_source *source, int reducer, int code)
+{
+    hpool_pairs *pairs = NULL;
+    hpool_report report;
+    CHECK_RC(HPOOL_EFAILED, run_keyed(pool, function, source, 0, reducer, &pairs, &report));
+    CHECK(report.first_failed_code == code);
+    hpool_pairs_free(pairs);
+}
+
 static void test_binary_and_failures(hpool_pool *pool)
 {
     /* with a small budget, enough pairs without a combiner to spill */
@@ -440,11 +450,8 @@ static void test_binary_and_failures(hpool_pool *pool)
         hpool_pairs_free(pairs);
     }
     /* a reduce function that fails: the call says so, with its code */
+    check_reduce_fails(pool, EMIT_BINARY, range, FAIL_ON_KEY_3, 42);
     hpool_pairs *pairs = NULL;
-    hpool_report report;
-    CHECK_RC(HPOOL_EFAILED, run_keyed(pool, EMIT_BINARY, range, 0, FAIL_ON_KEY_3, &pairs, &report));
-    CHECK(report.first_failed_code == 42);
-    hpool_pairs_free(pairs);
     /* usage errors */
     CHECK_RC(HPOOL_EINVAL, run_keyed(pool, EMIT_BINARY, range, 0, 99, &pairs, NULL));
     CHECK_RC(HPOOL_EINVAL, run_keyed(pool, EMIT_BINARY, range, 0, SUMMARISE, NULL, NULL));
@@ -483,11 +490,7 @@ static void test_reduced_groups(hpool_pool *pool)
         CHECK(wrong == 0);
         hpool_pairs_free(pairs);
     }
-    hpool_pairs *pairs = NULL;
-    hpool_report report;
-    CHECK_RC(HPOOL_EFAILED, run_keyed(pool, EMIT_GROUP, range, 0, TOTAL_GROUPS_FAILING, &pairs, &report));
-    CHECK(report.first_failed_code == 7);
-    hpool_pairs_free(pairs);
+    check_reduce_fails(pool, EMIT_GROUP, range, TOTAL_GROUPS_FAILING, 7);
     hpool_source_free(range);
 }
 
