@@ -175,7 +175,7 @@ int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t s
 int hpool__spill_owned_if_over(hpool__keyed_store *store);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
 int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
-/* hpool__pair_table_reduce over the table and the store's sorted runs. */
+/* hpool__pair_tables_reduce over the owned tables and the store's sorted runs. */
 int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code);
 void hpool__spill_close(hpool__keyed_store *store);
 
