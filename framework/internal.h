@@ -57,6 +57,11 @@ typedef struct hpool__buffer {
 int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra);
 int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size);
 void hpool__buffer_release(hpool__buffer *buffer);
+/* Asks Linux to back the whole 2 MiB pages inside [data, data + size) with
+ * huge pages (Debian's default gives them only to memory that asks): a
+ * pair table probed at random over megabytes otherwise misses the TLB on
+ * most probes. A no-op where the system has no such advice. */
+void hpool__advise_huge_pages(void *data, size_t size);
 
 /* Room for one more element when count has reached *capacity: returns the
  * array, perhaps moved, with *capacity doubled; NULL (array untouched) if

@@ -1,6 +1,8 @@
 /* records.c: growable byte buffers and the hpool_records result set. */
 #include "internal.h"
 
+#include <sys/mman.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +18,21 @@ int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)
         return HPOOL_ENOMEM;
     buffer->data = grown;
     buffer->capacity = capacity;
+    hpool__advise_huge_pages(grown, capacity);
     return 0;
+}
+
+void hpool__advise_huge_pages(void *data, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t start = ((uintptr_t)data + huge - 1) & ~(huge - 1), end = ((uintptr_t)data + size) & ~(huge - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice: refused is fine */
+#else
+    (void)data;
+    (void)size;
+#endif
 }
 
 int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size)

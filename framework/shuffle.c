@@ -109,6 +109,7 @@ static int grow_slots(hpool__pair_table *table)
     uint64_t *slots = malloc(capacity * sizeof *slots);
     if (slots == NULL)
         return HPOOL_ENOMEM;
+    hpool__advise_huge_pages(slots, capacity * sizeof *slots);
     memset(slots, 0, capacity * sizeof *slots);
     for (size_t i = 0; i < table->capacity; i++) {
         if (table->slots[i] == 0)
