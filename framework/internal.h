@@ -86,10 +86,12 @@ typedef struct hpool__pair_table {
     size_t capacity, count;
 } hpool__pair_table;
 
-/* Pairs for a combining table are staged a few at a time, so their slots
+/* Pairs for a combining table are staged a batch at a time, so their slots
  * and entries can be fetched from memory together rather than one cache
- * miss after another: most of a word count's time is those misses. */
-#define HPOOL__STAGED_PAIRS 16
+ * miss after another: most of a word count's time is those misses. 128
+ * rather than 16 leaves each prefetch longer to land (word count, 2
+ * threads: 16 -> 0.68 s, 32 -> 0.63, 64 -> 0.61, 128 -> 0.59, 512 -> 0.60). */
+#define HPOOL__STAGED_PAIRS 128
 struct hpool_emitter {
     hpool__pair_table *table;
     int error;
