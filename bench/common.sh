@@ -20,10 +20,15 @@ unset HPOOL_THREADS OMP_NUM_THREADS
 
 # mpirun_for ARRAY RANKS: sets the array named ARRAY to the launcher prefix,
 # oversubscribing only when it must, so that runs within the core count are not
-# slowed by Open MPI's yield-when-idle.
+# slowed by Open MPI's yield-when-idle. MPIRUN_ARGS (split at spaces) is added
+# to every mpirun, e.g. MPIRUN_ARGS="--mca pml ob1": on a machine without a
+# high-speed fabric that skips Open MPI's probing for one, 0.2 s of every
+# start-up here (see bench/README.md).
 mpirun_for() {
     local -n launcher=$1
-    launcher=(mpirun -n "$2")
+    local -a extra
+    read -r -a extra <<<"${MPIRUN_ARGS:-}"
+    launcher=(mpirun "${extra[@]}" -n "$2")
     if [ "$2" -gt "$CORES" ]; then
         launcher+=(--oversubscribe)
     fi
