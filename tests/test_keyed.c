@@ -383,6 +383,58 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
     free(expected);
 }
 
+/* Words from 1 byte to past the emitter's 4 KiB staging buffer, mixed in
+ * each record: pairs that fill the buffer before its pair count, and pairs
+ * too big to stage, which go straight to the table between staged ones. */
+static void test_long_words(hpool_pool *pool)
+{
+    static const size_t lengths[] = {1, 15, 16, 17, 33, 300, 4087, 4088, 4089, 4096, 6000};
+    enum { LINES = 300, WORDS_PER_LINE = 9, VARIANTS = 3 };
+    char **lines = malloc(LINES * sizeof *lines);
+    uint64_t seed = 777;
+    for (size_t l = 0; l < LINES; l++) {
+        lines[l] = malloc(WORDS_PER_LINE * 6002 + 1);
+        size_t at = 0;
+        for (int w = 0; w < WORDS_PER_LINE; w++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t length = lengths[(seed >> 33) % (sizeof lengths / sizeof lengths[0])];
+            char letter = (char)('a' + (seed >> 45) % VARIANTS);
+            if (w > 0)
+                lines[l][at++] = ' ';
+            memset(lines[l] + at, letter, length);
+            lines[l][at + length - 1] = (char)('0' + length % 10); /* 4088 and 4089 differ in more than size */
+            at += length;
+        }
+        lines[l][at] = '\0';
+    }
+    word *expected;
+    size_t distinct = reference_word_count(lines, LINES, &expected);
+    CHECK(distinct > 20);
+    hpool_source *source;
+    hpool_source_records(&source, (const void *const *)lines, NULL, LINES);
+    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
+        hpool_pairs *pairs = NULL;
+        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, NULL));
+        CHECK(hpool_pairs_count(pairs) == distinct);
+        uint64_t wrong = 0;
+        for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
+            hpool_pair pair;
+            hpool_pairs_get(pairs, i, &pair);
+            uint64_t count;
+            memcpy(&count, pair.value, 8);
+            wrong += pair.key_size != expected[i].size || memcmp(pair.key, expected[i].text, pair.key_size) != 0
+                     || count != expected[i].count;
+        }
+        CHECK(wrong == 0);
+        hpool_pairs_free(pairs);
+    }
+    hpool_source_free(source);
+    for (size_t l = 0; l < LINES; l++)
+        free(lines[l]);
+    free(lines);
+    free(expected);
+}
+
 static void test_distinct_keys(hpool_pool *pool, int64_t n)
 {
     hpool_source *range;
@@ -537,6 +589,7 @@ int main(int argc, char **argv)
     if (rc == 0 && hpool_pool_is_root(pool)) {
         test_empty_and_single_key(pool);
         test_word_count(pool, 20000);
+        test_long_words(pool);
         test_binary_and_failures(pool);
         test_reduced_groups(pool);
         test_distinct_keys(pool, 2000000);
