@@ -332,6 +332,28 @@ static void check_shares(hpool_pool *pool, const word *expected, size_t distinct
     free(texts);
 }
 
+/* Counts the words of source at every chunksize: each answer must be
+ * expected, pair by pair, in order. */
+static void check_word_counts(hpool_pool *pool, const hpool_source *source, const word *expected, size_t distinct)
+{
+    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
+        hpool_pairs *pairs = NULL;
+        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, NULL));
+        CHECK(hpool_pairs_count(pairs) == distinct);
+        uint64_t wrong = 0;
+        for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
+            hpool_pair pair;
+            hpool_pairs_get(pairs, i, &pair);
+            uint64_t count;
+            memcpy(&count, pair.value, 8);
+            wrong += pair.key_size != expected[i].size || memcmp(pair.key, expected[i].text, pair.key_size) != 0
+                     || count != expected[i].count;
+        }
+        CHECK(wrong == 0);
+        hpool_pairs_free(pairs);
+    }
+}
+
 static void test_word_count(hpool_pool *pool, size_t line_count)
 {
     /* Zipf-ish words: w0 often, w1 half as often, ... */
@@ -353,23 +375,7 @@ static void test_word_count(hpool_pool *pool, size_t line_count)
     size_t distinct = reference_word_count(lines, line_count, &expected);
     hpool_source *source;
     hpool_source_records(&source, (const void *const *)lines, NULL, line_count);
-    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
-        hpool_pairs *pairs = NULL;
-        hpool_report report;
-        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, &report));
-        CHECK(hpool_pairs_count(pairs) == distinct);
-        uint64_t wrong = 0;
-        for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
-            hpool_pair pair;
-            hpool_pairs_get(pairs, i, &pair);
-            uint64_t count;
-            memcpy(&count, pair.value, 8);
-            wrong += pair.key_size != expected[i].size || memcmp(pair.key, expected[i].text, pair.key_size) != 0
-                     || count != expected[i].count;
-        }
-        CHECK(wrong == 0);
-        hpool_pairs_free(pairs);
-    }
+    check_word_counts(pool, source, expected, distinct);
     /* the same count, written by each rank instead of sent to the root */
     hpool_pairs *pairs = NULL;
     CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, 0, COUNT_PER_RANK, &pairs, NULL));
@@ -412,22 +418,7 @@ static void test_long_words(hpool_pool *pool)
     CHECK(distinct > 20);
     hpool_source *source;
     hpool_source_records(&source, (const void *const *)lines, NULL, LINES);
-    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
-        hpool_pairs *pairs = NULL;
-        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, NULL));
-        CHECK(hpool_pairs_count(pairs) == distinct);
-        uint64_t wrong = 0;
-        for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
-            hpool_pair pair;
-            hpool_pairs_get(pairs, i, &pair);
-            uint64_t count;
-            memcpy(&count, pair.value, 8);
-            wrong += pair.key_size != expected[i].size || memcmp(pair.key, expected[i].text, pair.key_size) != 0
-                     || count != expected[i].count;
-        }
-        CHECK(wrong == 0);
-        hpool_pairs_free(pairs);
-    }
+    check_word_counts(pool, source, expected, distinct);
     hpool_source_free(source);
     for (size_t l = 0; l < LINES; l++)
         free(lines[l]);
