@@ -126,6 +126,23 @@ expect_status 1 bad-count
 [ "$(wc -l <"$work/bad-count.err")" -eq 5 ] || fail "bad-count: expected 5 reports, got: $(cat "$work/bad-count.err")"
 grep -c . "$work/bad-count.out" | grep -qx 5 || fail "bad-count: expected 5 counts: $(cat "$work/bad-count.out")"
 
+# A @LIST's page names are read without a check first: what is wrong with
+# one is reported in its turn, and a directory named like a page is one. A
+# listed name that is not a page name is still checked: a directory is walked.
+mkdir -p "$bad/named.html" "$bad/walked"
+printf '<meta inside>\n' >"$bad/named.html/page.html"
+printf '<meta walked>\n' >"$bad/walked/page.html"
+printf '%s\n' "$bad/tree/good.html" "$bad/listed-missing.html" "$bad/named.html" "$bad/walked" >"$bad/pages.list"
+run listed "@$bad/pages.list"
+expect_status 1 listed
+for line in "$bad/listed-missing.html: cannot open: No such file or directory" \
+            "$bad/named.html: cannot read: is a directory"; do
+  grep -qxF "metatags: $line" "$work/listed.err" || fail "listed: no report '$line' in: $(cat "$work/listed.err")"
+done
+[ "$(wc -l <"$work/listed.err")" -eq 2 ] || fail "listed: expected 2 reports, got: $(cat "$work/listed.err")"
+printf '%s\n' "$bad/tree/good.html	<meta good=\"1\">" "$bad/walked/page.html	<meta walked>" >"$work/listed.expected"
+expect_same "$work/listed.out" "$work/listed.expected" listed
+
 # ---- Usage errors: status 2 and a message ----------------------------------
 usage() {
   local expected=$1; shift

@@ -362,13 +362,13 @@ static void on_item_failed(uint64_t index, int code, void *user)
 /* Expands the inputs and runs the call; the exit status. */
 static int run_root(hpool_pool *pool, const settings *settings)
 {
-    input_list inputs = {0};
+    bool progress_on = settings->progress == 1 || (settings->progress == -1 && isatty(STDERR_FILENO));
+    input_list inputs = {.want_sizes = progress_on}; /* only the progress line shows MB */
     if (inputs_expand(&inputs, settings->inputs, settings->input_count) != 0) {
         fprintf(stderr, "metatags: out of memory while listing the inputs\n");
         inputs_free(&inputs);
         return EXIT_SOME_FAILED;
     }
-    bool progress_on = settings->progress == 1 || (settings->progress == -1 && isatty(STDERR_FILENO));
     run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0};
     int rc = 0;
     if (inputs.count > 0) {

@@ -90,16 +90,18 @@ int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn 
 typedef struct input_list {
     char **names;      /* paths and URLs, in input order */
     size_t *lengths;
-    uint64_t *sizes;   /* file sizes from stat; 0 for URLs */
+    uint64_t *sizes;   /* file sizes from stat when wanted (for progress); else 0 */
     size_t count, capacity;
     bool has_urls;
+    bool want_sizes;   /* set before expanding: stat every page for its size */
     int failures;      /* inputs already reported on stderr */
 } input_list;
 
 bool input_is_url(const char *name);
 /* Expands the command line's INPUTs (files, directories, @LIST, URLs).
  * Reports bad ones on stderr and counts them; returns -1 only when out of
- * memory. */
+ * memory. A name in a @LIST that ends in .html or .htm is taken as a page
+ * without a check: reading it reports what is wrong with it. */
 int inputs_expand(input_list *list, char **arguments, int count);
 void inputs_free(input_list *list);
 
