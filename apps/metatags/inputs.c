@@ -121,7 +121,7 @@ static int walk(input_list *list, const char *path, const ancestor *parent)
     for (size_t i = 0; rc == 0 && i < count; i++) {
         char *child = names[i];
         names[i] = NULL;
-        /* A regular file needs no stat: its size is read after sorting. */
+        /* A regular file needs no stat: its size, when wanted, is read after sorting. */
         if (types[i] == DT_REG) {
             if (is_page_name(child))
                 rc = append(list, child, 0);
@@ -181,7 +181,7 @@ static int add_input(input_list *list, const char *name, bool listed)
         return append(list, copy, 0);
     }
     /* A list of pages is usually long (thousands of paths, made by find),
-     * and checking each name before the pool starts was a seventh of a
+     * and checking each name before the pool starts was 15-20% of a
      * 10,600-page run: the stat walks the whole path again, one core
      * alone. The worker opens and checks the page anyway. */
     if (listed && is_page_name(name)) {
