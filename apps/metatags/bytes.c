@@ -56,40 +56,28 @@ __attribute__((target("avx2"))) static size_t next_notable_avx2(const uint8_t *d
                                                                  bool high, bool nul)
 {
     const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi8(1);
-    if (high && nul) {
-        /* A NUL or a byte >= 0x80 is one test: read as signed, it is below 1.
-         * Four vectors folded by their minimum take one test per 128 bytes,
-         * and the 32 bytes that hold the hit are found after. */
-        while (i + 128 <= size) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(data + i + 32));
-            __m256i c = _mm256_loadu_si256((const __m256i *)(data + i + 64));
-            __m256i d = _mm256_loadu_si256((const __m256i *)(data + i + 96));
-            __m256i lowest = _mm256_min_epi8(_mm256_min_epi8(a, b), _mm256_min_epi8(c, d));
-            if (_mm256_movemask_epi8(_mm256_cmpgt_epi8(one, lowest)) != 0)
-                break;
-            i += 128;
-        }
-        while (i + 32 <= size) {
-            __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
-            uint32_t bits = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(one, a));
-            if (bits != 0)
-                return i + (size_t)__builtin_ctz(bits);
-            i += 32;
-        }
-    }
-    while (i + 64 <= size) {
+    /* A NUL or a byte >= 0x80 is one test: read as signed, it is below 1.
+     * When both are wanted (until a page has shown one), four vectors folded
+     * by their minimum take one test per 128 bytes; the 32 bytes that hold
+     * the hit are found by the loop after. */
+    while (high && nul && i + 128 <= size) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(data + i));
         __m256i b = _mm256_loadu_si256((const __m256i *)(data + i + 32));
-        uint64_t bits = 0;
-        if (high)
-            bits |= (uint32_t)_mm256_movemask_epi8(a) | (uint64_t)(uint32_t)_mm256_movemask_epi8(b) << 32;
-        if (nul)
-            bits |= (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero)) |
-                    (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)) << 32;
+        __m256i c = _mm256_loadu_si256((const __m256i *)(data + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(data + i + 96));
+        __m256i lowest = _mm256_min_epi8(_mm256_min_epi8(a, b), _mm256_min_epi8(c, d));
+        if (_mm256_movemask_epi8(_mm256_cmpgt_epi8(one, lowest)) != 0)
+            break;
+        i += 128;
+    }
+    while (i + 32 <= size) {
+        __m256i block = _mm256_loadu_si256((const __m256i *)(data + i));
+        uint32_t bits = high && nul ? (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(one, block))
+                        : high      ? (uint32_t)_mm256_movemask_epi8(block)
+                                    : (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(block, zero));
         if (bits != 0)
-            return i + (size_t)__builtin_ctzll(bits);
-        i += 64;
+            return i + (size_t)__builtin_ctz(bits);
+        i += 32;
     }
     for (; i < size; i++)
         if ((high && data[i] >= 0x80) || (nul && data[i] == 0))
@@ -108,13 +96,10 @@ static size_t next_notable(const uint8_t *data, size_t size, size_t i, bool high
     const __m128i zero = _mm_setzero_si128(), one = _mm_set1_epi8(1);
     while (i + 16 <= size) {
         __m128i block = _mm_loadu_si128((const __m128i *)(data + i));
-        unsigned bits = 0;
-        if (high && nul) /* as in the AVX2 version: below 1 as a signed byte */
-            bits = (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(one, block));
-        else if (high)
-            bits = (unsigned)_mm_movemask_epi8(block);
-        else if (nul)
-            bits = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, zero));
+        /* as in the AVX2 version: both wanted is "below 1 as a signed byte" */
+        unsigned bits = high && nul ? (unsigned)_mm_movemask_epi8(_mm_cmpgt_epi8(one, block))
+                        : high      ? (unsigned)_mm_movemask_epi8(block)
+                                    : (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(block, zero));
         if (bits != 0)
             return i + (size_t)__builtin_ctz(bits);
         i += 16;
