@@ -96,7 +96,8 @@ int hpool__batch_assemble_records(hpool__batch *batch)
 typedef struct result_header {
     uint32_t call_id, batch_id;
     int32_t mode, reducer;
-    uint64_t first, count, result_size, block_size, timed_ns, timed_items, failure_count, data_size;
+    uint64_t first, count, chunk_count, result_size, block_size, timed_ns, timed_items, failure_count, data_size;
+    uint64_t sender_chunks_completed;
 } result_header;
 
 static size_t result_data_size(const hpool__batch *batch)
@@ -115,7 +116,7 @@ static size_t result_data_size(const hpool__batch *batch)
     return 0;
 }
 
-int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
+int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **buffer, size_t *size)
 {
     size_t data_size = result_data_size(batch);
     size_t total = sizeof(result_header) + batch->failure_count * sizeof(hpool__failure) + data_size;
@@ -124,8 +125,8 @@ int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size)
         return HPOOL_ENOMEM;
     result_header header = {
         .call_id = batch->call_id, .batch_id = batch->batch_id, .mode = batch->mode,
-        .reducer = batch->reducer, .first = batch->first, .count = batch->count,
-        .result_size = batch->result_size, .block_size = batch->block_size, .timed_ns = atomic_load(&batch->timed_ns), .timed_items = atomic_load(&batch->timed_items),
+        .reducer = batch->reducer, .first = batch->first, .count = batch->count, .chunk_count = batch->chunk_count,
+        .sender_chunks_completed = chunks_completed, .result_size = batch->result_size, .block_size = batch->block_size, .timed_ns = atomic_load(&batch->timed_ns), .timed_items = atomic_load(&batch->timed_items),
         .failure_count = batch->failure_count, .data_size = data_size,
     };
     unsigned char *at = out;
@@ -175,6 +176,8 @@ int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch_out)
     batch->reducer = header.reducer;
     batch->first = header.first;
     batch->count = header.count;
+    batch->chunk_count = header.chunk_count;
+    batch->sender_chunks_completed = header.sender_chunks_completed;
     batch->result_size = header.result_size;
     batch->block_size = header.block_size;
     if (header.mode == HPOOL__REDUCE && header.data_size != header.result_size * hpool__batch_partials(batch)) {

@@ -378,9 +378,9 @@ static void release_reading(hpool_pool *pool, hpool__call *call)
 {
     if (call->reading == NULL)
         return;
+    call->chunks_in_flight -= call->reading->chunk_count;
     hpool__batch_free(call->reading);
     call->reading = NULL;
-    call->in_flight--;
     pool->engine_has_news = true;
     pthread_cond_signal(&pool->engine_wake);
 }
@@ -476,14 +476,14 @@ void hpool_iter_free(hpool_iter *iter)
         release_reading(pool, call);
         for (hpool__batch *batch = call->ready_head, *next; batch != NULL; batch = next) {
             next = batch->next;
+            call->chunks_in_flight -= batch->chunk_count;
             hpool__batch_free(batch);
-            call->in_flight--;
         }
         call->ready_head = call->ready_tail = NULL;
         for (hpool__batch *batch = call->waiting, *next; batch != NULL; batch = next) {
             next = batch->next;
+            call->chunks_in_flight -= batch->chunk_count;
             hpool__batch_free(batch);
-            call->in_flight--;
         }
         call->waiting = NULL;
         wait_complete(pool, call, -1);

@@ -64,8 +64,8 @@ static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *bat
         uint64_t partials = hpool__batch_partials(ready);
         for (uint64_t p = 0; ready->accumulator != NULL && p < partials; p++)
             reducer->combine(call->reduction, ready->accumulator + p * reducer->value_size, reducer->user);
+        call->chunks_in_flight -= ready->chunk_count;
         hpool__batch_free(ready);
-        call->in_flight--;
     }
 }
 
@@ -102,7 +102,7 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         hpool__batch_free(batch);
         return;
     }
-    call->outstanding--;
+    call->batches_uncollected--;
     call->done += batch->count;
     uint64_t timed_ns = atomic_load(&batch->timed_ns), timed_items = atomic_load(&batch->timed_items);
     if (timed_items > 0 && timed_ns > 0) {
@@ -135,10 +135,10 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
             else if (call->report.status == 0)
                 call->report.status = HPOOL_ENOMEM;
         }
-        call->in_flight--;
+        call->chunks_in_flight -= batch->chunk_count;
         break;
     case HPOOL__CALL_KEYED:
-        call->in_flight--; /* its pairs went to this rank's store */
+        call->chunks_in_flight -= batch->chunk_count; /* its pairs went to this rank's store */
         break;
     case HPOOL__CALL_REDUCE:
         if (call->block_size > 0) {
@@ -149,11 +149,11 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         if (batch->accumulator != NULL)
             pool->reducers[call->spec.reducer].combine(call->reduction, batch->accumulator,
                                                       pool->reducers[call->spec.reducer].user);
-        call->in_flight--;
+        call->chunks_in_flight -= batch->chunk_count;
         break;
     case HPOOL__CALL_IMAP:
         if (call->abandoned) {
-            call->in_flight--;
+            call->chunks_in_flight -= batch->chunk_count;
             break;
         }
         deliver_in_order(call, batch);
@@ -161,7 +161,7 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         break;
     case HPOOL__CALL_IMAP_UNORDERED:
         if (call->abandoned) {
-            call->in_flight--;
+            call->chunks_in_flight -= batch->chunk_count;
             break;
         }
         append_ready(call, batch);
@@ -198,7 +198,7 @@ static void unlink_call(hpool_pool *pool, hpool__call *call)
 
 void hpool__complete_if_done(hpool_pool *pool, hpool__call *call)
 {
-    if (call->complete || !call->source_ended || call->outstanding > 0)
+    if (call->complete || !call->source_ended || call->batches_uncollected > 0)
         return;
     if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done) {
         /* The map phase is over; the shuffle runs even after a cancel, as

@@ -208,6 +208,12 @@ typedef struct hpool__batch {
     size_t result_size;
     uint64_t first, count, chunksize, chunk_count;
     uint64_t block_size;           /* deterministic reduce: items per partial */
+    /* The root's credit rule, carried to the rank that runs the batch: it
+     * tells the root as soon as it holds fewer chunks than this. */
+    uint64_t report_below;
+    /* Result messages: the chunks the sending rank had completed in all,
+     * so the root knows how many it still holds. */
+    uint64_t sender_chunks_completed;
     hpool__input input;
 
     /* Execution, inside a rank's team. */
@@ -254,6 +260,8 @@ typedef struct hpool__cpus {
 } hpool__cpus;
 
 typedef void hpool__batch_done_fn(hpool__batch *batch, void *user);
+/* The team holds fewer chunks than the root asked it to report below. */
+typedef void hpool__credit_fn(void *user);
 
 /* Work split in parts among a team's threads (hpool__team_run). */
 typedef void hpool__team_job_fn(void *arg, int part, int parts);
@@ -277,7 +285,15 @@ struct hpool__team {
     size_t reducer_count;
     const hpool_keyed_reducer *keyed_reducers;
     hpool__batch_done_fn *on_batch_done;
-    void *on_batch_done_user;
+    hpool__credit_fn *on_credit;
+    void *on_batch_done_user;          /* and on_credit's */
+    /* What the team holds, for the root's credit: chunks queued and not
+     * yet claimed, and chunks running (both under lock); chunks completed
+     * in all, counted before their batch is reported done. */
+    uint64_t chunks_queued, chunks_running;
+    atomic_uint_fast64_t chunks_completed;
+    uint64_t report_below;             /* from the latest batch */
+    bool credit_pending;               /* on_credit ran; the engine has not answered */
     hpool__team_job *job;         /* parts not yet claimed; before any chunk */
     pthread_cond_t job_done;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
@@ -302,6 +318,10 @@ int hpool__team_start(hpool__team *team);
 /* Waits until every thread of a started team has recorded its CPUs. */
 void hpool__team_wait_started(hpool__team *team);
 void hpool__team_submit(hpool__team *team, hpool__batch *batch);
+/* The engine's answer to on_credit: the chunks completed so far, for the
+ * root; *pending (if not NULL) says whether on_credit ran since the last
+ * call, and is cleared. */
+uint64_t hpool__team_take_credit(hpool__team *team, bool *pending);
 /* Runs fn(arg, part, parts) for every part 0 .. parts-1 on the team's
  * threads, ahead of any queued chunk, and returns when all are done; on the
  * calling thread if parts is 1 or the team has no threads. One caller at a
@@ -320,6 +340,12 @@ enum hpool__message_type {
     HPOOL__MSG_SHUFFLE,      /* root → ranks: the map phase of a keyed call is over */
     HPOOL__MSG_PAIRS,        /* rank → rank: the pairs the receiver owns */
     HPOOL__MSG_KEYED_RESULT, /* rank → root: its reduced, sorted run */
+    HPOOL__MSG_CREDIT,       /* rank → root: u64 chunks completed; it holds too few */
+    HPOOL__MSG_ERROR,        /* rank → root: i32 code; its engine stopped on it */
+    /* Inside transport.c: a message too big for one MPI count travels as a
+     * LARGE header (type, size, piece size) and then PIECEs, in order. */
+    HPOOL__MSG_LARGE,
+    HPOOL__MSG_PIECE,
 };
 
 typedef struct hpool__pending_send {
@@ -371,7 +397,8 @@ hpool_records *hpool__records_build(hpool__batch **batches, size_t batch_count, 
 /* Message encoding (sources.c for batches, collection.c for results). */
 int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size);
 int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch);
-int hpool__result_encode(hpool__batch *batch, void **buffer, size_t *size);
+/* chunks_completed: the sending rank's count, for the root's credit. */
+int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **buffer, size_t *size);
 int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch);
 
 /* ---- Placement (placement.c) ----------------------------------------- */
@@ -422,8 +449,10 @@ typedef struct hpool__call {
     uint64_t total;                 /* UINT64_MAX until a producer ends */
     uint64_t cut;                   /* items cut into batches so far */
     uint64_t done;                  /* items collected */
-    size_t in_flight;               /* batches cut and not yet released */
-    size_t outstanding;             /* batches cut and not yet collected */
+    /* Chunks cut and not yet released: for streams, until the caller has
+     * read them. The window bounds it. */
+    uint64_t chunks_in_flight;
+    size_t batches_uncollected;     /* batches cut and not yet collected */
     uint32_t next_batch_id;
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
@@ -459,6 +488,15 @@ typedef struct hpool__call {
     bool complete;                  /* report final, callbacks run */
 } hpool__call;
 
+/* What the root knows of one rank's work: its threads, the chunks sent to
+ * it, and the chunks it said it completed (from its results and credit
+ * messages; read from the team for the root itself). It holds the
+ * difference: running, queued, or done and not yet reported. */
+typedef struct hpool__rank_load {
+    int threads;
+    uint64_t chunks_sent, chunks_completed;
+} hpool__rank_load;
+
 struct hpool_pool {
     hpool__transport transport;
     int root;
@@ -469,7 +507,7 @@ struct hpool_pool {
     size_t reducer_count;
     hpool_keyed_reducer *keyed_reducers;
     size_t keyed_reducer_count;
-    size_t window;
+    size_t window;                  /* chunks per call; 0: automatic */
     hpool__team team;
 
     pthread_t engine;
@@ -484,7 +522,8 @@ struct hpool_pool {
     uint32_t next_call_id;
     bool closed, joining, joined;
     hpool__batch *local_done_head, *local_done_tail; /* from the team */
-    size_t *outstanding;            /* batches in flight per rank */
+    hpool__rank_load *loads;        /* per rank: what it holds */
+    uint64_t total_threads;         /* worker threads of all ranks */
     int error;                      /* first transport error */
 
     pthread_mutex_t stores_lock;    /* guards keyed_stores */

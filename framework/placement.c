@@ -1,4 +1,4 @@
-/* placement.c: how many threads a rank runs, where they run, and the root's report of it. */
+/* placement.c: how many threads a rank runs, where they run, and the root's record and report of it. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -412,6 +412,12 @@ int hpool__placement_report(hpool_pool *pool, int requested)
         else
             records[r]->host[sizeof records[r]->host - 1] = '\0';
         offset += sizes[r];
+    }
+    /* The scheduler gives each rank work for the threads it really has. */
+    pool->total_threads = 0;
+    for (int r = 0; rc == 0 && r < ranks; r++) {
+        pool->loads[r].threads = records[r]->threads > 0 ? records[r]->threads : 1;
+        pool->total_threads += (uint64_t)pool->loads[r].threads;
     }
     if (rc == 0 && mode != PLACEMENT_QUIET)
         warn_if_oversubscribed(records, ranks);

@@ -75,6 +75,17 @@ void hpool__on_local_batch_done(hpool__batch *batch, void *argument)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* The team holds too few chunks: the engine tells the root (or, on the
+ * root, tops the team up). */
+static void on_local_credit(void *argument)
+{
+    hpool_pool *pool = argument;
+    pthread_mutex_lock(&pool->lock);
+    pool->engine_has_news = true;
+    pthread_cond_signal(&pool->engine_wake);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
 {
     if (pool_out == NULL)
@@ -115,12 +126,12 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         rc = hpool__transport_check_names(&pool->transport, hash_tables(options));
     if (rc == 0 && (options->root < 0 || options->root >= pool->transport.size))
         rc = HPOOL_EINVAL;
-    pool->outstanding = calloc((size_t)pool->transport.size, sizeof *pool->outstanding);
-    if (rc == 0 && pool->outstanding == NULL)
+    pool->loads = calloc((size_t)pool->transport.size, sizeof *pool->loads);
+    if (rc == 0 && pool->loads == NULL)
         rc = HPOOL_ENOMEM;
     if (rc != 0) {
         hpool__transport_close(&pool->transport);
-        free(pool->outstanding);
+        free(pool->loads);
         free(pool->functions);
         free(pool->reducers);
         free(pool->keyed_reducers);
@@ -130,7 +141,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
     pool->thread_count = hpool__resolve_threads(options->threads, &pool->team.cpus);
-    pool->window = options->window ? options->window : 4 * (size_t)pool->transport.size + 4;
+    pool->window = options->window;
     pool->memory_budget = options->memory_budget;
     if (pool->memory_budget == 0) {
         const char *mib = getenv("HPOOL_MEMORY_BUDGET");
@@ -153,6 +164,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     team->reducer_count = pool->reducer_count;
     team->keyed_reducers = pool->keyed_reducers;
     team->on_batch_done = hpool__on_local_batch_done;
+    team->on_credit = on_local_credit;
     team->on_batch_done_user = pool;
     team->pin = hpool__resolve_bind(options->bind);
     team->pin_offset = hpool__pin_offset(team->thread_count);
@@ -291,7 +303,7 @@ void hpool_pool_free(hpool_pool *pool)
     }
     pthread_mutex_destroy(&pool->stores_lock);
     free(pool->temp_dir);
-    free(pool->outstanding);
+    free(pool->loads);
     free(pool->functions);
     free(pool->reducers);
     free(pool->keyed_reducers);
@@ -394,12 +406,25 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds)
     pool->engine_has_news = false;
 }
 
+/* Tells the root that this rank's engine stopped, and why, so that it fails
+ * the calls instead of waiting for results that will not come. */
+static void report_engine_error(hpool_pool *pool, int code)
+{
+    int32_t *message = malloc(sizeof *message);
+    if (message == NULL)
+        return;
+    *message = code;
+    if (hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, message, sizeof *message) == 0)
+        hpool__transport_flush(&pool->transport);
+}
+
 void *hpool__worker_engine(void *argument)
 {
     hpool_pool *pool = argument;
     hpool__transport *transport = &pool->transport;
     bool stop = false;
     unsigned idle_rounds = 0;
+    uint64_t completed_reported = 0; /* the count the root last heard */
     int rc = 0;
     while (!stop && rc == 0) {
         bool busy = false;
@@ -417,16 +442,32 @@ void *hpool__worker_engine(void *argument)
         hpool__batch *done = pool->local_done_head;
         pool->local_done_head = pool->local_done_tail = NULL;
         pthread_mutex_unlock(&pool->lock);
+        /* Read before the results are encoded: each carries it. */
+        bool short_of_chunks;
+        uint64_t completed = hpool__team_take_credit(&pool->team, &short_of_chunks);
         while (done != NULL) {
             hpool__batch *next = done->next;
             void *buffer;
             size_t size;
             if (rc == 0)
-                rc = hpool__result_encode(done, &buffer, &size);
+                rc = hpool__result_encode(done, completed, &buffer, &size);
             if (rc == 0)
                 rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_RESULT, buffer, size);
+            if (rc == 0)
+                completed_reported = completed;
             hpool__batch_free(done);
             done = next;
+            busy = true;
+        }
+        if (rc == 0 && short_of_chunks && completed > completed_reported) {
+            uint64_t *credit = malloc(sizeof *credit);
+            rc = credit == NULL ? HPOOL_ENOMEM : 0;
+            if (rc == 0) {
+                *credit = completed;
+                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_CREDIT, credit, sizeof *credit);
+            }
+            if (rc == 0)
+                completed_reported = completed;
             busy = true;
         }
         if (rc == 0)
@@ -440,7 +481,9 @@ void *hpool__worker_engine(void *argument)
             hpool__engine_wait(pool, true, &idle_rounds);
         pthread_mutex_unlock(&pool->lock);
     }
-    if (rc == 0)
+    if (rc != 0)
+        report_engine_error(pool, rc);
+    else
         rc = hpool__transport_flush(transport);
     pthread_mutex_lock(&pool->lock);
     if (pool->error == 0)

@@ -1,111 +1,208 @@
-/* scheduler.c: the root's engine: cuts calls into chunks and batches, and keeps every rank busy. */
+/* scheduler.c: the root's engine: cuts calls into chunks and batches, and keeps every thread of every rank busy. */
 #include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* A chunk should take about this much thread time once the item cost is
- * known: long enough to hide the per-chunk overhead, short enough that
- * threads that finish early find more work. */
+/* How work is shared out. The unit a thread runs is a chunk of consecutive
+ * items; the unit a message carries to a rank is a batch of whole chunks.
+ * The root keeps, for every rank, the chunks it sent and the chunks the
+ * rank says it completed (each result message carries the count, and a
+ * rank that falls short of chunks sends one at once, see team.c), so it
+ * knows how many chunks each rank holds whatever the items cost, and tops
+ * every rank up to a chunk per thread plus a reserve. Batch and chunk sizes
+ * follow the measured cost per item; near the end of a call both shrink,
+ * and so does the reserve, so that no rank queues work another could
+ * start. */
+
+/* Once the item cost is known, a chunk takes about this much thread time:
+ * long enough that the per-chunk costs (a lock, an atomic, a clock read
+ * one time in eight) vanish, short enough that threads end close together. */
 #define TARGET_CHUNK_NS 1000000.0
-/* A batch keeps a rank's threads busy for about this long, which hides
- * the round trip to the root. */
+/* A batch keeps all the rank's threads busy for about this long, so a rank
+ * gets about a hundred messages a second however cheap its items are. */
 #define TARGET_BATCH_NS 10000000.0
-/* Batches in flight per rank: one running, one waiting in its queue. */
-#define CREDIT_PER_RANK 2
+/* Besides a chunk per thread, a rank holds a reserve of queued chunks: at
+ * least one per thread, and enough to keep all its threads busy for this
+ * long, the time its report takes to bring the next batch. */
+#define RESERVE_NS 2000000.0
 /* Input plus result bytes per batch, so streams stay in bounded memory. */
 #define MAX_BATCH_BYTES (1u << 20)
+/* Streams keep at most this many times the chunks all ranks want in flight
+ * when options.window is 0: room to work ahead of a slow reader. */
+#define WINDOW_PER_WANT 4
+/* Item counts are kept below this, so products of them cannot overflow. */
+#define MAX_ITEMS ((uint64_t)1 << 62)
 
 static uint64_t ceil_div(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
 }
 
-/* Chunksize and item count of the next batch of call for a rank with
- * `threads` threads. */
-static void size_batch(const hpool_pool *pool, const hpool__call *call, int threads, uint64_t *chunksize,
-                       uint64_t *max_items)
+static uint64_t min_u64(uint64_t a, uint64_t b)
 {
-    uint64_t workers = (uint64_t)pool->transport.size * (uint64_t)pool->thread_count;
-    bool total_known = call->total != UINT64_MAX;
-    uint64_t remaining = total_known ? call->total - call->cut : UINT64_MAX;
-    double cost = call->ns_per_item;
-
-    size_t bytes_per_item = hpool__source_item_bytes(call->source)
-                            + (call->mode == HPOOL__FIXED_RESULT ? call->result_size : 0);
-    uint64_t byte_cap = bytes_per_item > 0 ? MAX_BATCH_BYTES / bytes_per_item : UINT64_MAX;
-    uint64_t chunk = call->spec.chunksize;
-    if (chunk == 0) {
-        /* Never coarser than Python's ceil(n / (4 × workers)); finer when
-         * items are slow, so that 1 s items still spread over every core. */
-        uint64_t python = total_known ? ceil_div(call->total ? call->total : 1, 4 * workers) : UINT64_MAX;
-        chunk = cost > 0 ? (uint64_t)(TARGET_CHUNK_NS / cost) : 1;
-        if (chunk < 1)
-            chunk = 1;
-        if (chunk > python)
-            chunk = python;
-        if (chunk > byte_cap)
-            chunk = byte_cap > 0 ? byte_cap : 1; /* bounded memory beats fewer chunks */
-    }
-
-    if (call->block_size > 0) /* whole blocks, so batches start on one */
-        chunk = ceil_div(chunk, call->block_size) * call->block_size;
-
-    uint64_t items;
-    if (cost > 0) {
-        double wanted = TARGET_BATCH_NS * threads / cost;
-        items = wanted > 1e15 ? (uint64_t)1e15 : (uint64_t)wanted;
-    } else {
-        items = chunk * (uint64_t)threads; /* a probe: one chunk per thread */
-    }
-    if (total_known) {
-        /* Near the end, share what is left so every thread gets some. */
-        uint64_t fair = ceil_div(remaining * (uint64_t)threads, 2 * workers);
-        if (items > fair)
-            items = fair;
-    }
-    if (items > byte_cap)
-        items = byte_cap;
-    if (items > chunk)
-        items -= items % chunk; /* whole chunks, but for the last */
-    if (items < chunk)
-        items = chunk;
-    if (items > remaining)
-        items = remaining;
-    *chunksize = chunk;
-    *max_items = items;
+    return a < b ? a : b;
 }
 
-/* The first call with items left to cut and room in its window. */
-static hpool__call *next_call_to_cut(hpool_pool *pool)
+/* A non-negative double as a count, saturated at MAX_ITEMS. */
+static uint64_t count_of(double x)
+{
+    return x >= (double)MAX_ITEMS ? MAX_ITEMS : x > 0 ? (uint64_t)x : 0;
+}
+
+/* a × b / c without overflow, rounded down; c > 0. */
+static uint64_t scale(uint64_t a, uint64_t b, uint64_t c)
+{
+    unsigned __int128 product = (unsigned __int128)a * b / c;
+    return product > MAX_ITEMS ? MAX_ITEMS : (uint64_t)product;
+}
+
+/* What the root sends a rank next from one call. */
+typedef struct batch_plan {
+    uint64_t chunksize;
+    uint64_t items;      /* at most; whole chunks but for the call's last */
+    uint64_t want;       /* chunks the rank should hold */
+} batch_plan;
+
+static uint64_t held_chunks(const hpool_pool *pool, int rank)
+{
+    const hpool__rank_load *load = &pool->loads[rank];
+    return load->chunks_sent - load->chunks_completed;
+}
+
+static uint64_t item_bytes(const hpool__call *call)
+{
+    return hpool__source_item_bytes(call->source) + (call->mode == HPOOL__FIXED_RESULT ? call->result_size : 0);
+}
+
+/* chunksize 0: sized from the measured cost per item. */
+static uint64_t automatic_chunksize(const hpool_pool *pool, const hpool__call *call, uint64_t remaining)
+{
+    /* Until a chunk has been timed, one item: an item may take a minute. */
+    if (call->ns_per_item <= 0)
+        return 1;
+    uint64_t chunk = count_of(TARGET_CHUNK_NS / call->ns_per_item);
+    if (call->total != UINT64_MAX) {
+        uint64_t workers = pool->total_threads;
+        /* Never coarser than Python's ceil(n / (4 × workers)); and the last
+         * chunks shrink with what is left, so threads end together. */
+        chunk = min_u64(chunk, ceil_div(call->total, 4 * workers));
+        chunk = min_u64(chunk, ceil_div(remaining, 2 * workers));
+    }
+    uint64_t bytes = item_bytes(call);
+    if (bytes > 0)
+        chunk = min_u64(chunk, MAX_BATCH_BYTES / bytes); /* bounded memory beats fewer chunks */
+    return chunk > 0 ? chunk : 1;
+}
+
+/* Items not cut yet; MAX_ITEMS for a producer. */
+static uint64_t remaining_items(const hpool__call *call)
+{
+    return call->total != UINT64_MAX ? call->total - call->cut : MAX_ITEMS;
+}
+
+/* The call's next chunksize. Any chunksize works: one above what is left
+ * is what is left. */
+static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call *call)
+{
+    uint64_t remaining = remaining_items(call);
+    uint64_t chunk = call->spec.chunksize > 0 ? min_u64(call->spec.chunksize, MAX_ITEMS)
+                                              : automatic_chunksize(pool, call, remaining);
+    chunk = min_u64(chunk, remaining > 0 ? remaining : 1);
+    if (call->block_size > 0) /* whole blocks, so every batch starts on one */
+        chunk = ceil_div(chunk, call->block_size) * call->block_size;
+    return chunk;
+}
+
+/* Plans the next batch of call for rank; false if the call's window is
+ * full. */
+static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, batch_plan *plan)
+{
+    uint64_t threads = (uint64_t)pool->loads[rank].threads;
+    uint64_t workers = pool->total_threads;
+    bool total_known = call->total != UINT64_MAX;
+    uint64_t remaining = remaining_items(call);
+    uint64_t chunk = call_chunksize(pool, call);
+    double chunk_ns = call->ns_per_item * (double)chunk; /* 0: not measured yet */
+    uint64_t bytes = item_bytes(call);
+
+    /* Before the cost is known, a chunk per thread. */
+    uint64_t chunks = chunk_ns > 0 ? count_of(TARGET_BATCH_NS * (double)threads / chunk_ns) : threads;
+    if (bytes > 0)
+        chunks = min_u64(chunks, MAX_BATCH_BYTES / bytes / chunk);
+    if (chunks == 0)
+        chunks = 1; /* a chunk is never split */
+
+    /* The reserve covers RESERVE_NS, but never holds more than two
+     * batches: cheap items of many bytes would otherwise mean tens of
+     * megabytes queued on every rank. */
+    uint64_t reserve = chunk_ns > 0 ? count_of(RESERVE_NS * (double)threads / chunk_ns + 0.999) : 0;
+    reserve = min_u64(reserve, 2 * chunks);
+    if (reserve < threads)
+        reserve = threads;
+    if (total_known) {
+        /* Near the end no rank queues more than its share of what is left
+         * beyond one round, and in the last round none queues at all: each
+         * remaining chunk goes to the first thread that is free, wherever
+         * it is, so no thread waits while another rank has a queue. */
+        uint64_t chunks_left = ceil_div(remaining, chunk);
+        uint64_t beyond_one_round = chunks_left > workers ? chunks_left - workers : 0;
+        reserve = min_u64(reserve, scale(beyond_one_round, threads, workers));
+    }
+    plan->want = threads + reserve;
+
+    /* options.window, or a few times what every rank wants. */
+    uint64_t window = pool->window > 0 ? pool->window : scale(WINDOW_PER_WANT * plan->want, workers, threads);
+    if (call->chunks_in_flight >= window)
+        return false;
+    chunks = min_u64(chunks, window - call->chunks_in_flight);
+
+    uint64_t items = min_u64(chunks, MAX_ITEMS / chunk) * chunk;
+    if (total_known) /* guided: each rank a share of what is left */
+        items = min_u64(items, scale(remaining, threads, 2 * workers) + 1);
+    if (items > chunk)
+        items -= items % chunk; /* whole chunks */
+    if (items < chunk)
+        items = chunk;
+    plan->chunksize = chunk;
+    plan->items = min_u64(items, remaining);
+    return true;
+}
+
+/* The first call with items left to cut and room in its window, planned
+ * for rank dest. */
+static hpool__call *next_call_to_cut(hpool_pool *pool, int dest, batch_plan *plan)
 {
     for (hpool__call *call = pool->calls; call != NULL; call = call->next)
-        if (!call->source_ended && !call->canceled && call->in_flight < pool->window)
+        if (!call->source_ended && !call->canceled && plan_batch(pool, call, dest, plan))
             return call;
     return NULL;
 }
 
-/* Cuts the next batch for rank dest, or returns NULL. With pool->lock held:
- * a producer source runs here. */
-static hpool__batch *cut_batch(hpool_pool *pool, int dest)
+/* Ends a call's cutting: its source is exhausted, or failed with rc. */
+static void end_source(hpool_pool *pool, hpool__call *call, int rc)
 {
-    hpool__call *call = next_call_to_cut(pool);
-    if (call == NULL)
-        return NULL;
+    call->source_ended = true;
+    call->total = call->cut;
+    if (rc != 0 && call->report.status == 0)
+        call->report.status = rc;
+    hpool__complete_if_done(pool, call);
+}
+
+/* Cuts the next batch of call for rank dest as planned, or returns NULL if
+ * the source has ended. With pool->lock held: a producer source runs here. */
+static hpool__batch *cut_batch(hpool_pool *pool, hpool__call *call, int dest, const batch_plan *plan)
+{
     hpool__batch *batch = hpool__batch_new();
-    if (batch == NULL)
+    if (batch == NULL) {
+        end_source(pool, call, HPOOL_ENOMEM);
         return NULL;
-    uint64_t chunksize, max_items;
-    size_batch(pool, call, pool->thread_count, &chunksize, &max_items);
+    }
     bool ended = false;
-    int rc = hpool__source_cut(call->source, call->cut, max_items, MAX_BATCH_BYTES, batch, &ended);
+    int rc = hpool__source_cut(call->source, call->cut, plan->items, MAX_BATCH_BYTES, batch, &ended);
     if (rc != 0 || batch->count == 0) {
         hpool__batch_free(batch);
-        call->source_ended = true;
-        call->total = call->cut;
-        if (rc != 0 && call->report.status == 0)
-            call->report.status = rc;
-        hpool__complete_if_done(pool, call);
+        end_source(pool, call, rc);
         return NULL;
     }
     batch->call_id = call->id;
@@ -114,19 +211,23 @@ static hpool__batch *cut_batch(hpool_pool *pool, int dest)
     batch->reducer = call->mode == HPOOL__REDUCE || call->mode == HPOOL__KEYED ? call->spec.reducer : -1;
     batch->mode = call->mode;
     batch->result_size = call->result_size;
-    batch->chunksize = chunksize;
+    batch->chunksize = min_u64(plan->chunksize, batch->count);
+    batch->chunk_count = ceil_div(batch->count, batch->chunksize);
     batch->block_size = call->block_size;
+    batch->report_below = plan->want;
     batch->origin_rank = dest;
     if (dest == pool->root && call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__FIXED_RESULT)
         batch->results = (unsigned char *)call->spec.results + batch->first * call->result_size;
     if (dest == pool->root && call->mode == HPOOL__KEYED
         && (batch->store = hpool__keyed_store_get(pool, call->id, call->spec.reducer)) == NULL) {
         hpool__batch_free(batch);
+        end_source(pool, call, HPOOL_ENOMEM);
         return NULL;
     }
     call->cut += batch->count;
-    call->in_flight++;
-    call->outstanding++;
+    call->chunks_in_flight += batch->chunk_count;
+    call->batches_uncollected++;
+    pool->loads[dest].chunks_sent += batch->chunk_count;
     if (ended) {
         call->source_ended = true;
         call->total = call->cut;
@@ -134,19 +235,29 @@ static hpool__batch *cut_batch(hpool_pool *pool, int dest)
     return batch;
 }
 
-/* Hands out batches to every rank below its credit. With pool->lock held;
- * drops it around sends and submissions. */
+/* Tops every rank up to the chunks it should hold, a batch per rank per
+ * round, the root's own team first (it needs no message). With pool->lock
+ * held; drops it around sends and submissions. */
 static int dispatch(hpool_pool *pool, bool *busy)
 {
     int size = pool->transport.size;
-    for (int offset = 0; offset < size; offset++) {
-        /* the root's own team first: it needs no message */
-        int dest = (pool->root + offset) % size;
-        while (pool->outstanding[dest] < CREDIT_PER_RANK) {
-            hpool__batch *batch = cut_batch(pool, dest);
-            if (batch == NULL)
+    pool->loads[pool->root].chunks_completed = hpool__team_take_credit(&pool->team, NULL);
+    for (;;) {
+        bool sent = false;
+        for (int offset = 0; offset < size; offset++) {
+            int dest = (pool->root + offset) % size;
+            batch_plan plan;
+            hpool__call *call = next_call_to_cut(pool, dest, &plan);
+            if (call == NULL)
                 return 0;
-            pool->outstanding[dest]++;
+            if (held_chunks(pool, dest) >= plan.want)
+                continue;
+            hpool__batch *batch = cut_batch(pool, call, dest, &plan);
+            if (batch == NULL) {
+                sent = true; /* that call ended: look again */
+                continue;
+            }
+            sent = true;
             *busy = true;
             pthread_mutex_unlock(&pool->lock);
             int rc = 0;
@@ -165,7 +276,19 @@ static int dispatch(hpool_pool *pool, bool *busy)
             if (rc != 0)
                 return rc;
         }
+        if (!sent)
+            return 0;
     }
+}
+
+/* A rank's count of chunks completed, from a result or credit message. */
+static int note_completed(hpool_pool *pool, int rank, uint64_t completed)
+{
+    hpool__rank_load *load = &pool->loads[rank];
+    if (completed > load->chunks_sent)
+        return HPOOL_EPEER; /* it cannot have completed chunks it was never sent */
+    if (completed > load->chunks_completed)
+        load->chunks_completed = completed;
     return 0;
 }
 
@@ -233,43 +356,75 @@ static int start_shuffles(hpool_pool *pool)
     return 0;
 }
 
+/* One message from another rank, on the root. With pool->lock not held;
+ * a finished batch comes back in *batch for collection. */
+static int receive_message(hpool_pool *pool, hpool__message *message, hpool__batch **batch)
+{
+    *batch = NULL;
+    bool from_root = message->source == pool->root; /* batches' news never comes from the root itself */
+    if (message->type == HPOOL__MSG_PAIRS)
+        return hpool__shuffle_receive(pool, message);
+    if (message->type == HPOOL__MSG_KEYED_RESULT)
+        return hpool__shuffle_run_received(pool, message);
+    switch (from_root ? -1 : message->type) {
+    case HPOOL__MSG_RESULT: {
+        int rc = hpool__result_decode(message->data, message->size, batch);
+        if (rc != 0)
+            free(message->data);
+        return rc;
+    }
+    case HPOOL__MSG_CREDIT: {
+        uint64_t completed = 0;
+        bool well_formed = message->size == sizeof completed;
+        if (well_formed)
+            memcpy(&completed, message->data, sizeof completed);
+        free(message->data);
+        if (!well_formed)
+            return HPOOL_EPEER;
+        pthread_mutex_lock(&pool->lock);
+        int rc = note_completed(pool, message->source, completed);
+        pthread_mutex_unlock(&pool->lock);
+        return rc;
+    }
+    case HPOOL__MSG_ERROR: {
+        /* The rank's engine stopped: nothing it holds will come back. */
+        int32_t code = HPOOL_EPEER;
+        if (message->size == sizeof code)
+            memcpy(&code, message->data, sizeof code);
+        free(message->data);
+        return code < 0 ? code : HPOOL_EPEER;
+    }
+    default:
+        free(message->data);
+        return HPOOL_EPEER;
+    }
+}
+
 /* Receives what the other ranks sent. With pool->lock held. */
 static int receive_results(hpool_pool *pool, bool *busy)
 {
     for (int round = 0; round < 64; round++) {
         hpool__message message;
+        hpool__batch *batch = NULL;
         pthread_mutex_unlock(&pool->lock);
         int received = hpool__transport_receive(&pool->transport, &message);
-        hpool__batch *batch = NULL;
         int rc = received < 0 ? received : 0;
-        if (received > 0 && message.type == HPOOL__MSG_PAIRS) {
-            rc = hpool__shuffle_receive(pool, &message);
-            received = -1; /* handled: nothing to collect */
-        } else if (received > 0 && message.type == HPOOL__MSG_KEYED_RESULT) {
-            rc = hpool__shuffle_run_received(pool, &message);
-            received = -1;
-        } else if (received > 0) {
-            if (message.type != HPOOL__MSG_RESULT || message.source == pool->root) {
-                free(message.data);
-                rc = HPOOL_EPEER;
-            } else {
-                rc = hpool__result_decode(message.data, message.size, &batch);
-                if (rc != 0)
-                    free(message.data);
-            }
-        }
+        if (received > 0)
+            rc = receive_message(pool, &message, &batch);
         pthread_mutex_lock(&pool->lock);
+        if (rc == 0 && batch != NULL) {
+            batch->origin_rank = message.source;
+            rc = note_completed(pool, message.source, batch->sender_chunks_completed);
+            if (rc == 0)
+                hpool__collect(pool, batch);
+            else
+                hpool__batch_free(batch);
+        }
         if (rc != 0)
             return rc;
         if (received == 0)
             return 0;
         *busy = true;
-        if (received < 0)
-            continue;
-        batch->origin_rank = message.source;
-        if (pool->outstanding[message.source] > 0)
-            pool->outstanding[message.source]--;
-        hpool__collect(pool, batch);
     }
     return 0;
 }
@@ -284,7 +439,7 @@ static void fail_all_calls(hpool_pool *pool, int error)
             call->report.status = error;
         call->source_ended = true;
         call->total = call->cut;
-        call->outstanding = 0;
+        call->batches_uncollected = 0;
         call->shuffle_pending = call->shuffling = false;
         call->keyed_done = true;
     }
@@ -310,8 +465,6 @@ void *hpool__root_engine(void *argument)
             pool->local_done_head = batch->next;
             if (pool->local_done_head == NULL)
                 pool->local_done_tail = NULL;
-            if (pool->outstanding[pool->root] > 0)
-                pool->outstanding[pool->root]--;
             hpool__collect(pool, batch);
             busy = true;
         }

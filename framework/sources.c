@@ -326,7 +326,7 @@ size_t hpool__source_item_bytes(const hpool_source *source)
 typedef struct batch_header {
     uint32_t call_id, batch_id;
     int32_t function, reducer, mode, kind;
-    uint64_t result_size, first, count, chunksize, block_size;
+    uint64_t result_size, first, count, chunksize, chunk_count, block_size, report_below;
     int64_t range_first;
     uint64_t item_size, column_count, data_size;
 } batch_header;
@@ -349,7 +349,8 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
         .call_id = batch->call_id, .batch_id = batch->batch_id, .function = batch->function,
         .reducer = batch->reducer, .mode = batch->mode, .kind = input->kind,
         .result_size = batch->result_size, .first = batch->first, .count = batch->count,
-.chunksize = batch->chunksize, .block_size = batch->block_size, .range_first = input->range_first, .item_size = input->item_size,
+        .chunksize = batch->chunksize, .chunk_count = batch->chunk_count, .block_size = batch->block_size,
+        .report_below = batch->report_below, .range_first = input->range_first, .item_size = input->item_size,
         .column_count = columns, .data_size = data_size,
     };
     unsigned char *at = out;
@@ -377,7 +378,12 @@ int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch_out)
         return HPOOL_EPEER;
     memcpy(&header, buffer, sizeof header);
     size_t offsets = header.kind == HPOOL__RECORDS ? 2 * header.count + 1 : 0; /* and sizes */
-    if (header.kind < HPOOL__RANGE || header.kind > HPOOL__COLUMNS || header.chunksize == 0
+    /* chunk_count is the root's: both sides count the same chunks. */
+    bool chunks_agree = header.count == 0 ? header.chunk_count == 0
+                                          : header.chunksize > 0 && header.chunksize <= header.count
+                                                && header.chunk_count == header.count / header.chunksize
+                                                                            + (header.count % header.chunksize != 0);
+    if (header.kind < HPOOL__RANGE || header.kind > HPOOL__COLUMNS || !chunks_agree
         || size != sizeof header + (header.column_count + offsets) * sizeof(uint64_t) + header.data_size)
         return HPOOL_EPEER;
     hpool__batch *batch = hpool__batch_new();
@@ -392,7 +398,9 @@ int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch_out)
     batch->first = header.first;
     batch->count = header.count;
     batch->chunksize = header.chunksize;
+    batch->chunk_count = header.chunk_count;
     batch->block_size = header.block_size;
+    batch->report_below = header.report_below;
     batch->input.kind = header.kind;
     batch->input.range_first = header.range_first;
     batch->input.item_size = header.item_size;

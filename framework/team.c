@@ -274,7 +274,6 @@ static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int th
 /* Prepares a batch's outputs before any chunk of it runs. */
 static int prepare_outputs(hpool__team *team, hpool__batch *batch)
 {
-    batch->chunk_count = batch->count == 0 ? 0 : (batch->count + batch->chunksize - 1) / batch->chunksize;
     if (batch->mode == HPOOL__FIXED_RESULT && batch->results == NULL) {
         batch->results = malloc(batch->count * batch->result_size + 1);
         batch->results_owned = true;
@@ -323,15 +322,18 @@ static void finish_batch(hpool__team *team, hpool__batch *batch)
 
 void hpool__team_submit(hpool__team *team, hpool__batch *batch)
 {
-    if (prepare_outputs(team, batch) != 0) {
+    /* The root counted the batch's chunks as sent: every one of them is
+     * counted completed here, run or not. */
+    bool runnable = prepare_outputs(team, batch) == 0;
+    if (!runnable)
         for (uint64_t i = 0; i < batch->count; i++)
             hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
-        batch->chunk_count = 0;
-    }
     pthread_mutex_lock(&team->lock);
+    team->report_below = batch->report_below;
     if (recently_canceled(team, batch->call_id))
         atomic_store(&batch->canceled, 1);
-    if (batch->chunk_count == 0) {
+    if (!runnable || batch->chunk_count == 0) {
+        atomic_fetch_add(&team->chunks_completed, batch->chunk_count);
         pthread_mutex_unlock(&team->lock);
         finish_batch(team, batch);
         return;
@@ -342,10 +344,36 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
     else
         team->head = batch;
     team->tail = batch;
+    team->chunks_queued += batch->chunk_count;
     pthread_cond_signal(&team->work_ready);
     if (batch->chunk_count > 1)
         pthread_cond_broadcast(&team->work_ready);
     pthread_mutex_unlock(&team->lock);
+}
+
+uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
+{
+    bool was_pending = false;
+    if (team->started) {
+        pthread_mutex_lock(&team->lock);
+        was_pending = team->credit_pending;
+        team->credit_pending = false;
+        pthread_mutex_unlock(&team->lock);
+    }
+    if (pending != NULL)
+        *pending = was_pending;
+    return atomic_load(&team->chunks_completed);
+}
+
+/* After a chunk completed, with the team's lock held: whether the root
+ * must hear that this rank holds fewer chunks than it asked for. */
+static bool needs_credit(hpool__team *team)
+{
+    if (team->credit_pending || team->on_credit == NULL
+        || team->chunks_queued + team->chunks_running >= team->report_below)
+        return false;
+    team->credit_pending = true;
+    return true;
 }
 
 void hpool__team_run(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts)
@@ -451,6 +479,8 @@ static void worker_loop(hpool__team *team)
             if (team->head == NULL)
                 team->tail = NULL;
         }
+        team->chunks_queued--;
+        team->chunks_running++;
         pthread_mutex_unlock(&team->lock);
         if (states == NULL || scratch == NULL) {
             pthread_mutex_lock(&batch->lock);
@@ -461,12 +491,25 @@ static void worker_loop(hpool__team *team)
         } else {
             run_chunk(team, batch, c, omp_get_thread_num(), states, scratch);
         }
+        /* Counted before the batch can be reported done, so the count a
+         * result carries includes the result's own chunks. */
+        atomic_fetch_add(&team->chunks_completed, 1);
         /* Once another thread's increment completes the batch it may be
          * freed, so nothing of it is read after ours. */
         uint64_t chunk_count = batch->chunk_count;
-        if (atomic_fetch_add(&batch->chunks_done, 1) + 1 == chunk_count)
+        bool batch_done = atomic_fetch_add(&batch->chunks_done, 1) + 1 == chunk_count;
+        if (batch_done)
             finish_batch(team, batch);
         pthread_mutex_lock(&team->lock);
+        team->chunks_running--;
+        /* A finished batch's result tells the root anyway; a chunk of a
+         * batch still running elsewhere (a slow item) must not keep the
+         * root thinking this rank is full. */
+        if (!batch_done && needs_credit(team)) {
+            pthread_mutex_unlock(&team->lock);
+            team->on_credit(team->on_batch_done_user);
+            pthread_mutex_lock(&team->lock);
+        }
     }
     pthread_mutex_unlock(&team->lock);
     for (size_t f = 0; states != NULL && f < team->function_count; f++)
