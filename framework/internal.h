@@ -287,10 +287,10 @@ struct hpool__team {
     hpool__batch_done_fn *on_batch_done;
     hpool__credit_fn *on_credit;
     void *on_batch_done_user;          /* and on_credit's */
-    /* What the team holds, for the root's credit: chunks queued and not
-     * yet claimed, and chunks running (both under lock); chunks completed
-     * in all, counted before their batch is reported done. */
-    uint64_t chunks_queued, chunks_running;
+    /* What the team holds, for the root's credit: chunks received in all
+     * (under lock), and chunks completed in all, counted before their
+     * batch is reported done. */
+    uint64_t chunks_received;
     atomic_uint_fast64_t chunks_completed;
     uint64_t report_below;             /* from the latest batch */
     bool credit_pending;               /* on_credit ran; the engine has not answered */

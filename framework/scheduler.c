@@ -28,9 +28,15 @@
 #define RESERVE_NS 2000000.0
 /* Input plus result bytes per batch, so streams stay in bounded memory. */
 #define MAX_BATCH_BYTES (1u << 20)
-/* Streams keep at most this many times the chunks all ranks want in flight
- * when options.window is 0: room to work ahead of a slow reader. */
+/* With options.window 0, a call keeps in flight (cut and not yet read, for
+ * streams) about this many bytes of inputs and results, and never fewer
+ * chunks than this many times what all ranks want: imap can work this far
+ * ahead of an item that holds up the order before threads wait. */
+#define WINDOW_BYTES ((uint64_t)32 << 20)
 #define WINDOW_PER_WANT 4
+/* Bytes per item in flight beyond its input and fixed-size result: its
+ * offsets, sizes and records. */
+#define ITEM_OVERHEAD_BYTES 16
 /* Item counts are kept below this, so products of them cannot overflow. */
 #define MAX_ITEMS ((uint64_t)1 << 62)
 
@@ -151,8 +157,13 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
     }
     plan->want = threads + reserve;
 
-    /* options.window, or a few times what every rank wants. */
-    uint64_t window = pool->window > 0 ? pool->window : scale(WINDOW_PER_WANT * plan->want, workers, threads);
+    uint64_t window = pool->window;
+    if (window == 0) {
+        window = scale(WINDOW_PER_WANT * plan->want, workers, threads);
+        uint64_t by_bytes = WINDOW_BYTES / ((bytes + ITEM_OVERHEAD_BYTES) * chunk) + 1;
+        if (by_bytes > window)
+            window = by_bytes;
+    }
     if (call->chunks_in_flight >= window)
         return false;
     chunks = min_u64(chunks, window - call->chunks_in_flight);

@@ -330,6 +330,7 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
             hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
     pthread_mutex_lock(&team->lock);
     team->report_below = batch->report_below;
+    team->chunks_received += batch->chunk_count;
     if (recently_canceled(team, batch->call_id))
         atomic_store(&batch->canceled, 1);
     if (!runnable || batch->chunk_count == 0) {
@@ -344,7 +345,6 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
     else
         team->head = batch;
     team->tail = batch;
-    team->chunks_queued += batch->chunk_count;
     pthread_cond_signal(&team->work_ready);
     if (batch->chunk_count > 1)
         pthread_cond_broadcast(&team->work_ready);
@@ -366,11 +366,14 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
 }
 
 /* After a chunk completed, with the team's lock held: whether the root
- * must hear that this rank holds fewer chunks than it asked for. */
+ * must hear that this rank holds fewer chunks than it asked for. Held is
+ * judged as the root judges it, from the two totals: a count of running
+ * chunks would still include those whose threads have counted them done
+ * but not yet taken the lock, and hide the shortfall for good. */
 static bool needs_credit(hpool__team *team)
 {
-    if (team->credit_pending || team->on_credit == NULL
-        || team->chunks_queued + team->chunks_running >= team->report_below)
+    uint64_t held = team->chunks_received - atomic_load(&team->chunks_completed);
+    if (team->credit_pending || team->on_credit == NULL || held >= team->report_below)
         return false;
     team->credit_pending = true;
     return true;
@@ -479,8 +482,6 @@ static void worker_loop(hpool__team *team)
             if (team->head == NULL)
                 team->tail = NULL;
         }
-        team->chunks_queued--;
-        team->chunks_running++;
         pthread_mutex_unlock(&team->lock);
         if (states == NULL || scratch == NULL) {
             pthread_mutex_lock(&batch->lock);
@@ -501,7 +502,6 @@ static void worker_loop(hpool__team *team)
         if (batch_done)
             finish_batch(team, batch);
         pthread_mutex_lock(&team->lock);
-        team->chunks_running--;
         /* A finished batch's result tells the root anyway; a chunk of a
          * batch still running elsewhere (a slow item) must not keep the
          * root thinking this rank is full. */
