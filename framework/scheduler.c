@@ -120,9 +120,9 @@ static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call *call)
     return chunk;
 }
 
-/* Plans the next batch of call for rank; false if the call's window is
- * full. */
-static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, batch_plan *plan)
+/* Plans the next batch of call for rank, which holds held chunks; false if
+ * the call's window is full. */
+static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held, batch_plan *plan)
 {
     uint64_t threads = (uint64_t)pool->loads[rank].threads;
     uint64_t workers = pool->total_threads;
@@ -146,6 +146,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
     reserve = min_u64(reserve, 2 * chunks);
     if (reserve < threads)
         reserve = threads;
+    bool near_the_end = false;
     if (total_known) {
         /* Near the end no rank queues more than its share of what is left
          * beyond one round, and in the last round none queues at all: each
@@ -153,9 +154,21 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
          * it is, so no thread waits while another rank has a queue. */
         uint64_t chunks_left = ceil_div(remaining, chunk);
         uint64_t beyond_one_round = chunks_left > workers ? chunks_left - workers : 0;
-        reserve = min_u64(reserve, scale(beyond_one_round, threads, workers));
+        uint64_t share = scale(beyond_one_round, threads, workers);
+        near_the_end = share < reserve;
+        if (near_the_end)
+            reserve = share;
     }
     plan->want = threads + reserve;
+    plan->chunksize = chunk;
+    plan->items = 0;
+    if (held >= plan->want)
+        return true; /* nothing to send this rank now */
+    /* Then a batch never overshoots what the rank is short of, or the
+     * overshoot would queue behind busy threads. Before, overshooting by
+     * part of a batch saves messages. */
+    if (near_the_end)
+        chunks = min_u64(chunks, plan->want - held);
 
     uint64_t window = pool->window;
     if (window == 0) {
@@ -175,7 +188,6 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
         items -= items % chunk; /* whole chunks */
     if (items < chunk)
         items = chunk;
-    plan->chunksize = chunk;
     plan->items = min_u64(items, remaining);
     return true;
 }
@@ -185,7 +197,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
 static hpool__call *next_call_to_cut(hpool_pool *pool, int dest, batch_plan *plan)
 {
     for (hpool__call *call = pool->calls; call != NULL; call = call->next)
-        if (!call->source_ended && !call->canceled && plan_batch(pool, call, dest, plan))
+        if (!call->source_ended && !call->canceled && plan_batch(pool, call, dest, held_chunks(pool, dest), plan))
             return call;
     return NULL;
 }
