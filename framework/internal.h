@@ -350,7 +350,8 @@ enum hpool__message_type {
 
 typedef struct hpool__pending_send {
     MPI_Request request;
-    void *buffer;
+    void *buffer;                  /* freed when done, if not NULL */
+    struct shared_buffer *shared;  /* a piece's message, freed after its last piece */
     size_t size;
 } hpool__pending_send;
 
@@ -373,7 +374,8 @@ typedef struct hpool__message {
 
 int hpool__transport_open(hpool__transport *transport, MPI_Comm comm);
 int hpool__transport_check_names(hpool__transport *transport, uint64_t names_hash);
-/* Takes ownership of buffer (malloc'd), freed once sent. */
+/* Takes ownership of buffer (malloc'd), freed once sent, even on error.
+ * Any size: one over INT_MAX bytes goes in pieces, and arrives whole. */
 int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size);
 /* 1 and *message if one arrived, 0 if none, or a negative error. */
 int hpool__transport_receive(hpool__transport *transport, hpool__message *message);

@@ -69,32 +69,90 @@ int hpool__transport_check_names(hpool__transport *transport, uint64_t names_has
     return low == high ? 0 : HPOOL_EMISMATCH;
 }
 
-int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size)
+/* One MPI message holds at most INT_MAX bytes; bigger ones travel as a
+ * LARGE header and then pieces of this size, sent one after another on one
+ * tag, so MPI delivers them in order. */
+#define PIECE_BYTES ((size_t)1 << 30)
+
+/* The header of a message sent in pieces. */
+typedef struct large_header {
+    int32_t type;
+    uint32_t reserved;
+    uint64_t size, piece_size;
+} large_header;
+
+/* A buffer that several sends read: freed when the last one completes. */
+typedef struct shared_buffer {
+    void *data;
+    size_t users;
+} shared_buffer;
+
+/* Starts one send of size bytes at data; owner is freed once it is done. */
+static int start_send(hpool__transport *transport, int dest, int type, void *data, size_t size, void *owner,
+                      shared_buffer *shared)
 {
-    if (size > (size_t)INT32_MAX) {
-        free(buffer);
-        return HPOOL_EINVAL;
-    }
     hpool__pending_send *grown =
         hpool__grow_array(transport->sends, &transport->send_capacity, transport->send_count, sizeof *grown);
-    if (grown == NULL) {
-        free(buffer);
+    if (grown == NULL)
         return HPOOL_ENOMEM;
-    }
     transport->sends = grown;
     hpool__pending_send *send = &transport->sends[transport->send_count];
     /* Never a blocking send: two ranks sending big messages to each other
      * at once would wait on each other forever. */
-    if (MPI_Isend(buffer, (int)size, MPI_BYTE, dest, HPOOL__TAG_BASE + type, transport->comm, &send->request)
-        != MPI_SUCCESS) {
-        free(buffer);
+    if (MPI_Isend(data, (int)size, MPI_BYTE, dest, HPOOL__TAG_BASE + type, transport->comm, &send->request)
+        != MPI_SUCCESS)
         return HPOOL_EMPI;
-    }
-    send->buffer = buffer;
+    send->buffer = owner;
+    send->shared = shared;
     send->size = size;
     transport->pending_bytes += size;
     transport->send_count++;
     return 0;
+}
+
+/* A send finished: frees what it owned. */
+static void release_send(hpool__pending_send *send)
+{
+    free(send->buffer);
+    if (send->shared != NULL && --send->shared->users == 0) {
+        free(send->shared->data);
+        free(send->shared);
+    }
+}
+
+int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size)
+{
+    if (size <= (size_t)INT32_MAX) {
+        int rc = start_send(transport, dest, type, buffer, size, buffer, NULL);
+        if (rc != 0)
+            free(buffer);
+        return rc;
+    }
+    large_header *header = malloc(sizeof *header);
+    shared_buffer *shared = malloc(sizeof *shared);
+    if (header == NULL || shared == NULL) {
+        free(header);
+        free(shared);
+        free(buffer);
+        return HPOOL_ENOMEM;
+    }
+    *header = (large_header){.type = type, .size = size, .piece_size = PIECE_BYTES};
+    *shared = (shared_buffer){.data = buffer, .users = 1}; /* held until every piece is started */
+    int rc = start_send(transport, dest, HPOOL__MSG_LARGE, header, sizeof *header, header, NULL);
+    if (rc != 0)
+        free(header);
+    for (size_t at = 0; rc == 0 && at < size; at += PIECE_BYTES) {
+        shared->users++;
+        rc = start_send(transport, dest, HPOOL__MSG_PIECE, (unsigned char *)buffer + at,
+                        size - at < PIECE_BYTES ? size - at : PIECE_BYTES, NULL, shared);
+        if (rc != 0)
+            shared->users--;
+    }
+    if (--shared->users == 0) {
+        free(shared->data);
+        free(shared);
+    }
+    return rc;
 }
 
 int hpool__transport_progress(hpool__transport *transport)
@@ -105,13 +163,43 @@ int hpool__transport_progress(hpool__transport *transport)
         if (MPI_Test(&transport->sends[i].request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return HPOOL_EMPI;
         if (done) {
-            free(transport->sends[i].buffer);
+            release_send(&transport->sends[i]);
             transport->pending_bytes -= transport->sends[i].size;
         } else
             transport->sends[kept++] = transport->sends[i];
     }
     transport->send_count = kept;
     return 0;
+}
+
+/* The pieces of a message whose LARGE header came from source: they follow
+ * it on their own tag, already sent, so they are received as they come. */
+static int receive_pieces(hpool__transport *transport, int source, const void *header_bytes, int header_size,
+                          hpool__message *message)
+{
+    large_header header;
+    if (header_size != (int)sizeof header)
+        return HPOOL_EPEER;
+    memcpy(&header, header_bytes, sizeof header);
+    if (header.piece_size == 0 || header.piece_size > (uint64_t)INT32_MAX || header.size > SIZE_MAX - 1)
+        return HPOOL_EPEER;
+    unsigned char *data = malloc((size_t)header.size + 1);
+    if (data == NULL)
+        return HPOOL_ENOMEM; /* the pieces stay queued: the error ends the engine */
+    for (uint64_t at = 0; at < header.size; at += header.piece_size) {
+        uint64_t piece = header.size - at < header.piece_size ? header.size - at : header.piece_size;
+        MPI_Status status;
+        int count = 0;
+        if (MPI_Recv(data + at, (int)piece, MPI_BYTE, source, HPOOL__TAG_BASE + HPOOL__MSG_PIECE, transport->comm,
+                     &status)
+                != MPI_SUCCESS
+            || MPI_Get_count(&status, MPI_BYTE, &count) != MPI_SUCCESS || (uint64_t)count != piece) {
+            free(data);
+            return HPOOL_EPEER;
+        }
+    }
+    *message = (hpool__message){.type = header.type, .source = source, .data = data, .size = (size_t)header.size};
+    return 1;
 }
 
 int hpool__transport_receive(hpool__transport *transport, hpool__message *message)
@@ -134,8 +222,17 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
         free(data);
         return HPOOL_EMPI;
     }
-    *message = (hpool__message){
-        .type = status.MPI_TAG - HPOOL__TAG_BASE, .source = status.MPI_SOURCE, .data = data, .size = (size_t)size};
+    int type = status.MPI_TAG - HPOOL__TAG_BASE;
+    if (type == HPOOL__MSG_LARGE) {
+        int rc = receive_pieces(transport, status.MPI_SOURCE, data, size, message);
+        free(data);
+        return rc;
+    }
+    if (type == HPOOL__MSG_PIECE) { /* a piece without its header */
+        free(data);
+        return HPOOL_EPEER;
+    }
+    *message = (hpool__message){.type = type, .source = status.MPI_SOURCE, .data = data, .size = (size_t)size};
     return 1;
 }
 
@@ -144,7 +241,7 @@ int hpool__transport_flush(hpool__transport *transport)
     for (size_t i = 0; i < transport->send_count; i++) {
         if (MPI_Wait(&transport->sends[i].request, MPI_STATUS_IGNORE) != MPI_SUCCESS)
             return HPOOL_EMPI;
-        free(transport->sends[i].buffer);
+        release_send(&transport->sends[i]);
     }
     transport->send_count = 0;
     transport->pending_bytes = 0;

@@ -39,6 +39,18 @@
  *     }
  *     hpool_mpi_finalize();
  *
+ * How work is shared out: a call's items are cut into chunks (what one
+ * thread runs at a time, see hpool_call.chunksize), and chunks into batches
+ * (what one message carries to a rank). The root keeps every rank topped
+ * up with a chunk for each of its threads plus a reserve of queued ones,
+ * counting the chunks each rank has completed (ranks report them as they
+ * complete, not only with whole batches), so every thread of every rank
+ * has work while any is left, whatever the items cost: from nanoseconds
+ * (chunks of about 1 ms, batches of about 10 ms of a rank's work) to
+ * minutes (a chunk and a batch per item). In the last round nothing is
+ * queued: each remaining chunk goes to the first thread that is free.
+ * Messages of any size travel, in pieces over 2 GiB.
+ *
  * Rules that hold everywhere:
  * - Every call that can fail returns an int: 0 on success, a negative
  *   HPOOL_E* code otherwise; hpool_strerror() explains each code.
@@ -330,8 +342,12 @@ typedef struct hpool_options {
     size_t function_count;           /* as long as the pool */
     const hpool_reducer *reducers;
     size_t reducer_count;
-    /* Chunks dispatched but not yet delivered, per call: bounds the memory
-     * of streams. 0 picks a default of 8 per rank. */
+    /* Chunks a call may have cut and not yet delivered (for streams: not
+     * yet read), which bounds the memory of streams. 0 picks about 32 MiB
+     * of inputs and fixed-size results, and never fewer chunks than four
+     * times what all ranks hold (a chunk per thread plus a reserve), so
+     * every thread stays busy. A window smaller than the ranks' threads
+     * leaves threads idle. */
     size_t window;
     const hpool_keyed_reducer *keyed_reducers; /* for hpool_map_reduce_keyed */
     size_t keyed_reducer_count;
@@ -433,7 +449,13 @@ typedef void hpool_progress_fn(uint64_t first, uint64_t count, void *user);
 typedef struct hpool_call {
     int function;                 /* index in options.functions */
     const hpool_source *source;   /* must live until the call completes */
-    size_t chunksize;             /* items per task; 0 = adapt to item cost */
+    /* Items per chunk, the run of consecutive items one thread runs at a
+     * time (a span function gets one chunk per call). Any value works: one
+     * larger than the items left gives one chunk of what is left. 0 adapts
+     * to the measured cost: one item per chunk until an item has been
+     * timed, then about 1 ms of items, never more than Python's
+     * ceil(n / (4 × threads of all ranks)), and fewer as the call ends. */
+    size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
     size_t result_size;/* bytes per result; 0 with imap = variable-size */
     hpool_records **records;      /* variable-size results; or NULL */
@@ -448,9 +470,23 @@ typedef struct hpool_call {
     hpool_pairs **pairs;          /* keyed: the sorted output, yours to free */
     /* map_reduce: combine in a fixed order, so floating point gives the
      * same bits for any number of ranks and threads and any chunksize. The
-     * items are cut in blocks whose size depends only on their number; each
-     * block is folded in input order, then the blocks in block order.
-     * chunksize is rounded up to whole blocks. */
+     * n items are cut in blocks of B consecutive items,
+     *     B = min(4096, max(1, ceil(n / 65536))), or 1024 for a producer;
+     * block k's partial is identity combined with the values of items
+     * kB, kB+1, ... in order (a span function gets one block per call,
+     * and folds it into span->accumulator, which starts at the identity);
+     * the result is identity combined with partial 0, then 1, ..., in
+     * order. Serially, with combine(acc, value):
+     *     result = identity;
+     *     for (k = 0; k * B < n; k++) {
+     *         partial = identity;
+     *         for (i = k * B; i < n && i < (k + 1) * B; i++)
+     *             combine(&partial, &value[i]);
+     *         combine(&result, &partial);
+     *     }
+     * A failed item is left out of its block; a block whose span function
+     * failed contributes the identity. chunksize is rounded up to whole
+     * blocks. */
     int deterministic;
     /* Optional: run as runs of items complete, any number of times. */
     hpool_progress_fn *progress;

@@ -187,7 +187,8 @@ enum { SUM_U64, STATS, SUM_F64 };
 
 /* ---- Tests ------------------------------------------------------------- */
 
-static const size_t chunksizes[] = {1, 0, 7, 1000, 100000, 1000000};
+/* Every chunksize works: those past any n, up to the largest, included. */
+static const size_t chunksizes[] = {1, 0, 7, 1000, 100000, 1000000, SIZE_MAX - 1, SIZE_MAX};
 
 static void test_map_range(hpool_pool *pool)
 {
