@@ -218,7 +218,7 @@ typedef struct hpool__batch {
 
     /* Execution, inside a rank's team. */
     uint64_t next_chunk;           /* under the team's lock */
-    atomic_uint_fast64_t chunks_done;
+    uint64_t chunks_done;          /* under the team's lock */
     atomic_int canceled;
     /* Thread time of the chunks that were timed, and their items: every
      * chunk would cost two clock reads, as much as a tiny item itself. */
@@ -287,13 +287,13 @@ struct hpool__team {
     hpool__batch_done_fn *on_batch_done;
     hpool__credit_fn *on_credit;
     void *on_batch_done_user;          /* and on_credit's */
-    /* What the team holds, for the root's credit: chunks received in all
-     * (under lock), and chunks completed in all, counted before their
-     * batch is reported done. */
-    uint64_t chunks_received;
-    atomic_uint_fast64_t chunks_completed;
+    /* What the team holds, for the root's credit: chunks received and
+     * chunks completed in all (both under lock), each completed chunk
+     * counted before its batch is reported done. */
+    uint64_t chunks_received, chunks_completed;
     uint64_t report_below;             /* from the latest batch */
     bool credit_pending;               /* on_credit ran; the engine has not answered */
+    uint64_t completed_at_credit;      /* chunks_completed when on_credit last ran */
     hpool__team_job *job;         /* parts not yet claimed; before any chunk */
     pthread_cond_t job_done;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */

@@ -334,7 +334,7 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
     if (recently_canceled(team, batch->call_id))
         atomic_store(&batch->canceled, 1);
     if (!runnable || batch->chunk_count == 0) {
-        atomic_fetch_add(&team->chunks_completed, batch->chunk_count);
+        team->chunks_completed += batch->chunk_count;
         pthread_mutex_unlock(&team->lock);
         finish_batch(team, batch);
         return;
@@ -354,28 +354,44 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
 uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
 {
     bool was_pending = false;
+    uint64_t completed = team->chunks_completed;
     if (team->started) {
         pthread_mutex_lock(&team->lock);
         was_pending = team->credit_pending;
         team->credit_pending = false;
+        completed = team->chunks_completed;
         pthread_mutex_unlock(&team->lock);
     }
     if (pending != NULL)
         *pending = was_pending;
-    return atomic_load(&team->chunks_completed);
+    return completed;
 }
 
 /* After a chunk completed, with the team's lock held: whether the root
  * must hear that this rank holds fewer chunks than it asked for. Held is
  * judged as the root judges it, from the two totals: a count of running
  * chunks would still include those whose threads have counted them done
- * but not yet taken the lock, and hide the shortfall for good. */
+ * but not yet taken the lock, and hide the shortfall for good.
+ *
+ * Once told, the root needs no news of every chunk: it has answered, or
+ * has nothing to send. So a report is repeated only after an eighth of the
+ * mark has completed since the last, or at once when the rank holds fewer
+ * chunks than it has threads (one is about to go idle). In between the
+ * root's count is at most that eighth behind, while every thread has work.
+ * (Without this, a rank of cheap items sent a report every engine round
+ * while short: tiny items under mpirun -n 2, 4.1e7 -> 3.3e7 items/s.) */
 static bool needs_credit(hpool__team *team)
 {
-    uint64_t held = team->chunks_received - atomic_load(&team->chunks_completed);
+    uint64_t completed = team->chunks_completed;
+    uint64_t held = team->chunks_received - completed;
     if (team->credit_pending || team->on_credit == NULL || held >= team->report_below)
         return false;
+    uint64_t spacing = team->report_below / 8 > 1 ? team->report_below / 8 : 1;
+    bool urgent = held < (uint64_t)team->thread_count;
+    if (!urgent && completed - team->completed_at_credit < spacing)
+        return false;
     team->credit_pending = true;
+    team->completed_at_credit = completed;
     return true;
 }
 
@@ -492,22 +508,24 @@ static void worker_loop(hpool__team *team)
         } else {
             run_chunk(team, batch, c, omp_get_thread_num(), states, scratch);
         }
-        /* Counted before the batch can be reported done, so the count a
-         * result carries includes the result's own chunks. */
-        atomic_fetch_add(&team->chunks_completed, 1);
-        /* Once another thread's increment completes the batch it may be
-         * freed, so nothing of it is read after ours. */
-        uint64_t chunk_count = batch->chunk_count;
-        bool batch_done = atomic_fetch_add(&batch->chunks_done, 1) + 1 == chunk_count;
-        if (batch_done)
-            finish_batch(team, batch);
+        /* Both counts under the lock this thread takes anyway to claim its
+         * next chunk, not as atomics: at chunksize 1 an atomic increment
+         * costs as much as a cheap item. The team's is counted before the
+         * batch can be reported done, so the count a result carries
+         * includes the result's own chunks. */
         pthread_mutex_lock(&team->lock);
+        team->chunks_completed++;
+        bool batch_done = ++batch->chunks_done == batch->chunk_count;
         /* A finished batch's result tells the root anyway; a chunk of a
          * batch still running elsewhere (a slow item) must not keep the
          * root thinking this rank is full. */
-        if (!batch_done && needs_credit(team)) {
+        bool credit = !batch_done && needs_credit(team);
+        if (batch_done || credit) {
             pthread_mutex_unlock(&team->lock);
-            team->on_credit(team->on_batch_done_user);
+            if (batch_done)
+                finish_batch(team, batch); /* which may free it */
+            if (credit)
+                team->on_credit(team->on_batch_done_user);
             pthread_mutex_lock(&team->lock);
         }
     }
