@@ -24,8 +24,10 @@
 #define TARGET_BATCH_NS 10000000.0
 /* Besides a chunk per thread, a rank holds a reserve of queued chunks: at
  * least one per thread, and enough to keep all its threads busy for this
- * long, the time its report takes to bring the next batch. */
-#define RESERVE_NS 2000000.0
+ * long, the time its report takes to bring the next batch: the root's poll
+ * (up to 512 µs) and the rank's (up to 256 µs while short), with room for
+ * a busy machine. */
+#define RESERVE_NS 3000000.0
 /* Input plus result bytes per batch, so streams stay in bounded memory. */
 #define MAX_BATCH_BYTES (1u << 20)
 /* With options.window 0, a call keeps in flight (cut and not yet read, for
@@ -477,6 +479,7 @@ static void fail_all_calls(hpool_pool *pool, int error)
 void *hpool__root_engine(void *argument)
 {
     hpool_pool *pool = argument;
+    hpool__prepare_engine_thread();
     bool polling = pool->transport.size > 1;
     unsigned idle_rounds = 0;
     int rc = 0;
@@ -518,7 +521,7 @@ void *hpool__root_engine(void *argument)
         }
         if (busy)
             idle_rounds = 0;
-        hpool__engine_wait(pool, polling && rc == 0, &idle_rounds);
+        hpool__engine_wait(pool, polling && rc == 0, &idle_rounds, HPOOL__POLL_ROOT);
     }
     pthread_mutex_unlock(&pool->lock);
     /* Release the other ranks from hpool_pool_join(). */

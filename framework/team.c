@@ -367,6 +367,16 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
     return completed;
 }
 
+bool hpool__team_is_short(hpool__team *team)
+{
+    if (!team->started)
+        return false;
+    pthread_mutex_lock(&team->lock);
+    bool is_short = team->chunks_received - team->chunks_completed < team->report_below;
+    pthread_mutex_unlock(&team->lock);
+    return is_short;
+}
+
 /* After a chunk completed, with the team's lock held: whether the root
  * must hear that this rank holds fewer chunks than it asked for. Held is
  * judged as the root judges it, from the two totals: a count of running
