@@ -16,8 +16,8 @@
  * start. */
 
 /* Once the item cost is known, a chunk takes about this much thread time:
- * long enough that the per-chunk costs (a lock, an atomic, a clock read
- * one time in eight) vanish, short enough that threads end close together. */
+ * long enough that the per-chunk costs (a lock, a clock read one time in
+ * eight) vanish, short enough that threads end close together. */
 #define TARGET_CHUNK_NS 1000000.0
 /* A batch keeps all the rank's threads busy for about this long, so a rank
  * gets about a hundred messages a second however cheap its items are. */
