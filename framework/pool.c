@@ -1,4 +1,5 @@
 /* pool.c: a pool's creation, join and end, and the engine of the ranks that serve the root. */
+#define _POSIX_C_SOURCE 200809L /* strdup, pthread_condattr_setclock */
 #include "internal.h"
 
 #include <stdlib.h>

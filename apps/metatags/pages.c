@@ -1,4 +1,5 @@
 /* pages.c: page buffers (page-aligned, grown in place) and reading a local page whole into one, reused page after page. */
+#define _POSIX_C_SOURCE 200809L /* O_CLOEXEC */
 #include "metatags.h"
 
 #include <errno.h>

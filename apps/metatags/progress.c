@@ -1,4 +1,5 @@
 /* progress.c: the progress line on stderr (pages done / total, MB/s, ETA), and report lines that do not garble it. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "metatags.h"
 
 #include <pthread.h>
