@@ -30,7 +30,7 @@ echo
 # status still says that something failed.
 status=0
 for script in square_sum.sh tiny.sh vs_python.sh; do
-    "$BENCH_DIR/$script" "$BUILD" || { echo "$script FAILED" >&2; status=1; }
+    "$BENCH_DIR/drivers/$script" "$BUILD" || { echo "$script FAILED" >&2; status=1; }
     echo
 done
 # wordcount against MR-MPI: optional, since it needs MR-MPI and a 500 MB corpus and takes minutes.
@@ -40,7 +40,7 @@ if [ ! -x "$BUILD/bench/mrmpi_wordcount" ]; then
 elif [ ! -f "$CORPUS/files.txt" ]; then
     echo "wordcount_vs_mrmpi.sh skipped: no corpus in $CORPUS (run bench/make_corpus.sh first)"
 else
-    CORPUS=$CORPUS "$BENCH_DIR/wordcount_vs_mrmpi.sh" "$BUILD" || { echo "wordcount_vs_mrmpi.sh FAILED" >&2; status=1; }
+    CORPUS=$CORPUS "$BENCH_DIR/drivers/wordcount_vs_mrmpi.sh" "$BUILD" || { echo "wordcount_vs_mrmpi.sh FAILED" >&2; status=1; }
 fi
 echo
 echo "load:    $(cut -d ' ' -f 1-3 /proc/loadavg) (1, 5, 15 min) after"

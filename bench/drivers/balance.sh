@@ -53,7 +53,7 @@ TSV=${TSV:-/tmp/hpool-balance.tsv}
 
 BALANCE=$BUILD/bench/balance
 BALANCE_OMP=$BUILD/bench/balance_omp
-POOL_SCRIPT=$BENCH_DIR/balance_pool.py
+POOL_SCRIPT=$PEERS_DIR/balance_pool.py
 need_executable "$BALANCE"
 need_executable "$BALANCE_OMP"
 TMP=$(mktemp -d)

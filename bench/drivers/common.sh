@@ -2,7 +2,9 @@
 # Sourced, not run: `. "$(dirname "$0")/common.sh" "$@"` with the build directory as $1.
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 
-BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# This file is in bench/drivers/; the peers' scripts are in bench/peers/.
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PEERS_DIR=$BENCH_DIR/peers
 BUILD=$(cd "${1:-/work/main/build}" 2>/dev/null && pwd) || {
     echo "build directory '${1:-/work/main/build}' not found; pass it as the first argument" >&2
     exit 2

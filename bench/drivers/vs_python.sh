@@ -25,7 +25,7 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 hpool_command="$SQUARE_MAP --items $ITEMS"
-python_command="$PYTHON $BENCH_DIR/square_map.py $ITEMS"
+python_command="$PYTHON $PEERS_DIR/square_map.py $ITEMS"
 omp_command="$OMP_SQUARE_MAP --items $ITEMS"
 
 # Same answer first: a fast wrong program proves nothing.

@@ -63,7 +63,7 @@ RUNS=${RUNS:-3}
 METATAGS=${METATAGS:-$BUILD/apps/metatags/metatags}
 MRMPI=${MRMPI_METATAGS:-$BUILD/bench/mrmpi_metatags}
 MPI_LAUNCH=$BUILD/bench/mpi_launch
-POOL=("$PYTHON" "$BENCH_DIR/metatags_pool.py" --processes 2 --report-rss)
+POOL=("$PYTHON" "$PEERS_DIR/metatags_pool.py" --processes 2 --report-rss)
 RG=(rg --no-config -uuu -j 2 -o --no-filename -g '*.html' -g '*.htm' '<meta .*?>' "$CORPUS")
 LIST=$CORPUS/files.txt
 

@@ -45,8 +45,8 @@ best_rate() {
 
 plain_rate=$(HPOOL_THREADS=2 best_rate "$RUNS" "$TMP/plain" "$TINY" --items "$TINY_ITEMS" --chunksize 1)
 ranks_rate=$(best_rate "$RUNS" "$TMP/ranks" "${MPIRUN2[@]}" -x HPOOL_THREADS=1 "$TINY" --items "$TINY_ITEMS" --chunksize 1)
-pool_rate=$(best_rate 1 "$TMP/pool" "$PYTHON" "$BENCH_DIR/tiny_pool.py" --items "$POOL_ITEMS" --chunksize 1)
-mpi4py_rate=$(best_rate 1 "$TMP/mpi4py" "${MPIRUN3[@]}" "$PYTHON" -m mpi4py.futures "$BENCH_DIR/tiny_mpi4py.py" --items "$MPI4PY_ITEMS" --chunksize 1)
+pool_rate=$(best_rate 1 "$TMP/pool" "$PYTHON" "$PEERS_DIR/tiny_pool.py" --items "$POOL_ITEMS" --chunksize 1)
+mpi4py_rate=$(best_rate 1 "$TMP/mpi4py" "${MPIRUN3[@]}" "$PYTHON" -m mpi4py.futures "$PEERS_DIR/tiny_mpi4py.py" --items "$MPI4PY_ITEMS" --chunksize 1)
 
 row() { # tool config items rate
     awk -v tool="$1" -v config="$2" -v items="$3" -v rate="$4" -v pool="$pool_rate" 'BEGIN {
