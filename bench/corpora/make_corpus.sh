@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make_corpus.sh: builds the HTML corpus wordcount_vs_mrmpi.sh counts words in: Python's HTML docs, copied until >= 500 MB.
 #
-#   bench/make_corpus.sh                      (corpus in /tmp/hpool-corpus)
-#   CORPUS=/scratch/corpus MIN_MB=500 LAYOUT=concat CONCAT_FILES=20 bench/make_corpus.sh
+#   bench/corpora/make_corpus.sh                      (corpus in $TMPDIR/hpool-corpus, /tmp without TMPDIR)
+#   CORPUS=DIR MIN_MB=500 LAYOUT=concat CONCAT_FILES=20 bench/corpora/make_corpus.sh
+#
+# Settings are environment variables, as for the drivers; CORPUS is the one
+# wordcount_vs_mrmpi.sh reads, with the same default.
 #
 # The source is Debian's python3.11-doc (/usr/share/doc/python3.11/html, about
 # 530 .html files, 51 MB); it is installed with apt-get when missing and we
@@ -34,7 +37,7 @@
 # directory first, so an interrupted run leaves no half corpus behind.
 set -euo pipefail
 
-CORPUS=${CORPUS:-/tmp/hpool-corpus}
+CORPUS=${CORPUS:-${TMPDIR:-/tmp}/hpool-corpus}
 MIN_MB=${MIN_MB:-500}
 LAYOUT=${LAYOUT:-concat}
 CONCAT_FILES=${CONCAT_FILES:-20}

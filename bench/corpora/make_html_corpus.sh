@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make_html_corpus.sh: builds the corpus metatags_vs_peers.sh searches: Python's HTML docs, copied COPIES times as separate pages.
 #
-#   bench/make_html_corpus.sh [DIR [COPIES]]     (default /tmp/hpool-html-corpus, 20 copies: 1.01 GB)
-#   bench/make_html_corpus.sh /tmp/html-small 1  (one copy, 51 MB: enough to check the tools agree)
+#   bench/corpora/make_html_corpus.sh [DIR [COPIES]]   (default $HTML_CORPUS, else $TMPDIR/hpool-html-corpus; 20 copies: 1.01 GB)
+#   bench/corpora/make_html_corpus.sh DIR 1            (one copy, 51 MB: enough to check the tools agree)
+#
+# DIR defaults to what metatags_vs_peers.sh reads: HTML_CORPUS, else
+# $TMPDIR/hpool-html-corpus (/tmp without TMPDIR).
 #
 # The source is Debian's python3.11-doc (/usr/share/doc/python3.11/html; SOURCE
 # to use another tree): its 530 .html pages (and .htm, should it ever have
@@ -20,7 +23,7 @@
 # directory first, so an interrupted run leaves no half corpus behind.
 set -euo pipefail
 
-DIR=${1:-/tmp/hpool-html-corpus}
+DIR=${1:-${HTML_CORPUS:-${TMPDIR:-/tmp}/hpool-html-corpus}}
 COPIES=${2:-20}
 SOURCE=${SOURCE:-/usr/share/doc/python3.11/html}
 

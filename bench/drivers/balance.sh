@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # balance.sh: load balance on uneven item costs: how close hpool and its peers come to the lower bound max(work / workers, longest item).
 #
-#   bench/balance.sh [BUILD_DIR]                 (default /work/main/build)
-#   DISTS=u1ms KINDS=sleep THREADS_LIST=8 RANKS_LIST="1 2" BALANCE_SECONDS=0.3 RUNS=1 bench/balance.sh build
+#   bench/drivers/balance.sh [BUILD_DIR [TSV]]   (defaults: REPO/build, BUILD_DIR/bench-results/balance.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   DISTS=u1ms KINDS=sleep THREADS_LIST=8 RANKS_LIST="1 2" BALANCE_SECONDS=0.3 RUNS=1 bench/drivers/balance.sh build
 #
 # A row is a cost distribution (balance_costs.h), an item kind (sleep: the
 # item waits, so any number of workers fit on the cores; spin: it computes,
@@ -30,7 +32,11 @@
 # (1 and THREADS_LIST), RANKS_LIST (1 2 4), TOOLS (hpool omp pool threads
 # mpi4py), MPI4PY_MAX_WORKERS (16), PYTHON_MAX_ITEMS (100000),
 # MPI4PY_MAX_ITEMS (10000), HPOOL_CALL (map or imap_unordered), CHUNKSIZE
-# (0: hpool's automatic chunking), TSV (/tmp/hpool-balance.tsv).
+# (0: hpool's automatic chunking), TABLE (BUILD_DIR/bench-results/balance-table.tsv).
+#
+# Two files: the TSV rows every driver appends (one figure a row), and TABLE,
+# written afresh: a line per line of the printed table, a column per cell
+# (with the run ranges and inflations the printed table leaves out).
 set -euo pipefail
 . "$(dirname "$0")/common.sh" "$@"
 
@@ -49,7 +55,8 @@ PYTHON_MAX_ITEMS=${PYTHON_MAX_ITEMS:-100000}
 MPI4PY_MAX_ITEMS=${MPI4PY_MAX_ITEMS:-10000}
 HPOOL_CALL=${HPOOL_CALL:-map}
 CHUNKSIZE=${CHUNKSIZE:-0}
-TSV=${TSV:-/tmp/hpool-balance.tsv}
+TABLE=$(realpath -m "${TABLE:-$BUILD/bench-results/balance-table.tsv}")
+mkdir -p "$(dirname "$TABLE")"
 
 BALANCE=$BUILD/bench/balance
 BALANCE_OMP=$BUILD/bench/balance_omp
@@ -183,6 +190,15 @@ peer_items() {
 }
 
 PEERS=(omp pool threads mpi4py)
+# peer_variant TOOL WORKERS: how that peer ran, for its TSV rows.
+peer_variant() {
+    case $1 in
+    omp) echo "balance_omp, OMP_NUM_THREADS=$2, schedule(dynamic, 1)" ;;
+    pool) echo "Pool($2).imap_unordered, chunksize 1" ;;
+    threads) echo "ThreadPoolExecutor($2).map" ;;
+    mpi4py) echo "mpirun -n $(($2 + 1)) -m mpi4py.futures, MPIPoolExecutor().map, chunksize 1" ;;
+    esac
+}
 # One layout for the header and the rows.
 table_line() { printf '%-11s %-5s %-6s %4s %8s  %-21s %8s %7s  %-7s %-7s %-7s %-7s\n' "$@"; }
 echo "== load balance: efficiency = max(work / workers, longest item) / seconds of the map call; $CORES cores, $(date -u +%Y-%m-%d) =="
@@ -195,7 +211,7 @@ table_line dist kind PxT W items "hpool (min-max)" "hpool s" bound omp pool thre
 columns=(dist kind ranks threads workers items hpool_efficiency hpool_efficiency_min hpool_efficiency_max
     hpool_seconds bound hpool_inflation omp_efficiency omp_inflation pool_efficiency pool_items pool_inflation
     threads_efficiency threads_items threads_inflation mpi4py_efficiency mpi4py_items mpi4py_inflation)
-(IFS=$'\t' && echo "${columns[*]}") >"$TSV"
+(IFS=$'\t' && echo "${columns[*]}") >"$TABLE"
 capped=0
 
 for kind in $KINDS; do
@@ -241,6 +257,13 @@ for kind in $KINDS; do
                     read -r bound _ _ <<<"$(summary "$TMP/hpool.$row.runs" 3)"
                     read -r inflation _ _ <<<"$(summary "$TMP/hpool.$row.runs" 5)"
                     hpool_cell=$(printf '%.3f (%.3f-%.3f)' "$median" "$low" "$high")
+                    parameters="dist=$dist kind=$kind workers=$workers items=$items mean_us=$(mean_us "$dist")"
+                    parameters+=" call=$HPOOL_CALL chunksize=$CHUNKSIZE"
+                    for figure in "median efficiency $median" "min efficiency $low" "max efficiency $high" \
+                        "median seconds $hpool_seconds" "median bound_seconds $bound" "median inflation $inflation"; do
+                        read -r statistic metric value <<<"$figure"
+                        tsv_row hpool "${ranks}x$threads" "$parameters" "$RUNS" "$statistic" "$metric" "$value"
+                    done
                     tsv_fields+=("$median" "$low" "$high" "$hpool_seconds" "$bound" "$inflation")
                     hpool_seconds=$(printf '%.3f' "$hpool_seconds")
                     bound=$(printf '%.3f' "$bound")
@@ -256,6 +279,16 @@ for kind in $KINDS; do
                         read -r inflation _ _ <<<"$(summary "$peer_runs" 5)"
                         ran=$(awk 'NR == 1 { print $4 }' "$peer_runs")
                         cell=$(printf '%.3f' "$median")
+                        # Once per W, as it was measured: rows that share W share the cell.
+                        if [ ! -f "$peer_runs.in-tsv" ]; then
+                            parameters="dist=$dist kind=$kind workers=$workers items=$ran mean_us=$(mean_us "$dist")"
+                            peer_count=$(wc -l <"$peer_runs")
+                            tsv_row "$tool" "$(peer_variant "$tool" "$workers")" "$parameters" "$peer_count" median \
+                                efficiency "$median"
+                            tsv_row "$tool" "$(peer_variant "$tool" "$workers")" "$parameters" "$peer_count" median \
+                                inflation "$inflation"
+                            touch "$peer_runs.in-tsv"
+                        fi
                         if [ "$ran" -lt "$items" ]; then
                             cell+="*"
                             capped=1
@@ -269,7 +302,7 @@ for kind in $KINDS; do
                 done
                 table_line "$dist" "$kind" "${ranks}x$threads" "$workers" "$items" "$hpool_cell" \
                     "$hpool_seconds" "$bound" "${cells[@]}"
-                (IFS=$'\t' && echo "${tsv_fields[*]}") >>"$TSV"
+                (IFS=$'\t' && echo "${tsv_fields[*]}") >>"$TABLE"
             done
         done
     done
@@ -279,4 +312,5 @@ if [ "$capped" = 1 ]; then
 fi
 echo "omp: balance_omp, 1 process x W threads; pool, mpi4py: W processes; threads: 1 process x W threads; '-': not run"
 echo "load after: $(cut -d ' ' -f 1-3 /proc/loadavg)"
-echo "table: $TSV"
+echo "table: $TABLE"
+tsv_report

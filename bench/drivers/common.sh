@@ -1,14 +1,84 @@
-# common.sh: what every benchmark script shares: where the binaries are, MPI as root, and a best-of-N wall clock.
-# Sourced, not run: `. "$(dirname "$0")/common.sh" "$@"` with the build directory as $1.
+# common.sh: what every benchmark driver shares: its arguments, where the binaries are, MPI as root, a best-of-N wall clock and the TSV rows.
+# Sourced, not run: `. "$(dirname "$0")/common.sh" "$@"`. Every driver takes the same arguments:
+#
+#   DRIVER.sh [BUILD_DIR [TSV]]
+#
+# BUILD_DIR is a CMake build of this checkout (default: build/ at the top of
+# it); TSV is the file the driver appends its rows to (default: $TSV, else
+# BUILD_DIR/bench-results/DRIVER.tsv). Every other setting is an environment
+# variable, named in the driver's header; -h prints that header.
 # shellcheck shell=bash disable=SC2034  # the variables are for the scripts that source this
 
 # This file is in bench/drivers/; the peers' scripts are in bench/peers/.
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PEERS_DIR=$BENCH_DIR/peers
-BUILD=$(cd "${1:-/work/main/build}" 2>/dev/null && pwd) || {
-    echo "build directory '${1:-/work/main/build}' not found; pass it as the first argument" >&2
+REPO_DIR=$(cd "$BENCH_DIR/.." && pwd)
+BENCH_NAME=$(basename "$0" .sh)
+
+case ${1:-} in
+-h | --help)
+    # The header: the comment lines after the shebang, up to the first line of code.
+    awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+    exit 0
+    ;;
+esac
+if [ "$#" -gt 2 ]; then
+    echo "usage: $0 [BUILD_DIR [TSV]]; every other setting is an environment variable ($0 -h)" >&2
+    exit 2
+fi
+build_argument=${1:-$REPO_DIR/build}
+BUILD=$(cd "$build_argument" 2>/dev/null && pwd) || {
+    echo "build directory '$build_argument' not found: build it (cmake -S $REPO_DIR -B $build_argument &&" \
+        "cmake --build $build_argument) or pass another as the first argument" >&2
     exit 2
 }
+# A corpus passed where the build goes (metatags_vs_peers.sh used to take
+# its corpus first) would otherwise fail later with a less helpful message.
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+    hint=""
+    [ -f "$BUILD/files.txt" ] && hint=" (it looks like a corpus: corpora are environment variables, see $0 -h)"
+    echo "$BUILD is not a CMake build directory$hint; usage: $0 [BUILD_DIR [TSV]]" >&2
+    exit 2
+fi
+TSV=$(realpath -m "${2:-${TSV:-$BUILD/bench-results/$BENCH_NAME.tsv}}")
+
+# One layout for every driver's rows, so that one file can collect them all
+# (run_all.sh passes the same TSV to each). Rows are appended, never
+# rewritten, so date and commit say which session a row belongs to.
+TSV_COLUMNS=(date commit bench tool variant parameters runs statistic metric value)
+RUN_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+RUN_COMMIT=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo none)
+if [ -n "$(git -C "$REPO_DIR" status --porcelain 2>/dev/null | head -n 1)" ]; then
+    RUN_COMMIT+=-dirty
+fi
+mkdir -p "$(dirname "$TSV")" || exit 2
+tsv_header=$(IFS=$'\t' && echo "${TSV_COLUMNS[*]}")
+if [ ! -s "$TSV" ]; then
+    echo "$tsv_header" >"$TSV"
+elif [ "$(head -n 1 "$TSV")" != "$tsv_header" ]; then
+    echo "$TSV has other columns than ${TSV_COLUMNS[*]}: pass another TSV (second argument)" >&2
+    exit 2
+fi
+TSV_LINES_BEFORE=$(wc -l <"$TSV")
+
+# tsv_row TOOL VARIANT PARAMETERS RUNS STATISTIC METRIC VALUE: appends one
+# row. PARAMETERS is "key=value ..."; STATISTIC says what VALUE is of RUNS
+# runs (best, median, min, max, mean, stddev); METRIC names the quantity and
+# its unit (seconds, items_per_s, peak_rss_mb, efficiency, ...).
+tsv_row() {
+    local fields=("$RUN_DATE" "$RUN_COMMIT" "$BENCH_NAME" "$@") i
+    # A tab or newline inside a field would shift every column after it.
+    for i in "${!fields[@]}"; do
+        fields[i]=${fields[i]//[$'\t\n']/ }
+    done
+    (IFS=$'\t' && echo "${fields[*]}") >>"$TSV"
+}
+
+# tsv_report: the closing line of a driver's output.
+tsv_report() {
+    echo "tsv: $(($(wc -l <"$TSV") - TSV_LINES_BEFORE)) rows appended to $TSV"
+}
+
 # Debian's interpreter: it has python3-mpi4py, the pyenv one first on PATH does not.
 PYTHON=${PYTHON:-/usr/bin/python3}
 # The figures are only meaningful side by side on this machine, so say which it is.
@@ -90,5 +160,13 @@ every_run() { awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }' "$TMP/$1.runs";
 launch_row() {
     if [ -f "$TMP/launch.runs" ]; then
         printf "$1" mpi "${MPIRUN2[*]} mpi_launch (MPI start-up alone)" "$(best launch)" - - "$(every_run launch)"
+    fi
+}
+
+# launch_tsv_row: the same figure as a TSV row.
+launch_tsv_row() {
+    if [ -f "$TMP/launch.runs" ]; then
+        tsv_row mpi "${MPIRUN2[*]} mpi_launch (MPI start-up alone)" "" "$(wc -l <"$TMP/launch.runs")" best seconds \
+            "$(best launch)"
     fi
 }

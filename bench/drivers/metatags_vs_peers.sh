@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # metatags_vs_peers.sh: apps/metatags against ripgrep, the seed program on Pool(2) and MR-MPI + PCRE2, on the same HTML pages.
 #
-#   bench/make_html_corpus.sh                                  # once: 1.01 GB in /tmp/hpool-html-corpus
-#   bench/metatags_vs_peers.sh [CORPUS_DIR [BUILD_DIR]]        (defaults /tmp/hpool-html-corpus, /work/main/build)
-#   RUNS=3 METATAGS=... MRMPI_METATAGS=... MRMPI_MEMSIZE=MB bench/metatags_vs_peers.sh
+#   bench/corpora/make_html_corpus.sh                      # once: 1.01 GB in $TMPDIR/hpool-html-corpus
+#   bench/drivers/metatags_vs_peers.sh [BUILD_DIR [TSV]]   (defaults: REPO/build, BUILD_DIR/bench-results/metatags_vs_peers.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   HTML_CORPUS=DIR RUNS=3 METATAGS=... MRMPI_METATAGS=... MRMPI_MEMSIZE=MB bench/drivers/metatags_vs_peers.sh
 #
-# Every tool searches the pages of CORPUS_DIR/files.txt for <meta .*?>, as
+# HTML_CORPUS defaults to make_html_corpus.sh's: $TMPDIR/hpool-html-corpus
+# (/tmp without TMPDIR). It is no longer the first argument: every driver
+# takes BUILD_DIR first.
+#
+# Every tool searches the pages of HTML_CORPUS/files.txt for <meta .*?>, as
 # Python's re.findall(rb"<meta .*?>", page) does, with 2 workers on 2 cores.
 # Rows, each the best whole-process wall time of RUNS interleaved runs
 # (interpreter, mpirun and MPI start-up, reading the pages and printing
@@ -15,7 +21,7 @@
 #     metatags  mpirun -n 2 metatags --threads 1 @files.txt
 #     python    metatags_pool.py @files.txt: the seed program,
 #               Pool(2).map(get_from, paths), Pool's default chunksize
-#     rg        rg -o --no-filename '<meta .*?>' CORPUS_DIR, 2 threads: the
+#     rg        rg -o --no-filename '<meta .*?>' HTML_CORPUS, 2 threads: the
 #               matches alone, no paths, in whatever order its threads finish;
 #               -uuu and -g '*.html' -g '*.htm' so that it searches exactly
 #               the listed pages (by default it would skip hidden and
@@ -53,11 +59,12 @@
 # file of its own (rank 0's first), never to mpirun's pseudo-terminal (see
 # wordcount_vs_mrmpi.sh). MB/s is corpus bytes / seconds.
 set -euo pipefail
-CORPUS=$(cd "${1:-/tmp/hpool-html-corpus}" 2>/dev/null && pwd) || {
-    echo "no corpus directory ${1:-/tmp/hpool-html-corpus}: run bench/make_html_corpus.sh first" >&2
+. "$(dirname "$0")/common.sh" "$@"
+corpus_argument=${HTML_CORPUS:-${TMPDIR:-/tmp}/hpool-html-corpus}
+CORPUS=$(cd "$corpus_argument" 2>/dev/null && pwd) || {
+    echo "no corpus directory $corpus_argument: run bench/corpora/make_html_corpus.sh first, or set HTML_CORPUS" >&2
     exit 2
 }
-. "$(dirname "$0")/common.sh" "${2:-}"
 
 RUNS=${RUNS:-3}
 METATAGS=${METATAGS:-$BUILD/apps/metatags/metatags}
@@ -68,7 +75,7 @@ RG=(rg --no-config -uuu -j 2 -o --no-filename -g '*.html' -g '*.htm' '<meta .*?>
 LIST=$CORPUS/files.txt
 
 if [ ! -f "$LIST" ]; then
-    echo "no $LIST: run bench/make_html_corpus.sh $CORPUS first" >&2
+    echo "no $LIST: run bench/corpora/make_html_corpus.sh $CORPUS first" >&2
     exit 2
 fi
 for tool in /usr/bin/time rg; do
@@ -269,6 +276,13 @@ for name in metatags-count-threads metatags-count-ranks mrmpi python-count; do
     if [ -f "$TMP/$name.runs" ]; then row "$name"; fi
 done
 launch_row "%-9s %-46s %8.3f %8s %12s  %s\n"
+for name in "${names[@]}"; do
+    parameters="pages=$PAGES bytes=$BYTES"
+    [ "$name" = mrmpi ] && parameters+=" memsize_mb=$memsize"
+    tsv_row "$(tool "$name")" "$(config "$name")" "$parameters" "$RUNS" best seconds "$(best "$name")"
+    tsv_row "$(tool "$name")" "$(config "$name")" "$parameters" "$RUNS" max peak_rss_mb "$(peak "$name")"
+done
+launch_tsv_row
 echo "outputs: listings identical (cmp), counts identical (cmp), rg's matches tallied equal to the counts; $((RUNS * ${#names[@]})) runs"
 
 echo
@@ -280,6 +294,7 @@ if [ "$have_metatags" = 0 ]; then
                 'BEGIN { printf "  %-46s %7.2fx\n", who, s / r }'
         fi
     done
+    tsv_report
     exit 0
 fi
 echo "metatags against each peer: speedup = peer seconds / metatags seconds (above 1 metatags is faster); memory = metatags RSS / peer RSS"
@@ -299,3 +314,4 @@ for name in metatags-count-threads metatags-count-ranks; do
         if [ -f "$TMP/$peer.runs" ]; then ratio "$name" "$peer"; fi
     done
 done
+tsv_report

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""plot_scaling.py: draws bench/scaling.sh's table as a PNG, one panel per workload.
+"""plot_scaling.py: draws scaling.sh's table (its TABLE, not the TSV rows every driver appends) as a PNG, one panel per workload.
 
-    /usr/bin/python3 bench/plot_scaling.py /tmp/hpool-scaling.tsv bench/scaling.png
+    /usr/bin/python3 bench/drivers/plot_scaling.py BUILD/bench-results/scaling-table.tsv bench/results/scaling.png
 
 Needs matplotlib: Debian's python3-matplotlib (apt-get install
 python3-matplotlib), hence Debian's interpreter. Each configuration gets two

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # scaling.sh: strong scaling from 1 to 2 cores, and ranks against threads on the same cores, for square --sum and wordcount; prints a table and writes it as TSV for plot_scaling.py.
 #
-#   bench/scaling.sh [BUILD_DIR]                 (default /work/main/build)
-#   N=2000000000 CORPUS_MB=200 RUNS=3 TSV=/tmp/hpool-scaling.tsv bench/scaling.sh build
-#   python3 bench/plot_scaling.py /tmp/hpool-scaling.tsv bench/scaling.png
+#   bench/drivers/scaling.sh [BUILD_DIR [TSV]]   (defaults: REPO/build, BUILD_DIR/bench-results/scaling.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   N=2000000000 CORPUS_MB=200 RUNS=3 TABLE=FILE SCALING_CORPUS=DIR bench/drivers/scaling.sh build
+#   /usr/bin/python3 bench/drivers/plot_scaling.py BUILD_DIR/bench-results/scaling-table.tsv bench/results/scaling.png
+#
+# Besides the TSV rows every driver appends, the table plot_scaling.py draws
+# (speedups and efficiencies, one row per configuration) is written afresh
+# to TABLE (default BUILD_DIR/bench-results/scaling-table.tsv). The corpus
+# is made once in SCALING_CORPUS (default $TMPDIR/hpool-scaling-corpus-MB,
+# /tmp without TMPDIR); its own name, so that wordcount_vs_mrmpi.sh's CORPUS
+# in the same shell (run_all.sh) is never taken for it.
 #
 # The same fixed problem on each configuration (strong scaling):
 #   1 core   1 rank  × 1 thread   taskset to one CPU
@@ -24,8 +33,9 @@ set -euo pipefail
 N=${N:-2000000000}
 CORPUS_MB=${CORPUS_MB:-200}
 RUNS=${RUNS:-3}
-TSV=${TSV:-/tmp/hpool-scaling.tsv}
-CORPUS=${CORPUS:-/tmp/hpool-scaling-corpus-$CORPUS_MB}
+TABLE=$(realpath -m "${TABLE:-$BUILD/bench-results/scaling-table.tsv}")
+mkdir -p "$(dirname "$TABLE")"
+CORPUS=${SCALING_CORPUS:-${TMPDIR:-/tmp}/hpool-scaling-corpus-$CORPUS_MB}
 SQUARE=$BUILD/apps/square/square
 WORDCOUNT=$BUILD/examples/wordcount
 MPI_LAUNCH=$BUILD/bench/mpi_launch
@@ -122,7 +132,7 @@ done
 describe() { # describe CONFIG: cores ranks threads
     echo "${1:1:1} ${1:3:1} ${1:5:1}"
 }
-# The TSV, for plot_scaling.py: one row per workload and configuration;
+# The table, for plot_scaling.py: one row per workload and configuration;
 # startup is the mpi-start-up time for the MPI rows (0 for plain runs), and
 # speedup_less_startup the speedup once it is taken out.
 {
@@ -140,18 +150,31 @@ describe() { # describe CONFIG: cores ranks threads
                     (s - u > 0 ? b / (s - u) : 0) }'
         done
     done
-} >"$TSV"
+} >"$TABLE"
 
 echo "== strong scaling, 1 -> 2 cores: best of $RUNS whole-process runs (CPUs ${MASK[0]} and ${MASK[1]}), $(date -u +%Y-%m-%d) =="
 echo "square --sum $N; wordcount over $CORPUS_BYTES bytes (${#CORPUS_FILES[@]} files, $CORPUS)"
 printf '%-10s %-7s %-18s %9s %9s %8s %11s %15s\n' workload cores "ranks x threads" seconds "start-up" speedup \
     efficiency "less start-up"
-tail -n +2 "$TSV" | while IFS=$'\t' read -r workload cores ranks threads seconds startup speedup efficiency less; do
+tail -n +2 "$TABLE" | while IFS=$'\t' read -r workload cores ranks threads seconds startup speedup efficiency less; do
     [ "$ranks" -gt 1 ] || less=-
     [ "$ranks" -gt 1 ] || startup=-
     printf '%-10s %-7s %-18s %9s %9s %8s %11s %15s\n' "$workload" "$cores" "$ranks x $threads" "$seconds" "$startup" \
         "$speedup" "$efficiency" "$less"
 done
 echo "start-up: mpirun -n 2 of a program that only initialises MPI ($MPI_LAUNCH), best of $RUNS"
-echo "table: $TSV"
+echo "table: $TABLE"
+# Rows only for checked figures: bytes that differ between runs prove nothing.
+if [ "$status" -eq 0 ]; then
+    tail -n +2 "$TABLE" | while IFS=$'\t' read -r workload cores ranks threads seconds _; do
+        case $workload in
+        square) parameters="workload=square N=$N" ;;
+        wordcount) parameters="workload=wordcount files=${#CORPUS_FILES[@]} bytes=$CORPUS_BYTES" ;;
+        esac
+        tsv_row hpool "cores=$cores ranks=$ranks threads=$threads" "$parameters" "$RUNS" best seconds "$seconds"
+    done
+    tsv_row mpi "taskset -c $TWO_CORES mpirun -n 2 mpi_launch (MPI start-up alone)" "" "$RUNS" best seconds \
+        "$launch_seconds"
+    tsv_report
+fi
 exit "$status"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # square_sum.sh: `square --sum N` (hpool map_reduce) against a hand-written OpenMP reduction, same N, same cores.
 #
-#   bench/square_sum.sh [BUILD_DIR]      (default /work/main/build)
-#   N=1000000000 RUNS=3 SQUARE=path/to/square bench/square_sum.sh
+#   bench/drivers/square_sum.sh [BUILD_DIR [TSV]]     (defaults: REPO/build, BUILD_DIR/bench-results/square_sum.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   N=1000000000 RUNS=3 SQUARE=path/to/square bench/drivers/square_sum.sh
 #
 # Each figure is the best whole-process wall time of RUNS runs, so the hpool
 # side pays for everything it really costs: pool start-up, and under mpirun
@@ -71,7 +73,15 @@ printf "%-16s %-40s %9.3f %12s %10s %14s\n" mpi-start-up "${MPIRUN2[*]} mpi_laun
 # The OpenMP loop launches no ranks: take mpirun's and MPI's own start-up
 # (the row above) out of hpool's mpirun time to compare the work itself.
 row hpool "mpirun -n 2, less MPI start-up" "$(awk -v a="$ranks_seconds" -v b="$launch_seconds" 'BEGIN { print a - b }')" yes
+# Rows only for checked figures: a fast wrong sum proves nothing.
 if [ "$status" -eq 0 ]; then
     echo "sums: all equal ($expected)"
+    parameters="N=$N"
+    tsv_row omp_sum "OMP_NUM_THREADS=2" "$parameters" "$RUNS" best seconds "$omp_seconds"
+    tsv_row omp_sum_aligned "OMP_NUM_THREADS=2" "$parameters" "$RUNS" best seconds "$aligned_seconds"
+    tsv_row hpool "square --sum --threads 2 (plain run)" "$parameters" "$RUNS" best seconds "$threads_seconds"
+    tsv_row hpool "${MPIRUN2[*]} square --sum --threads 1" "$parameters" "$RUNS" best seconds "$ranks_seconds"
+    tsv_row mpi-start-up "${MPIRUN2[*]} mpi_launch" "" "$RUNS" best seconds "$launch_seconds"
+    tsv_report
 fi
 exit "$status"

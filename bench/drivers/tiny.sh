@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tiny.sh: cost per item of a map whose function does almost nothing, chunksize 1: hpool vs Pool and mpi4py.futures.
 #
-#   bench/tiny.sh [BUILD_DIR]      (default /work/main/build)
-#   TINY_ITEMS=1000000 POOL_ITEMS=1000000 MPI4PY_ITEMS=50000 RUNS=3 bench/tiny.sh
+#   bench/drivers/tiny.sh [BUILD_DIR [TSV]]     (defaults: REPO/build, BUILD_DIR/bench-results/tiny.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   TINY_ITEMS=1000000 POOL_ITEMS=1000000 MPI4PY_ITEMS=50000 RUNS=3 bench/drivers/tiny.sh
 #
 # Every tool times only its map call, not its start-up, and reports items/s.
 # mpi4py.futures does a few thousand items/s, so it gets fewer items to run
@@ -48,13 +50,15 @@ ranks_rate=$(best_rate "$RUNS" "$TMP/ranks" "${MPIRUN2[@]}" -x HPOOL_THREADS=1 "
 pool_rate=$(best_rate 1 "$TMP/pool" "$PYTHON" "$PEERS_DIR/tiny_pool.py" --items "$POOL_ITEMS" --chunksize 1)
 mpi4py_rate=$(best_rate 1 "$TMP/mpi4py" "${MPIRUN3[@]}" "$PYTHON" -m mpi4py.futures "$PEERS_DIR/tiny_mpi4py.py" --items "$MPI4PY_ITEMS" --chunksize 1)
 
-row() { # tool config items rate
+row() { # tool config items rate runs
     awk -v tool="$1" -v config="$2" -v items="$3" -v rate="$4" -v pool="$pool_rate" 'BEGIN {
         printf "%-16s %-56s %9d %12.4g %10.1f\n", tool, config, items, rate, rate / pool }'
+    tsv_row "$1" "$2" "items=$3 chunksize=1" "$5" best items_per_s "$4"
 }
 echo "== tiny map, chunksize 1, 2 workers, $CORES cores: items/s of the map call alone =="
 printf "%-16s %-56s %9s %12s %10s\n" tool config items items/s "x Pool(2)"
-row hpool "HPOOL_THREADS=2 tiny (plain run, 1 rank)" "$TINY_ITEMS" "$plain_rate"
-row hpool "${MPIRUN2[*]} tiny, HPOOL_THREADS=1" "$TINY_ITEMS" "$ranks_rate"
-row python-pool "Pool(2).map(f, range, chunksize=1)" "$POOL_ITEMS" "$pool_rate"
-row mpi4py.futures "${MPIRUN3[*]} -m mpi4py.futures (2 workers)" "$MPI4PY_ITEMS" "$mpi4py_rate"
+row hpool "HPOOL_THREADS=2 tiny (plain run, 1 rank)" "$TINY_ITEMS" "$plain_rate" "$RUNS"
+row hpool "${MPIRUN2[*]} tiny, HPOOL_THREADS=1" "$TINY_ITEMS" "$ranks_rate" "$RUNS"
+row python-pool "Pool(2).map(f, range, chunksize=1)" "$POOL_ITEMS" "$pool_rate" 1
+row mpi4py.futures "${MPIRUN3[*]} -m mpi4py.futures (2 workers)" "$MPI4PY_ITEMS" "$mpi4py_rate" 1
+tsv_report

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # vs_python.sh: whole-process wall time of square_map (hpool) against square_map.py (Pool(2).map), same work.
 #
-#   bench/vs_python.sh [BUILD_DIR]      (default /work/main/build)
-#   ITEMS=1000000 bench/vs_python.sh
+#   bench/drivers/vs_python.sh [BUILD_DIR [TSV]]     (defaults: REPO/build, BUILD_DIR/bench-results/vs_python.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   ITEMS=1000000 RUNS=10 NO_HYPERFINE=1 bench/drivers/vs_python.sh
 #
 # Both processes are timed from exec to exit: interpreter or library load,
 # pool start-up, the map of x -> x*x over range(ITEMS) with the pools' own
@@ -45,6 +47,7 @@ if [ -z "${NO_HYPERFINE:-}" ] && command -v hyperfine >/dev/null; then
         --command-name omp "$omp_command" \
         >"$TMP/hyperfine.txt"
     method="hyperfine -N --warmup 2, at least $RUNS runs each"
+    timer=hyperfine
 else
     # The same statistics by hand: RUNS timed runs after 2 untimed ones.
     "$PYTHON" - "$RUNS" "$TMP/times.json" "$hpool_command" "$python_command" "$omp_command" <<'PY'
@@ -66,11 +69,12 @@ for name, command in zip(["hpool", "python", "omp"], commands):
 json.dump({"results": results}, open(out, "w"))
 PY
     method="$RUNS timed runs each after 2 warm-ups (without hyperfine)"
+    timer=loop
 fi
 
 echo "== sum(Pool(2).map(square, range($ITEMS))) as a whole process, $CORES cores: $method =="
 echo "checksum: $(cat "$TMP/hpool.out") (all three)"
-"$PYTHON" - "$TMP/times.json" <<'PY'
+"$PYTHON" - "$TMP/times.json" "$TMP/rows.tsv" <<'PY'
 import json, sys
 results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 hpool, python, omp = results["hpool"], results["python"], results["omp"]
@@ -85,4 +89,14 @@ print(f"python/hpool: {mean_ratio:.1f}x by mean, {python['min'] / hpool['min']:.
       f"goal >= 100x: {'met' if mean_ratio >= 100 else 'NOT met'} (by mean)")
 print(f"python/omp:   {python['mean'] / omp['mean']:.1f}x by mean (the most any pool could reach here); "
       f"hpool/omp: {hpool['mean'] / omp['mean']:.2f}x by mean")
+# TOOL, VARIANT, RUNS, STATISTIC, SECONDS for the driver's TSV rows.
+with open(sys.argv[2], "w") as out:
+    for name, program, r in rows:
+        # "best", as the other drivers call the fastest run.
+        for statistic, key in (("mean", "mean"), ("stddev", "stddev"), ("best", "min")):
+            out.write(f"{name}\t{program}\t{len(r['times'])}\t{statistic}\t{r[key]:.6f}\n")
 PY
+while IFS=$'\t' read -r tool variant runs statistic seconds; do
+    tsv_row "$tool" "$variant" "items=$ITEMS timer=$timer" "$runs" "$statistic" seconds "$seconds"
+done <"$TMP/rows.tsv"
+tsv_report

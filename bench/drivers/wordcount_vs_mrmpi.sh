@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# wordcount_vs_mrmpi.sh: hpool's examples/wordcount against MR-MPI (bench/mrmpi_wordcount) on the same HTML corpus, same ranks.
+# wordcount_vs_mrmpi.sh: hpool's examples/wordcount against MR-MPI (bench/peers/mrmpi_wordcount.cpp) on the same HTML corpus, same ranks.
 #
-#   bench/make_corpus.sh                       # once: >= 500 MB in /tmp/hpool-corpus
-#   bench/wordcount_vs_mrmpi.sh [BUILD_DIR]    (default /work/main/build)
-#   CORPUS=/tmp/hpool-corpus RUNS=3 MRMPI_MODES="none compress map" [MRMPI_MEMSIZE=MB] bench/wordcount_vs_mrmpi.sh
+#   bench/corpora/make_corpus.sh                            # once: >= 500 MB in $TMPDIR/hpool-corpus
+#   bench/drivers/wordcount_vs_mrmpi.sh [BUILD_DIR [TSV]]   (defaults: REPO/build, BUILD_DIR/bench-results/wordcount_vs_mrmpi.tsv)
+#       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
+#       every other setting is an environment variable, as below.
+#   CORPUS=DIR RUNS=3 MRMPI_MODES="none compress map" [MRMPI_MEMSIZE=MB] bench/drivers/wordcount_vs_mrmpi.sh
+#
+# CORPUS defaults to make_corpus.sh's: $TMPDIR/hpool-corpus (/tmp without TMPDIR).
 #
 # Rows, each the best whole-process wall time of RUNS interleaved runs
 # (mpirun, MPI start-up and printing the ~260,000 result lines included):
@@ -42,7 +46,7 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh" "$@"
 
-CORPUS=${CORPUS:-/tmp/hpool-corpus}
+CORPUS=${CORPUS:-${TMPDIR:-/tmp}/hpool-corpus}
 RUNS=${RUNS:-3}
 MRMPI_MODES=${MRMPI_MODES:-none compress map}
 WORDCOUNT=$BUILD/examples/wordcount
@@ -54,7 +58,7 @@ if [ ! -x "$MRMPI" ]; then
     exit 2
 fi
 if [ ! -f "$CORPUS/files.txt" ]; then
-    echo "no corpus in $CORPUS: run bench/make_corpus.sh (CORPUS=$CORPUS) first" >&2
+    echo "no corpus in $CORPUS: run bench/corpora/make_corpus.sh (CORPUS=$CORPUS) first" >&2
     exit 2
 fi
 if [ ! -x /usr/bin/time ]; then
@@ -69,7 +73,7 @@ BYTES=$(printf '%s\0' "${FILES[@]}" | xargs -0 stat -c %s | awk '{ s += $1 } END
 args_bytes=$(printf '%s ' "${FILES[@]}" | wc -c)
 if [ "$args_bytes" -gt 120000 ]; then
     echo "the corpus's $((${#FILES[@]})) paths take $args_bytes bytes: too many for mpirun's command line" \
-        "(128 KiB); rebuild it with LAYOUT=concat bench/make_corpus.sh" >&2
+        "(128 KiB); rebuild it with LAYOUT=concat bench/corpora/make_corpus.sh" >&2
     exit 2
 fi
 
@@ -201,8 +205,13 @@ for name in "${names[@]}"; do
     awk -v tool="${name%%-*}" -v config="$(config "$name")" -v s="$(best "$name")" -v rss="$(peak "$name")" \
         -v bytes="$BYTES" -v runs="$(every_run "$name")" \
         'BEGIN { printf "%-6s %-52s %8.3f %8.1f %13s  %s\n", tool, config, s, bytes / s / 1e6, rss, runs }'
+    parameters="files=${#FILES[@]} bytes=$BYTES"
+    [[ $name == mrmpi-* ]] && parameters+=" memsize_mb=${MEMSIZE[${name#mrmpi-}]}"
+    tsv_row "${name%%-*}" "$(config "$name")" "$parameters" "$RUNS" best seconds "$(best "$name")"
+    tsv_row "${name%%-*}" "$(config "$name")" "$parameters" "$RUNS" max peak_rss_mb "$(peak "$name")"
 done
 launch_row "%-6s %-52s %8.3f %8s %13s  %s\n"
+launch_tsv_row
 echo "outputs: all identical (cmp), $((RUNS * ${#names[@]})) runs"
 
 echo
@@ -236,3 +245,4 @@ for hpool in hpool-ranks hpool-threads; do
         printf "  >= 2x faster than the fastest MR-MPI (--combine %s): %.2fx, %s\n", fm, speed, (speed >= 2 ? "met" : "NOT met")
         printf "  <= 1/2 the memory of the leanest MR-MPI (--combine %s): %.3f, %s\n", sm, memory, (memory <= 0.5 ? "met" : "NOT met") }'
 done
+tsv_report
