@@ -114,11 +114,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     call->id = pool->next_call_id++;
     if (pool->next_call_id == 0)
         pool->next_call_id = 1; /* 0 marks "no call" in the team's cancel ring */
-    if (pool->calls_tail)
-        pool->calls_tail->next = call;
-    else
-        pool->calls = call;
-    pool->calls_tail = call;
+    HPOOL__QUEUE_PUSH(&pool->calls, call);
     pool->engine_has_news = true;
     pthread_cond_signal(&pool->engine_wake);
     pthread_mutex_unlock(&pool->lock);
@@ -126,32 +122,12 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     return 0;
 }
 
-/* Absolute CLOCK_REALTIME deadline timeout seconds from now. */
-static struct timespec deadline_after(double timeout)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    double whole = floor(timeout);
-    deadline.tv_sec += (time_t)whole;
-    deadline.tv_nsec += (long)((timeout - whole) * 1e9);
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    return deadline;
-}
-
 /* Waits with pool->lock held until call completes or the timeout passes. */
 static int wait_complete(hpool_pool *pool, hpool__call *call, double timeout)
 {
-    if (timeout < 0 || isnan(timeout) || timeout > 1e9) {
-        while (!call->complete)
-            pthread_cond_wait(&pool->changed, &pool->lock);
-        return 0;
-    }
-    struct timespec deadline = deadline_after(timeout);
+    hpool__deadline deadline = hpool__deadline_in_seconds(timeout);
     while (!call->complete)
-        if (pthread_cond_timedwait(&pool->changed, &pool->lock, &deadline) == ETIMEDOUT)
+        if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline))
             return call->complete ? 0 : HPOOL_ETIMEDOUT;
     return 0;
 }
@@ -404,14 +380,10 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
     pthread_mutex_lock(&pool->lock);
     if (call->reading != NULL && call->reading_position >= call->reading->count)
         release_reading(pool, call);
-    bool forever = timeout < 0 || isnan(timeout) || timeout > 1e9;
-    struct timespec deadline = forever ? (struct timespec){0} : deadline_after(timeout);
+    hpool__deadline deadline = hpool__deadline_in_seconds(timeout);
     while (call->reading == NULL) {
-        if (call->ready_head != NULL) {
-            call->reading = call->ready_head;
-            call->ready_head = call->reading->next;
-            if (call->ready_head == NULL)
-                call->ready_tail = NULL;
+        if (call->ready.head != NULL) {
+            HPOOL__QUEUE_POP(&call->ready, call->reading);
             call->reading->next = NULL;
             call->reading_position = 0;
             if (call->reading->count == 0)
@@ -424,10 +396,8 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
             /* a stream ends with EOF; its failures are in the report */
             return status == 0 || status == HPOOL_EFAILED || status == HPOOL_ECANCELED ? HPOOL_EOF : status;
         }
-        if (forever)
-            pthread_cond_wait(&pool->changed, &pool->lock);
-        else if (pthread_cond_timedwait(&pool->changed, &pool->lock, &deadline) == ETIMEDOUT
-                 && call->ready_head == NULL && !call->complete) {
+        if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline) && call->ready.head == NULL
+            && !call->complete) {
             pthread_mutex_unlock(&pool->lock);
             return HPOOL_ETIMEDOUT;
         }
@@ -474,12 +444,12 @@ void hpool_iter_free(hpool_iter *iter)
         call->abandoned = true;
         hpool__cancel_call(pool, call);
         release_reading(pool, call);
-        for (hpool__batch *batch = call->ready_head, *next; batch != NULL; batch = next) {
+        for (hpool__batch *batch = call->ready.head, *next; batch != NULL; batch = next) {
             next = batch->next;
             call->chunks_in_flight -= batch->chunk_count;
             hpool__batch_free(batch);
         }
-        call->ready_head = call->ready_tail = NULL;
+        call->ready.head = call->ready.tail = NULL;
         for (hpool__batch *batch = call->waiting, *next; batch != NULL; batch = next) {
             next = batch->next;
             call->chunks_in_flight -= batch->chunk_count;

@@ -6,7 +6,7 @@
 
 static hpool__call *find_call(hpool_pool *pool, uint32_t id)
 {
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next)
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
         if (call->id == id)
             return call;
     return NULL;
@@ -14,12 +14,7 @@ static hpool__call *find_call(hpool_pool *pool, uint32_t id)
 
 static void append_ready(hpool__call *call, hpool__batch *batch)
 {
-    batch->next = NULL;
-    if (call->ready_tail)
-        call->ready_tail->next = batch;
-    else
-        call->ready_head = batch;
-    call->ready_tail = batch;
+    HPOOL__QUEUE_PUSH(&call->ready, batch);
 }
 
 /* Files a batch among those that wait for an earlier one, by first item. */
@@ -182,7 +177,7 @@ static int by_first(const void *a, const void *b)
 
 static void unlink_call(hpool_pool *pool, hpool__call *call)
 {
-    hpool__call **link = &pool->calls;
+    hpool__call **link = &pool->calls.head;
     hpool__call *previous = NULL;
     while (*link != NULL && *link != call) {
         previous = *link;
@@ -191,8 +186,8 @@ static void unlink_call(hpool_pool *pool, hpool__call *call)
     if (*link == NULL)
         return;
     *link = call->next;
-    if (pool->calls_tail == call)
-        pool->calls_tail = previous;
+    if (pool->calls.tail == call)
+        pool->calls.tail = previous;
     call->next = NULL;
 }
 
@@ -255,7 +250,7 @@ void hpool__call_release(hpool_pool *pool, hpool__call *call)
 {
     if (--call->refcount > 0)
         return;
-    hpool__batch *lists[] = {call->ready_head, call->waiting, call->reading};
+    hpool__batch *lists[] = {call->ready.head, call->waiting, call->reading};
     for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
         for (hpool__batch *batch = lists[l], *next; batch != NULL; batch = next) {
             next = batch == call->reading ? NULL : batch->next;

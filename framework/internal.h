@@ -3,6 +3,8 @@
 #define HPOOL_INTERNAL_H
 
 #include "hpool.h"
+#include "protocol.h"
+#include "util.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -48,143 +50,13 @@ typedef struct hpool__input {
     const uint64_t *column_sizes;
 } hpool__input;
 
-/* A growable byte buffer. */
-typedef struct hpool__buffer {
-    unsigned char *data;
-    size_t size, capacity;
-} hpool__buffer;
-
-int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra);
-int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size);
-void hpool__buffer_release(hpool__buffer *buffer);
-/* Asks Linux to back the whole 2 MiB pages inside [data, data + size) with
- * huge pages (Debian's default gives them only to memory that asks): a
- * pair table probed at random over megabytes otherwise misses the TLB on
- * most probes. A no-op where the system has no such advice. */
-void hpool__advise_huge_pages(void *data, size_t size);
-
-/* Room for one more element when count has reached *capacity: returns the
- * array, perhaps moved, with *capacity doubled; NULL (array untouched) if
- * memory ran out. Grown arrays (failures, sends, runs) all go through it. */
-void *hpool__grow_array(void *array, size_t *capacity, size_t count, size_t element_size);
-
 /* ---- Batches: the unit that travels between ranks -------------------- */
 
 enum hpool__result_mode { HPOOL__NO_RESULT, HPOOL__FIXED_RESULT, HPOOL__RECORD_RESULT, HPOOL__REDUCE, HPOOL__KEYED };
 
-/* ---- Keyed pairs (shuffle.c, exchange.c) ----------------------------- */
-
 typedef struct hpool__team hpool__team; /* below */
 
-/* Pairs in an arena: with a combiner one entry per key, found through an
- * open-addressing index; without, every pair in emission order. */
-typedef struct hpool__pair_table {
-    const hpool_keyed_reducer *spec;
-    bool combining;
-    hpool__buffer arena;
-    uint64_t *slots; /* 0 for empty, else arena offset + 1 and hash bits */
-    size_t capacity, count;
-} hpool__pair_table;
-
-/* Pairs for a combining table are staged a batch at a time, so their slots
- * and entries can be fetched from memory together rather than one cache
- * miss after another: most of a word count's time is those misses. 128
- * rather than 16 leaves each prefetch longer to land (word count, 2
- * threads: 16 -> 0.68 s, 32 -> 0.63, 64 -> 0.61, 128 -> 0.59, 512 -> 0.60). */
-#define HPOOL__STAGED_PAIRS 128
-struct hpool_emitter {
-    hpool__pair_table *table;
-    int error;
-    size_t staged_count, staged_bytes;
-    /* Each staged pair's hash (taken while its key is hot, and its slot
-     * prefetched then), key size, and where its key and value start. */
-    uint64_t staged_hashes[HPOOL__STAGED_PAIRS];
-    uint32_t staged_key_sizes[HPOOL__STAGED_PAIRS];
-    uint32_t staged_at[HPOOL__STAGED_PAIRS];
-    unsigned char staged[4096]; /* key, then value, for each pair */
-};
-
-/* Adds the staged pairs to the table; call before reading the table. */
-void hpool__emitter_flush(hpool_emitter *emitter);
-
-void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec);
-void hpool__pair_table_release(hpool__pair_table *table);
-int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
-                          size_t value_size);
-int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from);
-/* Appends each pair to out[owner rank], encoded. */
-int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out);
-/* A rank keeps the pairs it owns in one table per share of their keys (by
- * hash; a share per team thread), so its threads combine, reduce and sort
- * them side by side. Gathering: the threads' tables (as many as shares)
- * send other ranks' pairs to parts[table * ranks + owner], encoded, and
- * the rank's own pairs into the shares' tables, emptying mapped. */
-int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owned, int shares, int ranks, int me,
-                              hpool__buffer *parts, hpool__team *team);
-/* Adds encoded pairs to the shares' tables. */
-int hpool__pair_tables_add_encoded(hpool__pair_table *shares, int count, const void *data, size_t size);
-/* Reduces every key of the shares' tables and appends the output pairs to
- * out as packed sorted runs (see hpool__merge_packed_runs), a team thread
- * per share. On a reduce function's failure, *code is its return. */
-int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
-                              int *code);
-int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
-/* Appends the table's pairs to out as packed runs in spec's output order,
- * sorted on the team's threads. */
-int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
-                                    hpool__team *team, hpool__buffer *out);
-int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out);
-void hpool__decode_pair_at(const unsigned char *data, hpool_pair *pair);
-int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec);
-/* A rank's reduced output travels as sorted runs packed in one buffer (u64
- * run count, u64 size of each, the runs). Merges the runs of count such
- * buffers into *pairs (malloc'd; pointing into the buffers). */
-int hpool__merge_packed_runs(void *const *buffers, const size_t *sizes, size_t count,
-                             const hpool_keyed_reducer *spec, hpool_pair **pairs, uint64_t *pair_count);
-/* The same into an hpool_pairs, which takes ownership of the buffers. */
-int hpool__merge_runs(void **buffers, const size_t *sizes, size_t buffer_count, const hpool_keyed_reducer *spec,
-                      hpool_pairs **out);
-
-/* What one rank holds of one keyed call: the pairs its map chunks emitted,
- * then the partitions it owns, as they arrive from every rank. */
-typedef struct hpool__keyed_store {
-    struct hpool__keyed_store *next;
-    uint32_t call_id;
-    int keyed;
-    pthread_mutex_t lock;         /* team threads spilling to the outbox */
-    /* One table per worker thread, filled by that thread alone across all
-     * its chunks: a word is hashed once per emit, with no lock and no
-     * second merge; duplicates across threads combine at their owner. */
-    hpool__pair_table *mapped;
-    int thread_count;
-    hpool__pair_table *owned;     /* a table per share (thread_count of them) */
-    int partitions_received;      /* the ones marked last, from each rank */
-    bool shuffle_started;
-    int ranks;
-    size_t budget;                /* bytes a table may hold before it spills */
-    const char *temp_dir;
-    FILE **outbox;                /* after a map-side spill: per owner rank */
-    FILE **runs;                  /* owned pairs spilled, each sorted by key */
-    size_t run_count, run_capacity;
-    uint64_t spilled_bytes;
-    bool sending;                 /* pieces of the outbox still to send */
-    int send_rank;
-} hpool__keyed_store;
-
-/* Spilling keyed pairs to temporary files (spill.c). */
-size_t hpool__pair_table_bytes(const hpool__pair_table *table);
-/* Sends a mapped table to the outbox files, one per owner rank, and
- * empties it. With store->lock held if team threads may run. */
-int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table);
-int hpool__spill_owned(hpool__keyed_store *store);
-int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
-/* Spills the owned tables if they hold more than half the budget. */
-int hpool__spill_owned_if_over(hpool__keyed_store *store);
-/* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
-int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
-/* hpool__pair_tables_reduce over the owned tables and the store's sorted runs. */
-int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code);
-void hpool__spill_close(hpool__keyed_store *store);
+#include "keyed.h"
 
 typedef struct hpool__failure {
     uint64_t index;
@@ -199,9 +71,8 @@ typedef struct hpool__chunk_output {
 } hpool__chunk_output;
 
 typedef struct hpool__batch {
-    struct hpool__batch *next;
+    struct hpool__batch *next;     /* in one hpool__batch_queue at a time */
     uint32_t call_id;
-    uint32_t batch_id;
     int32_t function;
     int32_t reducer;
     enum hpool__result_mode mode;
@@ -236,10 +107,15 @@ typedef struct hpool__batch {
     hpool__failure *failures;
     size_t failure_count, failure_capacity;
 
-    hpool__keyed_store *store;     /* KEYED: where the chunks' pairs go */
+    hpool__keyed_store *store;     /* KEYED: where the chunks' pairs go (keyed.h) */
     void *storage;                 /* a message the pointers above point into */
     int origin_rank;               /* where it ran, on the root */
 } hpool__batch;
+
+/* Batches waiting for a team's threads, a rank's engine, or a reader. */
+typedef struct hpool__batch_queue {
+    hpool__batch *head, *tail;
+} hpool__batch_queue;
 
 hpool__batch *hpool__batch_new(void);
 void hpool__batch_free(hpool__batch *batch);
@@ -274,7 +150,7 @@ typedef struct hpool__team_job {
 struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
-    hpool__batch *head, *tail;    /* batches with chunks not yet claimed */
+    hpool__batch_queue queued;    /* batches with chunks not yet claimed */
     bool stopping;
     int thread_count;
     pthread_t thread;
@@ -311,6 +187,18 @@ struct hpool__team {
     pthread_cond_t threads_started;
 };
 
+/* Running chunks (chunk.c). A team thread's state: each function's init
+ * state and scratch room for reduce values. NULL if memory ran out. */
+typedef struct hpool__thread_state hpool__thread_state;
+hpool__thread_state *hpool__thread_state_new(const hpool__team *team);
+/* Runs each function's fini for the states init made. */
+void hpool__thread_state_free(const hpool__team *team, hpool__thread_state *thread);
+/* Runs chunk c of batch on team thread thread_index; with thread NULL,
+ * fails its items with HPOOL_ENOMEM. Its outputs and failures go into the
+ * batch. */
+void hpool__run_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+                      hpool__thread_state *thread);
+
 /* The CPUs this rank was given: its affinity mask, or with OpenMP places
  * (which libgomp makes from that mask) every place's CPUs. */
 void hpool__team_rank_cpus(hpool__cpus *cpus);
@@ -335,22 +223,6 @@ void hpool__team_stop(hpool__team *team);
 
 /* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
 
-enum hpool__message_type {
-    HPOOL__MSG_BATCH = 1,
-    HPOOL__MSG_RESULT,
-    HPOOL__MSG_CANCEL,
-    HPOOL__MSG_STOP,
-    HPOOL__MSG_SHUFFLE,      /* root → ranks: the map phase of a keyed call is over */
-    HPOOL__MSG_PAIRS,        /* rank → rank: the pairs the receiver owns */
-    HPOOL__MSG_KEYED_RESULT, /* rank → root: its reduced, sorted run */
-    HPOOL__MSG_CREDIT,       /* rank → root: u64 chunks completed; it holds too few */
-    HPOOL__MSG_ERROR,        /* rank → root: i32 code; its engine stopped on it */
-    /* Inside transport.c: a message too big for one MPI count travels as a
-     * LARGE header (type, size, piece size) and then PIECEs, in order. */
-    HPOOL__MSG_LARGE,
-    HPOOL__MSG_PIECE,
-};
-
 typedef struct hpool__pending_send {
     MPI_Request request;
     void *buffer;                  /* freed when done, if not NULL */
@@ -367,19 +239,14 @@ typedef struct hpool__transport {
     size_t pending_bytes;          /* of the sends not yet complete */
 } hpool__transport;
 
-/* A message received: type, source and its bytes (owned by the receiver). */
-typedef struct hpool__message {
-    int type;
-    int source;
-    void *data;
-    size_t size;
-} hpool__message;
-
 int hpool__transport_open(hpool__transport *transport, MPI_Comm comm);
-int hpool__transport_check_names(hpool__transport *transport, uint64_t names_hash);
 /* Takes ownership of buffer (malloc'd), freed once sent, even on error.
  * Any size: one over INT_MAX bytes goes in pieces, and arrives whole. */
 int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size);
+/* The same message to every rank but except, from one buffer. */
+int hpool__transport_send_to_all(hpool__transport *transport, int except, int type, void *buffer, size_t size);
+/* Collective: the lowest and highest of every rank's value, everywhere. */
+int hpool__transport_agree(hpool__transport *transport, uint64_t value, uint64_t *lowest, uint64_t *highest);
 /* 1 and *message if one arrived, 0 if none, or a negative error. */
 int hpool__transport_receive(hpool__transport *transport, hpool__message *message);
 /* Completes sends that are done; 0 or HPOOL_EMPI. */
@@ -398,13 +265,6 @@ int hpool__source_cut(const hpool_source *source, uint64_t first, uint64_t max_c
 size_t hpool__source_item_bytes(const hpool_source *source);
 /* One hpool_records from batches sorted by first that tile [0, total). */
 hpool_records *hpool__records_build(hpool__batch **batches, size_t batch_count, uint64_t total);
-
-/* Message encoding (sources.c for batches, collection.c for results). */
-int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size);
-int hpool__batch_decode(void *buffer, size_t size, hpool__batch **batch);
-/* chunks_completed: the sending rank's count, for the root's credit. */
-int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **buffer, size_t *size);
-int hpool__result_decode(void *buffer, size_t size, hpool__batch **batch);
 
 /* ---- Placement (placement.c) ----------------------------------------- */
 
@@ -462,7 +322,6 @@ typedef struct hpool__call {
      * read them. The window bounds it. */
     uint64_t chunks_in_flight;
     size_t batches_uncollected;     /* batches cut and not yet collected */
-    uint32_t next_batch_id;
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
     uint64_t block_size;            /* deterministic reduce, else 0 */
@@ -478,7 +337,7 @@ typedef struct hpool__call {
 
     /* Streams: batches ready to read, in delivery order, and for imap the
      * completed ones still waiting for an earlier one. */
-    hpool__batch *ready_head, *ready_tail;
+    hpool__batch_queue ready;
     hpool__batch *waiting;          /* sorted by first */
     uint64_t next_to_deliver;
     hpool__batch *reading;          /* the batch hpool_iter_next reads */
@@ -521,16 +380,20 @@ struct hpool_pool {
 
     pthread_t engine;
     bool engine_started;
+    int engine_gate;                /* 0 closed, 1 run, -1 creation failed: exit */
+    bool locks_ready;
     pthread_mutex_t lock;
     pthread_cond_t engine_wake;     /* wakes the engine */
     pthread_cond_t changed;         /* wakes threads waiting on calls */
     bool engine_has_news;
 
     /* Root only. */
-    hpool__call *calls, *calls_tail;
+    struct {
+        hpool__call *head, *tail;
+    } calls;                        /* under way, in order of submission */
     uint32_t next_call_id;
     bool closed, joining, joined;
-    hpool__batch *local_done_head, *local_done_tail; /* from the team */
+    hpool__batch_queue local_done;  /* finished by this rank's team */
     hpool__rank_load *loads;        /* per rank: what it holds */
     uint64_t total_threads;         /* worker threads of all ranks */
     int error;                      /* first transport error */
@@ -541,21 +404,32 @@ struct hpool_pool {
     char *temp_dir;
 };
 
-/* The keyed exchange between ranks (exchange.c). With pool->lock not held. */
-hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed);
-int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed);
-int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message);
-int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message);
-/* Sends more of the spilled partitions, as far as the send budget allows. */
-int hpool__shuffle_progress(hpool_pool *pool, bool *busy);
-void hpool__keyed_store_free(hpool__keyed_store *store);
-/* Root: a rank's run arrived (pool->lock held); completes the call at the last. */
-void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
-                              size_t size);
+/* ---- Scheduling (scheduler.c): pure rules over the root's counts ------ */
 
-/* Engine threads (scheduler.c for the root, pool.c for the others). */
+/* What the root sends a rank next from one call. */
+typedef struct hpool__batch_plan {
+    uint64_t chunksize;
+    uint64_t items; /* at most; whole chunks but for the call's last */
+    uint64_t want;  /* chunks the rank should hold */
+} hpool__batch_plan;
+
+/* Chunks the root counts as held by rank: sent, not yet reported done. */
+uint64_t hpool__held_chunks(const hpool_pool *pool, int rank);
+/* Plans the next batch of call for rank, which holds held chunks; false if
+ * the call's window is full. plan->items is 0 when the rank holds enough. */
+bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held,
+                       hpool__batch_plan *plan);
+/* The first call with items left to cut and room in its window, planned
+ * for rank dest; NULL if none. */
+hpool__call *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan);
+/* Cuts the next batch of call for rank dest as planned, counted as sent,
+ * or returns NULL if the source has ended (or failed: the call's status
+ * says so). With pool->lock held: a producer source runs here. */
+hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call *call, int dest, const hpool__batch_plan *plan);
+
+/* Engine threads (root_engine.c, rank_engine.c), and how they wait (engine_wait.c). */
 void *hpool__root_engine(void *pool);
-void *hpool__worker_engine(void *pool);
+void *hpool__rank_engine(void *pool);
 /* How an engine polls MPI: its wait starts at 16 µs << first_shift after
  * anything happened and doubles, while nothing does, up to 16 µs <<
  * busy_shift (and beyond after long idleness). The root answers a rank's
@@ -582,6 +456,5 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call *call);
 void hpool__call_release(hpool_pool *pool, hpool__call *call);
 void hpool__cancel_call(hpool_pool *pool, hpool__call *call);
 
-uint64_t hpool__now_ns(void);
 
 #endif

@@ -1,5 +1,4 @@
-/* pool.c: a pool's creation, join and end, and the engine of the ranks that serve the root. */
-#define _POSIX_C_SOURCE 200809L /* strdup, pthread_condattr_setclock */
+/* pool.c: a pool's life: creation (agreed by every rank), its accessors, close, join and free. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -65,12 +64,7 @@ void hpool__on_local_batch_done(hpool__batch *batch, void *argument)
 {
     hpool_pool *pool = argument;
     pthread_mutex_lock(&pool->lock);
-    batch->next = NULL;
-    if (pool->local_done_tail)
-        pool->local_done_tail->next = batch;
-    else
-        pool->local_done_head = batch;
-    pool->local_done_tail = batch;
+    HPOOL__QUEUE_PUSH(&pool->local_done, batch);
     pool->engine_has_news = true;
     pthread_cond_signal(&pool->engine_wake);
     pthread_mutex_unlock(&pool->lock);
@@ -87,30 +81,51 @@ static void on_local_credit(void *argument)
     pthread_mutex_unlock(&pool->lock);
 }
 
-int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
+/* Collective: the lowest of every rank's code, so all ranks act alike. A
+ * failed collective is HPOOL_EMPI everywhere it failed. */
+static int agree_on_code(hpool_pool *pool, int code)
 {
-    if (pool_out == NULL)
-        return HPOOL_EINVAL;
-    *pool_out = NULL;
-    hpool_options defaults = HPOOL_OPTIONS_INIT;
-    if (options == NULL)
-        options = &defaults;
-    int rc = check_options(options);
+    uint64_t lowest, highest;
+    /* Codes are small negatives: offset so that the lowest code is the
+     * lowest unsigned value. */
+    uint64_t mine = (uint64_t)((int64_t)code + ((int64_t)1 << 32));
+    if (hpool__transport_agree(&pool->transport, mine, &lowest, &highest) != 0)
+        return HPOOL_EMPI;
+    return (int)((int64_t)lowest - ((int64_t)1 << 32));
+}
+
+/* Collective: every rank speaks this protocol, and registered the same
+ * tables and root. */
+static int agree_on_build(hpool_pool *pool, const hpool_options *options)
+{
+    uint64_t lowest, highest;
+    int rc = hpool__transport_agree(&pool->transport, HPOOL__PROTOCOL_VERSION, &lowest, &highest);
     if (rc != 0)
         return rc;
-    hpool_pool *pool = calloc(1, sizeof *pool);
-    if (pool == NULL)
-        return HPOOL_ENOMEM;
-    pool->functions = malloc((options->function_count + 1) * sizeof *pool->functions);
-    pool->reducers = malloc((options->reducer_count + 1) * sizeof *pool->reducers);
-    pool->keyed_reducers = malloc((options->keyed_reducer_count + 1) * sizeof *pool->keyed_reducers);
-    if (pool->functions == NULL || pool->reducers == NULL || pool->keyed_reducers == NULL) {
-        free(pool->functions);
-        free(pool->reducers);
-        free(pool->keyed_reducers);
-        free(pool);
-        return HPOOL_ENOMEM;
+    if (lowest != highest) {
+        if (pool->transport.rank == 0)
+            fprintf(stderr,
+                    "hpool: the ranks speak protocol versions %llu to %llu (rank 0: %u): run one hpool build on "
+                    "every rank\n",
+                    (unsigned long long)lowest, (unsigned long long)highest, HPOOL__PROTOCOL_VERSION);
+        return HPOOL_EVERSION;
     }
+    uint64_t root = (uint64_t)(int64_t)options->root;
+    rc = hpool__transport_agree(&pool->transport, hash_bytes(hash_tables(options), &root, sizeof root), &lowest,
+                                &highest);
+    if (rc != 0)
+        return rc;
+    return lowest == highest ? 0 : HPOOL_EMISMATCH;
+}
+
+/* The pool's own copies of the caller's tables. */
+static int copy_tables(hpool_pool *pool, const hpool_options *options)
+{
+    pool->functions = hpool__malloc((options->function_count + 1) * sizeof *pool->functions);
+    pool->reducers = hpool__malloc((options->reducer_count + 1) * sizeof *pool->reducers);
+    pool->keyed_reducers = hpool__malloc((options->keyed_reducer_count + 1) * sizeof *pool->keyed_reducers);
+    if (pool->functions == NULL || pool->reducers == NULL || pool->keyed_reducers == NULL)
+        return HPOOL_ENOMEM;
     if (options->function_count)
         memcpy(pool->functions, options->functions, options->function_count * sizeof *pool->functions);
     if (options->reducer_count)
@@ -121,24 +136,12 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     pool->function_count = options->function_count;
     pool->reducer_count = options->reducer_count;
     pool->keyed_reducer_count = options->keyed_reducer_count;
+    return 0;
+}
 
-    rc = hpool__transport_open(&pool->transport, options->comm);
-    if (rc == 0)
-        rc = hpool__transport_check_names(&pool->transport, hash_tables(options));
-    if (rc == 0 && (options->root < 0 || options->root >= pool->transport.size))
-        rc = HPOOL_EINVAL;
-    pool->loads = calloc((size_t)pool->transport.size, sizeof *pool->loads);
-    if (rc == 0 && pool->loads == NULL)
-        rc = HPOOL_ENOMEM;
-    if (rc != 0) {
-        hpool__transport_close(&pool->transport);
-        free(pool->loads);
-        free(pool->functions);
-        free(pool->reducers);
-        free(pool->keyed_reducers);
-        free(pool);
-        return rc;
-    }
+/* Settings from the options and the environment. */
+static int configure(hpool_pool *pool, const hpool_options *options)
+{
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
     pool->thread_count = hpool__resolve_threads(options->threads, &pool->team.cpus);
@@ -150,17 +153,23 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         pool->memory_budget = value > 0 ? (size_t)value << 20 : (size_t)1 << 30;
     }
     const char *temp_dir = options->temp_dir ? options->temp_dir : getenv("TMPDIR");
-    pool->temp_dir = strdup(temp_dir && *temp_dir ? temp_dir : "/tmp");
+    pool->temp_dir = hpool__strdup(temp_dir && *temp_dir ? temp_dir : "/tmp");
+    pool->loads = hpool__calloc((size_t)pool->transport.size, sizeof *pool->loads);
     pool->next_call_id = 1;
-    pthread_mutex_init(&pool->lock, NULL);
-    pthread_mutex_init(&pool->stores_lock, NULL);
-    pthread_condattr_t monotonic;
-    pthread_condattr_init(&monotonic);
-    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
-    pthread_cond_init(&pool->engine_wake, &monotonic);
-    pthread_condattr_destroy(&monotonic);
-    pthread_cond_init(&pool->changed, NULL);
+    return pool->temp_dir != NULL && pool->loads != NULL ? 0 : HPOOL_ENOMEM;
+}
 
+static int init_locks(hpool_pool *pool)
+{
+    if (pthread_mutex_init(&pool->lock, NULL) != 0 || pthread_mutex_init(&pool->stores_lock, NULL) != 0
+        || hpool__cond_init_monotonic(&pool->engine_wake) != 0 || hpool__cond_init_monotonic(&pool->changed) != 0)
+        return HPOOL_ETHREAD;
+    pool->locks_ready = true;
+    return 0;
+}
+
+static int start_team(hpool_pool *pool, const hpool_options *options)
+{
     hpool__team *team = &pool->team;
     team->thread_count = pool->thread_count;
     team->functions = pool->functions;
@@ -173,27 +182,99 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     team->on_batch_done_user = pool;
     team->pin = hpool__resolve_bind(options->bind);
     team->pin_offset = hpool__pin_offset(team->thread_count);
-    rc = hpool__team_start(team);
+    return hpool__team_start(team);
+}
+
+/* The engine thread first waits at this gate: it may touch MPI only once
+ * every rank has agreed that creation succeeded. */
+static void *gated_engine(void *argument)
+{
+    hpool_pool *pool = argument;
+    pthread_mutex_lock(&pool->lock);
+    while (pool->engine_gate == 0)
+        pthread_cond_wait(&pool->engine_wake, &pool->lock);
+    bool go = pool->engine_gate > 0;
+    pthread_mutex_unlock(&pool->lock);
+    if (!go)
+        return NULL;
+    return hpool_pool_is_root(pool) ? hpool__root_engine(pool) : hpool__rank_engine(pool);
+}
+
+static void open_engine_gate(hpool_pool *pool, int gate)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->engine_gate = gate;
+    pthread_cond_broadcast(&pool->engine_wake);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Frees what a failed creation made; the engine, if started, is gated shut. */
+static void undo_create(hpool_pool *pool)
+{
+    if (pool->engine_started) {
+        open_engine_gate(pool, -1);
+        pthread_join(pool->engine, NULL);
+        pool->engine_started = false;
+    }
+    hpool__team_stop(&pool->team);
+    pool->joined = true;
+    hpool_pool_free(pool);
+}
+
+int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
+{
+    if (pool_out == NULL)
+        return HPOOL_EINVAL;
+    *pool_out = NULL;
+    hpool_options defaults = HPOOL_OPTIONS_INIT;
+    if (options == NULL)
+        options = &defaults;
+    hpool_pool *pool = hpool__calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return HPOOL_ENOMEM;
+    /* From here on, a failure on this rank alone reaches every other rank
+     * through the agreements, so no rank waits for one that gave up. */
+    int rc = hpool__transport_open(&pool->transport, options->comm);
+    if (rc != 0) {
+        /* Without a communicator there is no one to tell. */
+        hpool__transport_close(&pool->transport);
+        free(pool);
+        return rc;
+    }
+    rc = check_options(options);
+    if (rc == 0 && (options->root < 0 || options->root >= pool->transport.size))
+        rc = HPOOL_EINVAL;
+    if (rc == 0)
+        rc = copy_tables(pool, options);
+    if (rc == 0)
+        rc = init_locks(pool);
+    if (rc == 0)
+        rc = configure(pool, options);
+    rc = agree_on_code(pool, rc);
+    if (rc == 0)
+        rc = agree_on_build(pool, options);
+    if (rc != 0) {
+        undo_create(pool);
+        return rc;
+    }
+    rc = start_team(pool, options);
     /* Collective, so every rank reports even if its team failed to start;
-     * before the engine starts, since MPI may be only SERIALIZED. */
+     * before the engine runs, since MPI may be only SERIALIZED. */
     int placement_rc = hpool__placement_report(pool, options->placement);
     if (rc == 0)
         rc = placement_rc;
     if (rc == 0) {
-        void *(*engine)(void *) = hpool_pool_is_root(pool) ? hpool__root_engine : hpool__worker_engine;
-        if (pthread_create(&pool->engine, NULL, engine, pool) != 0)
+        if (pthread_create(&pool->engine, NULL, gated_engine, pool) != 0)
             rc = HPOOL_ETHREAD;
         else
             pool->engine_started = true;
     }
+    rc = agree_on_code(pool, rc);
     if (rc != 0) {
-        /* Collective creation failed on this rank only; the others will
-         * see their messages go unanswered, which is the best MPI allows. */
-        hpool__team_stop(&pool->team);
-        pool->joined = true;
-        hpool_pool_free(pool);
+        undo_create(pool);
         return rc;
     }
+    open_engine_gate(pool, 1);
     *pool_out = pool;
     return 0;
 }
@@ -250,9 +331,9 @@ int hpool_pool_terminate(hpool_pool *pool)
         return HPOOL_ENOTROOT;
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next)
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
         hpool__cancel_call(pool, call);
-    while (pool->calls != NULL && pool->engine_started)
+    while (pool->calls.head != NULL && pool->engine_started)
         pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     return 0;
@@ -280,12 +361,11 @@ int hpool_pool_join(hpool_pool *pool)
     pthread_mutex_lock(&pool->lock);
     pool->joined = true;
     /* Anything the team finished after the engine left (only on error). */
-    while (pool->local_done_head != NULL) {
-        hpool__batch *batch = pool->local_done_head;
-        pool->local_done_head = batch->next;
+    while (pool->local_done.head != NULL) {
+        hpool__batch *batch;
+        HPOOL__QUEUE_POP(&pool->local_done, batch);
         hpool__batch_free(batch);
     }
-    pool->local_done_tail = NULL;
     int error = pool->error;
     pthread_mutex_unlock(&pool->lock);
     return error;
@@ -298,227 +378,17 @@ void hpool_pool_free(hpool_pool *pool)
     if (!pool->joined)
         hpool_pool_join(pool);
     hpool__transport_close(&pool->transport);
-    pthread_cond_destroy(&pool->changed);
-    pthread_cond_destroy(&pool->engine_wake);
-    pthread_mutex_destroy(&pool->lock);
-    while (pool->keyed_stores != NULL) { /* left by a failed exchange */
-        hpool__keyed_store *store = pool->keyed_stores;
-        pool->keyed_stores = store->next;
-        hpool__keyed_store_free(store);
+    if (pool->locks_ready) {
+        pthread_cond_destroy(&pool->changed);
+        pthread_cond_destroy(&pool->engine_wake);
+        pthread_mutex_destroy(&pool->lock);
+        pthread_mutex_destroy(&pool->stores_lock);
     }
-    pthread_mutex_destroy(&pool->stores_lock);
+    hpool__keyed_free_all(pool); /* what a failed exchange left */
     free(pool->temp_dir);
     free(pool->loads);
     free(pool->functions);
     free(pool->reducers);
     free(pool->keyed_reducers);
     free(pool);
-}
-
-/* ---- The engine of a rank that serves the root ---------------------- */
-
-/* Checks a batch from the root against this rank's tables. */
-static bool batch_fits_tables(const hpool_pool *pool, const hpool__batch *batch)
-{
-    if (batch->function < 0 || (size_t)batch->function >= pool->function_count)
-        return false;
-    if (batch->mode == HPOOL__REDUCE)
-        return batch->reducer >= 0 && (size_t)batch->reducer < pool->reducer_count
-               && pool->reducers[batch->reducer].value_size == batch->result_size;
-    if (batch->mode == HPOOL__KEYED)
-        return batch->reducer >= 0 && (size_t)batch->reducer < pool->keyed_reducer_count;
-    return batch->mode >= HPOOL__NO_RESULT && batch->mode <= HPOOL__RECORD_RESULT;
-}
-
-/* Handles one message from the root; sets *stop on STOP. */
-static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
-{
-    switch (message->type) {
-    case HPOOL__MSG_BATCH: {
-        hpool__batch *batch = NULL;
-        int rc = hpool__batch_decode(message->data, message->size, &batch);
-        if (rc != 0) {
-            free(message->data);
-            return rc;
-        }
-        if (!batch_fits_tables(pool, batch)) {
-            hpool__batch_free(batch);
-            return HPOOL_EPEER;
-        }
-        if (batch->mode == HPOOL__KEYED
-            && (batch->store = hpool__keyed_store_get(pool, batch->call_id, batch->reducer)) == NULL) {
-            hpool__batch_free(batch);
-            return HPOOL_ENOMEM;
-        }
-        hpool__team_submit(&pool->team, batch);
-        return 0;
-    }
-    case HPOOL__MSG_CANCEL: {
-        uint32_t call_id = 0;
-        if (message->size == sizeof call_id)
-            memcpy(&call_id, message->data, sizeof call_id);
-        free(message->data);
-        hpool__team_cancel(&pool->team, call_id);
-        return 0;
-    }
-    case HPOOL__MSG_STOP:
-        free(message->data);
-        *stop = true;
-        return 0;
-    case HPOOL__MSG_SHUFFLE: {
-        uint32_t ids[2] = {0, 0}; /* call id, keyed reducer */
-        if (message->size == sizeof ids)
-            memcpy(ids, message->data, sizeof ids);
-        free(message->data);
-        if (ids[1] >= pool->keyed_reducer_count)
-            return HPOOL_EPEER;
-        return hpool__shuffle_start(pool, ids[0], (int)ids[1]);
-    }
-    case HPOOL__MSG_PAIRS:
-        return hpool__shuffle_receive(pool, message);
-    default:
-        free(message->data);
-        return HPOOL_EPEER;
-    }
-}
-
-/* Waits for news, or a little while when MPI has to be polled. MPI has no
- * wait that also wakes on a condition, and spinning would take a core from
- * the workers, so an engine polls with a wait that doubles while nothing
- * happens, between bounds its caller sets by how soon a message could
- * matter (see hpool__engine_wait), and only after some 50 ms of
- * nothing at all, when no call is under way, further, up to 4 ms. Every
- * empty poll is time taken from a worker on the same core, and on a VM a
- * wake-up costs some 15 µs: 2 ranks x 1 spinning thread on 2 cores ran at
- * 0.935 of the bound with every engine polling from 16 to 256 µs. */
-#define POLL_FIRST_NS 16000u
-#define POLL_IDLE_ROUNDS 200
-#define POLL_IDLE_SHIFT 8 /* 16 µs << 8 = 4 ms */
-static uint64_t poll_wait_ns(unsigned idle_rounds, hpool__poll poll)
-{
-    unsigned shift = poll.first_shift + idle_rounds;
-    if (shift > poll.busy_shift)
-        shift = poll.busy_shift;
-    if (idle_rounds > POLL_IDLE_ROUNDS) {
-        unsigned beyond = idle_rounds - POLL_IDLE_ROUNDS;
-        shift = poll.busy_shift + beyond < POLL_IDLE_SHIFT ? poll.busy_shift + beyond : POLL_IDLE_SHIFT;
-    }
-    return (uint64_t)POLL_FIRST_NS << shift;
-}
-
-void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, hpool__poll poll)
-{
-    if (pool->engine_has_news) {
-        pool->engine_has_news = false;
-        *idle_rounds = 0;
-        return;
-    }
-    if (!polling) {
-        while (!pool->engine_has_news)
-            pthread_cond_wait(&pool->engine_wake, &pool->lock);
-    } else {
-        /* engine_wake waits on CLOCK_MONOTONIC: a step of the wall clock
-         * must not stretch a poll. */
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        uint64_t at = (uint64_t)deadline.tv_nsec + poll_wait_ns(*idle_rounds, poll);
-        deadline.tv_sec += (time_t)(at / 1000000000u);
-        deadline.tv_nsec = (long)(at % 1000000000u);
-        if (!pool->engine_has_news)
-            pthread_cond_timedwait(&pool->engine_wake, &pool->lock, &deadline);
-        if (*idle_rounds < UINT32_MAX)
-            (*idle_rounds)++;
-    }
-    pool->engine_has_news = false;
-}
-
-/* Tells the root that this rank's engine stopped, and why, so that it fails
- * the calls instead of waiting for results that will not come. */
-static void report_engine_error(hpool_pool *pool, int code)
-{
-    int32_t *message = malloc(sizeof *message);
-    if (message == NULL)
-        return;
-    *message = code;
-    if (hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, message, sizeof *message) == 0)
-        hpool__transport_flush(&pool->transport);
-}
-
-void *hpool__worker_engine(void *argument)
-{
-    hpool_pool *pool = argument;
-    hpool__prepare_engine_thread();
-    hpool__transport *transport = &pool->transport;
-    bool stop = false;
-    unsigned idle_rounds = 0;
-    uint64_t completed_reported = 0; /* the count the root last heard */
-    int rc = 0;
-    while (!stop && rc == 0) {
-        bool busy = false;
-        hpool__message message;
-        int received;
-        while (rc == 0 && !stop && (received = hpool__transport_receive(transport, &message)) != 0) {
-            if (received < 0) {
-                rc = received;
-                break;
-            }
-            rc = serve_message(pool, &message, &stop);
-            busy = true;
-        }
-        pthread_mutex_lock(&pool->lock);
-        hpool__batch *done = pool->local_done_head;
-        pool->local_done_head = pool->local_done_tail = NULL;
-        pthread_mutex_unlock(&pool->lock);
-        /* Read before the results are encoded: each carries it. */
-        bool short_of_chunks;
-        uint64_t completed = hpool__team_take_credit(&pool->team, &short_of_chunks);
-        while (done != NULL) {
-            hpool__batch *next = done->next;
-            void *buffer;
-            size_t size;
-            if (rc == 0)
-                rc = hpool__result_encode(done, completed, &buffer, &size);
-            if (rc == 0)
-                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_RESULT, buffer, size);
-            if (rc == 0)
-                completed_reported = completed;
-            hpool__batch_free(done);
-            done = next;
-            busy = true;
-        }
-        if (rc == 0 && short_of_chunks && completed > completed_reported) {
-            uint64_t *credit = malloc(sizeof *credit);
-            rc = credit == NULL ? HPOOL_ENOMEM : 0;
-            if (rc == 0) {
-                *credit = completed;
-                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_CREDIT, credit, sizeof *credit);
-            }
-            if (rc == 0)
-                completed_reported = completed;
-            busy = true;
-        }
-        if (rc == 0)
-            rc = hpool__transport_progress(transport);
-        if (rc == 0)
-            rc = hpool__shuffle_progress(pool, &busy);
-        /* A batch comes only when this rank is short of chunks (the root
-         * sends no sooner): while its team holds enough, polls may be far
-         * apart; once it is short, they are close, for the reply. */
-        hpool__poll poll = hpool__team_is_short(&pool->team) ? HPOOL__POLL_SHORT : HPOOL__POLL_FULL;
-        pthread_mutex_lock(&pool->lock);
-        if (busy)
-            idle_rounds = 0;
-        if (!stop && rc == 0)
-            hpool__engine_wait(pool, true, &idle_rounds, poll);
-        pthread_mutex_unlock(&pool->lock);
-    }
-    if (rc != 0)
-        report_engine_error(pool, rc);
-    else
-        rc = hpool__transport_flush(transport);
-    pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0)
-        pool->error = rc;
-    pthread_mutex_unlock(&pool->lock);
-    return NULL;
 }

@@ -1,67 +1,8 @@
-/* records.c: growable byte buffers and the hpool_records result set. */
+/* records.c: the hpool_records result set of a map with variable-size results. */
 #include "internal.h"
-
-#include <sys/mman.h>
 
 #include <stdlib.h>
 #include <string.h>
-
-int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)
-{
-    if (buffer->capacity - buffer->size >= extra)
-        return 0;
-    size_t capacity = buffer->capacity ? buffer->capacity : 64;
-    while (capacity - buffer->size < extra)
-        capacity *= 2;
-    unsigned char *grown = realloc(buffer->data, capacity);
-    if (grown == NULL)
-        return HPOOL_ENOMEM;
-    buffer->data = grown;
-    buffer->capacity = capacity;
-    hpool__advise_huge_pages(grown, capacity);
-    return 0;
-}
-
-void hpool__advise_huge_pages(void *data, size_t size)
-{
-#ifdef MADV_HUGEPAGE
-    const uintptr_t huge = (uintptr_t)2 << 20;
-    uintptr_t start = ((uintptr_t)data + huge - 1) & ~(huge - 1), end = ((uintptr_t)data + size) & ~(huge - 1);
-    if (end > start)
-        (void)madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice: refused is fine */
-#else
-    (void)data;
-    (void)size;
-#endif
-}
-
-int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size)
-{
-    if (hpool__buffer_reserve(buffer, size) != 0)
-        return HPOOL_ENOMEM;
-    if (size > 0)
-        memcpy(buffer->data + buffer->size, data, size);
-    buffer->size += size;
-    return 0;
-}
-
-void *hpool__grow_array(void *array, size_t *capacity, size_t count, size_t element_size)
-{
-    if (count < *capacity)
-        return array;
-    size_t grown_capacity = *capacity ? 2 * *capacity : 8;
-    void *grown = realloc(array, grown_capacity * element_size);
-    if (grown != NULL)
-        *capacity = grown_capacity;
-    return grown;
-}
-
-void hpool__buffer_release(hpool__buffer *buffer)
-{
-    free(buffer->data);
-    buffer->data = NULL;
-    buffer->size = buffer->capacity = 0;
-}
 
 /* All records of a call in one block: count + 1 offsets, then the bytes. */
 struct hpool_records {

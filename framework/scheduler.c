@@ -1,4 +1,4 @@
-/* scheduler.c: the root's engine: cuts calls into chunks and batches, and keeps every thread of every rank busy. */
+/* scheduler.c: the root's rules for sharing out work: chunk and batch sizes, and what each rank should hold. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -42,16 +42,6 @@
 /* Item counts are kept below this, so products of them cannot overflow. */
 #define MAX_ITEMS ((uint64_t)1 << 62)
 
-static uint64_t ceil_div(uint64_t a, uint64_t b)
-{
-    return a / b + (a % b != 0);
-}
-
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 /* A non-negative double as a count, saturated at MAX_ITEMS. */
 static uint64_t count_of(double x)
 {
@@ -65,14 +55,7 @@ static uint64_t scale(uint64_t a, uint64_t b, uint64_t c)
     return product > MAX_ITEMS ? MAX_ITEMS : (uint64_t)product;
 }
 
-/* What the root sends a rank next from one call. */
-typedef struct batch_plan {
-    uint64_t chunksize;
-    uint64_t items;      /* at most; whole chunks but for the call's last */
-    uint64_t want;       /* chunks the rank should hold */
-} batch_plan;
-
-static uint64_t held_chunks(const hpool_pool *pool, int rank)
+uint64_t hpool__held_chunks(const hpool_pool *pool, int rank)
 {
     const hpool__rank_load *load = &pool->loads[rank];
     return load->chunks_sent - load->chunks_completed;
@@ -94,12 +77,12 @@ static uint64_t automatic_chunksize(const hpool_pool *pool, const hpool__call *c
         uint64_t workers = pool->total_threads;
         /* Never coarser than Python's ceil(n / (4 × workers)); and the last
          * chunks shrink with what is left, so threads end together. */
-        chunk = min_u64(chunk, ceil_div(call->total, 4 * workers));
-        chunk = min_u64(chunk, ceil_div(remaining, 2 * workers));
+        chunk = hpool__min_u64(chunk, hpool__ceil_div(call->total, 4 * workers));
+        chunk = hpool__min_u64(chunk, hpool__ceil_div(remaining, 2 * workers));
     }
     uint64_t bytes = item_bytes(call);
     if (bytes > 0)
-        chunk = min_u64(chunk, MAX_BATCH_BYTES / bytes); /* bounded memory beats fewer chunks */
+        chunk = hpool__min_u64(chunk, MAX_BATCH_BYTES / bytes); /* bounded memory beats fewer chunks */
     return chunk > 0 ? chunk : 1;
 }
 
@@ -114,17 +97,17 @@ static uint64_t remaining_items(const hpool__call *call)
 static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call *call)
 {
     uint64_t remaining = remaining_items(call);
-    uint64_t chunk = call->spec.chunksize > 0 ? min_u64(call->spec.chunksize, MAX_ITEMS)
+    uint64_t chunk = call->spec.chunksize > 0 ? hpool__min_u64(call->spec.chunksize, MAX_ITEMS)
                                               : automatic_chunksize(pool, call, remaining);
-    chunk = min_u64(chunk, remaining > 0 ? remaining : 1);
+    chunk = hpool__min_u64(chunk, remaining > 0 ? remaining : 1);
     if (call->block_size > 0) /* whole blocks, so every batch starts on one */
-        chunk = ceil_div(chunk, call->block_size) * call->block_size;
+        chunk = hpool__round_up(chunk, call->block_size);
     return chunk;
 }
 
 /* Plans the next batch of call for rank, which holds held chunks; false if
  * the call's window is full. */
-static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held, batch_plan *plan)
+bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held, hpool__batch_plan *plan)
 {
     uint64_t threads = (uint64_t)pool->loads[rank].threads;
     uint64_t workers = pool->total_threads;
@@ -137,7 +120,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
     /* Before the cost is known, a chunk per thread. */
     uint64_t chunks = chunk_ns > 0 ? count_of(TARGET_BATCH_NS * (double)threads / chunk_ns) : threads;
     if (bytes > 0)
-        chunks = min_u64(chunks, MAX_BATCH_BYTES / bytes / chunk);
+        chunks = hpool__min_u64(chunks, MAX_BATCH_BYTES / bytes / chunk);
     if (chunks == 0)
         chunks = 1; /* a chunk is never split */
 
@@ -145,7 +128,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
      * batches: cheap items of many bytes would otherwise mean tens of
      * megabytes queued on every rank. */
     uint64_t reserve = chunk_ns > 0 ? count_of(RESERVE_NS * (double)threads / chunk_ns + 0.999) : 0;
-    reserve = min_u64(reserve, 2 * chunks);
+    reserve = hpool__min_u64(reserve, 2 * chunks);
     if (reserve < threads)
         reserve = threads;
     bool near_the_end = false;
@@ -154,7 +137,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
          * beyond one round, and in the last round none queues at all: each
          * remaining chunk goes to the first thread that is free, wherever
          * it is, so no thread waits while another rank has a queue. */
-        uint64_t chunks_left = ceil_div(remaining, chunk);
+        uint64_t chunks_left = hpool__ceil_div(remaining, chunk);
         uint64_t beyond_one_round = chunks_left > workers ? chunks_left - workers : 0;
         uint64_t share = scale(beyond_one_round, threads, workers);
         near_the_end = share < reserve;
@@ -170,7 +153,7 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
      * overshoot would queue behind busy threads. Before, overshooting by
      * part of a batch saves messages. */
     if (near_the_end)
-        chunks = min_u64(chunks, plan->want - held);
+        chunks = hpool__min_u64(chunks, plan->want - held);
 
     uint64_t window = pool->window;
     if (window == 0) {
@@ -181,25 +164,25 @@ static bool plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
     }
     if (call->chunks_in_flight >= window)
         return false;
-    chunks = min_u64(chunks, window - call->chunks_in_flight);
+    chunks = hpool__min_u64(chunks, window - call->chunks_in_flight);
 
-    uint64_t items = min_u64(chunks, MAX_ITEMS / chunk) * chunk;
+    uint64_t items = hpool__min_u64(chunks, MAX_ITEMS / chunk) * chunk;
     if (total_known) /* guided: each rank a share of what is left */
-        items = min_u64(items, scale(remaining, threads, 2 * workers) + 1);
+        items = hpool__min_u64(items, scale(remaining, threads, 2 * workers) + 1);
     if (items > chunk)
         items -= items % chunk; /* whole chunks */
     if (items < chunk)
         items = chunk;
-    plan->items = min_u64(items, remaining);
+    plan->items = hpool__min_u64(items, remaining);
     return true;
 }
 
 /* The first call with items left to cut and room in its window, planned
  * for rank dest. */
-static hpool__call *next_call_to_cut(hpool_pool *pool, int dest, batch_plan *plan)
+hpool__call *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan)
 {
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next)
-        if (!call->source_ended && !call->canceled && plan_batch(pool, call, dest, held_chunks(pool, dest), plan))
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
+        if (!call->source_ended && !call->canceled && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
             return call;
     return NULL;
 }
@@ -216,7 +199,7 @@ static void end_source(hpool_pool *pool, hpool__call *call, int rc)
 
 /* Cuts the next batch of call for rank dest as planned, or returns NULL if
  * the source has ended. With pool->lock held: a producer source runs here. */
-static hpool__batch *cut_batch(hpool_pool *pool, hpool__call *call, int dest, const batch_plan *plan)
+hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call *call, int dest, const hpool__batch_plan *plan)
 {
     hpool__batch *batch = hpool__batch_new();
     if (batch == NULL) {
@@ -231,20 +214,18 @@ static hpool__batch *cut_batch(hpool_pool *pool, hpool__call *call, int dest, co
         return NULL;
     }
     batch->call_id = call->id;
-    batch->batch_id = call->next_batch_id++;
     batch->function = call->spec.function;
     batch->reducer = call->mode == HPOOL__REDUCE || call->mode == HPOOL__KEYED ? call->spec.reducer : -1;
     batch->mode = call->mode;
     batch->result_size = call->result_size;
-    batch->chunksize = min_u64(plan->chunksize, batch->count);
-    batch->chunk_count = ceil_div(batch->count, batch->chunksize);
+    batch->chunksize = hpool__min_u64(plan->chunksize, batch->count);
+    batch->chunk_count = hpool__ceil_div(batch->count, batch->chunksize);
     batch->block_size = call->block_size;
     batch->report_below = plan->want;
     batch->origin_rank = dest;
     if (dest == pool->root && call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__FIXED_RESULT)
         batch->results = (unsigned char *)call->spec.results + batch->first * call->result_size;
-    if (dest == pool->root && call->mode == HPOOL__KEYED
-        && (batch->store = hpool__keyed_store_get(pool, call->id, call->spec.reducer)) == NULL) {
+    if (dest == pool->root && call->mode == HPOOL__KEYED && hpool__keyed_attach(pool, batch) != 0) {
         hpool__batch_free(batch);
         end_source(pool, call, HPOOL_ENOMEM);
         return NULL;
@@ -258,285 +239,4 @@ static hpool__batch *cut_batch(hpool_pool *pool, hpool__call *call, int dest, co
         call->total = call->cut;
     }
     return batch;
-}
-
-/* Tops every rank up to the chunks it should hold, a batch per rank per
- * round, the root's own team first (it needs no message). With pool->lock
- * held; drops it around sends and submissions. */
-static int dispatch(hpool_pool *pool, bool *busy)
-{
-    int size = pool->transport.size;
-    pool->loads[pool->root].chunks_completed = hpool__team_take_credit(&pool->team, NULL);
-    for (;;) {
-        bool sent = false;
-        for (int offset = 0; offset < size; offset++) {
-            int dest = (pool->root + offset) % size;
-            batch_plan plan;
-            hpool__call *call = next_call_to_cut(pool, dest, &plan);
-            if (call == NULL)
-                return 0;
-            if (held_chunks(pool, dest) >= plan.want)
-                continue;
-            hpool__batch *batch = cut_batch(pool, call, dest, &plan);
-            if (batch == NULL) {
-                sent = true; /* that call ended: look again */
-                continue;
-            }
-            sent = true;
-            *busy = true;
-            pthread_mutex_unlock(&pool->lock);
-            int rc = 0;
-            if (dest == pool->root) {
-                hpool__team_submit(&pool->team, batch);
-            } else {
-                void *buffer;
-                size_t bytes;
-                rc = hpool__batch_encode(batch, &buffer, &bytes);
-                if (rc == 0)
-                    rc = hpool__transport_send(&pool->transport, dest, HPOOL__MSG_BATCH, buffer, bytes);
-                /* the root keeps only what it needs to collect the results */
-                hpool__batch_free(batch);
-            }
-            pthread_mutex_lock(&pool->lock);
-            if (rc != 0)
-                return rc;
-        }
-        if (!sent)
-            return 0;
-    }
-}
-
-/* A rank's count of chunks completed, from a result or credit message. */
-static int note_completed(hpool_pool *pool, int rank, uint64_t completed)
-{
-    hpool__rank_load *load = &pool->loads[rank];
-    if (completed > load->chunks_sent)
-        return HPOOL_EPEER; /* it cannot have completed chunks it was never sent */
-    if (completed > load->chunks_completed)
-        load->chunks_completed = completed;
-    return 0;
-}
-
-/* Tells every rank about calls canceled since the last round. */
-static int send_cancellations(hpool_pool *pool)
-{
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next) {
-        if (!call->cancel_pending)
-            continue;
-        call->cancel_pending = false;
-        uint32_t id = call->id;
-        pthread_mutex_unlock(&pool->lock);
-        hpool__team_cancel(&pool->team, id);
-        int rc = 0;
-        for (int rank = 0; rank < pool->transport.size && rc == 0; rank++) {
-            if (rank == pool->root)
-                continue;
-            uint32_t *message = malloc(sizeof *message);
-            if (message == NULL) {
-                rc = HPOOL_ENOMEM;
-                break;
-            }
-            *message = id;
-            rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_CANCEL, message, sizeof *message);
-        }
-        pthread_mutex_lock(&pool->lock);
-        if (rc != 0)
-            return rc;
-        /* the list may have changed while unlocked: start over */
-        return send_cancellations(pool);
-    }
-    return 0;
-}
-
-/* Starts the shuffle of keyed calls whose map phase is over: every rank,
- * this one included, partitions its pairs. With pool->lock held. */
-static int start_shuffles(hpool_pool *pool)
-{
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next) {
-        if (!call->shuffle_pending)
-            continue;
-        call->shuffle_pending = false;
-        call->shuffling = true;
-        uint32_t ids[2] = {call->id, (uint32_t)call->spec.reducer};
-        pthread_mutex_unlock(&pool->lock);
-        int rc = 0;
-        for (int rank = 0; rank < pool->transport.size && rc == 0; rank++) {
-            if (rank == pool->root)
-                continue;
-            uint32_t *message = malloc(sizeof ids);
-            if (message == NULL) {
-                rc = HPOOL_ENOMEM;
-                break;
-            }
-            memcpy(message, ids, sizeof ids);
-            rc = hpool__transport_send(&pool->transport, rank, HPOOL__MSG_SHUFFLE, message, sizeof ids);
-        }
-        if (rc == 0)
-            rc = hpool__shuffle_start(pool, ids[0], (int)ids[1]);
-        pthread_mutex_lock(&pool->lock);
-        if (rc != 0)
-            return rc;
-        return start_shuffles(pool); /* the list may have changed while unlocked */
-    }
-    return 0;
-}
-
-/* One message from another rank, on the root. With pool->lock not held;
- * a finished batch comes back in *batch for collection. */
-static int receive_message(hpool_pool *pool, hpool__message *message, hpool__batch **batch)
-{
-    *batch = NULL;
-    bool from_root = message->source == pool->root; /* batches' news never comes from the root itself */
-    if (message->type == HPOOL__MSG_PAIRS)
-        return hpool__shuffle_receive(pool, message);
-    if (message->type == HPOOL__MSG_KEYED_RESULT)
-        return hpool__shuffle_run_received(pool, message);
-    switch (from_root ? -1 : message->type) {
-    case HPOOL__MSG_RESULT: {
-        int rc = hpool__result_decode(message->data, message->size, batch);
-        if (rc != 0)
-            free(message->data);
-        return rc;
-    }
-    case HPOOL__MSG_CREDIT: {
-        uint64_t completed = 0;
-        bool well_formed = message->size == sizeof completed;
-        if (well_formed)
-            memcpy(&completed, message->data, sizeof completed);
-        free(message->data);
-        if (!well_formed)
-            return HPOOL_EPEER;
-        pthread_mutex_lock(&pool->lock);
-        int rc = note_completed(pool, message->source, completed);
-        pthread_mutex_unlock(&pool->lock);
-        return rc;
-    }
-    case HPOOL__MSG_ERROR: {
-        /* The rank's engine stopped: nothing it holds will come back. */
-        int32_t code = HPOOL_EPEER;
-        if (message->size == sizeof code)
-            memcpy(&code, message->data, sizeof code);
-        free(message->data);
-        return code < 0 ? code : HPOOL_EPEER;
-    }
-    default:
-        free(message->data);
-        return HPOOL_EPEER;
-    }
-}
-
-/* Receives what the other ranks sent. With pool->lock held. */
-static int receive_results(hpool_pool *pool, bool *busy)
-{
-    for (int round = 0; round < 64; round++) {
-        hpool__message message;
-        hpool__batch *batch = NULL;
-        pthread_mutex_unlock(&pool->lock);
-        int received = hpool__transport_receive(&pool->transport, &message);
-        int rc = received < 0 ? received : 0;
-        if (received > 0)
-            rc = receive_message(pool, &message, &batch);
-        pthread_mutex_lock(&pool->lock);
-        if (rc == 0 && batch != NULL) {
-            batch->origin_rank = message.source;
-            rc = note_completed(pool, message.source, batch->sender_chunks_completed);
-            if (rc == 0)
-                hpool__collect(pool, batch);
-            else
-                hpool__batch_free(batch);
-        }
-        if (rc != 0)
-            return rc;
-        if (received == 0)
-            return 0;
-        *busy = true;
-    }
-    return 0;
-}
-
-/* Fails every call after a transport error, so no caller waits forever. */
-static void fail_all_calls(hpool_pool *pool, int error)
-{
-    if (pool->error == 0)
-        pool->error = error;
-    for (hpool__call *call = pool->calls; call != NULL; call = call->next) {
-        if (call->report.status == 0)
-            call->report.status = error;
-        call->source_ended = true;
-        call->total = call->cut;
-        call->batches_uncollected = 0;
-        call->shuffle_pending = call->shuffling = false;
-        call->keyed_done = true;
-    }
-    hpool__call *call = pool->calls;
-    while (call != NULL) {
-        hpool__call *next = call->next;
-        hpool__complete_if_done(pool, call);
-        call = next;
-    }
-}
-
-void *hpool__root_engine(void *argument)
-{
-    hpool_pool *pool = argument;
-    hpool__prepare_engine_thread();
-    bool polling = pool->transport.size > 1;
-    unsigned idle_rounds = 0;
-    int rc = 0;
-    pthread_mutex_lock(&pool->lock);
-    for (;;) {
-        bool busy = false;
-        while (pool->local_done_head != NULL) {
-            hpool__batch *batch = pool->local_done_head;
-            pool->local_done_head = batch->next;
-            if (pool->local_done_head == NULL)
-                pool->local_done_tail = NULL;
-            hpool__collect(pool, batch);
-            busy = true;
-        }
-        if (rc == 0 && polling)
-            rc = receive_results(pool, &busy);
-        if (rc == 0)
-            rc = send_cancellations(pool);
-        if (rc == 0)
-            rc = start_shuffles(pool);
-        if (rc == 0)
-            rc = dispatch(pool, &busy);
-        /* calls with nothing to cut, such as n = 0, complete here */
-        for (hpool__call *call = pool->calls, *next; call != NULL; call = next) {
-            next = call->next;
-            hpool__complete_if_done(pool, call);
-        }
-        if (rc != 0 && pool->calls != NULL)
-            fail_all_calls(pool, rc);
-        if (pool->joining && pool->calls == NULL)
-            break;
-        if (rc == 0) {
-            pthread_mutex_unlock(&pool->lock);
-            if (polling)
-                rc = hpool__transport_progress(&pool->transport);
-            if (rc == 0)
-                rc = hpool__shuffle_progress(pool, &busy);
-            pthread_mutex_lock(&pool->lock);
-        }
-        if (busy)
-            idle_rounds = 0;
-        hpool__engine_wait(pool, polling && rc == 0, &idle_rounds, HPOOL__POLL_ROOT);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    /* Release the other ranks from hpool_pool_join(). */
-    for (int rank = 0; rank < pool->transport.size; rank++) {
-        if (rank == pool->root)
-            continue;
-        void *empty = malloc(1);
-        int sent = empty ? hpool__transport_send(&pool->transport, rank, HPOOL__MSG_STOP, empty, 0) : HPOOL_ENOMEM;
-        if (rc == 0)
-            rc = sent;
-    }
-    int flushed = hpool__transport_flush(&pool->transport);
-    pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0)
-        pool->error = rc ? rc : flushed;
-    pthread_mutex_unlock(&pool->lock);
-    return NULL;
 }

@@ -6,271 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t hpool__now_ns(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-}
-
-/* One worker thread's state for each function: made by init on first use. */
-typedef struct worker_state {
-    void *state;
-    int init_code; /* init's return, once run */
-    bool initialized;
-} worker_state;
-
-/* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
-typedef struct chunk_context {
-    hpool__batch *batch;
-    uint64_t offset;            /* the chunk's first item, within the batch */
-    hpool__chunk_output *output;
-    hpool__failure *failures;   /* this chunk's, merged into the batch after */
-    size_t failure_count, failure_capacity;
-    int error;                  /* an allocation failed */
-} chunk_context;
-
-static void chunk_fail(chunk_context *chunk, uint64_t index, int64_t code)
-{
-    hpool__failure *grown =
-        hpool__grow_array(chunk->failures, &chunk->failure_capacity, chunk->failure_count, sizeof *grown);
-    if (grown == NULL) {
-        chunk->error = HPOOL_ENOMEM;
-        return;
-    }
-    chunk->failures = grown;
-    chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
-}
-
-int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size)
-{
-    if (span == NULL || data == NULL || size == NULL || i >= span->count)
-        return HPOOL_EINVAL;
-    chunk_context *chunk = span->internal;
-    static _Thread_local int64_t range_value;
-    hpool__input_get(&chunk->batch->input, chunk->offset + i, data, size, &range_value);
-    return 0;
-}
-
-/* Closes the records of items before i, which emitted nothing more. */
-static void close_records_before(hpool__chunk_output *output, size_t i)
-{
-    while (output->emitted < i) {
-        output->ends[output->emitted] = output->bytes.size;
-        output->emitted++;
-    }
-}
-
-int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size)
-{
-    if (span == NULL || i >= span->count)
-        return HPOOL_EINVAL;
-    chunk_context *chunk = span->internal;
-    hpool__chunk_output *output = chunk->output;
-    if (output == NULL || i < output->emitted) /* that record is closed */
-        return HPOOL_EINVAL;
-    close_records_before(output, i);
-    if (hpool__buffer_append(&output->bytes, data, size) != 0)
-        return HPOOL_ENOMEM;
-    return 0;
-}
-
-int hpool_task_emit(hpool_task *task, const void *data, size_t size)
-{
-    if (task == NULL || task->span == NULL)
-        return HPOOL_EINVAL;
-    return hpool_span_emit(task->span, task->index - task->span->first, data, size);
-}
-
-void hpool_span_fail(hpool_span *span, size_t i, int code)
-{
-    if (span == NULL || i >= span->count || code == 0)
-        return;
-    chunk_fail(span->internal, span->first + i, code);
-}
-
-/* Keeps the item value after the chunk accumulator suitably aligned. */
-static size_t aligned_value_size(const hpool_reducer *reducer)
-{
-    return reducer ? (reducer->value_size + 15) / 16 * 16 : 0;
-}
-
-/* Runs an item function over the span, item by item. */
-static int run_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
-                     unsigned char *value)
-{
-    chunk_context *chunk = span->internal;
-    const hpool__input *input = &chunk->batch->input;
-    size_t result_size = span->result_size;
-    hpool_task task = {.state = span->state, .span = span, .result_size = result_size, .emitter = span->emitter};
-    const void *args[16];
-    size_t arg_count = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
-    if (arg_count > 16)
-        arg_count = 0; /* wider tuples read their row through task.input */
-    task.args = arg_count ? args : NULL;
-    task.arg_count = arg_count;
-    int64_t range_value;
-    for (size_t i = 0; i < span->count; i++) {
-        task.index = span->first + i;
-        hpool__input_get(input, chunk->offset + i, &task.input, &task.input_size, &range_value);
-        for (size_t j = 0, at = 0; j < arg_count; at += input->column_sizes[j], j++)
-            args[j] = (const unsigned char *)task.input + at;
-        if (reducer != NULL) {
-            memcpy(value, reducer->identity, reducer->value_size);
-            task.result = value;
-        } else if (span->results != NULL) {
-            task.result = (unsigned char *)span->results + i * result_size;
-        }
-        int rc = function->map(&task, function->user);
-        if (rc != 0)
-            chunk_fail(chunk, task.index, rc);
-        else if (reducer != NULL)
-            reducer->combine(span->accumulator, value, reducer->user);
-        if (chunk->output != NULL)
-            close_records_before(chunk->output, i + 1);
-    }
-    return 0;
-}
-
-/* Deterministic reduce: each block of the chunk folds, in input order, into
- * its own partial in the batch, so no partial depends on who ran what. */
-static int run_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
-                      const hpool_reducer *reducer, unsigned char *value)
-{
-    hpool__batch *batch = chunk->batch;
-    uint64_t block = batch->block_size, chunk_offset = chunk->offset;
-    hpool_span whole = *span;
-    for (uint64_t at = 0; at < whole.count; at += block) {
-        hpool_span part = whole;
-        part.first = whole.first + at;
-        part.count = whole.count - at < block ? whole.count - at : block;
-        part.range_first = whole.range_first + (int64_t)at;
-        if (whole.items != NULL)
-            part.items = (const unsigned char *)whole.items + at * whole.item_size;
-        part.accumulator = batch->accumulator + (chunk_offset + at) / block * reducer->value_size;
-        chunk->offset = chunk_offset + at;
-        int code = function->span != NULL ? function->span(&part, function->user)
-                                          : run_items(function, &part, reducer, value);
-        if (code != 0) {
-            /* the block failed as a whole: its partial counts for nothing */
-            memcpy(part.accumulator, reducer->identity, reducer->value_size);
-            for (uint64_t i = 0; i < part.count; i++)
-                chunk_fail(chunk, part.first + i, code);
-        }
-    }
-    chunk->offset = chunk_offset;
-    return chunk->error;
-}
-
-static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index, worker_state *states,
-                      unsigned char *scratch)
-{
-    uint64_t offset = c * batch->chunksize;
-    uint64_t count = batch->count - offset < batch->chunksize ? batch->count - offset : batch->chunksize;
-    chunk_context chunk = {.batch = batch, .offset = offset};
-    hpool_span span = {
-        .first = batch->first + offset,
-        .count = count,
-        .range_first = batch->input.range_first + (int64_t)offset,
-        .item_size = batch->input.item_size,
-        .result_size = batch->result_size,
-        .internal = &chunk,
-    };
-    if (batch->input.kind == HPOOL__FIXED || batch->input.kind == HPOOL__COLUMNS)
-        span.items = batch->input.items + offset * batch->input.item_size;
-    if (batch->mode == HPOOL__FIXED_RESULT)
-        span.results = batch->results + offset * batch->result_size;
-    if (batch->mode == HPOOL__RECORD_RESULT) {
-        chunk.output = &batch->chunk_outputs[c];
-        chunk.output->ends = calloc(count ? count : 1, sizeof *chunk.output->ends);
-        if (chunk.output->ends == NULL)
-            chunk.error = HPOOL_ENOMEM;
-    }
-
-    /* Keyed: pairs go straight into this thread's table in the rank's store. */
-    hpool_emitter emitter;
-    emitter.table = NULL;
-    emitter.error = 0;
-    emitter.staged_count = emitter.staged_bytes = 0;
-    if (batch->mode == HPOOL__KEYED) {
-        emitter.table = &batch->store->mapped[thread_index];
-        span.emitter = &emitter;
-    }
-
-    const hpool_reducer *reducer = NULL;
-    if (batch->mode == HPOOL__REDUCE) {
-        reducer = &team->reducers[batch->reducer];
-        span.accumulator = scratch;
-        memcpy(scratch, reducer->identity, reducer->value_size);
-    }
-
-    /* The first chunks of a batch are timed, then one in eight. */
-    bool timed = c < 4 || c % 8 == 0;
-    uint64_t started = timed ? hpool__now_ns() : 0;
-    int code = chunk.error;
-    const hpool_function *function = NULL;
-    if (code == 0 && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
-        code = HPOOL_ECANCELED;
-    if (code == 0) {
-        function = &team->functions[batch->function];
-        worker_state *state = &states[batch->function];
-        if (!state->initialized) {
-            state->initialized = true;
-            state->init_code = function->init ? function->init(&state->state, function->user) : 0;
-        }
-        code = state->init_code;
-        span.state = state->state;
-    }
-    if (code == 0 && batch->block_size > 0) {
-        code = run_blocks(function, &span, &chunk, reducer, scratch + aligned_value_size(reducer));
-    } else if (code == 0) {
-        if (function->span != NULL)
-            code = function->span(&span, function->user);
-        else
-            code = run_items(function, &span, reducer, scratch + aligned_value_size(reducer));
-        if (chunk.error != 0)
-            code = chunk.error;
-        if (emitter.table != NULL)
-            hpool__emitter_flush(&emitter);
-        if (code == 0 && emitter.error != 0)
-            code = emitter.error;
-    }
-    if (batch->mode == HPOOL__KEYED) {
-        /* The threads' tables share half the budget; the other half is for
-         * what the shuffle reads back and sends. */
-        hpool__keyed_store *store = batch->store;
-        size_t share = store->budget / 2 / (size_t)store->thread_count;
-        if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(emitter.table) > share) {
-            pthread_mutex_lock(&store->lock);
-            code = hpool__spill_mapped(store, emitter.table);
-            pthread_mutex_unlock(&store->lock);
-        }
-    }
-    if (chunk.output != NULL && chunk.output->ends != NULL)
-        close_records_before(chunk.output, count);
-    if (timed) {
-        atomic_fetch_add_explicit(&batch->timed_ns, hpool__now_ns() - started, memory_order_relaxed);
-        atomic_fetch_add_explicit(&batch->timed_items, count, memory_order_relaxed);
-    }
-    bool folds_into_batch = reducer != NULL && batch->block_size == 0;
-    if (code == 0 && chunk.failure_count == 0 && !folds_into_batch)
-        return; /* nothing to merge into the batch */
-
-    pthread_mutex_lock(&batch->lock);
-    if (code != 0) {
-        /* the whole chunk failed: its own per-item failures are subsumed */
-        for (uint64_t i = 0; i < count; i++)
-            hpool__batch_add_failure(batch, span.first + i, code);
-    } else {
-        for (size_t f = 0; f < chunk.failure_count; f++)
-            hpool__batch_add_failure(batch, chunk.failures[f].index, chunk.failures[f].code);
-        if (folds_into_batch)
-            reducer->combine(batch->accumulator, scratch, reducer->user);
-    }
-    pthread_mutex_unlock(&batch->lock);
-    free(chunk.failures);
-}
-
 /* Prepares a batch's outputs before any chunk of it runs. */
 static int prepare_outputs(hpool__team *team, hpool__batch *batch)
 {
@@ -339,12 +74,7 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
         finish_batch(team, batch);
         return;
     }
-    batch->next = NULL;
-    if (team->tail)
-        team->tail->next = batch;
-    else
-        team->head = batch;
-    team->tail = batch;
+    HPOOL__QUEUE_PUSH(&team->queued, batch);
     pthread_cond_signal(&team->work_ready);
     if (batch->chunk_count > 1)
         pthread_cond_broadcast(&team->work_ready);
@@ -441,19 +171,10 @@ void hpool__team_cancel(hpool__team *team, uint32_t call_id)
     pthread_mutex_lock(&team->lock);
     team->canceled_calls[team->canceled_next] = call_id;
     team->canceled_next = (team->canceled_next + 1) % (sizeof team->canceled_calls / sizeof team->canceled_calls[0]);
-    for (hpool__batch *batch = team->head; batch != NULL; batch = batch->next)
+    for (hpool__batch *batch = team->queued.head; batch != NULL; batch = batch->next)
         if (batch->call_id == call_id)
             atomic_store(&batch->canceled, 1);
     pthread_mutex_unlock(&team->lock);
-}
-
-static size_t largest_reduce_value(const hpool__team *team)
-{
-    size_t largest = 0;
-    for (size_t r = 0; r < team->reducer_count; r++)
-        if (team->reducers[r].value_size > largest)
-            largest = team->reducers[r].value_size;
-    return largest;
 }
 
 /* Pins the calling worker if asked and OpenMP has not bound it already
@@ -488,36 +209,26 @@ void hpool__team_wait_started(hpool__team *team)
 static void worker_loop(hpool__team *team)
 {
     place_worker(team);
-    worker_state *states = calloc(team->function_count + 1, sizeof *states);
-    /* room for a chunk's accumulator and an item's value */
-    unsigned char *scratch = malloc(2 * ((largest_reduce_value(team) + 15) / 16 * 16) + 16);
+    hpool__thread_state *thread = hpool__thread_state_new(team); /* NULL: its chunks fail, HPOOL_ENOMEM */
     pthread_mutex_lock(&team->lock);
     for (;;) {
-        while (team->head == NULL && team->job == NULL && !team->stopping)
+        while (team->queued.head == NULL && team->job == NULL && !team->stopping)
             pthread_cond_wait(&team->work_ready, &team->lock);
         if (team->job != NULL) {
             run_job_part(team);
             continue;
         }
-        if (team->head == NULL)
+        if (team->queued.head == NULL)
             break;
-        hpool__batch *batch = team->head;
+        hpool__batch *batch = team->queued.head;
         uint64_t c = batch->next_chunk++;
         if (batch->next_chunk == batch->chunk_count) {
-            team->head = batch->next;
-            if (team->head == NULL)
-                team->tail = NULL;
+            hpool__batch *claimed;
+            HPOOL__QUEUE_POP(&team->queued, claimed);
+            HPOOL__ASSERT(claimed == batch);
         }
         pthread_mutex_unlock(&team->lock);
-        if (states == NULL || scratch == NULL) {
-            pthread_mutex_lock(&batch->lock);
-            uint64_t offset = c * batch->chunksize;
-            for (uint64_t i = offset; i < batch->count && i < offset + batch->chunksize; i++)
-                hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
-            pthread_mutex_unlock(&batch->lock);
-        } else {
-            run_chunk(team, batch, c, omp_get_thread_num(), states, scratch);
-        }
+        hpool__run_chunk(team, batch, c, omp_get_thread_num(), thread);
         /* Both counts under the lock this thread takes anyway to claim its
          * next chunk, not as atomics: at chunksize 1 an atomic increment
          * costs as much as a cheap item. The team's is counted before the
@@ -540,11 +251,7 @@ static void worker_loop(hpool__team *team)
         }
     }
     pthread_mutex_unlock(&team->lock);
-    for (size_t f = 0; states != NULL && f < team->function_count; f++)
-        if (states[f].initialized && states[f].init_code == 0 && team->functions[f].fini != NULL)
-            team->functions[f].fini(states[f].state, team->functions[f].user);
-    free(states);
-    free(scratch);
+    hpool__thread_state_free(team, thread);
 }
 
 static void *team_main(void *argument)

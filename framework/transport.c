@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* hpool's messages use tags from here on, on a communicator of its own. */
-#define HPOOL__TAG_BASE 7100
-
 static bool mpi_initialized_by_hpool;
 
 int hpool_mpi_init(int *argc, char ***argv)
@@ -58,28 +55,24 @@ int hpool__transport_open(hpool__transport *transport, MPI_Comm comm)
     return 0;
 }
 
-int hpool__transport_check_names(hpool__transport *transport, uint64_t names_hash)
+int hpool__transport_agree(hpool__transport *transport, uint64_t value, uint64_t *lowest, uint64_t *highest)
 {
+    *lowest = *highest = value;
     if (!transport->uses_mpi)
         return 0;
-    uint64_t low = 0, high = 0;
-    if (MPI_Allreduce(&names_hash, &low, 1, MPI_UINT64_T, MPI_MIN, transport->comm) != MPI_SUCCESS
-        || MPI_Allreduce(&names_hash, &high, 1, MPI_UINT64_T, MPI_MAX, transport->comm) != MPI_SUCCESS)
+    /* One collective for both: the highest is the lowest of the negations. */
+    uint64_t mine[2] = {value, ~value}, agreed[2];
+    if (MPI_Allreduce(mine, agreed, 2, MPI_UINT64_T, MPI_MIN, transport->comm) != MPI_SUCCESS)
         return HPOOL_EMPI;
-    return low == high ? 0 : HPOOL_EMISMATCH;
+    *lowest = agreed[0];
+    *highest = ~agreed[1];
+    return 0;
 }
 
 /* One MPI message holds at most INT_MAX bytes; bigger ones travel as a
  * LARGE header and then pieces of this size, sent one after another on one
  * tag, so MPI delivers them in order. */
 #define PIECE_BYTES ((size_t)1 << 30)
-
-/* The header of a message sent in pieces. */
-typedef struct large_header {
-    int32_t type;
-    uint32_t reserved;
-    uint64_t size, piece_size;
-} large_header;
 
 /* A buffer that several sends read: freed when the last one completes. */
 typedef struct shared_buffer {
@@ -128,23 +121,48 @@ int hpool__transport_send(hpool__transport *transport, int dest, int type, void 
             free(buffer);
         return rc;
     }
-    large_header *header = malloc(sizeof *header);
-    shared_buffer *shared = malloc(sizeof *shared);
-    if (header == NULL || shared == NULL) {
-        free(header);
+    hpool__large_header large = {.type = type, .size = size, .piece_size = PIECE_BYTES};
+    void *header = NULL;
+    size_t header_size = 0;
+    shared_buffer *shared = hpool__malloc(sizeof *shared);
+    if (shared == NULL || hpool__message_encode(HPOOL__MSG_LARGE, &large, sizeof large, &header, &header_size) != 0) {
         free(shared);
         free(buffer);
         return HPOOL_ENOMEM;
     }
-    *header = (large_header){.type = type, .size = size, .piece_size = PIECE_BYTES};
     *shared = (shared_buffer){.data = buffer, .users = 1}; /* held until every piece is started */
-    int rc = start_send(transport, dest, HPOOL__MSG_LARGE, header, sizeof *header, header, NULL);
+    int rc = start_send(transport, dest, HPOOL__MSG_LARGE, header, header_size, header, NULL);
     if (rc != 0)
         free(header);
     for (size_t at = 0; rc == 0 && at < size; at += PIECE_BYTES) {
         shared->users++;
         rc = start_send(transport, dest, HPOOL__MSG_PIECE, (unsigned char *)buffer + at,
                         size - at < PIECE_BYTES ? size - at : PIECE_BYTES, NULL, shared);
+        if (rc != 0)
+            shared->users--;
+    }
+    if (--shared->users == 0) {
+        free(shared->data);
+        free(shared);
+    }
+    return rc;
+}
+
+int hpool__transport_send_to_all(hpool__transport *transport, int except, int type, void *buffer, size_t size)
+{
+    HPOOL__ASSERT(size <= (size_t)INT32_MAX); /* control messages only */
+    shared_buffer *shared = hpool__malloc(sizeof *shared);
+    if (shared == NULL) {
+        free(buffer);
+        return HPOOL_ENOMEM;
+    }
+    *shared = (shared_buffer){.data = buffer, .users = 1};
+    int rc = 0;
+    for (int rank = 0; rank < transport->size && rc == 0; rank++) {
+        if (rank == except)
+            continue;
+        shared->users++;
+        rc = start_send(transport, rank, type, buffer, size, NULL, shared);
         if (rc != 0)
             shared->users--;
     }
@@ -174,16 +192,15 @@ int hpool__transport_progress(hpool__transport *transport)
 
 /* The pieces of a message whose LARGE header came from source: they follow
  * it on their own tag, already sent, so they are received as they come. */
-static int receive_pieces(hpool__transport *transport, int source, const void *header_bytes, int header_size,
-                          hpool__message *message)
+static int receive_pieces(hpool__transport *transport, const hpool__message *large, hpool__message *message)
 {
-    large_header header;
-    if (header_size != (int)sizeof header)
+    hpool__large_header header;
+    int source = large->source;
+    if (hpool__message_decode(large, &header, sizeof header, NULL, NULL) != 0 || header.piece_size == 0
+        || header.piece_size > (uint64_t)INT32_MAX || header.size > SIZE_MAX - 1 || header.type < HPOOL__MSG_BATCH
+        || header.type >= HPOOL__MSG_LARGE)
         return HPOOL_EPEER;
-    memcpy(&header, header_bytes, sizeof header);
-    if (header.piece_size == 0 || header.piece_size > (uint64_t)INT32_MAX || header.size > SIZE_MAX - 1)
-        return HPOOL_EPEER;
-    unsigned char *data = malloc((size_t)header.size + 1);
+    unsigned char *data = hpool__malloc((size_t)header.size + 1);
     if (data == NULL)
         return HPOOL_ENOMEM; /* the pieces stay queued: the error ends the engine */
     for (uint64_t at = 0; at < header.size; at += header.piece_size) {
@@ -214,7 +231,7 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
         return 0;
     int size = 0;
     MPI_Get_count(&status, MPI_BYTE, &size);
-    void *data = malloc(size > 0 ? (size_t)size : 1);
+    void *data = hpool__malloc(size > 0 ? (size_t)size : 1);
     if (data == NULL)
         return HPOOL_ENOMEM;
     if (MPI_Recv(data, size, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, transport->comm, MPI_STATUS_IGNORE)
@@ -224,7 +241,8 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
     }
     int type = status.MPI_TAG - HPOOL__TAG_BASE;
     if (type == HPOOL__MSG_LARGE) {
-        int rc = receive_pieces(transport, status.MPI_SOURCE, data, size, message);
+        hpool__message large = {.type = type, .source = status.MPI_SOURCE, .data = data, .size = (size_t)size};
+        int rc = receive_pieces(transport, &large, message);
         free(data);
         return rc;
     }
@@ -255,8 +273,8 @@ int hpool__transport_gather(hpool__transport *transport, int root, const void *d
     *sizes = NULL;
     bool is_root = transport->rank == root;
     if (!transport->uses_mpi) {
-        *all = malloc(size ? size : 1);
-        *sizes = malloc(sizeof **sizes);
+        *all = hpool__malloc(size ? size : 1);
+        *sizes = hpool__malloc(sizeof **sizes);
         if (*all == NULL || *sizes == NULL) {
             free(*all);
             free(*sizes);
@@ -275,8 +293,8 @@ int hpool__transport_gather(hpool__transport *transport, int root, const void *d
     if (is_root) {
         /* Without these the root cannot take part; the other ranks' small
          * sends go out eagerly, and pool creation fails on the root. */
-        counts = malloc((size_t)transport->size * sizeof *counts);
-        displacements = malloc((size_t)transport->size * sizeof *displacements);
+        counts = hpool__malloc((size_t)transport->size * sizeof *counts);
+        displacements = hpool__malloc((size_t)transport->size * sizeof *displacements);
         if (counts == NULL || displacements == NULL) {
             free(counts);
             free(displacements);
@@ -299,8 +317,8 @@ int hpool__transport_gather(hpool__transport *transport, int root, const void *d
                 total = (size_t)INT32_MAX + 1; /* cannot be addressed */
         }
         if (total <= (size_t)INT32_MAX) {
-            *all = malloc(total ? total : 1);
-            *sizes = malloc((size_t)transport->size * sizeof **sizes);
+            *all = hpool__malloc(total ? total : 1);
+            *sizes = hpool__malloc((size_t)transport->size * sizeof **sizes);
         }
         room = *all != NULL && *sizes != NULL;
         if (!room)

@@ -91,7 +91,8 @@ extern "C" {
     XX(EMPILEVEL, -12, "MPI was initialised without MPI_THREAD_SERIALIZED")    \
     XX(ENOMPI, -13, "launched by mpirun or srun but MPI is not initialised")   \
     XX(EPEER, -14, "a rank sent a malformed message")                          \
-    XX(EIO, -15, "input/output error")
+    XX(EIO, -15, "input/output error")                                         \
+    XX(EVERSION, -16, "ranks run hpool builds that speak different protocols")
 
 enum {
     HPOOL_OK = 0,
@@ -379,12 +380,18 @@ typedef struct hpool_options {
 #define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
- *  has the same function and reducer names, then starts the worker threads
- *  (pinned if asked: options.bind) and gathers each rank's host, CPUs and
- *  threads on the root, which warns on stderr if a host has more worker
- *  threads than CPUs, and prints the placement if asked (options.placement).
+ *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line
+ *  on stderr naming the versions) and has the same function and reducer
+ *  names and root, then starts the worker threads (pinned if asked:
+ *  options.bind) and gathers each rank's host, CPUs and threads on the
+ *  root, which warns on stderr if a host has more worker threads than
+ *  CPUs, and prints the placement if asked (options.placement).
+ *  Every rank returns the same code: if creation fails on one rank (its
+ *  options are invalid, or its threads cannot start), it fails on all of
+ *  them, with the lowest of the ranks' codes, and none waits for another.
  *  @return : 0, HPOOL_EINVAL, HPOOL_ENOMEM, HPOOL_EMPI, HPOOL_EMPILEVEL,
- *  HPOOL_ENOMPI, HPOOL_EMISMATCH or HPOOL_ETHREAD; *pool is NULL on error. */
+ *  HPOOL_ENOMPI, HPOOL_EMISMATCH, HPOOL_EVERSION or HPOOL_ETHREAD; *pool is
+ *  NULL on error. */
 int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
 
 int hpool_pool_is_root(const hpool_pool *pool);

@@ -1,23 +1,15 @@
 /* exchange.c: the keyed shuffle between ranks: partitions out, owned pairs in, reduced runs to the root. */
-#include "internal.h"
+#include "keyed_private.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct pairs_header {
-    uint32_t call_id;
-    int32_t keyed;
-    uint32_t last; /* the sender's last piece for this rank */
-    uint32_t unused;
-} pairs_header;
-
-typedef struct run_header {
-    uint32_t call_id;
-    int32_t status; /* 0, HPOOL_EFAILED (then code) or an error */
-    int32_t code;
-    int32_t unused;
-    uint64_t spilled_bytes;
-} run_header;
+/* Messages are built in one buffer, room for the envelope and header
+ * first, so the pairs or runs need no second copy. */
+#define PAIRS_PREFIX HPOOL__BODY_OFFSET(hpool__pairs_header)
+#define RUN_PREFIX HPOOL__BODY_OFFSET(hpool__run_header)
+static const unsigned char room_for_header[64];
+_Static_assert(PAIRS_PREFIX <= sizeof room_for_header && RUN_PREFIX <= sizeof room_for_header, "header room");
 
 /* Spilled partitions travel in pieces, and no more than this many bytes
  * wait in sends at once, so the shuffle stays within the budget. */
@@ -25,53 +17,6 @@ static size_t piece_bytes(const hpool__keyed_store *store)
 {
     size_t piece = store->budget / 8;
     return piece < 65536 ? 65536 : piece > (16u << 20) ? (16u << 20) : piece;
-}
-
-hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed)
-{
-    pthread_mutex_lock(&pool->stores_lock);
-    hpool__keyed_store *store = pool->keyed_stores;
-    while (store != NULL && store->call_id != call_id)
-        store = store->next;
-    if (store == NULL && (store = calloc(1, sizeof *store)) != NULL) {
-        store->call_id = call_id;
-        store->keyed = keyed;
-        store->ranks = pool->transport.size;
-        store->budget = pool->memory_budget;
-        store->temp_dir = pool->temp_dir;
-        pthread_mutex_init(&store->lock, NULL);
-        store->thread_count = pool->thread_count;
-        store->mapped = calloc((size_t)store->thread_count, sizeof *store->mapped);
-        store->owned = calloc((size_t)store->thread_count, sizeof *store->owned);
-        if (store->mapped == NULL || store->owned == NULL) {
-            free(store->mapped);
-            free(store->owned);
-            free(store);
-            pthread_mutex_unlock(&pool->stores_lock);
-            return NULL;
-        }
-        for (int t = 0; t < store->thread_count; t++) {
-            hpool__pair_table_init(&store->mapped[t], &pool->keyed_reducers[keyed]);
-            hpool__pair_table_init(&store->owned[t], &pool->keyed_reducers[keyed]);
-        }
-        store->next = pool->keyed_stores;
-        pool->keyed_stores = store;
-    }
-    pthread_mutex_unlock(&pool->stores_lock);
-    return store;
-}
-
-void hpool__keyed_store_free(hpool__keyed_store *store)
-{
-    hpool__spill_close(store);
-    for (int t = 0; t < store->thread_count; t++) {
-        hpool__pair_table_release(&store->mapped[t]);
-        hpool__pair_table_release(&store->owned[t]);
-    }
-    free(store->mapped);
-    free(store->owned);
-    pthread_mutex_destroy(&store->lock);
-    free(store);
 }
 
 static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
@@ -111,18 +56,17 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     if (!store->shuffle_started || store->sending || store->partitions_received < pool->transport.size)
         return 0;
     hpool__buffer run = {0};
-    run_header header = {.call_id = store->call_id};
-    /* room for the header first, so the runs need no second copy */
-    int rc = hpool__buffer_append(&run, &header, sizeof header);
+    hpool__run_header header = {.call_id = store->call_id};
+    int rc = hpool__buffer_append(&run, room_for_header, RUN_PREFIX);
     if (rc == 0)
         rc = hpool__spill_reduce(store, &pool->team, &run, &header.code);
     const hpool_keyed_reducer *spec = &pool->keyed_reducers[store->keyed];
     if (rc == 0 && spec->write != NULL)
-        rc = write_share(pool->transport.rank, spec, run.data + sizeof header, run.size - sizeof header, &header.code);
+        rc = write_share(pool->transport.rank, spec, run.data + RUN_PREFIX, run.size - RUN_PREFIX, &header.code);
     if (run.data != NULL && (rc != 0 || spec->write != NULL)) {
         /* the root gets none of it: no runs */
         static const uint64_t no_runs = 0;
-        run.size = sizeof header;
+        run.size = RUN_PREFIX;
         if (hpool__buffer_append(&run, &no_runs, sizeof no_runs) != 0 && rc == 0)
             rc = HPOOL_ENOMEM;
     }
@@ -131,12 +75,12 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     remove_store(pool, store);
     if (run.data == NULL)
         return HPOOL_ENOMEM;
-    memcpy(run.data, &header, sizeof header);
+    hpool__message_write_header(run.data, HPOOL__MSG_KEYED_RESULT, &header, sizeof header);
     if (hpool_pool_is_root(pool)) {
-        memmove(run.data, run.data + sizeof header, run.size - sizeof header);
+        memmove(run.data, run.data + RUN_PREFIX, run.size - RUN_PREFIX);
         pthread_mutex_lock(&pool->lock);
         hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
-                                 header.spilled_bytes, run.data, run.size - sizeof header);
+                                 header.spilled_bytes, run.data, run.size - RUN_PREFIX);
         pthread_mutex_unlock(&pool->lock);
         return 0;
     }
@@ -172,10 +116,10 @@ static int start_spilled_shuffle(hpool_pool *pool, hpool__keyed_store *store)
     store->sending = true;
     store->send_rank = 0;
     bool busy = false;
-    return hpool__shuffle_progress(pool, &busy);
+    return hpool__keyed_progress(pool, &busy);
 }
 
-int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
+int hpool__keyed_progress(hpool_pool *pool, bool *busy)
 {
     for (;;) {
         pthread_mutex_lock(&pool->stores_lock);
@@ -197,9 +141,9 @@ int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
                 break;
             }
             hpool__buffer message = {0};
-            pairs_header header = {store->call_id, store->keyed, 0, 0};
+            hpool__pairs_header header = {.call_id = store->call_id, .keyed = store->keyed};
             bool ended = false;
-            int rc = hpool__buffer_append(&message, &header, sizeof header);
+            int rc = hpool__buffer_append(&message, room_for_header, PAIRS_PREFIX);
             if (rc == 0)
                 rc = hpool__spill_read_piece(store->outbox[store->send_rank], &message, piece, &ended);
             if (rc != 0) {
@@ -207,7 +151,7 @@ int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
                 return rc;
             }
             header.last = ended;
-            memcpy(message.data, &header, sizeof header);
+            hpool__message_write_header(message.data, HPOOL__MSG_PAIRS, &header, sizeof header);
             rc = hpool__transport_send(&pool->transport, store->send_rank, HPOOL__MSG_PAIRS, message.data, message.size);
             if (rc != 0)
                 return rc;
@@ -223,7 +167,7 @@ int hpool__shuffle_progress(hpool_pool *pool, bool *busy)
     }
 }
 
-int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
+int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
 {
     hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
     if (store == NULL)
@@ -244,11 +188,11 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
         hpool__pair_table_release(&store->mapped[t]);
     if (rc == 0)
         rc = hpool__spill_owned_if_over(store);
-    pairs_header header = {call_id, keyed, 1, 0};
+    hpool__pairs_header header = {.call_id = call_id, .keyed = keyed, .last = 1};
     for (int rank = 0; rank < ranks && rc == 0; rank++) {
         if (rank == me)
             continue;
-        size_t size = sizeof header;
+        size_t size = PAIRS_PREFIX;
         for (int t = 0; t < threads; t++)
             size += parts[(size_t)t * (size_t)ranks + (size_t)rank].size;
         hpool__buffer message = {0};
@@ -256,7 +200,8 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
             rc = HPOOL_ENOMEM;
             break;
         }
-        hpool__buffer_append(&message, &header, sizeof header);
+        hpool__buffer_append(&message, room_for_header, PAIRS_PREFIX);
+        hpool__message_write_header(message.data, HPOOL__MSG_PAIRS, &header, sizeof header);
         for (int t = 0; t < threads; t++) {
             hpool__buffer *part = &parts[(size_t)t * (size_t)ranks + (size_t)rank];
             hpool__buffer_append(&message, part->data, part->size);
@@ -272,22 +217,18 @@ int hpool__shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     return rc != 0 ? rc : finish_if_complete(pool, store);
 }
 
-int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message)
+int hpool__keyed_pairs_received(hpool_pool *pool, hpool__message *message)
 {
-    pairs_header header;
-    if (message->size < sizeof header) {
-        free(message->data);
-        return HPOOL_EPEER;
-    }
-    memcpy(&header, message->data, sizeof header);
-    if (header.keyed < 0 || (size_t)header.keyed >= pool->keyed_reducer_count) {
+    hpool__pairs_header header;
+    const unsigned char *pairs;
+    size_t size;
+    if (hpool__message_decode(message, &header, sizeof header, &pairs, &size) != 0 || header.keyed < 0
+        || (size_t)header.keyed >= pool->keyed_reducer_count) {
         free(message->data);
         return HPOOL_EPEER;
     }
     hpool__keyed_store *store = hpool__keyed_store_get(pool, header.call_id, header.keyed);
-    int rc = store == NULL ? HPOOL_ENOMEM
-                           : hpool__spill_add_owned(store, (unsigned char *)message->data + sizeof header,
-                                                    message->size - sizeof header);
+    int rc = store == NULL ? HPOOL_ENOMEM : hpool__spill_add_owned(store, pairs, size);
     free(message->data);
     if (rc != 0)
         return rc;
@@ -297,16 +238,16 @@ int hpool__shuffle_receive(hpool_pool *pool, hpool__message *message)
 }
 
 /* Root: a run from another rank. */
-int hpool__shuffle_run_received(hpool_pool *pool, hpool__message *message)
+int hpool__keyed_run_received(hpool_pool *pool, hpool__message *message)
 {
-    run_header header;
-    if (message->size < sizeof header) {
+    hpool__run_header header;
+    const unsigned char *runs;
+    size_t size;
+    if (hpool__message_decode(message, &header, sizeof header, &runs, &size) != 0) {
         free(message->data);
         return HPOOL_EPEER;
     }
-    memcpy(&header, message->data, sizeof header);
-    size_t size = message->size - sizeof header;
-    memmove(message->data, (unsigned char *)message->data + sizeof header, size);
+    memmove(message->data, runs, size);
     pthread_mutex_lock(&pool->lock);
     hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
                              header.spilled_bytes, message->data, size);

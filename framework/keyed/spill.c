@@ -1,6 +1,6 @@
 /* spill.c: keyed pairs over the memory budget go to temporary files, and are merged back key by key. */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "keyed_private.h"
 
 #include <stdlib.h>
 #include <string.h>

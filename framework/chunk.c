@@ -1,0 +1,320 @@
+/* chunk.c: running one chunk of a batch on a team thread, and the task and span API its map function calls. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* One team thread's state for each function: made by init on first use. */
+typedef struct function_state {
+    void *state;
+    int init_code; /* init's return, once run */
+    bool initialized;
+} function_state;
+
+struct hpool__thread_state {
+    function_state *functions;
+    /* Room for a chunk's accumulator and an item's value, each 16-byte
+     * aligned for the reducer's struct. */
+    unsigned char *scratch;
+};
+
+/* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
+typedef struct chunk_context {
+    hpool__batch *batch;
+    uint64_t offset;            /* the chunk's first item, within the batch */
+    hpool__chunk_output *output;
+    hpool__failure *failures;   /* this chunk's, merged into the batch after */
+    size_t failure_count, failure_capacity;
+    int error;                  /* an allocation failed */
+} chunk_context;
+
+static void chunk_fail(chunk_context *chunk, uint64_t index, int64_t code)
+{
+    hpool__failure *grown =
+        hpool__grow_array(chunk->failures, &chunk->failure_capacity, chunk->failure_count, sizeof *grown);
+    if (grown == NULL) {
+        chunk->error = HPOOL_ENOMEM;
+        return;
+    }
+    chunk->failures = grown;
+    chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
+}
+
+int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size)
+{
+    if (span == NULL || data == NULL || size == NULL || i >= span->count)
+        return HPOOL_EINVAL;
+    chunk_context *chunk = span->internal;
+    static _Thread_local int64_t range_value;
+    hpool__input_get(&chunk->batch->input, chunk->offset + i, data, size, &range_value);
+    return 0;
+}
+
+/* Closes the records of items before i, which emitted nothing more. */
+static void close_records_before(hpool__chunk_output *output, size_t i)
+{
+    while (output->emitted < i) {
+        output->ends[output->emitted] = output->bytes.size;
+        output->emitted++;
+    }
+}
+
+int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size)
+{
+    if (span == NULL || i >= span->count)
+        return HPOOL_EINVAL;
+    chunk_context *chunk = span->internal;
+    hpool__chunk_output *output = chunk->output;
+    if (output == NULL || i < output->emitted) /* that record is closed */
+        return HPOOL_EINVAL;
+    close_records_before(output, i);
+    if (hpool__buffer_append(&output->bytes, data, size) != 0)
+        return HPOOL_ENOMEM;
+    return 0;
+}
+
+int hpool_task_emit(hpool_task *task, const void *data, size_t size)
+{
+    if (task == NULL || task->span == NULL)
+        return HPOOL_EINVAL;
+    return hpool_span_emit(task->span, task->index - task->span->first, data, size);
+}
+
+void hpool_span_fail(hpool_span *span, size_t i, int code)
+{
+    if (span == NULL || i >= span->count || code == 0)
+        return;
+    chunk_fail(span->internal, span->first + i, code);
+}
+
+/* Keeps the item value after the chunk accumulator suitably aligned. */
+static size_t aligned_value_size(const hpool_reducer *reducer)
+{
+    return reducer ? hpool__round_up(reducer->value_size, 16) : 0;
+}
+
+/* Runs an item function over the span, item by item. */
+static int run_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
+                     unsigned char *value)
+{
+    chunk_context *chunk = span->internal;
+    const hpool__input *input = &chunk->batch->input;
+    size_t result_size = span->result_size;
+    hpool_task task = {.state = span->state, .span = span, .result_size = result_size, .emitter = span->emitter};
+    const void *args[16];
+    size_t arg_count = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
+    if (arg_count > 16)
+        arg_count = 0; /* wider tuples read their row through task.input */
+    task.args = arg_count ? args : NULL;
+    task.arg_count = arg_count;
+    int64_t range_value;
+    for (size_t i = 0; i < span->count; i++) {
+        task.index = span->first + i;
+        hpool__input_get(input, chunk->offset + i, &task.input, &task.input_size, &range_value);
+        for (size_t j = 0, at = 0; j < arg_count; at += input->column_sizes[j], j++)
+            args[j] = (const unsigned char *)task.input + at;
+        if (reducer != NULL) {
+            memcpy(value, reducer->identity, reducer->value_size);
+            task.result = value;
+        } else if (span->results != NULL) {
+            task.result = (unsigned char *)span->results + i * result_size;
+        }
+        int rc = function->map(&task, function->user);
+        if (rc != 0)
+            chunk_fail(chunk, task.index, rc);
+        else if (reducer != NULL)
+            reducer->combine(span->accumulator, value, reducer->user);
+        if (chunk->output != NULL)
+            close_records_before(chunk->output, i + 1);
+    }
+    return 0;
+}
+
+/* Deterministic reduce: each block of the chunk folds, in input order, into
+ * its own partial in the batch, so no partial depends on who ran what. */
+static int run_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
+                      const hpool_reducer *reducer, unsigned char *value)
+{
+    hpool__batch *batch = chunk->batch;
+    uint64_t block = batch->block_size, chunk_offset = chunk->offset;
+    hpool_span whole = *span;
+    for (uint64_t at = 0; at < whole.count; at += block) {
+        hpool_span part = whole;
+        part.first = whole.first + at;
+        part.count = whole.count - at < block ? whole.count - at : block;
+        part.range_first = whole.range_first + (int64_t)at;
+        if (whole.items != NULL)
+            part.items = (const unsigned char *)whole.items + at * whole.item_size;
+        part.accumulator = batch->accumulator + (chunk_offset + at) / block * reducer->value_size;
+        chunk->offset = chunk_offset + at;
+        int code = function->span != NULL ? function->span(&part, function->user)
+                                          : run_items(function, &part, reducer, value);
+        if (code != 0) {
+            /* the block failed as a whole: its partial counts for nothing */
+            memcpy(part.accumulator, reducer->identity, reducer->value_size);
+            for (uint64_t i = 0; i < part.count; i++)
+                chunk_fail(chunk, part.first + i, code);
+        }
+    }
+    chunk->offset = chunk_offset;
+    return chunk->error;
+}
+
+/* Fails every item of chunk c, which could not run. */
+static void fail_chunk_items(hpool__batch *batch, uint64_t c, int code)
+{
+    pthread_mutex_lock(&batch->lock);
+    uint64_t offset = c * batch->chunksize;
+    for (uint64_t i = offset; i < batch->count && i < offset + batch->chunksize; i++)
+        hpool__batch_add_failure(batch, batch->first + i, code);
+    pthread_mutex_unlock(&batch->lock);
+}
+
+/* The span of chunk c of batch, as the map function sees it; 0 or
+ * HPOOL_ENOMEM for its record output. */
+static int open_span(hpool__batch *batch, uint64_t c, chunk_context *chunk, hpool_span *span)
+{
+    uint64_t offset = c * batch->chunksize;
+    uint64_t count = hpool__min_u64(batch->count - offset, batch->chunksize);
+    *chunk = (chunk_context){.batch = batch, .offset = offset};
+    *span = (hpool_span){
+        .first = batch->first + offset,
+        .count = count,
+        .range_first = batch->input.range_first + (int64_t)offset,
+        .item_size = batch->input.item_size,
+        .result_size = batch->result_size,
+        .internal = chunk,
+    };
+    if (batch->input.kind == HPOOL__FIXED || batch->input.kind == HPOOL__COLUMNS)
+        span->items = batch->input.items + offset * batch->input.item_size;
+    if (batch->mode == HPOOL__FIXED_RESULT)
+        span->results = batch->results + offset * batch->result_size;
+    if (batch->mode == HPOOL__RECORD_RESULT) {
+        chunk->output = &batch->chunk_outputs[c];
+        chunk->output->ends = hpool__calloc(count ? count : 1, sizeof *chunk->output->ends);
+        if (chunk->output->ends == NULL)
+            return HPOOL_ENOMEM;
+    }
+    return 0;
+}
+
+/* Runs the batch's function over the span: its thread state made on first
+ * use, then span by span, item by item, or block by block. */
+static int run_function(const hpool__team *team, hpool__batch *batch, hpool_span *span, chunk_context *chunk,
+                        const hpool_reducer *reducer, hpool__thread_state *thread)
+{
+    const hpool_function *function = &team->functions[batch->function];
+    function_state *state = &thread->functions[batch->function];
+    if (!state->initialized) {
+        state->initialized = true;
+        state->init_code = function->init ? function->init(&state->state, function->user) : 0;
+    }
+    if (state->init_code != 0)
+        return state->init_code;
+    span->state = state->state;
+    unsigned char *value = thread->scratch + aligned_value_size(reducer);
+    if (batch->block_size > 0)
+        return run_blocks(function, span, chunk, reducer, value);
+    int code = function->span != NULL ? function->span(span, function->user)
+                                      : run_items(function, span, reducer, value);
+    return chunk->error != 0 ? chunk->error : code;
+}
+
+/* Merges what the chunk found into its batch: its failures (all of its
+ * items, if it failed as a whole) and a reduce's partial. */
+static void merge_into_batch(hpool__batch *batch, const hpool_span *span, chunk_context *chunk,
+                             const hpool_reducer *reducer, const unsigned char *partial, int code)
+{
+    bool folds_into_batch = reducer != NULL && batch->block_size == 0;
+    if (code == 0 && chunk->failure_count == 0 && !folds_into_batch)
+        return; /* nothing to merge */
+    pthread_mutex_lock(&batch->lock);
+    if (code != 0) {
+        /* the whole chunk failed: its own per-item failures are subsumed */
+        for (uint64_t i = 0; i < span->count; i++)
+            hpool__batch_add_failure(batch, span->first + i, code);
+    } else {
+        for (size_t f = 0; f < chunk->failure_count; f++)
+            hpool__batch_add_failure(batch, chunk->failures[f].index, chunk->failures[f].code);
+        if (folds_into_batch)
+            reducer->combine(batch->accumulator, partial, reducer->user);
+    }
+    pthread_mutex_unlock(&batch->lock);
+}
+
+void hpool__run_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+                      hpool__thread_state *thread)
+{
+    if (thread == NULL) {
+        fail_chunk_items(batch, c, HPOOL_ENOMEM);
+        return;
+    }
+    chunk_context chunk;
+    hpool_span span;
+    int code = open_span(batch, c, &chunk, &span);
+    if (batch->mode == HPOOL__KEYED) /* pairs go into this thread's table of the rank's store */
+        span.emitter = hpool__keyed_emitter(batch->store, thread_index);
+    const hpool_reducer *reducer = NULL;
+    if (batch->mode == HPOOL__REDUCE) {
+        reducer = &team->reducers[batch->reducer];
+        span.accumulator = thread->scratch;
+        memcpy(thread->scratch, reducer->identity, reducer->value_size);
+    }
+
+    /* The first chunks of a batch are timed, then one in eight. */
+    bool timed = c < 4 || c % 8 == 0;
+    uint64_t started = timed ? hpool__now_ns() : 0;
+    if (code == 0 && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
+        code = HPOOL_ECANCELED;
+    if (code == 0)
+        code = run_function(team, batch, &span, &chunk, reducer, thread);
+    if (batch->mode == HPOOL__KEYED)
+        code = hpool__keyed_chunk_done(batch->store, thread_index, code);
+    if (chunk.output != NULL && chunk.output->ends != NULL)
+        close_records_before(chunk.output, span.count);
+    if (timed) {
+        atomic_fetch_add_explicit(&batch->timed_ns, hpool__now_ns() - started, memory_order_relaxed);
+        atomic_fetch_add_explicit(&batch->timed_items, span.count, memory_order_relaxed);
+    }
+    merge_into_batch(batch, &span, &chunk, reducer, thread->scratch, code);
+    free(chunk.failures);
+}
+
+static size_t largest_reduce_value(const hpool__team *team)
+{
+    size_t largest = 0;
+    for (size_t r = 0; r < team->reducer_count; r++)
+        if (team->reducers[r].value_size > largest)
+            largest = team->reducers[r].value_size;
+    return largest;
+}
+
+hpool__thread_state *hpool__thread_state_new(const hpool__team *team)
+{
+    hpool__thread_state *thread = hpool__calloc(1, sizeof *thread);
+    if (thread == NULL)
+        return NULL;
+    thread->functions = hpool__calloc(team->function_count + 1, sizeof *thread->functions);
+    thread->scratch = hpool__malloc(2 * hpool__round_up(largest_reduce_value(team), 16) + 16);
+    if (thread->functions == NULL || thread->scratch == NULL) {
+        free(thread->functions);
+        free(thread->scratch);
+        free(thread);
+        return NULL;
+    }
+    return thread;
+}
+
+void hpool__thread_state_free(const hpool__team *team, hpool__thread_state *thread)
+{
+    if (thread == NULL)
+        return;
+    for (size_t f = 0; f < team->function_count; f++) {
+        const function_state *state = &thread->functions[f];
+        if (state->initialized && state->init_code == 0 && team->functions[f].fini != NULL)
+            team->functions[f].fini(state->state, team->functions[f].user);
+    }
+    free(thread->functions);
+    free(thread->scratch);
+    free(thread);
+}

@@ -1,0 +1,486 @@
+/* pair_table.c: pair tables with combiners, the emitter that fills them, encoded pairs, and partitions by key. */
+#include "keyed_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Pair tables ----------------------------------------------------- */
+
+/* A slot holds an entry's arena offset + 1 in its low bits and the top
+ * bits of the entry's hash above them, so a probe passes over other keys
+ * without loading their entries from memory. */
+#define SLOT_OFFSET_BITS 40
+#define SLOT_OFFSET_MASK (((uint64_t)1 << SLOT_OFFSET_BITS) - 1)
+
+static uint64_t make_slot(uint64_t offset, uint64_t hash)
+{
+    return (hash & ~SLOT_OFFSET_MASK) | (offset + 1);
+}
+
+static unsigned char *slot_entry(const hpool__pair_table *table, uint64_t slot)
+{
+    return table->arena.data + (slot & SLOT_OFFSET_MASK) - 1;
+}
+
+static bool slot_may_hold(uint64_t slot, uint64_t hash)
+{
+    return ((slot ^ hash) & ~SLOT_OFFSET_MASK) == 0;
+}
+
+/* The same bytes hash the same on every rank: partitions depend on it. */
+static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, size_t size)
+{
+    const unsigned char *bytes = key;
+    uint64_t hash = 0x9e3779b97f4a7c15u ^ (size * 0xff51afd7ed558ccdu);
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        uint64_t word;
+        memcpy(&word, bytes + i, 8);
+        hash = (hash ^ word) * 0xbf58476d1ce4e5b9u;
+        hash ^= hash >> 31;
+    }
+    /* The last 1 to 7 bytes without a variable-length copy (most keys are
+     * short words): two overlapping 4-byte reads, or the bytes one by one. */
+    size_t left = size - i;
+    uint64_t tail = 0;
+    if (left >= 4) {
+        uint32_t low, high;
+        memcpy(&low, bytes + i, 4);
+        memcpy(&high, bytes + i + left - 4, 4);
+        tail = (uint64_t)high << 32 | low;
+    } else if (left > 0) {
+        tail = (uint64_t)bytes[i] << 16 | (uint64_t)bytes[i + left / 2] << 8 | bytes[i + left - 1];
+    }
+    hash = (hash ^ tail) * 0x94d049bb133111ebu;
+    hash ^= hash >> 29;
+    hash *= 0xbf58476d1ce4e5b9u;
+    return hash ^ (hash >> 32);
+}
+
+void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec)
+{
+    memset(table, 0, sizeof *table);
+    table->spec = spec;
+    table->combining = spec != NULL && spec->combine != NULL;
+}
+
+void hpool__pair_table_release(hpool__pair_table *table)
+{
+    hpool__buffer_release(&table->arena);
+    free(table->slots);
+    table->slots = NULL;
+    table->capacity = table->count = 0;
+}
+
+static int grow_slots(hpool__pair_table *table)
+{
+    size_t capacity = table->capacity ? 2 * table->capacity : 1024;
+    /* Written before read, not calloc'd: a large calloc maps the shared
+     * zero page on the first probe, and the first insert then faults again
+     * to copy it and flushes the TLB of every thread of the process. */
+    uint64_t *slots = malloc(capacity * sizeof *slots);
+    if (slots == NULL)
+        return HPOOL_ENOMEM;
+    hpool__advise_huge_pages(slots, capacity * sizeof *slots);
+    memset(slots, 0, capacity * sizeof *slots);
+    for (size_t i = 0; i < table->capacity; i++) {
+        if (table->slots[i] == 0)
+            continue;
+        const hpool__entry_header *entry = (const hpool__entry_header *)slot_entry(table, table->slots[i]);
+        size_t at = entry->hash & (capacity - 1);
+        while (slots[at] != 0)
+            at = (at + 1) & (capacity - 1);
+        slots[at] = table->slots[i];
+    }
+    free(table->slots);
+    table->slots = slots;
+    table->capacity = capacity;
+    return 0;
+}
+
+static int append_entry(hpool__pair_table *table, uint64_t hash, const void *key, uint32_t key_size,
+                        const void *value, uint32_t value_size, uint64_t *offset)
+{
+    size_t size = hpool__entry_size(key_size, value_size);
+    if (hpool__buffer_reserve(&table->arena, size) != 0)
+        return HPOOL_ENOMEM;
+    unsigned char *entry = table->arena.data + table->arena.size;
+    memset(entry, 0, size);
+    *(hpool__entry_header *)entry = (hpool__entry_header){hash, key_size, value_size};
+    if (key_size)
+        memcpy(hpool__entry_key(entry), key, key_size);
+    if (value_size)
+        memcpy(hpool__entry_value(entry), value, value_size);
+    *offset = table->arena.size;
+    table->arena.size += size;
+    table->count++;
+    return 0;
+}
+
+/* Key equality without a call to memcmp for the short keys most tables
+ * hold (words, tags): two overlapping loads from each side, never beyond
+ * either key. */
+static inline __attribute__((always_inline)) bool same_key(const unsigned char *a, const unsigned char *b, size_t size)
+{
+    if (size >= 8 && size <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + size - 8, 8);
+        memcpy(&b1, b + size - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (size >= 4 && size < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + size - 4, 4);
+        memcpy(&b1, b + size - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (size < 4) {
+        for (size_t i = 0; i < size; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, size) == 0;
+}
+
+/* Adds a pair to a combining table: combined into its key's entry, or a
+ * new entry. The caller checked the sizes. */
+static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_table *table, uint64_t hash,
+                                                                const void *key, size_t key_size, const void *value,
+                                                                size_t value_size)
+{
+    uint64_t offset;
+    if (2 * (table->count + 1) > table->capacity && grow_slots(table) != 0)
+        return HPOOL_ENOMEM;
+    uint64_t *slots = table->slots;
+    size_t mask = table->capacity - 1, at = hash & mask;
+    for (uint64_t slot; (slot = slots[at]) != 0; at = (at + 1) & mask) {
+        if (!slot_may_hold(slot, hash))
+            continue;
+        unsigned char *entry = slot_entry(table, slot);
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size)) {
+            table->spec->combine(hpool__entry_value(entry), value, table->spec->user);
+            return 0;
+        }
+    }
+    if (table->arena.size >= SLOT_OFFSET_MASK)
+        return HPOOL_ENOMEM; /* a terabyte of pairs in one table */
+    if (append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset) != 0)
+        return HPOOL_ENOMEM;
+    table->slots[at] = make_slot(offset, hash);
+    return 0;
+}
+
+static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
+                            const void *value, size_t value_size)
+{
+    if (key_size > UINT32_MAX || value_size > UINT32_MAX)
+        return HPOOL_EINVAL;
+    uint64_t offset;
+    if (!table->combining)
+        return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
+    if (value_size != table->spec->value_size)
+        return HPOOL_EINVAL;
+    return combine_hashed(table, hash, key, key_size, value, value_size);
+}
+
+int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
+                          size_t value_size)
+{
+    return table_add_hashed(table, hash_key(key, key_size), key, key_size, value, value_size);
+}
+
+int hpool__pair_table_merge(hpool__pair_table *into, const hpool__pair_table *from)
+{
+    HPOOL__FOR_EACH_ENTRY(from, entry)
+    {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        int rc = table_add_hashed(into, header->hash, hpool__entry_key(entry), header->key_size, hpool__entry_value(entry),
+                                  header->value_size);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void hpool__emitter_flush(hpool_emitter *emitter)
+{
+    hpool__pair_table *table = emitter->table;
+    size_t count = emitter->staged_count;
+    size_t value_size = count > 0 ? table->spec->value_size : 0;
+    /* The slots were prefetched as the pairs were staged; now the entries
+     * they lead to, then the inserts. */
+    for (size_t i = 0; i < count && table->capacity > 0; i++) {
+        uint64_t hash = emitter->staged_hashes[i], slot = table->slots[hash & (table->capacity - 1)];
+        if (slot != 0 && slot_may_hold(slot, hash))
+            __builtin_prefetch(slot_entry(table, slot));
+    }
+    for (size_t i = 0; i < count; i++) {
+        const unsigned char *key = emitter->staged + emitter->staged_at[i];
+        size_t key_size = emitter->staged_key_sizes[i];
+        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, key + key_size, value_size);
+        if (rc != 0 && emitter->error == 0)
+            emitter->error = rc;
+    }
+    emitter->staged_count = emitter->staged_bytes = 0;
+}
+
+/* memcpy for the few bytes of most keys and values without a call: two
+ * overlapping loads and stores, never beyond either end. */
+static inline void copy_small(unsigned char *to, const unsigned char *from, size_t size)
+{
+    if (size >= 8 && size <= 16) {
+        uint64_t head, tail;
+        memcpy(&head, from, 8);
+        memcpy(&tail, from + size - 8, 8);
+        memcpy(to, &head, 8);
+        memcpy(to + size - 8, &tail, 8);
+    } else if (size >= 4 && size < 8) {
+        uint32_t head, tail;
+        memcpy(&head, from, 4);
+        memcpy(&tail, from + size - 4, 4);
+        memcpy(to, &head, 4);
+        memcpy(to + size - 4, &tail, 4);
+    } else if (size < 4) {
+        for (size_t i = 0; i < size; i++)
+            to[i] = from[i];
+    } else {
+        memcpy(to, from, size);
+    }
+}
+
+int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
+{
+    if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
+        return HPOOL_EINVAL;
+    hpool__pair_table *table = emitter->table;
+    if (table->combining && key_size + value_size <= sizeof emitter->staged) {
+        if (value_size != table->spec->value_size)
+            return HPOOL_EINVAL;
+        if (emitter->staged_bytes + key_size + value_size > sizeof emitter->staged)
+            hpool__emitter_flush(emitter);
+        uint64_t hash = hash_key(key, key_size);
+        if (table->capacity > 0)
+            __builtin_prefetch(&table->slots[hash & (table->capacity - 1)]);
+        size_t i = emitter->staged_count, at = emitter->staged_bytes;
+        emitter->staged_hashes[i] = hash;
+        emitter->staged_key_sizes[i] = (uint32_t)key_size;
+        emitter->staged_at[i] = (uint32_t)at;
+        copy_small(emitter->staged + at, key, key_size);
+        copy_small(emitter->staged + at + key_size, value, value_size);
+        emitter->staged_bytes = at + key_size + value_size;
+        if (++emitter->staged_count == HPOOL__STAGED_PAIRS)
+            hpool__emitter_flush(emitter);
+        return emitter->error;
+    }
+    int rc = hpool__pair_table_add(table, key, key_size, value, value_size);
+    if (rc != 0 && emitter->error == 0)
+        emitter->error = rc;
+    return rc;
+}
+
+/* ---- Pair lists on the wire: u32 key size, u32 value size, key, value --- */
+
+int hpool__pair_encode(hpool__buffer *out, const void *key, uint32_t key_size, const void *value,
+                       uint32_t value_size)
+{
+    uint32_t sizes[2] = {key_size, value_size};
+    if (hpool__buffer_append(out, sizes, sizeof sizes) != 0 || hpool__buffer_append(out, key, key_size) != 0
+        || hpool__buffer_append(out, value, value_size) != 0)
+        return HPOOL_ENOMEM;
+    return 0;
+}
+
+/* The pair encoded at data, which the caller knows to be whole. */
+void hpool__decode_pair_at(const unsigned char *data, hpool_pair *pair)
+{
+    uint32_t sizes[2];
+    memcpy(sizes, data, sizeof sizes);
+    *pair = (hpool_pair){data + sizeof sizes, sizes[0], data + sizeof sizes + sizes[0], sizes[1]};
+}
+
+/* Walks an encoded list; 1 and the pair, 0 at the end, HPOOL_EPEER if cut. */
+int hpool__pair_decode_next(const unsigned char *data, size_t size, size_t *at, hpool_pair *pair)
+{
+    if (*at == size)
+        return 0;
+    uint32_t sizes[2];
+    if (size - *at < sizeof sizes)
+        return HPOOL_EPEER;
+    memcpy(sizes, data + *at, sizeof sizes);
+    if (size - *at - sizeof sizes < (uint64_t)sizes[0] + sizes[1])
+        return HPOOL_EPEER;
+    pair->key = data + *at + sizeof sizes;
+    pair->key_size = sizes[0];
+    pair->value = data + *at + sizeof sizes + sizes[0];
+    pair->value_size = sizes[1];
+    *at += sizeof sizes + sizes[0] + sizes[1];
+    return 1;
+}
+
+/* The rank a key belongs to: from the high half of its hash, since the low
+ * bits pick its slot inside a table (and its share of the rank's keys). */
+static int owner_of(uint64_t hash, int partitions)
+{
+    return (int)((hash >> 32) % (uint64_t)partitions);
+}
+
+int hpool__pair_table_partition(const hpool__pair_table *table, int partitions, hpool__buffer *out)
+{
+    HPOOL__FOR_EACH_ENTRY(table, entry)
+    {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        int rc = hpool__pair_encode(&out[owner_of(header->hash, partitions)], hpool__entry_key(entry), header->key_size,
+                             hpool__entry_value(entry), header->value_size);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Puts each slot of a combining table's entries back, after they moved. */
+static void rebuild_slots(hpool__pair_table *table)
+{
+    if (!table->combining || table->capacity == 0)
+        return;
+    memset(table->slots, 0, table->capacity * sizeof *table->slots);
+    HPOOL__FOR_EACH_ENTRY(table, entry)
+    {
+        uint64_t hash = ((const hpool__entry_header *)entry)->hash;
+        size_t at = hash & (table->capacity - 1);
+        while (table->slots[at] != 0)
+            at = (at + 1) & (table->capacity - 1);
+        table->slots[at] = make_slot((uint64_t)(entry - table->arena.data), hash);
+    }
+}
+
+/* ---- A rank's own pairs, in shares -------------------------------------- */
+
+/* The share of a rank's keys that a key belongs to: from the low half of
+ * its hash, since the high half picked the rank (owner_of), the same for
+ * every key a rank owns. */
+int hpool__share_of(uint64_t hash, int shares)
+{
+    return (int)((uint32_t)hash % (uint32_t)shares);
+}
+
+int hpool__pair_tables_add_encoded(hpool__pair_table *tables, int shares, const void *data, size_t size)
+{
+    size_t at = 0;
+    hpool_pair pair;
+    int rc;
+    while ((rc = hpool__pair_decode_next(data, size, &at, &pair)) == 1) {
+        uint64_t hash = hash_key(pair.key, pair.key_size);
+        rc = table_add_hashed(&tables[hpool__share_of(hash, shares)], hash, pair.key, pair.key_size, pair.value,
+                              pair.value_size);
+        if (rc != 0)
+            return rc;
+    }
+    return rc;
+}
+
+/* Splits a thread's table in place: other ranks' pairs are encoded into
+ * parts (a buffer per rank), this rank's pairs of other shares copied,
+ * entries as they are, into moved (a buffer per share), and only this
+ * rank's pairs of share keep stay, moved to the front, their slots
+ * rebuilt. */
+static int split_in_place(hpool__pair_table *table, int ranks, int me, hpool__buffer *parts, int shares, int keep,
+                          hpool__buffer *moved)
+{
+    unsigned char *kept = table->arena.data, *end = table->arena.data + table->arena.size;
+    size_t count = 0;
+    int rc = 0;
+    for (unsigned char *entry = kept, *next; entry < end; entry = next) {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        size_t size = hpool__entry_size(header->key_size, header->value_size);
+        next = entry + size;
+        int owner = owner_of(header->hash, ranks), share = hpool__share_of(header->hash, shares);
+        if (owner == me && share == keep) {
+            if (kept != entry)
+                memmove(kept, entry, size); /* may overwrite this header: read above */
+            kept += size;
+            count++;
+        } else if (rc == 0 && owner == me) {
+            rc = hpool__buffer_append(&moved[share], entry, size) != 0 ? HPOOL_ENOMEM : 0;
+        } else if (rc == 0) {
+            rc = hpool__pair_encode(&parts[owner], hpool__entry_key(entry), header->key_size, hpool__entry_value(entry),
+                             header->value_size);
+        }
+    }
+    if (count != table->count) {
+        table->arena.size = (size_t)(kept - table->arena.data);
+        table->count = count;
+        rebuild_slots(table);
+    }
+    return rc;
+}
+
+typedef struct gather_job {
+    hpool__pair_table *mapped, *owned; /* a table per thread, a table per share */
+    int shares, ranks, me;
+    hpool__buffer *parts;              /* thread × rank */
+    hpool__buffer *moved;              /* thread × share */
+    int *codes;                        /* each part's return */
+} gather_job;
+
+static void split_part(void *arg, int t, int parts)
+{
+    gather_job *job = arg;
+    (void)parts;
+    job->codes[t] = split_in_place(&job->mapped[t], job->ranks, job->me, &job->parts[(size_t)t * (size_t)job->ranks],
+                                   job->shares, t, &job->moved[(size_t)t * (size_t)job->shares]);
+}
+
+/* Share s: thread s's table, which holds only share s's keys now, plus the
+ * share's keys that the other threads' tables moved out. */
+static void gather_share(void *arg, int s, int shares)
+{
+    gather_job *job = arg;
+    hpool__pair_table *owned = &job->owned[s], *mapped = &job->mapped[s];
+    int rc = 0;
+    if (owned->count == 0 && owned->arena.size == 0) {
+        hpool__pair_table_release(owned); /* taken whole */
+        *owned = *mapped;
+        hpool__pair_table_init(mapped, owned->spec);
+    } else {
+        rc = hpool__pair_table_merge(owned, mapped); /* pairs came from other ranks first */
+    }
+    for (int t = 0; t < shares && rc == 0; t++) {
+        const hpool__buffer *from = &job->moved[(size_t)t * (size_t)shares + (size_t)s];
+        for (unsigned char *entry = from->data; rc == 0 && entry != NULL && entry < from->data + from->size;
+             entry += hpool__entry_size(((hpool__entry_header *)entry)->key_size, ((hpool__entry_header *)entry)->value_size)) {
+            const hpool__entry_header *header = (const hpool__entry_header *)entry;
+            rc = table_add_hashed(owned, header->hash, hpool__entry_key(entry), header->key_size, hpool__entry_value(entry),
+                                  header->value_size);
+        }
+    }
+    job->codes[s] = rc;
+}
+
+int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owned, int shares, int ranks, int me,
+                              hpool__buffer *parts, hpool__team *team)
+{
+    int *codes = calloc((size_t)shares, sizeof *codes);
+    hpool__buffer *moved = calloc((size_t)shares * (size_t)shares, sizeof *moved);
+    int rc = codes != NULL && moved != NULL ? 0 : HPOOL_ENOMEM;
+    gather_job job = {mapped, owned, shares, ranks, me, parts, moved, codes};
+    if (rc == 0)
+        hpool__team_run(team, split_part, &job, shares);
+    for (int t = 0; t < shares && rc == 0; t++)
+        rc = codes[t];
+    if (rc == 0)
+        hpool__team_run(team, gather_share, &job, shares);
+    for (int s = 0; s < shares && rc == 0; s++)
+        rc = codes[s];
+    for (size_t m = 0; moved != NULL && m < (size_t)shares * (size_t)shares; m++)
+        hpool__buffer_release(&moved[m]);
+    free(moved);
+    free(codes);
+    return rc;
+}
+

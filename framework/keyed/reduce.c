@@ -1,0 +1,286 @@
+/* reduce.c: a rank's keys reduced one by one (hpool_values) and sorted into runs, on the team's threads. */
+#define _GNU_SOURCE /* qsort_r */
+#include "keyed_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- Reduce: key by key, then sort ------------------------------------ */
+
+struct hpool_values {
+    unsigned char **entries; /* the entries of one key */
+    size_t count, next;
+};
+
+int hpool_values_next(hpool_values *values, const void **data, size_t *size)
+{
+    if (values == NULL || data == NULL || size == NULL)
+        return HPOOL_EINVAL;
+    if (values->next == values->count)
+        return HPOOL_EOF;
+    unsigned char *entry = values->entries[values->next++];
+    *data = hpool__entry_value(entry);
+    *size = ((hpool__entry_header *)entry)->value_size;
+    return 0;
+}
+
+static int compare_bytes(const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    int order = memcmp(a, b, a_size < b_size ? a_size : b_size);
+    if (order != 0)
+        return order;
+    return a_size < b_size ? -1 : a_size > b_size;
+}
+
+static int compare_entry_keys(const void *a, const void *b)
+{
+    unsigned char *x = *(unsigned char *const *)a, *y = *(unsigned char *const *)b;
+    return compare_bytes(hpool__entry_key(x), ((hpool__entry_header *)x)->key_size, hpool__entry_key(y), ((hpool__entry_header *)y)->key_size);
+}
+
+static hpool_pair entry_pair(unsigned char *entry)
+{
+    const hpool__entry_header *header = (const hpool__entry_header *)entry;
+    return (hpool_pair){hpool__entry_key(entry), header->key_size, hpool__entry_value(entry), header->value_size};
+}
+
+/* The user's order, with pairs it calls equal ordered by bytes: the output
+ * must not depend on which thread or rank sorted which pairs. */
+int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_keyed_reducer *spec)
+{
+    if (spec->compare != NULL) {
+        int order = spec->compare(a, b, spec->user);
+        if (order != 0)
+            return order;
+    }
+    int order = compare_bytes(a->key, a->key_size, b->key, b->key_size);
+    return order != 0 ? order : compare_bytes(a->value, a->value_size, b->value, b->value_size);
+}
+
+static int compare_output_entries(const void *a, const void *b, void *spec)
+{
+    hpool_pair x = entry_pair(*(unsigned char *const *)a), y = entry_pair(*(unsigned char *const *)b);
+    return hpool__compare_pairs(&x, &y, spec);
+}
+
+static unsigned char **entry_index(const hpool__pair_table *table)
+{
+    unsigned char **index = malloc((table->count + 1) * sizeof *index);
+    if (index == NULL)
+        return NULL;
+    size_t n = 0;
+    HPOOL__FOR_EACH_ENTRY(table, entry)
+    index[n++] = entry;
+    return index;
+}
+
+/* Reduces the keys of count entries into output (a plain list): each entry
+ * is a key of its own in a combining table; otherwise entries are grouped
+ * by key first. */
+static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsigned char **index, size_t count,
+                          hpool__pair_table *output, int *code)
+{
+    if (!combining)
+        qsort(index, count, sizeof *index, compare_entry_keys);
+    hpool_emitter out = {.table = output};
+    int rc = 0;
+    for (size_t start = 0, end; start < count && rc == 0; start = end) {
+        end = start + 1;
+        while (end < count && compare_entry_keys(&index[start], &index[end]) == 0)
+            end++;
+        hpool_values values = {index + start, end - start, 0};
+        const hpool__entry_header *header = (const hpool__entry_header *)index[start];
+        int result = spec->reduce(hpool__entry_key(index[start]), header->key_size, &values, &out, spec->user);
+        if (result != 0) {
+            *code = result;
+            rc = HPOOL_EFAILED;
+        } else if (out.error != 0) {
+            rc = out.error;
+        }
+    }
+    return rc;
+}
+
+/* Reduces every key of table into output (a plain list). Without a reduce
+ * function the pairs pass through. */
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code)
+{
+    const hpool_keyed_reducer *spec = table->spec;
+    if (spec->reduce == NULL)
+        return hpool__pair_table_merge(output, table);
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    int rc = reduce_entries(spec, table->combining, index, table->count, output, code);
+    free(index);
+    return rc;
+}
+
+static int compare_entry_keys_r(const void *a, const void *b, void *unused)
+{
+    (void)unused;
+    return compare_entry_keys(a, b);
+}
+
+static int encode_entry(hpool__buffer *out, unsigned char *entry)
+{
+    hpool_pair pair = entry_pair(entry);
+    return hpool__pair_encode(out, pair.key, (uint32_t)pair.key_size, pair.value, (uint32_t)pair.value_size);
+}
+
+/* Encodes the table's pairs sorted by key bytes: a spilled run. */
+int hpool__pair_table_encode_by_key(const hpool__pair_table *table, hpool__buffer *out)
+{
+    unsigned char **index = entry_index(table);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    qsort_r(index, table->count, sizeof *index, compare_entry_keys_r, NULL);
+    int rc = 0;
+    for (size_t i = 0; i < table->count && rc == 0; i++)
+        rc = encode_entry(out, index[i]);
+    free(index);
+    return rc;
+}
+
+/* ---- Reduce and sort on the team's threads ------------------------------ */
+
+/* Tables smaller than this are reduced and sorted by one thread: waking the
+ * others would cost more than it saves. */
+#define PARALLEL_MIN_ENTRIES 8192
+
+/* One thread's share of the keys: a table of its own, or the keys of one
+ * table whose hash picks it. */
+typedef struct reduce_share {
+    hpool__pair_table output; /* its keys reduced, when there is a reduce function */
+    hpool__buffer run;        /* its pairs encoded in output order */
+    int rc, code;
+} reduce_share;
+
+typedef struct reduce_job {
+    const hpool__pair_table *tables; /* one, split by hash, or one per part */
+    int table_count;
+    const hpool_keyed_reducer *spec; /* the output order, and the reduce function */
+    bool reduce;
+    reduce_share *shares;
+} reduce_job;
+
+static bool in_share(const unsigned char *entry, int part, int parts)
+{
+    return parts == 1 || hpool__share_of(((const hpool__entry_header *)entry)->hash, parts) == part;
+}
+
+static size_t encoded_size(const unsigned char *entry)
+{
+    const hpool__entry_header *header = (const hpool__entry_header *)entry;
+    return 2 * sizeof(uint32_t) + header->key_size + header->value_size;
+}
+
+/* Selects, reduces, sorts and encodes one share. */
+static int run_share(reduce_job *job, reduce_share *share, int part, int parts)
+{
+    const hpool__pair_table *table = job->table_count == 1 ? job->tables : &job->tables[part];
+    if (job->table_count > 1)
+        parts = 1; /* the whole table is this share */
+    size_t capacity = table->count / (size_t)parts + table->count / (4 * (size_t)parts) + 16, count = 0;
+    unsigned char **index = malloc(capacity * sizeof *index);
+    if (index == NULL)
+        return HPOOL_ENOMEM;
+    HPOOL__FOR_EACH_ENTRY(table, entry)
+    {
+        if (!in_share(entry, part, parts))
+            continue;
+        if (count == capacity) {
+            unsigned char **grown = hpool__grow_array(index, &capacity, count, sizeof *index);
+            if (grown == NULL) {
+                free(index);
+                return HPOOL_ENOMEM;
+            }
+            index = grown;
+        }
+        index[count++] = entry;
+    }
+    if (job->reduce) {
+        hpool__pair_table_init(&share->output, NULL);
+        int rc = reduce_entries(job->spec, table->combining, index, count, &share->output, &share->code);
+        free(index);
+        if (rc != 0)
+            return rc;
+        if ((index = entry_index(&share->output)) == NULL)
+            return HPOOL_ENOMEM;
+        count = share->output.count;
+    }
+    qsort_r(index, count, sizeof *index, compare_output_entries, (void *)job->spec);
+    size_t bytes = 0;
+    for (size_t i = 0; i < count; i++)
+        bytes += encoded_size(index[i]);
+    int rc = hpool__buffer_reserve(&share->run, bytes);
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = encode_entry(&share->run, index[i]);
+    free(index);
+    return rc;
+}
+
+static void run_share_part(void *arg, int part, int parts)
+{
+    reduce_job *job = arg;
+    job->shares[part].rc = run_share(job, &job->shares[part], part, parts);
+}
+
+/* Appends the shares' runs to out, packed: the run count, each run's size
+ * (u64s), then the runs one after another. */
+static int pack_runs(const reduce_share *shares, int parts, hpool__buffer *out)
+{
+    uint64_t count = (uint64_t)parts, bytes = 0;
+    for (int p = 0; p < parts; p++)
+        bytes += shares[p].run.size;
+    if (hpool__buffer_reserve(out, (1 + count) * sizeof count + bytes) != 0)
+        return HPOOL_ENOMEM;
+    hpool__buffer_append(out, &count, sizeof count);
+    for (int p = 0; p < parts; p++) {
+        uint64_t size = shares[p].run.size;
+        hpool__buffer_append(out, &size, sizeof size);
+    }
+    for (int p = 0; p < parts; p++)
+        hpool__buffer_append(out, shares[p].run.data, shares[p].run.size);
+    return 0;
+}
+
+/* Sorts (reducing first if asked) the tables' entries on the team's
+ * threads, a share each: one table per share, or one table split by hash;
+ * appends the shares' sorted runs to out. */
+static int sort_on_team(const hpool__pair_table *tables, int table_count, const hpool_keyed_reducer *spec,
+                        bool reduce, hpool__team *team, hpool__buffer *out, int *code)
+{
+    int parts = table_count > 1 ? table_count : tables->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
+    reduce_share *shares = calloc((size_t)parts, sizeof *shares);
+    if (shares == NULL)
+        return HPOOL_ENOMEM;
+    reduce_job job = {tables, table_count, spec, reduce, shares};
+    hpool__team_run(team, run_share_part, &job, parts);
+    int rc = 0;
+    for (int p = 0; p < parts && rc == 0; p++)
+        if ((rc = shares[p].rc) == HPOOL_EFAILED)
+            *code = shares[p].code;
+    if (rc == 0)
+        rc = pack_runs(shares, parts, out);
+    for (int p = 0; p < parts; p++) {
+        hpool__buffer_release(&shares[p].run);
+        hpool__pair_table_release(&shares[p].output);
+    }
+    free(shares);
+    return rc;
+}
+
+int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
+                                    hpool__team *team, hpool__buffer *out)
+{
+    int unused = 0;
+    return sort_on_team(table, 1, spec, false, team, out, &unused);
+}
+
+int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
+                              int *code)
+{
+    const hpool_keyed_reducer *spec = shares->spec;
+    return sort_on_team(shares, count, spec, spec->reduce != NULL, team, out, code);
+}

@@ -1,0 +1,96 @@
+/* store.c: a rank's store for each keyed call, and the map phase's side of the seam (keyed.h). */
+#include "keyed_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed)
+{
+    pthread_mutex_lock(&pool->stores_lock);
+    hpool__keyed_store *store = pool->keyed_stores;
+    while (store != NULL && store->call_id != call_id)
+        store = store->next;
+    if (store == NULL && (store = hpool__calloc(1, sizeof *store)) != NULL) {
+        store->call_id = call_id;
+        store->keyed = keyed;
+        store->ranks = pool->transport.size;
+        store->budget = pool->memory_budget;
+        store->temp_dir = pool->temp_dir;
+        pthread_mutex_init(&store->lock, NULL);
+        store->thread_count = pool->thread_count;
+        store->mapped = hpool__calloc((size_t)store->thread_count, sizeof *store->mapped);
+        store->owned = hpool__calloc((size_t)store->thread_count, sizeof *store->owned);
+        store->emitters = hpool__calloc((size_t)store->thread_count, sizeof *store->emitters);
+        if (store->mapped == NULL || store->owned == NULL || store->emitters == NULL) {
+            free(store->mapped);
+            free(store->owned);
+            free(store->emitters);
+            pthread_mutex_destroy(&store->lock);
+            free(store);
+            pthread_mutex_unlock(&pool->stores_lock);
+            return NULL;
+        }
+        for (int t = 0; t < store->thread_count; t++) {
+            hpool__pair_table_init(&store->mapped[t], &pool->keyed_reducers[keyed]);
+            hpool__pair_table_init(&store->owned[t], &pool->keyed_reducers[keyed]);
+            store->emitters[t].table = &store->mapped[t];
+        }
+        store->next = pool->keyed_stores;
+        pool->keyed_stores = store;
+    }
+    pthread_mutex_unlock(&pool->stores_lock);
+    return store;
+}
+
+void hpool__keyed_store_free(hpool__keyed_store *store)
+{
+    hpool__spill_close(store);
+    for (int t = 0; t < store->thread_count; t++) {
+        hpool__pair_table_release(&store->mapped[t]);
+        hpool__pair_table_release(&store->owned[t]);
+    }
+    free(store->mapped);
+    free(store->owned);
+    free(store->emitters);
+    pthread_mutex_destroy(&store->lock);
+    free(store);
+}
+
+int hpool__keyed_attach(hpool_pool *pool, hpool__batch *batch)
+{
+    batch->store = hpool__keyed_store_get(pool, batch->call_id, batch->reducer);
+    return batch->store != NULL ? 0 : HPOOL_ENOMEM;
+}
+
+hpool_emitter *hpool__keyed_emitter(hpool__keyed_store *store, int thread)
+{
+    HPOOL__ASSERT(thread >= 0 && thread < store->thread_count);
+    return &store->emitters[thread];
+}
+
+int hpool__keyed_chunk_done(hpool__keyed_store *store, int thread, int code)
+{
+    hpool_emitter *emitter = &store->emitters[thread];
+    hpool__emitter_flush(emitter);
+    if (code == 0 && emitter->error != 0)
+        code = emitter->error;
+    emitter->error = 0; /* the error is the chunk's: the next chunk starts clean */
+    /* The threads' tables share half the budget; the other half is for
+     * what the shuffle reads back and sends. */
+    size_t share = store->budget / 2 / (size_t)store->thread_count;
+    if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(emitter->table) > share) {
+        pthread_mutex_lock(&store->lock);
+        code = hpool__spill_mapped(store, emitter->table);
+        pthread_mutex_unlock(&store->lock);
+    }
+    return code;
+}
+
+void hpool__keyed_free_all(hpool_pool *pool)
+{
+    while (pool->keyed_stores != NULL) {
+        hpool__keyed_store *store = pool->keyed_stores;
+        pool->keyed_stores = store->next;
+        hpool__keyed_store_free(store);
+    }
+}

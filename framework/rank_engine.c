@@ -1,0 +1,159 @@
+/* rank_engine.c: the engine of a rank that serves the root: batches in, results and credit out. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Checks a batch from the root against this rank's tables. */
+static bool batch_fits_tables(const hpool_pool *pool, const hpool__batch *batch)
+{
+    if (batch->function < 0 || (size_t)batch->function >= pool->function_count)
+        return false;
+    if (batch->mode == HPOOL__REDUCE)
+        return batch->reducer >= 0 && (size_t)batch->reducer < pool->reducer_count
+               && pool->reducers[batch->reducer].value_size == batch->result_size;
+    if (batch->mode == HPOOL__KEYED)
+        return batch->reducer >= 0 && (size_t)batch->reducer < pool->keyed_reducer_count;
+    return batch->mode >= HPOOL__NO_RESULT && batch->mode <= HPOOL__RECORD_RESULT;
+}
+
+/* Handles one message from the root; sets *stop on STOP. */
+static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
+{
+    int rc = 0;
+    switch (message->type) {
+    case HPOOL__MSG_BATCH: {
+        hpool__batch *batch = NULL;
+        rc = hpool__batch_decode(message, &batch);
+        if (rc != 0)
+            return rc;
+        if (!batch_fits_tables(pool, batch)) {
+            hpool__batch_free(batch);
+            return HPOOL_EPEER;
+        }
+        if (batch->mode == HPOOL__KEYED && (rc = hpool__keyed_attach(pool, batch)) != 0) {
+            hpool__batch_free(batch);
+            return rc;
+        }
+        hpool__team_submit(&pool->team, batch);
+        return 0;
+    }
+    case HPOOL__MSG_CANCEL: {
+        hpool__cancel_header cancel;
+        rc = hpool__message_decode(message, &cancel, sizeof cancel, NULL, NULL);
+        if (rc == 0)
+            hpool__team_cancel(&pool->team, cancel.call_id);
+        break;
+    }
+    case HPOOL__MSG_STOP:
+        rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
+        *stop = rc == 0;
+        break;
+    case HPOOL__MSG_SHUFFLE: {
+        hpool__shuffle_header shuffle;
+        rc = hpool__message_decode(message, &shuffle, sizeof shuffle, NULL, NULL);
+        if (rc == 0 && shuffle.keyed >= pool->keyed_reducer_count)
+            rc = HPOOL_EPEER;
+        free(message->data);
+        return rc != 0 ? rc : hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed);
+    }
+    case HPOOL__MSG_PAIRS:
+        return hpool__keyed_pairs_received(pool, message);
+    default:
+        rc = HPOOL_EPEER;
+        break;
+    }
+    free(message->data);
+    return rc;
+}
+
+/* Tells the root that this rank's engine stopped, and why, so that it fails
+ * the calls instead of waiting for results that will not come. */
+static void report_engine_error(hpool_pool *pool, int code)
+{
+    hpool__error_header error = {.code = code};
+    void *message;
+    size_t size;
+    if (hpool__message_encode(HPOOL__MSG_ERROR, &error, sizeof error, &message, &size) == 0
+        && hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, message, size) == 0)
+        hpool__transport_flush(&pool->transport);
+}
+
+void *hpool__rank_engine(void *argument)
+{
+    hpool_pool *pool = argument;
+    hpool__prepare_engine_thread();
+    hpool__transport *transport = &pool->transport;
+    bool stop = false;
+    unsigned idle_rounds = 0;
+    uint64_t completed_reported = 0; /* the count the root last heard */
+    int rc = 0;
+    while (!stop && rc == 0) {
+        bool busy = false;
+        hpool__message message;
+        int received;
+        while (rc == 0 && !stop && (received = hpool__transport_receive(transport, &message)) != 0) {
+            if (received < 0) {
+                rc = received;
+                break;
+            }
+            rc = serve_message(pool, &message, &stop);
+            busy = true;
+        }
+        pthread_mutex_lock(&pool->lock);
+        hpool__batch *done = pool->local_done.head;
+        pool->local_done.head = pool->local_done.tail = NULL;
+        pthread_mutex_unlock(&pool->lock);
+        /* Read before the results are encoded: each carries it. */
+        bool short_of_chunks;
+        uint64_t completed = hpool__team_take_credit(&pool->team, &short_of_chunks);
+        while (done != NULL) {
+            hpool__batch *next = done->next;
+            void *buffer;
+            size_t size;
+            if (rc == 0)
+                rc = hpool__result_encode(done, completed, &buffer, &size);
+            if (rc == 0)
+                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_RESULT, buffer, size);
+            if (rc == 0)
+                completed_reported = completed;
+            hpool__batch_free(done);
+            done = next;
+            busy = true;
+        }
+        if (rc == 0 && short_of_chunks && completed > completed_reported) {
+            hpool__credit_header credit = {.chunks_completed = completed};
+            void *message;
+            size_t size;
+            rc = hpool__message_encode(HPOOL__MSG_CREDIT, &credit, sizeof credit, &message, &size);
+            if (rc == 0)
+                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_CREDIT, message, size);
+            if (rc == 0)
+                completed_reported = completed;
+            busy = true;
+        }
+        if (rc == 0)
+            rc = hpool__transport_progress(transport);
+        if (rc == 0)
+            rc = hpool__keyed_progress(pool, &busy);
+        /* A batch comes only when this rank is short of chunks (the root
+         * sends no sooner): while its team holds enough, polls may be far
+         * apart; once it is short, they are close, for the reply. */
+        hpool__poll poll = hpool__team_is_short(&pool->team) ? HPOOL__POLL_SHORT : HPOOL__POLL_FULL;
+        pthread_mutex_lock(&pool->lock);
+        if (busy)
+            idle_rounds = 0;
+        if (!stop && rc == 0)
+            hpool__engine_wait(pool, true, &idle_rounds, poll);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    if (rc != 0)
+        report_engine_error(pool, rc);
+    else
+        rc = hpool__transport_flush(transport);
+    pthread_mutex_lock(&pool->lock);
+    if (pool->error == 0)
+        pool->error = rc;
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}

@@ -1,0 +1,265 @@
+/* root_engine.c: the root's engine: tops every rank up with batches, collects what comes back, and tells the ranks of cancels, shuffles and the end. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Tops every rank up to the chunks it should hold, a batch per rank per
+ * round, the root's own team first (it needs no message). With pool->lock
+ * held; drops it around sends and submissions. */
+static int dispatch(hpool_pool *pool, bool *busy)
+{
+    int size = pool->transport.size;
+    pool->loads[pool->root].chunks_completed = hpool__team_take_credit(&pool->team, NULL);
+    for (;;) {
+        bool sent = false;
+        for (int offset = 0; offset < size; offset++) {
+            int dest = (pool->root + offset) % size;
+            hpool__batch_plan plan;
+            hpool__call *call = hpool__next_call_to_cut(pool, dest, &plan);
+            if (call == NULL)
+                return 0;
+            if (hpool__held_chunks(pool, dest) >= plan.want)
+                continue;
+            hpool__batch *batch = hpool__cut_batch(pool, call, dest, &plan);
+            if (batch == NULL) {
+                sent = true; /* that call ended: look again */
+                continue;
+            }
+            sent = true;
+            *busy = true;
+            pthread_mutex_unlock(&pool->lock);
+            int rc = 0;
+            if (dest == pool->root) {
+                hpool__team_submit(&pool->team, batch);
+            } else {
+                void *buffer;
+                size_t bytes;
+                rc = hpool__batch_encode(batch, &buffer, &bytes);
+                if (rc == 0)
+                    rc = hpool__transport_send(&pool->transport, dest, HPOOL__MSG_BATCH, buffer, bytes);
+                /* the root keeps only what it needs to collect the results */
+                hpool__batch_free(batch);
+            }
+            pthread_mutex_lock(&pool->lock);
+            if (rc != 0)
+                return rc;
+        }
+        if (!sent)
+            return 0;
+    }
+}
+
+/* A rank's count of chunks completed, from a result or credit message. */
+static int note_completed(hpool_pool *pool, int rank, uint64_t completed)
+{
+    hpool__rank_load *load = &pool->loads[rank];
+    if (completed > load->chunks_sent)
+        return HPOOL_EPEER; /* it cannot have completed chunks it was never sent */
+    if (completed > load->chunks_completed)
+        load->chunks_completed = completed;
+    return 0;
+}
+
+/* A message of its header alone to every rank but the root. */
+static int send_to_all(hpool_pool *pool, int type, const void *header, size_t header_size)
+{
+    if (pool->transport.size == 1)
+        return 0;
+    void *message;
+    size_t size;
+    int rc = hpool__message_encode(type, header, header_size, &message, &size);
+    return rc != 0 ? rc : hpool__transport_send_to_all(&pool->transport, pool->root, type, message, size);
+}
+
+/* Tells every rank about calls canceled since the last round. */
+static int send_cancellations(hpool_pool *pool)
+{
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+        if (!call->cancel_pending)
+            continue;
+        call->cancel_pending = false;
+        uint32_t id = call->id;
+        pthread_mutex_unlock(&pool->lock);
+        hpool__team_cancel(&pool->team, id);
+        hpool__cancel_header cancel = {.call_id = id};
+        int rc = send_to_all(pool, HPOOL__MSG_CANCEL, &cancel, sizeof cancel);
+        pthread_mutex_lock(&pool->lock);
+        if (rc != 0)
+            return rc;
+        /* the list may have changed while unlocked: start over */
+        return send_cancellations(pool);
+    }
+    return 0;
+}
+
+/* Starts the shuffle of keyed calls whose map phase is over: every rank,
+ * this one included, partitions its pairs. With pool->lock held. */
+static int start_shuffles(hpool_pool *pool)
+{
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+        if (!call->shuffle_pending)
+            continue;
+        call->shuffle_pending = false;
+        call->shuffling = true;
+        hpool__shuffle_header shuffle = {.call_id = call->id, .keyed = (uint32_t)call->spec.reducer};
+        pthread_mutex_unlock(&pool->lock);
+        int rc = send_to_all(pool, HPOOL__MSG_SHUFFLE, &shuffle, sizeof shuffle);
+        if (rc == 0)
+            rc = hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed);
+        pthread_mutex_lock(&pool->lock);
+        if (rc != 0)
+            return rc;
+        return start_shuffles(pool); /* the list may have changed while unlocked */
+    }
+    return 0;
+}
+
+/* One message from another rank, on the root. With pool->lock not held;
+ * a finished batch comes back in *batch for collection. */
+static int receive_message(hpool_pool *pool, hpool__message *message, hpool__batch **batch)
+{
+    *batch = NULL;
+    bool from_root = message->source == pool->root; /* batches' news never comes from the root itself */
+    if (message->type == HPOOL__MSG_PAIRS)
+        return hpool__keyed_pairs_received(pool, message);
+    if (message->type == HPOOL__MSG_KEYED_RESULT)
+        return hpool__keyed_run_received(pool, message);
+    int rc = 0;
+    switch (from_root ? -1 : message->type) {
+    case HPOOL__MSG_RESULT:
+        return hpool__result_decode(message, batch);
+    case HPOOL__MSG_CREDIT: {
+        hpool__credit_header credit;
+        rc = hpool__message_decode(message, &credit, sizeof credit, NULL, NULL);
+        if (rc == 0) {
+            pthread_mutex_lock(&pool->lock);
+            rc = note_completed(pool, message->source, credit.chunks_completed);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        break;
+    }
+    case HPOOL__MSG_ERROR: {
+        /* The rank's engine stopped: nothing it holds will come back. */
+        hpool__error_header error;
+        rc = hpool__message_decode(message, &error, sizeof error, NULL, NULL);
+        if (rc == 0)
+            rc = error.code < 0 ? error.code : HPOOL_EPEER;
+        break;
+    }
+    default:
+        rc = HPOOL_EPEER;
+        break;
+    }
+    free(message->data);
+    return rc;
+}
+
+/* Receives what the other ranks sent. With pool->lock held. */
+static int receive_results(hpool_pool *pool, bool *busy)
+{
+    for (int round = 0; round < 64; round++) {
+        hpool__message message;
+        hpool__batch *batch = NULL;
+        pthread_mutex_unlock(&pool->lock);
+        int received = hpool__transport_receive(&pool->transport, &message);
+        int rc = received < 0 ? received : 0;
+        if (received > 0)
+            rc = receive_message(pool, &message, &batch);
+        pthread_mutex_lock(&pool->lock);
+        if (rc == 0 && batch != NULL) {
+            batch->origin_rank = message.source;
+            rc = note_completed(pool, message.source, batch->sender_chunks_completed);
+            if (rc == 0)
+                hpool__collect(pool, batch);
+            else
+                hpool__batch_free(batch);
+        }
+        if (rc != 0)
+            return rc;
+        if (received == 0)
+            return 0;
+        *busy = true;
+    }
+    return 0;
+}
+
+/* Fails every call after a transport error, so no caller waits forever. */
+static void fail_all_calls(hpool_pool *pool, int error)
+{
+    if (pool->error == 0)
+        pool->error = error;
+    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+        if (call->report.status == 0)
+            call->report.status = error;
+        call->source_ended = true;
+        call->total = call->cut;
+        call->batches_uncollected = 0;
+        call->shuffle_pending = call->shuffling = false;
+        call->keyed_done = true;
+    }
+    hpool__call *call = pool->calls.head;
+    while (call != NULL) {
+        hpool__call *next = call->next;
+        hpool__complete_if_done(pool, call);
+        call = next;
+    }
+}
+
+void *hpool__root_engine(void *argument)
+{
+    hpool_pool *pool = argument;
+    hpool__prepare_engine_thread();
+    bool polling = pool->transport.size > 1;
+    unsigned idle_rounds = 0;
+    int rc = 0;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        bool busy = false;
+        while (pool->local_done.head != NULL) {
+            hpool__batch *batch;
+            HPOOL__QUEUE_POP(&pool->local_done, batch);
+            hpool__collect(pool, batch);
+            busy = true;
+        }
+        if (rc == 0 && polling)
+            rc = receive_results(pool, &busy);
+        if (rc == 0)
+            rc = send_cancellations(pool);
+        if (rc == 0)
+            rc = start_shuffles(pool);
+        if (rc == 0)
+            rc = dispatch(pool, &busy);
+        /* calls with nothing to cut, such as n = 0, complete here */
+        for (hpool__call *call = pool->calls.head, *next; call != NULL; call = next) {
+            next = call->next;
+            hpool__complete_if_done(pool, call);
+        }
+        if (rc != 0 && pool->calls.head != NULL)
+            fail_all_calls(pool, rc);
+        if (pool->joining && pool->calls.head == NULL)
+            break;
+        if (rc == 0) {
+            pthread_mutex_unlock(&pool->lock);
+            if (polling)
+                rc = hpool__transport_progress(&pool->transport);
+            if (rc == 0)
+                rc = hpool__keyed_progress(pool, &busy);
+            pthread_mutex_lock(&pool->lock);
+        }
+        if (busy)
+            idle_rounds = 0;
+        hpool__engine_wait(pool, polling && rc == 0, &idle_rounds, HPOOL__POLL_ROOT);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    /* Release the other ranks from hpool_pool_join(). */
+    int sent = send_to_all(pool, HPOOL__MSG_STOP, NULL, 0);
+    if (rc == 0)
+        rc = sent;
+    int flushed = hpool__transport_flush(&pool->transport);
+    pthread_mutex_lock(&pool->lock);
+    if (pool->error == 0)
+        pool->error = rc ? rc : flushed;
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}

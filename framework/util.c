@@ -1,0 +1,171 @@
+/* util.c: the framework's small tools (util.h): allocation, buffers, clocks and deadlines. */
+#define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE and strdup under -std=c11 */
+#include "internal.h"
+
+#include <sys/mman.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef HPOOL_TESTING
+#include <stdatomic.h>
+
+/* The allocation-failure hook of test builds: allocations count down from
+ * fail_after; at zero one fails, and with persistent every later one. */
+static atomic_long fail_after = -1;
+static atomic_bool fail_persistent;
+static atomic_ulong allocations;
+
+void hpool__test_fail_allocation(long skip, bool persistent)
+{
+    atomic_store(&fail_persistent, persistent);
+    atomic_store(&fail_after, skip);
+}
+
+unsigned long hpool__test_allocations(void)
+{
+    return atomic_load(&allocations);
+}
+
+static bool allocation_fails(void)
+{
+    atomic_fetch_add(&allocations, 1);
+    long left = atomic_load(&fail_after);
+    while (left >= 0) {
+        long next = left > 0 ? left - 1 : atomic_load(&fail_persistent) ? 0 : -1;
+        if (atomic_compare_exchange_weak(&fail_after, &left, next))
+            return left == 0;
+    }
+    return false;
+}
+
+void *hpool__malloc(size_t size)
+{
+    return allocation_fails() ? NULL : malloc(size);
+}
+
+void *hpool__calloc(size_t count, size_t size)
+{
+    return allocation_fails() ? NULL : calloc(count, size);
+}
+
+void *hpool__realloc(void *data, size_t size)
+{
+    return allocation_fails() ? NULL : realloc(data, size);
+}
+#endif
+
+char *hpool__strdup(const char *text)
+{
+    size_t size = strlen(text) + 1;
+    char *copy = hpool__malloc(size);
+    if (copy != NULL)
+        memcpy(copy, text, size);
+    return copy;
+}
+
+int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)
+{
+    if (buffer->capacity - buffer->size >= extra)
+        return 0;
+    size_t capacity = buffer->capacity ? buffer->capacity : 64;
+    while (capacity - buffer->size < extra)
+        capacity *= 2;
+    unsigned char *grown = hpool__realloc(buffer->data, capacity);
+    if (grown == NULL)
+        return HPOOL_ENOMEM;
+    buffer->data = grown;
+    buffer->capacity = capacity;
+    hpool__advise_huge_pages(grown, capacity);
+    return 0;
+}
+
+int hpool__buffer_append(hpool__buffer *buffer, const void *data, size_t size)
+{
+    if (hpool__buffer_reserve(buffer, size) != 0)
+        return HPOOL_ENOMEM;
+    if (size > 0)
+        memcpy(buffer->data + buffer->size, data, size);
+    buffer->size += size;
+    return 0;
+}
+
+void hpool__buffer_release(hpool__buffer *buffer)
+{
+    free(buffer->data);
+    buffer->data = NULL;
+    buffer->size = buffer->capacity = 0;
+}
+
+void *hpool__grow_array(void *array, size_t *capacity, size_t count, size_t element_size)
+{
+    if (count < *capacity)
+        return array;
+    size_t grown_capacity = *capacity ? 2 * *capacity : 8;
+    void *grown = hpool__realloc(array, grown_capacity * element_size);
+    if (grown != NULL)
+        *capacity = grown_capacity;
+    return grown;
+}
+
+void hpool__advise_huge_pages(void *data, size_t size)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t start = ((uintptr_t)data + huge - 1) & ~(huge - 1), end = ((uintptr_t)data + size) & ~(huge - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE); /* advice: refused is fine */
+#else
+    (void)data;
+    (void)size;
+#endif
+}
+
+uint64_t hpool__now_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+hpool__deadline hpool__deadline_in_ns(uint64_t ns)
+{
+    hpool__deadline deadline = {.never = ns == UINT64_MAX};
+    clock_gettime(CLOCK_MONOTONIC, &deadline.at);
+    if (deadline.never)
+        return deadline;
+    uint64_t nanoseconds = (uint64_t)deadline.at.tv_nsec + ns % 1000000000u;
+    deadline.at.tv_sec += (time_t)(ns / 1000000000u + nanoseconds / 1000000000u);
+    deadline.at.tv_nsec = (long)(nanoseconds % 1000000000u);
+    return deadline;
+}
+
+hpool__deadline hpool__deadline_in_seconds(double seconds)
+{
+    if (seconds < 0 || isnan(seconds) || seconds > 1e9)
+        return hpool__deadline_in_ns(UINT64_MAX);
+    return hpool__deadline_in_ns((uint64_t)(seconds * 1e9));
+}
+
+int hpool__cond_init_monotonic(pthread_cond_t *cond)
+{
+    pthread_condattr_t monotonic;
+    if (pthread_condattr_init(&monotonic) != 0)
+        return HPOOL_ETHREAD;
+    int rc = pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC) == 0 && pthread_cond_init(cond, &monotonic) == 0
+                 ? 0
+                 : HPOOL_ETHREAD;
+    pthread_condattr_destroy(&monotonic);
+    return rc;
+}
+
+bool hpool__cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, const hpool__deadline *deadline)
+{
+    if (deadline->never) {
+        pthread_cond_wait(cond, lock);
+        return true;
+    }
+    return pthread_cond_timedwait(cond, lock, &deadline->at) != ETIMEDOUT;
+}
