@@ -6,7 +6,7 @@
 
 hpool__batch *hpool__batch_new(void)
 {
-    hpool__batch *batch = calloc(1, sizeof *batch);
+    hpool__batch *batch = hpool__calloc(1, sizeof *batch);
     if (batch == NULL)
         return NULL;
     if (pthread_mutex_init(&batch->lock, NULL) != 0) {
@@ -65,7 +65,7 @@ int hpool__batch_assemble_records(hpool__batch *batch)
     size_t bytes = 0;
     for (uint64_t c = 0; c < batch->chunk_count; c++)
         bytes += batch->chunk_outputs[c].bytes.size;
-    uint64_t *offsets = malloc((batch->count + 1) * sizeof *offsets + bytes + 1);
+    uint64_t *offsets = hpool__malloc((batch->count + 1) * sizeof *offsets + bytes + 1);
     if (offsets == NULL)
         return HPOOL_ENOMEM;
     unsigned char *data = (unsigned char *)(offsets + batch->count + 1);

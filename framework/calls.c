@@ -77,7 +77,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     int rc = check_call(pool, spec, kind, &mode, &result_size);
     if (rc != 0)
         return rc;
-    hpool__call *call = calloc(1, sizeof *call);
+    hpool__call *call = hpool__calloc(1, sizeof *call);
     if (call == NULL)
         return HPOOL_ENOMEM;
     call->kind = kind;
@@ -97,7 +97,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     call->source_ended = call->total == 0;
     if (mode == HPOOL__REDUCE) {
         const hpool_reducer *reducer = &pool->reducers[spec->reducer];
-        call->reduction = malloc(reducer->value_size);
+        call->reduction = hpool__malloc(reducer->value_size);
         if (call->reduction == NULL) {
             free(call);
             return HPOOL_ENOMEM;
@@ -180,7 +180,7 @@ static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__cal
     if (out == NULL)
         return HPOOL_EINVAL;
     *out = NULL;
-    hpool_async *async = calloc(1, sizeof *async);
+    hpool_async *async = hpool__calloc(1, sizeof *async);
     if (async == NULL)
         return HPOOL_ENOMEM;
     int rc = submit(pool, spec, kind, &async->call);
@@ -218,7 +218,7 @@ int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t 
     *async = NULL;
     /* The input travels as one record, so it is copied: the caller may
      * reuse its buffer at once. */
-    void *copy = malloc(input_size + 1);
+    void *copy = hpool__malloc(input_size + 1);
     if (copy == NULL)
         return HPOOL_ENOMEM;
     if (input_size)
@@ -326,7 +326,7 @@ static int start_stream(hpool_pool *pool, const hpool_call *spec, enum hpool__ca
     if (out == NULL)
         return HPOOL_EINVAL;
     *out = NULL;
-    hpool_iter *iter = calloc(1, sizeof *iter);
+    hpool_iter *iter = hpool__calloc(1, sizeof *iter);
     if (iter == NULL)
         return HPOOL_ENOMEM;
     int rc = submit(pool, spec, kind, &iter->call);

@@ -297,8 +297,8 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint
     }
     int ranks = pool->transport.size;
     if (call->runs == NULL) {
-        call->runs = calloc((size_t)ranks, sizeof *call->runs);
-        call->run_sizes = calloc((size_t)ranks, sizeof *call->run_sizes);
+        call->runs = hpool__calloc((size_t)ranks, sizeof *call->runs);
+        call->run_sizes = hpool__calloc((size_t)ranks, sizeof *call->run_sizes);
         if (call->runs == NULL || call->run_sizes == NULL) {
             free(run);
             call->keyed_done = true;

@@ -372,7 +372,7 @@ int hpool__placement_report(hpool_pool *pool, int requested)
     if (team->thread_cpus == NULL)
         described = 0;
     size_t size = sizeof(placement_record) + (size_t)described * sizeof(hpool__cpus);
-    placement_record *mine = calloc(1, size);
+    placement_record *mine = hpool__calloc(1, size);
     if (mine == NULL)
         return HPOOL_ENOMEM;
     mine->threads = team->started ? pool->thread_count : 0;
@@ -398,7 +398,7 @@ int hpool__placement_report(hpool_pool *pool, int requested)
         return rc;
     }
     int ranks = pool->transport.size;
-    placement_record **records = malloc((size_t)ranks * sizeof *records);
+    placement_record **records = hpool__malloc((size_t)ranks * sizeof *records);
     if (records == NULL) {
         free(all);
         free(sizes);

@@ -23,8 +23,8 @@ hpool_records *hpool__records_build(hpool__batch **batches, size_t batch_count, 
     }
     if (expected_first != total)
         return NULL;
-    hpool_records *records = malloc(sizeof *records);
-    uint64_t *offsets = malloc((total + 1) * sizeof *offsets + bytes + 1);
+    hpool_records *records = hpool__malloc(sizeof *records);
+    uint64_t *offsets = hpool__malloc((total + 1) * sizeof *offsets + bytes + 1);
     if (records == NULL || offsets == NULL) {
         free(records);
         free(offsets);

@@ -6,7 +6,7 @@
 
 static hpool_source *source_new(enum hpool__input_kind kind, uint64_t count)
 {
-    hpool_source *source = calloc(1, sizeof *source);
+    hpool_source *source = hpool__calloc(1, sizeof *source);
     if (source != NULL) {
         source->kind = kind;
         source->count = count;
@@ -78,8 +78,8 @@ int hpool_source_columns(hpool_source **source, size_t column_count, const void 
     hpool_source *made = source_new(HPOOL__COLUMNS, count);
     if (made == NULL)
         return HPOOL_ENOMEM;
-    made->columns = malloc(column_count * sizeof *made->columns);
-    made->column_sizes = malloc(column_count * sizeof *made->column_sizes);
+    made->columns = hpool__malloc(column_count * sizeof *made->columns);
+    made->column_sizes = hpool__malloc(column_count * sizeof *made->column_sizes);
     if (made->columns == NULL || made->column_sizes == NULL) {
         hpool_source_free(made);
         return HPOOL_ENOMEM;
@@ -158,7 +158,7 @@ static int pack(uint64_t count, int (*record)(uint64_t i, const void **data, siz
         record(i, &data, &size, user);
         total += padded_record_size(size);
     }
-    uint64_t *offsets = malloc((2 * count + 1) * sizeof *offsets + total + 8);
+    uint64_t *offsets = hpool__malloc((2 * count + 1) * sizeof *offsets + total + 8);
     if (offsets == NULL)
         return HPOOL_ENOMEM;
     uint64_t *sizes = offsets + count + 1;
@@ -207,7 +207,7 @@ static int pack_records(const hpool_source *source, uint64_t first, uint64_t cou
 static int pack_rows(const hpool_source *source, uint64_t first, uint64_t count, hpool__batch *batch)
 {
     size_t columns = source->column_count;
-    uint64_t *sizes = malloc(columns * sizeof *sizes + count * source->item_size + 1);
+    uint64_t *sizes = hpool__malloc(columns * sizeof *sizes + count * source->item_size + 1);
     if (sizes == NULL)
         return HPOOL_ENOMEM;
     unsigned char *rows = (unsigned char *)(sizes + columns);

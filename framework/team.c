@@ -10,20 +10,20 @@
 static int prepare_outputs(hpool__team *team, hpool__batch *batch)
 {
     if (batch->mode == HPOOL__FIXED_RESULT && batch->results == NULL) {
-        batch->results = malloc(batch->count * batch->result_size + 1);
+        batch->results = hpool__malloc(batch->count * batch->result_size + 1);
         batch->results_owned = true;
         if (batch->results == NULL)
             return HPOOL_ENOMEM;
     }
     if (batch->mode == HPOOL__RECORD_RESULT) {
-        batch->chunk_outputs = calloc(batch->chunk_count + 1, sizeof *batch->chunk_outputs);
+        batch->chunk_outputs = hpool__calloc(batch->chunk_count + 1, sizeof *batch->chunk_outputs);
         if (batch->chunk_outputs == NULL)
             return HPOOL_ENOMEM;
     }
     if (batch->mode == HPOOL__REDUCE) {
         const hpool_reducer *reducer = &team->reducers[batch->reducer];
         uint64_t partials = hpool__batch_partials(batch);
-        batch->accumulator = malloc(partials * reducer->value_size);
+        batch->accumulator = hpool__malloc(partials * reducer->value_size);
         if (batch->accumulator == NULL)
             return HPOOL_ENOMEM;
         for (uint64_t p = 0; p < partials; p++)
@@ -49,7 +49,7 @@ static void finish_batch(hpool__team *team, hpool__batch *batch)
             hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
         pthread_mutex_unlock(&batch->lock);
         /* an empty record per item keeps the message well formed */
-        batch->record_offsets = calloc(batch->count + 1, sizeof(uint64_t));
+        batch->record_offsets = hpool__calloc(batch->count + 1, sizeof(uint64_t));
         batch->record_data = (unsigned char *)batch->record_offsets;
     }
     team->on_batch_done(batch, team->on_batch_done_user);
@@ -278,7 +278,7 @@ void hpool__team_rank_cpus(hpool__cpus *cpus)
     memset(cpus, 0, sizeof *cpus);
     for (int place = 0; place < places; place++) {
         int count = omp_get_place_num_procs(place);
-        int *ids = malloc((size_t)(count > 0 ? count : 1) * sizeof *ids);
+        int *ids = hpool__malloc((size_t)(count > 0 ? count : 1) * sizeof *ids);
         if (ids == NULL)
             continue;
         omp_get_place_proc_ids(place, ids);
@@ -293,7 +293,7 @@ void hpool__team_rank_cpus(hpool__cpus *cpus)
 
 int hpool__team_start(hpool__team *team)
 {
-    team->thread_cpus = calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
+    team->thread_cpus = hpool__calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
     if (team->thread_cpus == NULL)
         return HPOOL_ENOMEM;
     if (pthread_mutex_init(&team->lock, NULL) != 0)

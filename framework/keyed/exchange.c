@@ -180,7 +180,7 @@ int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
      * and rank, then sent as one message per rank; this rank's own pairs go
      * straight into its share tables, never encoded. */
     int threads = store->thread_count;
-    hpool__buffer *parts = calloc((size_t)threads * (size_t)ranks, sizeof *parts);
+    hpool__buffer *parts = hpool__calloc((size_t)threads * (size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
     int rc = hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team);

@@ -78,7 +78,7 @@ static int grow_slots(hpool__pair_table *table)
     /* Written before read, not calloc'd: a large calloc maps the shared
      * zero page on the first probe, and the first insert then faults again
      * to copy it and flushes the TLB of every thread of the process. */
-    uint64_t *slots = malloc(capacity * sizeof *slots);
+    uint64_t *slots = hpool__malloc(capacity * sizeof *slots);
     if (slots == NULL)
         return HPOOL_ENOMEM;
     hpool__advise_huge_pages(slots, capacity * sizeof *slots);
@@ -465,8 +465,8 @@ static void gather_share(void *arg, int s, int shares)
 int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owned, int shares, int ranks, int me,
                               hpool__buffer *parts, hpool__team *team)
 {
-    int *codes = calloc((size_t)shares, sizeof *codes);
-    hpool__buffer *moved = calloc((size_t)shares * (size_t)shares, sizeof *moved);
+    int *codes = hpool__calloc((size_t)shares, sizeof *codes);
+    hpool__buffer *moved = hpool__calloc((size_t)shares * (size_t)shares, sizeof *moved);
     int rc = codes != NULL && moved != NULL ? 0 : HPOOL_ENOMEM;
     gather_job job = {mapped, owned, shares, ranks, me, parts, moved, codes};
     if (rc == 0)

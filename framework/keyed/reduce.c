@@ -65,7 +65,7 @@ static int compare_output_entries(const void *a, const void *b, void *spec)
 
 static unsigned char **entry_index(const hpool__pair_table *table)
 {
-    unsigned char **index = malloc((table->count + 1) * sizeof *index);
+    unsigned char **index = hpool__malloc((table->count + 1) * sizeof *index);
     if (index == NULL)
         return NULL;
     size_t n = 0;
@@ -182,7 +182,7 @@ static int run_share(reduce_job *job, reduce_share *share, int part, int parts)
     if (job->table_count > 1)
         parts = 1; /* the whole table is this share */
     size_t capacity = table->count / (size_t)parts + table->count / (4 * (size_t)parts) + 16, count = 0;
-    unsigned char **index = malloc(capacity * sizeof *index);
+    unsigned char **index = hpool__malloc(capacity * sizeof *index);
     if (index == NULL)
         return HPOOL_ENOMEM;
     HPOOL__FOR_EACH_ENTRY(table, entry)
@@ -252,7 +252,7 @@ static int sort_on_team(const hpool__pair_table *tables, int table_count, const 
                         bool reduce, hpool__team *team, hpool__buffer *out, int *code)
 {
     int parts = table_count > 1 ? table_count : tables->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
-    reduce_share *shares = calloc((size_t)parts, sizeof *shares);
+    reduce_share *shares = hpool__calloc((size_t)parts, sizeof *shares);
     if (shares == NULL)
         return HPOOL_ENOMEM;
     reduce_job job = {tables, table_count, spec, reduce, shares};

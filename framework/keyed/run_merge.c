@@ -27,7 +27,7 @@ static int open_runs(void *const *buffers, const size_t *sizes, size_t count, ru
             return HPOOL_EPEER;
         total_runs += runs;
     }
-    run_cursor *all = calloc(total_runs + 1, sizeof *all);
+    run_cursor *all = hpool__calloc(total_runs + 1, sizeof *all);
     if (all == NULL)
         return HPOOL_ENOMEM;
     size_t n = 0;
@@ -96,8 +96,8 @@ int hpool__merge_packed_runs(void *const *buffers, const size_t *sizes, size_t c
     int rc = open_runs(buffers, sizes, count, &cursors, &cursor_count, &total);
     if (rc != 0)
         return rc;
-    hpool_pair *merged = malloc((total + 1) * sizeof *merged);
-    run_cursor **heap = malloc((cursor_count + 1) * sizeof *heap);
+    hpool_pair *merged = hpool__malloc((total + 1) * sizeof *merged);
+    run_cursor **heap = hpool__malloc((cursor_count + 1) * sizeof *heap);
     if (merged == NULL || heap == NULL) {
         free(merged);
         free(heap);
@@ -164,8 +164,8 @@ void hpool_pairs_free(hpool_pairs *pairs)
 int hpool__merge_runs(void **buffers, const size_t *sizes, size_t buffer_count, const hpool_keyed_reducer *spec,
                       hpool_pairs **out)
 {
-    hpool_pairs *pairs = calloc(1, sizeof *pairs);
-    void **owned = malloc((buffer_count + 1) * sizeof *owned);
+    hpool_pairs *pairs = hpool__calloc(1, sizeof *pairs);
+    void **owned = hpool__malloc((buffer_count + 1) * sizeof *owned);
     int rc = pairs != NULL && owned != NULL ? 0 : HPOOL_ENOMEM;
     if (rc == 0)
         rc = hpool__merge_packed_runs(buffers, sizes, buffer_count, spec, &pairs->pairs, &pairs->count);

@@ -31,14 +31,14 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
 {
     int ranks = store->ranks;
     if (store->outbox == NULL) {
-        store->outbox = calloc((size_t)ranks, sizeof *store->outbox);
+        store->outbox = hpool__calloc((size_t)ranks, sizeof *store->outbox);
         if (store->outbox == NULL)
             return HPOOL_ENOMEM;
         for (int rank = 0; rank < ranks; rank++)
             if ((store->outbox[rank] = temp_file(store->temp_dir)) == NULL)
                 return HPOOL_EIO;
     }
-    hpool__buffer *parts = calloc((size_t)ranks, sizeof *parts);
+    hpool__buffer *parts = hpool__calloc((size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
     int rc = hpool__pair_table_partition(table, ranks, parts);
@@ -170,7 +170,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
      * from sorted files only. */
     int rc = hpool__spill_owned(store);
     size_t count = store->run_count;
-    run_reader *readers = calloc(count, sizeof *readers);
+    run_reader *readers = hpool__calloc(count, sizeof *readers);
     if (readers == NULL)
         return HPOOL_ENOMEM;
     for (size_t r = 0; r < count && rc == 0; r++) {
