@@ -363,6 +363,7 @@ typedef struct hpool__call {
 typedef struct hpool__rank_load {
     int threads;
     uint64_t chunks_sent, chunks_completed;
+    bool engine_ended; /* it sent STOPPED or ERROR: nothing more comes */
 } hpool__rank_load;
 
 struct hpool_pool {

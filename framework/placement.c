@@ -373,8 +373,17 @@ int hpool__placement_report(hpool_pool *pool, int requested)
         described = 0;
     size_t size = sizeof(placement_record) + (size_t)described * sizeof(hpool__cpus);
     placement_record *mine = hpool__calloc(1, size);
-    if (mine == NULL)
-        return HPOOL_ENOMEM;
+    /* Short of memory, this rank still takes part in the gather, without
+     * its threads' CPUs, and fails after: the other ranks must not wait. */
+    placement_record bare;
+    int local_rc = 0;
+    if (mine == NULL) {
+        memset(&bare, 0, sizeof bare);
+        mine = &bare;
+        described = 0;
+        size = sizeof bare;
+        local_rc = HPOOL_ENOMEM;
+    }
     mine->threads = team->started ? pool->thread_count : 0;
     mine->threads_described = described;
     mine->bound_by = described == 0 ? BOUND_BY_NOBODY
@@ -391,7 +400,10 @@ int hpool__placement_report(hpool_pool *pool, int requested)
     void *all = NULL;
     size_t *sizes = NULL;
     int rc = hpool__transport_gather(&pool->transport, pool->root, mine, size, &all, &sizes);
-    free(mine);
+    if (mine != &bare)
+        free(mine);
+    if (rc == 0)
+        rc = local_rc;
     if (rc != 0 || !hpool_pool_is_root(pool)) {
         free(all);
         free(sizes);

@@ -83,13 +83,13 @@ static void on_local_credit(void *argument)
 
 /* Collective: the lowest of every rank's code, so all ranks act alike. A
  * failed collective is HPOOL_EMPI everywhere it failed. */
-static int agree_on_code(hpool_pool *pool, int code)
+static int agree_on_code(hpool__transport *transport, int code)
 {
     uint64_t lowest, highest;
     /* Codes are small negatives: offset so that the lowest code is the
      * lowest unsigned value. */
     uint64_t mine = (uint64_t)((int64_t)code + ((int64_t)1 << 32));
-    if (hpool__transport_agree(&pool->transport, mine, &lowest, &highest) != 0)
+    if (hpool__transport_agree(transport, mine, &lowest, &highest) != 0)
         return HPOOL_EMPI;
     return (int)((int64_t)lowest - ((int64_t)1 << 32));
 }
@@ -98,16 +98,16 @@ static int agree_on_code(hpool_pool *pool, int code)
  * tables and root. */
 static int agree_on_build(hpool_pool *pool, const hpool_options *options)
 {
-    uint64_t lowest, highest;
-    int rc = hpool__transport_agree(&pool->transport, HPOOL__PROTOCOL_VERSION, &lowest, &highest);
+    uint64_t lowest, highest, version = HPOOL__PROTOCOL_VERSION + hpool__test_fault("protocol_version");
+    int rc = hpool__transport_agree(&pool->transport, version, &lowest, &highest);
     if (rc != 0)
         return rc;
     if (lowest != highest) {
         if (pool->transport.rank == 0)
             fprintf(stderr,
-                    "hpool: the ranks speak protocol versions %llu to %llu (rank 0: %u): run one hpool build on "
-                    "every rank\n",
-                    (unsigned long long)lowest, (unsigned long long)highest, HPOOL__PROTOCOL_VERSION);
+                    "hpool: the ranks speak protocol versions %llu to %llu (rank 0: %llu): run one hpool build "
+                    "on every rank\n",
+                    (unsigned long long)lowest, (unsigned long long)highest, (unsigned long long)version);
         return HPOOL_EVERSION;
     }
     uint64_t root = (uint64_t)(int64_t)options->root;
@@ -229,18 +229,22 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
     hpool_options defaults = HPOOL_OPTIONS_INIT;
     if (options == NULL)
         options = &defaults;
-    hpool_pool *pool = hpool__calloc(1, sizeof *pool);
-    if (pool == NULL)
-        return HPOOL_ENOMEM;
-    /* From here on, a failure on this rank alone reaches every other rank
-     * through the agreements, so no rank waits for one that gave up. */
-    int rc = hpool__transport_open(&pool->transport, options->comm);
+    hpool__transport transport;
+    int rc = hpool__transport_open(&transport, options->comm);
     if (rc != 0) {
         /* Without a communicator there is no one to tell. */
-        hpool__transport_close(&pool->transport);
-        free(pool);
+        hpool__transport_close(&transport);
         return rc;
     }
+    /* From here on, a failure on this rank alone reaches every other rank
+     * through the agreements, so no rank waits for one that gave up. */
+    hpool_pool *pool = hpool__calloc(1, sizeof *pool);
+    if (pool == NULL) {
+        rc = agree_on_code(&transport, HPOOL_ENOMEM);
+        hpool__transport_close(&transport);
+        return rc;
+    }
+    pool->transport = transport;
     rc = check_options(options);
     if (rc == 0 && (options->root < 0 || options->root >= pool->transport.size))
         rc = HPOOL_EINVAL;
@@ -250,7 +254,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         rc = init_locks(pool);
     if (rc == 0)
         rc = configure(pool, options);
-    rc = agree_on_code(pool, rc);
+    rc = agree_on_code(&pool->transport, rc);
     if (rc == 0)
         rc = agree_on_build(pool, options);
     if (rc != 0) {
@@ -269,7 +273,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         else
             pool->engine_started = true;
     }
-    rc = agree_on_code(pool, rc);
+    rc = agree_on_code(&pool->transport, rc);
     if (rc != 0) {
         undo_create(pool);
         return rc;

@@ -23,8 +23,10 @@
  *   S -> R  KEYED_RESULT  S's reduced keys as sorted runs
  *   at the end:
  *   R -> S  STOP          the pool is joining: S's engine ends
+ *   S -> R  STOPPED       after S's last message: R has received everything
+ *                         S sent, so S's sends complete and R may finish
  *   S -> R  ERROR         S's engine stopped on an error: nothing it holds
- *                         will come back
+ *                         will come back, and nothing follows (as STOPPED)
  *
  * MPI keeps the order of messages between two ranks on one tag, not across
  * tags; nothing here depends on more than that: a RESULT carries its own
@@ -56,6 +58,7 @@ enum hpool__message_type {
     HPOOL__MSG_KEYED_RESULT,
     HPOOL__MSG_CREDIT,
     HPOOL__MSG_ERROR,
+    HPOOL__MSG_STOPPED,
     /* Inside transport.c: a message too big for one MPI count travels as a
      * LARGE header and then PIECEs of raw bytes, in order, on one tag. */
     HPOOL__MSG_LARGE,

@@ -147,10 +147,19 @@ void *hpool__rank_engine(void *argument)
             hpool__engine_wait(pool, true, &idle_rounds, poll);
         pthread_mutex_unlock(&pool->lock);
     }
-    if (rc != 0)
+    if (rc != 0) {
         report_engine_error(pool, rc);
-    else
-        rc = hpool__transport_flush(transport);
+    } else {
+        /* The root reads everything until this, so every send completes. */
+        void *stopped;
+        size_t size;
+        rc = hpool__message_encode(HPOOL__MSG_STOPPED, NULL, 0, &stopped, &size);
+        if (rc == 0)
+            rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_STOPPED, stopped, size);
+        int flushed = hpool__transport_flush(transport);
+        if (rc == 0)
+            rc = flushed;
+    }
     pthread_mutex_lock(&pool->lock);
     if (pool->error == 0)
         pool->error = rc;

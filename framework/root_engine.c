@@ -145,6 +145,9 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
         rc = hpool__message_decode(message, &error, sizeof error, NULL, NULL);
         if (rc == 0)
             rc = error.code < 0 ? error.code : HPOOL_EPEER;
+        pthread_mutex_lock(&pool->lock);
+        pool->loads[message->source].engine_ended = true;
+        pthread_mutex_unlock(&pool->lock);
         break;
     }
     default:
@@ -206,6 +209,40 @@ static void fail_all_calls(hpool_pool *pool, int error)
     }
 }
 
+/* After STOP: receives, and drops, whatever the ranks still send until each
+ * has said it stopped. After an error the root stops reading results, and
+ * a rank whose results were never received would wait for its sends to
+ * complete forever. */
+static int drain_until_stopped(hpool_pool *pool)
+{
+    int waiting = 0;
+    for (int rank = 0; rank < pool->transport.size; rank++)
+        waiting += rank != pool->root && !pool->loads[rank].engine_ended;
+    unsigned idle_rounds = 0;
+    while (waiting > 0) {
+        hpool__message message;
+        int received = hpool__transport_receive(&pool->transport, &message);
+        if (received < 0)
+            return received;
+        if (received == 0) {
+            if (hpool__transport_progress(&pool->transport) != 0)
+                return HPOOL_EMPI;
+            pthread_mutex_lock(&pool->lock);
+            hpool__engine_wait(pool, true, &idle_rounds, HPOOL__POLL_ROOT);
+            pthread_mutex_unlock(&pool->lock);
+            continue;
+        }
+        idle_rounds = 0;
+        bool ended = message.type == HPOOL__MSG_STOPPED || message.type == HPOOL__MSG_ERROR;
+        if (ended && message.source != pool->root && !pool->loads[message.source].engine_ended) {
+            pool->loads[message.source].engine_ended = true;
+            waiting--;
+        }
+        free(message.data);
+    }
+    return 0;
+}
+
 void *hpool__root_engine(void *argument)
 {
     hpool_pool *pool = argument;
@@ -256,6 +293,9 @@ void *hpool__root_engine(void *argument)
     int sent = send_to_all(pool, HPOOL__MSG_STOP, NULL, 0);
     if (rc == 0)
         rc = sent;
+    int drained = sent == 0 ? drain_until_stopped(pool) : 0;
+    if (rc == 0)
+        rc = drained;
     int flushed = hpool__transport_flush(&pool->transport);
     pthread_mutex_lock(&pool->lock);
     if (pool->error == 0)

@@ -293,6 +293,8 @@ void hpool__team_rank_cpus(hpool__cpus *cpus)
 
 int hpool__team_start(hpool__team *team)
 {
+    if (hpool__test_fault("team_start"))
+        return HPOOL_ETHREAD;
     team->thread_cpus = hpool__calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
     if (team->thread_cpus == NULL)
         return HPOOL_ENOMEM;

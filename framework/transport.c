@@ -115,6 +115,8 @@ static void release_send(hpool__pending_send *send)
 
 int hpool__transport_send(hpool__transport *transport, int dest, int type, void *buffer, size_t size)
 {
+    if (size >= sizeof(uint32_t) && hpool__test_fault("corrupt_send"))
+        ((unsigned char *)buffer)[0] ^= 0xff; /* the magic's first byte */
     if (size <= (size_t)INT32_MAX) {
         int rc = start_send(transport, dest, type, buffer, size, buffer, NULL);
         if (rc != 0)

@@ -41,6 +41,20 @@ static bool allocation_fails(void)
     return false;
 }
 
+/* One armed fault at a time is all the tests need. */
+static _Atomic(const char *) armed_fault;
+
+void hpool__test_arm(const char *name)
+{
+    atomic_store(&armed_fault, name);
+}
+
+bool hpool__test_fault(const char *name)
+{
+    const char *armed = atomic_load(&armed_fault);
+    return armed != NULL && strcmp(armed, name) == 0 && atomic_compare_exchange_strong(&armed_fault, &armed, NULL);
+}
+
 void *hpool__malloc(size_t size)
 {
     return allocation_fails() ? NULL : malloc(size);

@@ -30,7 +30,14 @@ void *hpool__realloc(void *data, size_t size);
 void hpool__test_fail_allocation(long skip, bool persistent);
 /* Allocations made since the process started, to size a test's loop. */
 unsigned long hpool__test_allocations(void);
+/* Named faults a test arms: the next hpool__test_fault(name) is true, once.
+ * "team_start": the team's threads cannot start; "protocol_version": this
+ * rank speaks the next protocol version; "corrupt_send": the next message
+ * this rank sends has a wrong magic. */
+void hpool__test_arm(const char *name);
+bool hpool__test_fault(const char *name);
 #else
+#define hpool__test_fault(name) false
 #include <stdlib.h>
 #define hpool__malloc malloc
 #define hpool__calloc calloc
