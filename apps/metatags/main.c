@@ -1,5 +1,8 @@
 /* main.c: metatags' command line: extracts <meta .*?> tags (or any PCRE2 pattern) from many pages on an hpool pool. */
+#define _GNU_SOURCE /* getopt_long */
 #include "metatags.h"
+
+#include "app_cli.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -185,16 +188,6 @@ static void parse_arguments(int argc, char **argv, settings *settings)
         snprintf(settings->error, sizeof settings->error, "--count and --unordered exclude each other");
     else if (settings->input_count == 0)
         snprintf(settings->error, sizeof settings->error, "no INPUT given");
-}
-
-static int speaks_for_all_ranks(void)
-{
-    int initialized = 0, rank = 0;
-    if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized)
-        return 1;
-    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS)
-        return 1;
-    return rank == 0;
 }
 
 /* ---- The run, on the root --------------------------------------------- */
@@ -408,7 +401,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "metatags: %s\n", hpool_strerror(rc));
         return EXIT_SOME_FAILED;
     }
-    bool speaker = speaks_for_all_ranks();
+    bool speaker = app_speaks_for_all_ranks();
     settings settings = {0};
     parse_arguments(argc, argv, &settings);
     static worker_config config;
@@ -424,8 +417,7 @@ int main(int argc, char **argv)
             fputs(usage_text, stdout);
         status = EXIT_ALL_GOOD;
     } else if (settings.error[0] != '\0') {
-        if (speaker)
-            fprintf(stderr, "metatags: %s\nTry 'metatags --help' for more information.\n", settings.error);
+        app_usage_error("metatags", "%s", settings.error);
         status = EXIT_USAGE;
     } else {
         /* libcurl's global set-up is not thread-safe: once, before any thread. */

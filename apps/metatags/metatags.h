@@ -10,13 +10,6 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-/* Exit statuses, as --help documents them. */
-enum {
-    EXIT_ALL_GOOD = 0,
-    EXIT_SOME_FAILED = 1, /* an input was reported on stderr, or a run-time error */
-    EXIT_USAGE = 2        /* bad option, no input, invalid pattern */
-};
-
 /* A tag opened but not closed for more than this many bytes on its line
  * is reported: Python's findall finds nothing there either. */
 #define METATAGS_LONG_TAG_BYTES ((size_t)1 << 20)

@@ -1,0 +1,33 @@
+/* app_cli.c: which rank speaks for an app under mpirun, and the usage-error lines it prints. */
+#include "app_cli.h"
+
+#include <hpool.h> /* mpi.h, with the MPI the pool was built on */
+#include <stdarg.h>
+#include <stdio.h>
+
+int app_speaks_for_all_ranks(void)
+{
+    /* Without a launcher hpool_mpi_init leaves MPI alone, and the lone
+     * process is the one that must speak. */
+    int initialized = 0;
+    if (MPI_Initialized(&initialized) != MPI_SUCCESS || !initialized)
+        return 1;
+    int rank = 0;
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS)
+        return 1;
+    return rank == 0;
+}
+
+void app_usage_error(const char *program, const char *format, ...)
+{
+    if (!app_speaks_for_all_ranks())
+        return;
+    /* Straight to stderr rather than through a buffer, which would cut a
+     * long argument short. */
+    fprintf(stderr, "%s: ", program);
+    va_list arguments;
+    va_start(arguments, format);
+    vfprintf(stderr, format, arguments);
+    va_end(arguments);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
+}
