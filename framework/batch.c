@@ -44,7 +44,7 @@ uint64_t hpool__batch_partials(const hpool__batch *batch)
 {
     if (batch->block_size == 0)
         return 1;
-    uint64_t blocks = (batch->count + batch->block_size - 1) / batch->block_size;
+    uint64_t blocks = hpool__ceil_div(batch->count, batch->block_size);
     return blocks ? blocks : 1;
 }
 
@@ -53,8 +53,12 @@ int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
 {
     hpool__failure *grown =
         hpool__grow_array(batch->failures, &batch->failure_capacity, batch->failure_count, sizeof *grown);
-    if (grown == NULL)
+    if (grown == NULL) {
+        /* Never a silent loss: the whole batch counts as failed. */
+        if (batch->whole_failed == 0)
+            batch->whole_failed = HPOOL_ENOMEM;
         return HPOOL_ENOMEM;
+    }
     batch->failures = grown;
     batch->failures[batch->failure_count++] = (hpool__failure){index, code};
     return 0;
@@ -63,8 +67,11 @@ int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
 int hpool__batch_assemble_records(hpool__batch *batch)
 {
     size_t bytes = 0;
-    for (uint64_t c = 0; c < batch->chunk_count; c++)
+    for (uint64_t c = 0; c < batch->chunk_count; c++) {
+        if (batch->chunk_outputs[c].ends == NULL)
+            return HPOOL_ENOMEM; /* that chunk could not record its items' ends */
         bytes += batch->chunk_outputs[c].bytes.size;
+    }
     uint64_t *offsets = hpool__malloc((batch->count + 1) * sizeof *offsets + bytes + 1);
     if (offsets == NULL)
         return HPOOL_ENOMEM;

@@ -8,14 +8,14 @@
 
 struct hpool_async {
     hpool_pool *pool;
-    hpool__call *call;
+    hpool__call_state *call;
     void *apply_input;   /* apply_async's copy of its input */
     hpool_source *owned_source;
 };
 
 struct hpool_iter {
     hpool_pool *pool;
-    hpool__call *call;
+    hpool__call_state *call;
 };
 
 /* Checks the call against the pool and its kind; sets mode and result size. */
@@ -66,7 +66,7 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
 
 /* Queues a call for the engine. The returned call holds one reference for
  * the caller's handle. */
-static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool__call **out)
+static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool__call_state **out)
 {
     if (pool == NULL || spec == NULL)
         return HPOOL_EINVAL;
@@ -77,7 +77,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     int rc = check_call(pool, spec, kind, &mode, &result_size);
     if (rc != 0)
         return rc;
-    hpool__call *call = hpool__calloc(1, sizeof *call);
+    hpool__call_state *call = hpool__calloc(1, sizeof *call);
     if (call == NULL)
         return HPOOL_ENOMEM;
     call->kind = kind;
@@ -123,7 +123,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
 }
 
 /* Waits with pool->lock held until call completes or the timeout passes. */
-static int wait_complete(hpool_pool *pool, hpool__call *call, double timeout)
+static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeout)
 {
     hpool__deadline deadline = hpool__deadline_in_seconds(timeout);
     while (!call->complete)
@@ -135,7 +135,7 @@ static int wait_complete(hpool_pool *pool, hpool__call *call, double timeout)
 static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
                         hpool_report *report)
 {
-    hpool__call *call;
+    hpool__call_state *call;
     int rc = submit(pool, spec, kind, &call);
     if (rc != 0)
         return rc;
@@ -350,11 +350,11 @@ int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **
 }
 
 /* Gives the batch read so far back to the window. With pool->lock held. */
-static void release_reading(hpool_pool *pool, hpool__call *call)
+static void release_reading(hpool_pool *pool, hpool__call_state *call)
 {
     if (call->reading == NULL)
         return;
-    call->chunks_in_flight -= call->reading->chunk_count;
+    hpool__release_chunks(call, call->reading->chunk_count);
     hpool__batch_free(call->reading);
     call->reading = NULL;
     pool->engine_has_news = true;
@@ -376,7 +376,7 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
     if (iter == NULL || result == NULL)
         return HPOOL_EINVAL;
     hpool_pool *pool = iter->pool;
-    hpool__call *call = iter->call;
+    hpool__call_state *call = iter->call;
     pthread_mutex_lock(&pool->lock);
     if (call->reading != NULL && call->reading_position >= call->reading->count)
         release_reading(pool, call);
@@ -408,7 +408,11 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
     result->status = 0;
     if (batch->failure_count > 0)
         item_failed(batch, result->index, &result->status);
-    if (batch->mode == HPOOL__FIXED_RESULT) {
+    if (batch->whole_failed != 0) {
+        result->status = batch->whole_failed;
+        result->data = NULL;
+        result->size = 0;
+    } else if (batch->mode == HPOOL__FIXED_RESULT) {
         result->data = batch->results + i * batch->result_size;
         result->size = batch->result_size;
     } else {
@@ -436,7 +440,7 @@ void hpool_iter_free(hpool_iter *iter)
     if (iter == NULL)
         return;
     hpool_pool *pool = iter->pool;
-    hpool__call *call = iter->call;
+    hpool__call_state *call = iter->call;
     pthread_mutex_lock(&pool->lock);
     if (!call->complete) {
         /* The caller may free the source as soon as this returns, so wait
@@ -446,13 +450,13 @@ void hpool_iter_free(hpool_iter *iter)
         release_reading(pool, call);
         for (hpool__batch *batch = call->ready.head, *next; batch != NULL; batch = next) {
             next = batch->next;
-            call->chunks_in_flight -= batch->chunk_count;
+            hpool__release_chunks(call, batch->chunk_count);
             hpool__batch_free(batch);
         }
         call->ready.head = call->ready.tail = NULL;
         for (hpool__batch *batch = call->waiting, *next; batch != NULL; batch = next) {
             next = batch->next;
-            call->chunks_in_flight -= batch->chunk_count;
+            hpool__release_chunks(call, batch->chunk_count);
             hpool__batch_free(batch);
         }
         call->waiting = NULL;

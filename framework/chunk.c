@@ -94,7 +94,7 @@ static size_t aligned_value_size(const hpool_reducer *reducer)
 }
 
 /* Runs an item function over the span, item by item. */
-static int run_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
+static int execute_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
                      unsigned char *value)
 {
     chunk_context *chunk = span->internal;
@@ -132,7 +132,7 @@ static int run_items(const hpool_function *function, hpool_span *span, const hpo
 
 /* Deterministic reduce: each block of the chunk folds, in input order, into
  * its own partial in the batch, so no partial depends on who ran what. */
-static int run_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
+static int execute_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
                       const hpool_reducer *reducer, unsigned char *value)
 {
     hpool__batch *batch = chunk->batch;
@@ -148,7 +148,7 @@ static int run_blocks(const hpool_function *function, hpool_span *span, chunk_co
         part.accumulator = batch->accumulator + (chunk_offset + at) / block * reducer->value_size;
         chunk->offset = chunk_offset + at;
         int code = function->span != NULL ? function->span(&part, function->user)
-                                          : run_items(function, &part, reducer, value);
+                                          : execute_items(function, &part, reducer, value);
         if (code != 0) {
             /* the block failed as a whole: its partial counts for nothing */
             memcpy(part.accumulator, reducer->identity, reducer->value_size);
@@ -200,7 +200,7 @@ static int open_span(hpool__batch *batch, uint64_t c, chunk_context *chunk, hpoo
 
 /* Runs the batch's function over the span: its thread state made on first
  * use, then span by span, item by item, or block by block. */
-static int run_function(const hpool__team *team, hpool__batch *batch, hpool_span *span, chunk_context *chunk,
+static int execute_function(const hpool__team *team, hpool__batch *batch, hpool_span *span, chunk_context *chunk,
                         const hpool_reducer *reducer, hpool__thread_state *thread)
 {
     const hpool_function *function = &team->functions[batch->function];
@@ -214,9 +214,9 @@ static int run_function(const hpool__team *team, hpool__batch *batch, hpool_span
     span->state = state->state;
     unsigned char *value = thread->scratch + aligned_value_size(reducer);
     if (batch->block_size > 0)
-        return run_blocks(function, span, chunk, reducer, value);
+        return execute_blocks(function, span, chunk, reducer, value);
     int code = function->span != NULL ? function->span(span, function->user)
-                                      : run_items(function, span, reducer, value);
+                                      : execute_items(function, span, reducer, value);
     return chunk->error != 0 ? chunk->error : code;
 }
 
@@ -242,7 +242,7 @@ static void merge_into_batch(hpool__batch *batch, const hpool_span *span, chunk_
     pthread_mutex_unlock(&batch->lock);
 }
 
-void hpool__run_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
                       hpool__thread_state *thread)
 {
     if (thread == NULL) {
@@ -267,7 +267,7 @@ void hpool__run_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, 
     if (code == 0 && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
         code = HPOOL_ECANCELED;
     if (code == 0)
-        code = run_function(team, batch, &span, &chunk, reducer, thread);
+        code = execute_function(team, batch, &span, &chunk, reducer, thread);
     if (batch->mode == HPOOL__KEYED)
         code = hpool__keyed_chunk_done(batch->store, thread_index, code);
     if (chunk.output != NULL && chunk.output->ends != NULL)

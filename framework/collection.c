@@ -4,21 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static hpool__call *find_call(hpool_pool *pool, uint32_t id)
+static hpool__call_state *find_call(hpool_pool *pool, uint32_t id)
 {
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
         if (call->id == id)
             return call;
     return NULL;
 }
 
-static void append_ready(hpool__call *call, hpool__batch *batch)
+static void append_ready(hpool__call_state *call, hpool__batch *batch)
 {
     HPOOL__QUEUE_PUSH(&call->ready, batch);
 }
 
 /* Files a batch among those that wait for an earlier one, by first item. */
-static void wait_in_order(hpool__call *call, hpool__batch *batch)
+static void wait_in_order(hpool__call_state *call, hpool__batch *batch)
 {
     hpool__batch **link = &call->waiting;
     while (*link != NULL && (*link)->first < batch->first)
@@ -29,7 +29,7 @@ static void wait_in_order(hpool__call *call, hpool__batch *batch)
 
 /* The waiting batch that continues the input where the last one ended, or
  * NULL while an earlier batch is still out. */
-static hpool__batch *next_in_order(hpool__call *call)
+static hpool__batch *next_in_order(hpool__call_state *call)
 {
     hpool__batch *next = call->waiting;
     if (next == NULL || next->first != call->next_to_deliver)
@@ -40,7 +40,7 @@ static hpool__batch *next_in_order(hpool__call *call)
 }
 
 /* imap: a batch is delivered once every item before it has been. */
-static void deliver_in_order(hpool__call *call, hpool__batch *batch)
+static void deliver_in_order(hpool__call_state *call, hpool__batch *batch)
 {
     wait_in_order(call, batch);
     hpool__batch *ready;
@@ -50,7 +50,7 @@ static void deliver_in_order(hpool__call *call, hpool__batch *batch)
 
 /* Deterministic reduce: partials are folded block by block in input order,
  * as soon as every earlier batch is in. */
-static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *batch)
+static void fold_in_order(hpool_pool *pool, hpool__call_state *call, hpool__batch *batch)
 {
     const hpool_reducer *reducer = &pool->reducers[call->spec.reducer];
     wait_in_order(call, batch);
@@ -59,12 +59,12 @@ static void fold_in_order(hpool_pool *pool, hpool__call *call, hpool__batch *bat
         uint64_t partials = hpool__batch_partials(ready);
         for (uint64_t p = 0; ready->accumulator != NULL && p < partials; p++)
             reducer->combine(call->reduction, ready->accumulator + p * reducer->value_size, reducer->user);
-        call->chunks_in_flight -= ready->chunk_count;
+        hpool__release_chunks(call, ready->chunk_count);
         hpool__batch_free(ready);
     }
 }
 
-static int keep_record_batch(hpool__call *call, hpool__batch *batch)
+static int keep_record_batch(hpool__call_state *call, hpool__batch *batch)
 {
     hpool__batch **grown = hpool__grow_array(call->record_batches, &call->record_batch_capacity,
                                              call->record_batch_count, sizeof *grown);
@@ -75,9 +75,19 @@ static int keep_record_batch(hpool__call *call, hpool__batch *batch)
     return 0;
 }
 
-static void count_failures(hpool__call *call, const hpool__batch *batch)
+static void count_failures(hpool__call_state *call, const hpool__batch *batch)
 {
     hpool_report *report = &call->report;
+    if (batch->whole_failed != 0) {
+        if (batch->count > 0 && (report->failed == 0 || batch->first < report->first_failed_index)) {
+            report->first_failed_index = batch->first;
+            report->first_failed_code = batch->whole_failed;
+        }
+        report->failed += batch->count;
+        if (batch->whole_failed == HPOOL_ECANCELED)
+            report->canceled += batch->count;
+        return;
+    }
     for (size_t f = 0; f < batch->failure_count; f++) {
         const hpool__failure *failure = &batch->failures[f];
         if (report->failed == 0 || failure->index < report->first_failed_index) {
@@ -90,13 +100,34 @@ static void count_failures(hpool__call *call, const hpool__batch *batch)
     }
 }
 
+/* A batch that failed whole: nothing of it may be combined or copied; a
+ * record map still gets an empty record per item. */
+static void drop_outputs(hpool__batch *batch)
+{
+    free(batch->accumulator);
+    batch->accumulator = NULL;
+    batch->failure_count = 0;
+    if (batch->mode == HPOOL__FIXED_RESULT && batch->results_owned)
+        free(batch->results);
+    if (batch->mode == HPOOL__FIXED_RESULT) {
+        batch->results = NULL;
+        batch->results_owned = false;
+    }
+    if (batch->mode == HPOOL__RECORD_RESULT) {
+        free(batch->record_offsets);
+        batch->record_offsets = hpool__calloc(batch->count + 1, sizeof(uint64_t)); /* NULL: the records fail */
+        batch->record_data = (unsigned char *)batch->record_offsets;
+    }
+}
+
 void hpool__collect(hpool_pool *pool, hpool__batch *batch)
 {
-    hpool__call *call = find_call(pool, batch->call_id);
+    hpool__call_state *call = find_call(pool, batch->call_id);
     if (call == NULL) {
         hpool__batch_free(batch);
         return;
     }
+    HPOOL__ASSERT(call->batches_uncollected > 0);
     call->batches_uncollected--;
     call->done += batch->count;
     uint64_t timed_ns = atomic_load(&batch->timed_ns), timed_items = atomic_load(&batch->timed_items);
@@ -105,13 +136,19 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);
-    bool report_failures = batch->failure_count > 0 && call->spec.error_callback != NULL;
+    if (batch->whole_failed != 0)
+        drop_outputs(batch);
+    bool report_failures = (batch->failure_count > 0 || batch->whole_failed != 0) && call->spec.error_callback != NULL;
     if (report_failures || call->spec.progress != NULL) {
         /* The batch is ours alone until placed below, so the lock can go. */
         call->refcount++;
         pthread_mutex_unlock(&pool->lock);
-        for (size_t f = 0; report_failures && f < batch->failure_count; f++)
-            call->spec.error_callback(batch->failures[f].index, (int)batch->failures[f].code, call->spec.user);
+        if (report_failures && batch->whole_failed != 0)
+            for (uint64_t i = 0; i < batch->count; i++)
+                call->spec.error_callback(batch->first + i, batch->whole_failed, call->spec.user);
+        else
+            for (size_t f = 0; report_failures && f < batch->failure_count; f++)
+                call->spec.error_callback(batch->failures[f].index, (int)batch->failures[f].code, call->spec.user);
         if (call->spec.progress != NULL)
             call->spec.progress(batch->first, batch->count, call->spec.user);
         pthread_mutex_lock(&pool->lock);
@@ -121,19 +158,20 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
     bool keep = false;
     switch (call->kind) {
     case HPOOL__CALL_MAP:
-        if (call->mode == HPOOL__FIXED_RESULT && batch->origin_rank != pool->root && call->spec.results != NULL)
+        if (call->mode == HPOOL__FIXED_RESULT && batch->origin_rank != pool->root && call->spec.results != NULL
+            && batch->results != NULL)
             memcpy((unsigned char *)call->spec.results + batch->first * call->result_size, batch->results,
                    batch->count * call->result_size);
         if (call->mode == HPOOL__RECORD_RESULT) {
-            if (keep_record_batch(call, batch) == 0)
+            if (batch->record_offsets != NULL && keep_record_batch(call, batch) == 0)
                 keep = true;
             else if (call->report.status == 0)
                 call->report.status = HPOOL_ENOMEM;
         }
-        call->chunks_in_flight -= batch->chunk_count;
+        hpool__release_chunks(call, batch->chunk_count);
         break;
     case HPOOL__CALL_KEYED:
-        call->chunks_in_flight -= batch->chunk_count; /* its pairs went to this rank's store */
+        hpool__release_chunks(call, batch->chunk_count); /* its pairs went to this rank's store */
         break;
     case HPOOL__CALL_REDUCE:
         if (call->block_size > 0) {
@@ -144,11 +182,11 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         if (batch->accumulator != NULL)
             pool->reducers[call->spec.reducer].combine(call->reduction, batch->accumulator,
                                                       pool->reducers[call->spec.reducer].user);
-        call->chunks_in_flight -= batch->chunk_count;
+        hpool__release_chunks(call, batch->chunk_count);
         break;
     case HPOOL__CALL_IMAP:
         if (call->abandoned) {
-            call->chunks_in_flight -= batch->chunk_count;
+            hpool__release_chunks(call, batch->chunk_count);
             break;
         }
         deliver_in_order(call, batch);
@@ -156,7 +194,7 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         break;
     case HPOOL__CALL_IMAP_UNORDERED:
         if (call->abandoned) {
-            call->chunks_in_flight -= batch->chunk_count;
+            hpool__release_chunks(call, batch->chunk_count);
             break;
         }
         append_ready(call, batch);
@@ -175,10 +213,10 @@ static int by_first(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
-static void unlink_call(hpool_pool *pool, hpool__call *call)
+static void unlink_call(hpool_pool *pool, hpool__call_state *call)
 {
-    hpool__call **link = &pool->calls.head;
-    hpool__call *previous = NULL;
+    hpool__call_state **link = &pool->calls.head;
+    hpool__call_state *previous = NULL;
     while (*link != NULL && *link != call) {
         previous = *link;
         link = &(*link)->next;
@@ -191,7 +229,7 @@ static void unlink_call(hpool_pool *pool, hpool__call *call)
     call->next = NULL;
 }
 
-void hpool__complete_if_done(hpool_pool *pool, hpool__call *call)
+void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
 {
     if (call->complete || !call->source_ended || call->batches_uncollected > 0)
         return;
@@ -246,7 +284,7 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call *call)
     hpool__call_release(pool, call);
 }
 
-void hpool__call_release(hpool_pool *pool, hpool__call *call)
+void hpool__call_release(hpool_pool *pool, hpool__call_state *call)
 {
     if (--call->refcount > 0)
         return;
@@ -269,7 +307,7 @@ void hpool__call_release(hpool_pool *pool, hpool__call *call)
 
 /* Stops cutting the call and tells the ranks to skip what has not started.
  * With pool->lock held. */
-void hpool__cancel_call(hpool_pool *pool, hpool__call *call)
+void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call)
 {
     if (call->complete || call->canceled)
         return;
@@ -290,7 +328,7 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call *call)
 void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
                               size_t size)
 {
-    hpool__call *call = find_call(pool, call_id);
+    hpool__call_state *call = find_call(pool, call_id);
     if (call == NULL || call->keyed_done) {
         free(run);
         return;

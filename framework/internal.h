@@ -106,6 +106,10 @@ typedef struct hpool__batch {
     unsigned char *accumulator;    /* REDUCE */
     hpool__failure *failures;
     size_t failure_count, failure_capacity;
+    /* Not 0: every item of the batch failed with this code, when failures
+     * could not be listed one by one (no memory). Its outputs and failure
+     * list are then not read. */
+    int whole_failed;
 
     hpool__keyed_store *store;     /* KEYED: where the chunks' pairs go (keyed.h) */
     void *storage;                 /* a message the pointers above point into */
@@ -139,7 +143,7 @@ typedef void hpool__batch_done_fn(hpool__batch *batch, void *user);
 /* The team holds fewer chunks than the root asked it to report below. */
 typedef void hpool__credit_fn(void *user);
 
-/* Work split in parts among a team's threads (hpool__team_run). */
+/* Work split in parts among a team's threads (hpool__team_parallel). */
 typedef void hpool__team_job_fn(void *arg, int part, int parts);
 typedef struct hpool__team_job {
     hpool__team_job_fn *fn;
@@ -196,7 +200,7 @@ void hpool__thread_state_free(const hpool__team *team, hpool__thread_state *thre
 /* Runs chunk c of batch on team thread thread_index; with thread NULL,
  * fails its items with HPOOL_ENOMEM. Its outputs and failures go into the
  * batch. */
-void hpool__run_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
                       hpool__thread_state *thread);
 
 /* The CPUs this rank was given: its affinity mask, or with OpenMP places
@@ -217,7 +221,7 @@ bool hpool__team_is_short(hpool__team *team);
  * threads, ahead of any queued chunk, and returns when all are done; on the
  * calling thread if parts is 1 or the team has no threads. One caller at a
  * time: the rank's engine. */
-void hpool__team_run(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
+void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
 void hpool__team_stop(hpool__team *team);
 
@@ -305,8 +309,10 @@ enum hpool__call_kind {
     HPOOL__CALL_KEYED
 };
 
-typedef struct hpool__call {
-    struct hpool__call *next;       /* in pool->calls while active */
+/* The root's state of one call under way (the caller's hpool_call is its
+ * spec). */
+typedef struct hpool__call_state {
+    struct hpool__call_state *next; /* in pool->calls while active */
     uint32_t id;
     enum hpool__call_kind kind;
     hpool_call spec;
@@ -320,7 +326,7 @@ typedef struct hpool__call {
     uint64_t done;                  /* items collected */
     /* Chunks cut and not yet released: for streams, until the caller has
      * read them. The window bounds it. */
-    uint64_t chunks_in_flight;
+    uint64_t chunks_in_window;
     size_t batches_uncollected;     /* batches cut and not yet collected */
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
@@ -354,7 +360,15 @@ typedef struct hpool__call {
     uint64_t spilled_bytes;
 
     bool complete;                  /* report final, callbacks run */
-} hpool__call;
+} hpool__call_state;
+
+/* Chunks leave a call's window as they are released (collected, or read
+ * by a stream's caller): never more than went in. */
+static inline void hpool__release_chunks(hpool__call_state *call, uint64_t chunks)
+{
+    HPOOL__ASSERT(call->chunks_in_window >= chunks);
+    call->chunks_in_window -= chunks;
+}
 
 /* What the root knows of one rank's work: its threads, the chunks sent to
  * it, and the chunks it said it completed (from its results and credit
@@ -390,7 +404,7 @@ struct hpool_pool {
 
     /* Root only. */
     struct {
-        hpool__call *head, *tail;
+        hpool__call_state *head, *tail;
     } calls;                        /* under way, in order of submission */
     uint32_t next_call_id;
     bool closed, joining, joined;
@@ -418,15 +432,15 @@ typedef struct hpool__batch_plan {
 uint64_t hpool__held_chunks(const hpool_pool *pool, int rank);
 /* Plans the next batch of call for rank, which holds held chunks; false if
  * the call's window is full. plan->items is 0 when the rank holds enough. */
-bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held,
+bool hpool__plan_batch(const hpool_pool *pool, const hpool__call_state *call, int rank, uint64_t held,
                        hpool__batch_plan *plan);
 /* The first call with items left to cut and room in its window, planned
  * for rank dest; NULL if none. */
-hpool__call *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan);
+hpool__call_state *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan);
 /* Cuts the next batch of call for rank dest as planned, counted as sent,
  * or returns NULL if the source has ended (or failed: the call's status
  * says so). With pool->lock held: a producer source runs here. */
-hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call *call, int dest, const hpool__batch_plan *plan);
+hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int dest, const hpool__batch_plan *plan);
 
 /* Engine threads (root_engine.c, rank_engine.c), and how they wait (engine_wait.c). */
 void *hpool__root_engine(void *pool);
@@ -447,15 +461,14 @@ typedef struct hpool__poll {
 #define HPOOL__POLL_FULL ((hpool__poll){0, 6})  /* 16 µs to 1 ms */
 /* With pool->lock held: waits for news, or, when polling, as above. */
 void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, hpool__poll poll);
-void hpool__on_local_batch_done(hpool__batch *batch, void *pool);
 
 /* Collection of completed batches on the root (collection.c). Both are
  * called with pool->lock held; collect may drop and retake it to run
  * callbacks. */
 void hpool__collect(hpool_pool *pool, hpool__batch *batch);
-void hpool__complete_if_done(hpool_pool *pool, hpool__call *call);
-void hpool__call_release(hpool_pool *pool, hpool__call *call);
-void hpool__cancel_call(hpool_pool *pool, hpool__call *call);
+void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call);
+void hpool__call_release(hpool_pool *pool, hpool__call_state *call);
+void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call);
 
 
 #endif

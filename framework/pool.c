@@ -60,7 +60,8 @@ static int check_options(const hpool_options *options)
     return 0;
 }
 
-void hpool__on_local_batch_done(hpool__batch *batch, void *argument)
+/* A batch the team finished: queued for the engine. */
+static void on_local_batch_done(hpool__batch *batch, void *argument)
 {
     hpool_pool *pool = argument;
     pthread_mutex_lock(&pool->lock);
@@ -177,7 +178,7 @@ static int start_team(hpool_pool *pool, const hpool_options *options)
     team->reducers = pool->reducers;
     team->reducer_count = pool->reducer_count;
     team->keyed_reducers = pool->keyed_reducers;
-    team->on_batch_done = hpool__on_local_batch_done;
+    team->on_batch_done = on_local_batch_done;
     team->on_credit = on_local_credit;
     team->on_batch_done_user = pool;
     team->pin = hpool__resolve_bind(options->bind);
@@ -335,7 +336,7 @@ int hpool_pool_terminate(hpool_pool *pool)
         return HPOOL_ENOTROOT;
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
         hpool__cancel_call(pool, call);
     while (pool->calls.head != NULL && pool->engine_started)
         pthread_cond_wait(&pool->changed, &pool->lock);

@@ -115,7 +115,7 @@ static bool batch_sizes_agree(const hpool__batch_header *header, size_t body_siz
     if (header->column_count > words || offsets > words - header->column_count)
         return false;
     uint64_t fixed = (header->column_count + offsets) * sizeof(uint64_t);
-    return header->data_size == body_size - fixed && body_size >= fixed;
+    return body_size >= fixed && header->data_size == body_size - fixed;
 }
 
 int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)
@@ -168,7 +168,10 @@ int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)
         }
     } else {
         batch->input.items = at;
-        bool sized = header.kind == HPOOL__RANGE || header.data_size == header.count * header.item_size;
+        bool sized = header.kind == HPOOL__RANGE
+                     || (header.item_size == 0 ? header.data_size == 0
+                                               : header.count <= header.data_size / header.item_size
+                                                     && header.data_size == header.count * header.item_size);
         if (header.kind == HPOOL__COLUMNS) {
             uint64_t row = 0;
             for (uint64_t j = 0; j < header.column_count; j++)
@@ -188,6 +191,8 @@ int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)
 
 static size_t result_data_size(const hpool__batch *batch)
 {
+    if (batch->whole_failed != 0)
+        return 0;
     switch (batch->mode) {
     case HPOOL__FIXED_RESULT:
         return batch->count * batch->result_size;
@@ -205,7 +210,8 @@ static size_t result_data_size(const hpool__batch *batch)
 int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **buffer, size_t *size)
 {
     size_t data_size = result_data_size(batch);
-    size_t failures = batch->failure_count * sizeof(hpool__failure);
+    size_t failure_count = batch->whole_failed != 0 ? 0 : batch->failure_count;
+    size_t failures = failure_count * sizeof(hpool__failure);
     size_t total = HPOOL__BODY_OFFSET(hpool__result_header) + failures + data_size;
     unsigned char *out = hpool__malloc(total);
     if (out == NULL)
@@ -214,8 +220,8 @@ int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **
         .call_id = batch->call_id, .mode = batch->mode, .reducer = batch->reducer, .first = batch->first,
         .count = batch->count, .chunk_count = batch->chunk_count, .result_size = batch->result_size,
         .block_size = batch->block_size, .timed_ns = atomic_load(&batch->timed_ns),
-        .timed_items = atomic_load(&batch->timed_items), .failure_count = batch->failure_count,
-        .data_size = data_size, .chunks_completed = chunks_completed,
+        .timed_items = atomic_load(&batch->timed_items), .failure_count = failure_count,
+        .data_size = data_size, .chunks_completed = chunks_completed, .whole_failed = batch->whole_failed,
     };
     hpool__message_write_header(out, HPOOL__MSG_RESULT, &header, sizeof header);
     unsigned char *at = out + HPOOL__BODY_OFFSET(hpool__result_header);
@@ -223,7 +229,7 @@ int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **
         memcpy(at, batch->failures, failures);
         at += failures;
     }
-    switch (batch->mode) {
+    switch (batch->whole_failed != 0 ? HPOOL__NO_RESULT : batch->mode) {
     case HPOOL__FIXED_RESULT:
         memcpy(at, batch->results, data_size);
         break;
@@ -248,6 +254,8 @@ int hpool__result_encode(hpool__batch *batch, uint64_t chunks_completed, void **
 /* Whether the result's data is as big as its mode says. */
 static bool result_sizes_agree(const hpool__result_header *header, uint64_t partials)
 {
+    if (header->whole_failed != 0)
+        return header->whole_failed < 0 && header->data_size == 0 && header->failure_count == 0;
     switch (header->mode) {
     case HPOOL__FIXED_RESULT:
         if (header->result_size == 0)
@@ -292,6 +300,7 @@ int hpool__result_decode(hpool__message *message, hpool__batch **batch_out)
     batch->sender_chunks_completed = header.chunks_completed;
     batch->result_size = header.result_size;
     batch->block_size = header.block_size;
+    batch->whole_failed = header.whole_failed;
     if (!result_sizes_agree(&header, hpool__batch_partials(batch))) {
         hpool__batch_free(batch);
         return HPOOL_EPEER;
@@ -309,7 +318,7 @@ int hpool__result_decode(hpool__message *message, hpool__batch **batch_out)
         batch->failure_count = batch->failure_capacity = header.failure_count;
         at += header.failure_count * sizeof(hpool__failure);
     }
-    switch (batch->mode) {
+    switch (batch->whole_failed != 0 ? HPOOL__NO_RESULT : batch->mode) {
     case HPOOL__FIXED_RESULT:
         batch->results = (unsigned char *)at; /* inside storage, not owned separately */
         break;

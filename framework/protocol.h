@@ -103,7 +103,7 @@ typedef struct hpool__batch_header {
 typedef struct hpool__result_header {
     uint32_t call_id;
     int32_t mode, reducer;
-    uint32_t reserved;
+    int32_t whole_failed; /* not 0: every item failed with it; no data, no failure list */
     uint64_t first, count, chunk_count, result_size, block_size, timed_ns, timed_items, failure_count, data_size;
     uint64_t chunks_completed;
 } hpool__result_header;

@@ -16,7 +16,7 @@ static int dispatch(hpool_pool *pool, bool *busy)
         for (int offset = 0; offset < size; offset++) {
             int dest = (pool->root + offset) % size;
             hpool__batch_plan plan;
-            hpool__call *call = hpool__next_call_to_cut(pool, dest, &plan);
+            hpool__call_state *call = hpool__next_call_to_cut(pool, dest, &plan);
             if (call == NULL)
                 return 0;
             if (hpool__held_chunks(pool, dest) >= plan.want)
@@ -75,7 +75,7 @@ static int send_to_all(hpool_pool *pool, int type, const void *header, size_t he
 /* Tells every rank about calls canceled since the last round. */
 static int send_cancellations(hpool_pool *pool)
 {
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         if (!call->cancel_pending)
             continue;
         call->cancel_pending = false;
@@ -97,7 +97,7 @@ static int send_cancellations(hpool_pool *pool)
  * this one included, partitions its pairs. With pool->lock held. */
 static int start_shuffles(hpool_pool *pool)
 {
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         if (!call->shuffle_pending)
             continue;
         call->shuffle_pending = false;
@@ -192,7 +192,7 @@ static void fail_all_calls(hpool_pool *pool, int error)
 {
     if (pool->error == 0)
         pool->error = error;
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next) {
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         if (call->report.status == 0)
             call->report.status = error;
         call->source_ended = true;
@@ -201,9 +201,9 @@ static void fail_all_calls(hpool_pool *pool, int error)
         call->shuffle_pending = call->shuffling = false;
         call->keyed_done = true;
     }
-    hpool__call *call = pool->calls.head;
+    hpool__call_state *call = pool->calls.head;
     while (call != NULL) {
-        hpool__call *next = call->next;
+        hpool__call_state *next = call->next;
         hpool__complete_if_done(pool, call);
         call = next;
     }
@@ -268,7 +268,7 @@ void *hpool__root_engine(void *argument)
         if (rc == 0)
             rc = dispatch(pool, &busy);
         /* calls with nothing to cut, such as n = 0, complete here */
-        for (hpool__call *call = pool->calls.head, *next; call != NULL; call = next) {
+        for (hpool__call_state *call = pool->calls.head, *next; call != NULL; call = next) {
             next = call->next;
             hpool__complete_if_done(pool, call);
         }

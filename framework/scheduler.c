@@ -61,13 +61,13 @@ uint64_t hpool__held_chunks(const hpool_pool *pool, int rank)
     return load->chunks_sent - load->chunks_completed;
 }
 
-static uint64_t item_bytes(const hpool__call *call)
+static uint64_t item_bytes(const hpool__call_state *call)
 {
     return hpool__source_item_bytes(call->source) + (call->mode == HPOOL__FIXED_RESULT ? call->result_size : 0);
 }
 
 /* chunksize 0: sized from the measured cost per item. */
-static uint64_t automatic_chunksize(const hpool_pool *pool, const hpool__call *call, uint64_t remaining)
+static uint64_t automatic_chunksize(const hpool_pool *pool, const hpool__call_state *call, uint64_t remaining)
 {
     /* Until a chunk has been timed, one item: an item may take a minute. */
     if (call->ns_per_item <= 0)
@@ -87,14 +87,14 @@ static uint64_t automatic_chunksize(const hpool_pool *pool, const hpool__call *c
 }
 
 /* Items not cut yet; MAX_ITEMS for a producer. */
-static uint64_t remaining_items(const hpool__call *call)
+static uint64_t remaining_items(const hpool__call_state *call)
 {
     return call->total != UINT64_MAX ? call->total - call->cut : MAX_ITEMS;
 }
 
 /* The call's next chunksize. Any chunksize works: one above what is left
  * is what is left. */
-static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call *call)
+static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call_state *call)
 {
     uint64_t remaining = remaining_items(call);
     uint64_t chunk = call->spec.chunksize > 0 ? hpool__min_u64(call->spec.chunksize, MAX_ITEMS)
@@ -107,7 +107,7 @@ static uint64_t call_chunksize(const hpool_pool *pool, const hpool__call *call)
 
 /* Plans the next batch of call for rank, which holds held chunks; false if
  * the call's window is full. */
-bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank, uint64_t held, hpool__batch_plan *plan)
+bool hpool__plan_batch(const hpool_pool *pool, const hpool__call_state *call, int rank, uint64_t held, hpool__batch_plan *plan)
 {
     uint64_t threads = (uint64_t)pool->loads[rank].threads;
     uint64_t workers = pool->total_threads;
@@ -162,9 +162,9 @@ bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
         if (by_bytes > window)
             window = by_bytes;
     }
-    if (call->chunks_in_flight >= window)
+    if (call->chunks_in_window >= window)
         return false;
-    chunks = hpool__min_u64(chunks, window - call->chunks_in_flight);
+    chunks = hpool__min_u64(chunks, window - call->chunks_in_window);
 
     uint64_t items = hpool__min_u64(chunks, MAX_ITEMS / chunk) * chunk;
     if (total_known) /* guided: each rank a share of what is left */
@@ -179,16 +179,16 @@ bool hpool__plan_batch(const hpool_pool *pool, const hpool__call *call, int rank
 
 /* The first call with items left to cut and room in its window, planned
  * for rank dest. */
-hpool__call *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan)
+hpool__call_state *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan)
 {
-    for (hpool__call *call = pool->calls.head; call != NULL; call = call->next)
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
         if (!call->source_ended && !call->canceled && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
             return call;
     return NULL;
 }
 
 /* Ends a call's cutting: its source is exhausted, or failed with rc. */
-static void end_source(hpool_pool *pool, hpool__call *call, int rc)
+static void end_source(hpool_pool *pool, hpool__call_state *call, int rc)
 {
     call->source_ended = true;
     call->total = call->cut;
@@ -199,7 +199,7 @@ static void end_source(hpool_pool *pool, hpool__call *call, int rc)
 
 /* Cuts the next batch of call for rank dest as planned, or returns NULL if
  * the source has ended. With pool->lock held: a producer source runs here. */
-hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call *call, int dest, const hpool__batch_plan *plan)
+hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int dest, const hpool__batch_plan *plan)
 {
     hpool__batch *batch = hpool__batch_new();
     if (batch == NULL) {
@@ -231,7 +231,7 @@ hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call *call, int dest, co
         return NULL;
     }
     call->cut += batch->count;
-    call->chunks_in_flight += batch->chunk_count;
+    call->chunks_in_window += batch->chunk_count;
     call->batches_uncollected++;
     pool->loads[dest].chunks_sent += batch->chunk_count;
     if (ended) {

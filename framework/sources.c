@@ -143,7 +143,7 @@ void hpool__input_get(const hpool__input *input, uint64_t i, const void **data, 
 
 static size_t padded_record_size(size_t size)
 {
-    return (size + 1 + 7) & ~(size_t)7; /* the NUL, then up to 8 bytes */
+    return (size_t)hpool__round_up(size + 1, 8); /* the NUL, then up to 8 bytes */
 }
 
 /* Lays out count records in one allocation, offsets, sizes, then the bytes:

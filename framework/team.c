@@ -43,15 +43,8 @@ static bool recently_canceled(const hpool__team *team, uint32_t call_id)
 static void finish_batch(hpool__team *team, hpool__batch *batch)
 {
     if (batch->mode == HPOOL__RECORD_RESULT && batch->chunk_outputs != NULL
-        && hpool__batch_assemble_records(batch) != 0) {
-        pthread_mutex_lock(&batch->lock);
-        for (uint64_t i = 0; i < batch->count; i++)
-            hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
-        pthread_mutex_unlock(&batch->lock);
-        /* an empty record per item keeps the message well formed */
-        batch->record_offsets = hpool__calloc(batch->count + 1, sizeof(uint64_t));
-        batch->record_data = (unsigned char *)batch->record_offsets;
-    }
+        && hpool__batch_assemble_records(batch) != 0)
+        batch->whole_failed = HPOOL_ENOMEM;
     team->on_batch_done(batch, team->on_batch_done_user);
 }
 
@@ -61,8 +54,7 @@ void hpool__team_submit(hpool__team *team, hpool__batch *batch)
      * counted completed here, run or not. */
     bool runnable = prepare_outputs(team, batch) == 0;
     if (!runnable)
-        for (uint64_t i = 0; i < batch->count; i++)
-            hpool__batch_add_failure(batch, batch->first + i, HPOOL_ENOMEM);
+        batch->whole_failed = HPOOL_ENOMEM;
     pthread_mutex_lock(&team->lock);
     team->report_below = batch->report_below;
     team->chunks_received += batch->chunk_count;
@@ -135,7 +127,7 @@ static bool needs_credit(hpool__team *team)
     return true;
 }
 
-void hpool__team_run(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts)
+void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts)
 {
     if (!team->started || parts <= 1) {
         for (int part = 0; part < parts; part++)
@@ -228,7 +220,7 @@ static void worker_loop(hpool__team *team)
             HPOOL__ASSERT(claimed == batch);
         }
         pthread_mutex_unlock(&team->lock);
-        hpool__run_chunk(team, batch, c, omp_get_thread_num(), thread);
+        hpool__execute_chunk(team, batch, c, omp_get_thread_num(), thread);
         /* Both counts under the lock this thread takes anyway to claim its
          * next chunk, not as atomics: at chunksize 1 an atomic increment
          * costs as much as a cheap item. The team's is counted before the

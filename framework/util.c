@@ -80,6 +80,14 @@ char *hpool__strdup(const char *text)
     return copy;
 }
 
+int hpool__compare_bytes(const void *a, size_t a_size, const void *b, size_t b_size)
+{
+    int order = memcmp(a, b, a_size < b_size ? a_size : b_size);
+    if (order != 0)
+        return order;
+    return a_size < b_size ? -1 : a_size > b_size;
+}
+
 int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)
 {
     if (buffer->capacity - buffer->size >= extra)

@@ -63,6 +63,9 @@ static inline uint64_t hpool__min_u64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/* Byte strings in memcmp order, a shorter prefix first: how keys sort. */
+int hpool__compare_bytes(const void *a, size_t a_size, const void *b, size_t b_size);
+
 /* ---- Growable memory ------------------------------------------------------ */
 
 typedef struct hpool__buffer {

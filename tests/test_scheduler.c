@@ -25,9 +25,9 @@ static void free_pool(hpool_pool *pool)
 }
 
 /* A map call over source, cut up to item cut, at ns per item (0: unknown). */
-static hpool__call fake_call(const hpool_source *source, uint64_t total, uint64_t cut, double ns, size_t chunksize)
+static hpool__call_state fake_call(const hpool_source *source, uint64_t total, uint64_t cut, double ns, size_t chunksize)
 {
-    hpool__call call;
+    hpool__call_state call;
     memset(&call, 0, sizeof call);
     call.kind = HPOOL__CALL_MAP;
     call.mode = HPOOL__FIXED_RESULT;
@@ -41,7 +41,7 @@ static hpool__call fake_call(const hpool_source *source, uint64_t total, uint64_
 }
 
 /* What every plan must satisfy. */
-static void check_plan(const hpool__call *call, const hpool__batch_plan *plan, uint64_t threads, uint64_t held)
+static void check_plan(const hpool__call_state *call, const hpool__batch_plan *plan, uint64_t threads, uint64_t held)
 {
     uint64_t remaining = call->total == UINT64_MAX ? UINT64_MAX : call->total - call->cut;
     CHECK(plan->chunksize >= 1);
@@ -61,7 +61,7 @@ static void test_unmeasured_items(void)
     hpool_pool *pool = fake_pool(1, threads);
     hpool_source *source;
     hpool_source_range(&source, 0, 64);
-    hpool__call call = fake_call(source, 64, 0, 0, 0);
+    hpool__call_state call = fake_call(source, 64, 0, 0, 0);
     hpool__batch_plan plan;
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
     check_plan(&call, &plan, 16, 0);
@@ -82,7 +82,7 @@ static void test_last_round(void)
     hpool_pool *pool = fake_pool(2, threads);
     hpool_source *source;
     hpool_source_range(&source, 0, 64);
-    hpool__call call = fake_call(source, 64, 40, 1e8, 0); /* 24 left of 100 ms each, 32 threads */
+    hpool__call_state call = fake_call(source, 64, 40, 1e8, 0); /* 24 left of 100 ms each, 32 threads */
     hpool__batch_plan plan;
     CHECK(hpool__plan_batch(pool, &call, 1, 10, &plan));
     check_plan(&call, &plan, 16, 10);
@@ -101,7 +101,7 @@ static void test_cheap_items(void)
     hpool_pool *pool = fake_pool(1, threads);
     hpool_source *source;
     hpool_source_range(&source, 0, 1000000000);
-    hpool__call call = fake_call(source, 1000000000, 0, 10.0, 0);
+    hpool__call_state call = fake_call(source, 1000000000, 0, 10.0, 0);
     call.mode = HPOOL__REDUCE; /* no bytes per item: only time bounds the batch */
     hpool__batch_plan plan;
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
@@ -114,7 +114,7 @@ static void test_cheap_items(void)
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
     CHECK(plan.items * 8 <= (1u << 20));
     /* Few items: ceil(n / (4 × workers)) bounds the chunk. */
-    hpool__call few = fake_call(source, 6400, 0, 10.0, 0);
+    hpool__call_state few = fake_call(source, 6400, 0, 10.0, 0);
     CHECK(hpool__plan_batch(pool, &few, 0, 0, &plan));
     CHECK(plan.chunksize <= 100);
     hpool_source_free(source);
@@ -129,7 +129,7 @@ static void test_chunksizes(void)
     hpool_source *source;
     hpool_source_range(&source, 0, 1000);
     hpool__batch_plan plan;
-    hpool__call call = fake_call(source, 1000, 0, 50.0, SIZE_MAX);
+    hpool__call_state call = fake_call(source, 1000, 0, 50.0, SIZE_MAX);
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
     CHECK(plan.chunksize == 1000 && plan.items == 1000); /* one chunk of all that is left */
     call = fake_call(source, 1000, 990, 50.0, 7);
@@ -162,11 +162,11 @@ static void test_window(void)
     pool->window = 5;
     hpool_source *source;
     hpool_source_range(&source, 0, 1000);
-    hpool__call call = fake_call(source, 1000, 0, 1000.0, 1);
-    call.chunks_in_flight = 5;
+    hpool__call_state call = fake_call(source, 1000, 0, 1000.0, 1);
+    call.chunks_in_window = 5;
     hpool__batch_plan plan;
     CHECK(!hpool__plan_batch(pool, &call, 0, 0, &plan));
-    call.chunks_in_flight = 3;
+    call.chunks_in_window = 3;
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
     CHECK(plan.items >= 1 && plan.items <= 2);
     hpool_source_free(source);
@@ -181,7 +181,7 @@ static void test_shares(void)
     hpool_pool *pool = fake_pool(4, threads);
     hpool_source *source;
     hpool_source_range(&source, 0, 10000);
-    hpool__call call = fake_call(source, 10000, 0, 1e6, 0);
+    hpool__call_state call = fake_call(source, 10000, 0, 1e6, 0);
     hpool__batch_plan plan;
     CHECK(hpool__plan_batch(pool, &call, 2, 0, &plan));
     check_plan(&call, &plan, 16, 0);
@@ -209,7 +209,7 @@ static void test_invariants(void)
         size_t chunksize = chunksizes[(seed >> 4) % 6];
         int rank = (int)((seed >> 2) % 3);
         uint64_t held = (seed >> 50) % 200;
-        hpool__call call = fake_call(source, total, cut, ns, chunksize);
+        hpool__call_state call = fake_call(source, total, cut, ns, chunksize);
         hpool__batch_plan plan;
         if (hpool__plan_batch(pool, &call, rank, held, &plan))
             check_plan(&call, &plan, (uint64_t)threads[rank], held);

@@ -48,7 +48,7 @@ typedef struct hpool__entry_header {
 
 static inline size_t hpool__round8(size_t size)
 {
-    return (size + 7) & ~(size_t)7;
+    return (size_t)hpool__round_up(size, 8);
 }
 
 static inline size_t hpool__entry_size(uint32_t key_size, uint32_t value_size)
@@ -154,7 +154,6 @@ size_t hpool__pair_table_bytes(const hpool__pair_table *table);
 /* Sends a mapped table to the outbox files, one per owner rank, and
  * empties it. With store->lock held if team threads may run. */
 int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table);
-int hpool__spill_owned(hpool__keyed_store *store);
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
 /* Spills the owned tables if they hold more than half the budget. */
 int hpool__spill_owned_if_over(hpool__keyed_store *store);

@@ -470,11 +470,11 @@ int hpool__pair_tables_gather(hpool__pair_table *mapped, hpool__pair_table *owne
     int rc = codes != NULL && moved != NULL ? 0 : HPOOL_ENOMEM;
     gather_job job = {mapped, owned, shares, ranks, me, parts, moved, codes};
     if (rc == 0)
-        hpool__team_run(team, split_part, &job, shares);
+        hpool__team_parallel(team, split_part, &job, shares);
     for (int t = 0; t < shares && rc == 0; t++)
         rc = codes[t];
     if (rc == 0)
-        hpool__team_run(team, gather_share, &job, shares);
+        hpool__team_parallel(team, gather_share, &job, shares);
     for (int s = 0; s < shares && rc == 0; s++)
         rc = codes[s];
     for (size_t m = 0; moved != NULL && m < (size_t)shares * (size_t)shares; m++)

@@ -24,18 +24,10 @@ int hpool_values_next(hpool_values *values, const void **data, size_t *size)
     return 0;
 }
 
-static int compare_bytes(const void *a, size_t a_size, const void *b, size_t b_size)
-{
-    int order = memcmp(a, b, a_size < b_size ? a_size : b_size);
-    if (order != 0)
-        return order;
-    return a_size < b_size ? -1 : a_size > b_size;
-}
-
 static int compare_entry_keys(const void *a, const void *b)
 {
     unsigned char *x = *(unsigned char *const *)a, *y = *(unsigned char *const *)b;
-    return compare_bytes(hpool__entry_key(x), ((hpool__entry_header *)x)->key_size, hpool__entry_key(y), ((hpool__entry_header *)y)->key_size);
+    return hpool__compare_bytes(hpool__entry_key(x), ((hpool__entry_header *)x)->key_size, hpool__entry_key(y), ((hpool__entry_header *)y)->key_size);
 }
 
 static hpool_pair entry_pair(unsigned char *entry)
@@ -53,8 +45,8 @@ int hpool__compare_pairs(const hpool_pair *a, const hpool_pair *b, const hpool_k
         if (order != 0)
             return order;
     }
-    int order = compare_bytes(a->key, a->key_size, b->key, b->key_size);
-    return order != 0 ? order : compare_bytes(a->value, a->value_size, b->value, b->value_size);
+    int order = hpool__compare_bytes(a->key, a->key_size, b->key, b->key_size);
+    return order != 0 ? order : hpool__compare_bytes(a->value, a->value_size, b->value, b->value_size);
 }
 
 static int compare_output_entries(const void *a, const void *b, void *spec)
@@ -256,7 +248,7 @@ static int sort_on_team(const hpool__pair_table *tables, int table_count, const 
     if (shares == NULL)
         return HPOOL_ENOMEM;
     reduce_job job = {tables, table_count, spec, reduce, shares};
-    hpool__team_run(team, run_share_part, &job, parts);
+    hpool__team_parallel(team, run_share_part, &job, parts);
     int rc = 0;
     for (int p = 0; p < parts && rc == 0; p++)
         if ((rc = shares[p].rc) == HPOOL_EFAILED)

@@ -57,7 +57,7 @@ int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
 }
 
 /* Reduce side: each owned table, sorted by key, becomes one more run. */
-int hpool__spill_owned(hpool__keyed_store *store)
+static int spill_owned(hpool__keyed_store *store)
 {
     int rc = 0;
     for (int s = 0; s < store->thread_count && rc == 0; s++) {
@@ -99,7 +99,7 @@ int hpool__spill_owned_if_over(hpool__keyed_store *store)
     for (int s = 0; s < store->thread_count; s++)
         bytes += hpool__pair_table_bytes(&store->owned[s]);
     if (store->budget > 0 && bytes > store->budget / 2)
-        return hpool__spill_owned(store);
+        return spill_owned(store);
     return 0;
 }
 
@@ -157,9 +157,7 @@ static int reader_advance(run_reader *reader)
 
 static int compare_keys(const hpool_pair *a, const hpool_pair *b)
 {
-    size_t n = a->key_size < b->key_size ? a->key_size : b->key_size;
-    int order = memcmp(a->key, b->key, n);
-    return order ? order : (a->key_size > b->key_size) - (a->key_size < b->key_size);
+    return hpool__compare_bytes(a->key, a->key_size, b->key, b->key_size);
 }
 
 int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code)
@@ -168,7 +166,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
         return hpool__pair_tables_reduce(store->owned, store->thread_count, team, run, code);
     /* What is still in memory becomes the last run, so every key is merged
      * from sorted files only. */
-    int rc = hpool__spill_owned(store);
+    int rc = spill_owned(store);
     size_t count = store->run_count;
     run_reader *readers = hpool__calloc(count, sizeof *readers);
     if (readers == NULL)
