@@ -129,6 +129,10 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
     }
     HPOOL__ASSERT(call->batches_uncollected > 0);
     call->batches_uncollected--;
+    if (batch->origin_rank == pool->root) {
+        HPOOL__ASSERT(call->local_uncollected > 0);
+        call->local_uncollected--;
+    }
     call->done += batch->count;
     uint64_t timed_ns = atomic_load(&batch->timed_ns), timed_items = atomic_load(&batch->timed_items);
     if (timed_items > 0 && timed_ns > 0) {

@@ -328,6 +328,7 @@ typedef struct hpool__call_state {
      * read them. The window bounds it. */
     uint64_t chunks_in_window;
     size_t batches_uncollected;     /* batches cut and not yet collected */
+    size_t local_uncollected;       /* of those, on the root's own team */
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
     uint64_t block_size;            /* deterministic reduce, else 0 */

@@ -197,7 +197,11 @@ static void fail_all_calls(hpool_pool *pool, int error)
             call->report.status = error;
         call->source_ended = true;
         call->total = call->cut;
-        call->batches_uncollected = 0;
+        /* What other ranks hold will not come back; what the root's own
+         * team holds will, and until then it may write to the caller's
+         * results: the call completes only once those are collected. */
+        call->batches_uncollected = call->local_uncollected;
+        hpool__team_cancel(&pool->team, call->id);
         call->shuffle_pending = call->shuffling = false;
         call->keyed_done = true;
     }

@@ -233,6 +233,7 @@ hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int de
     call->cut += batch->count;
     call->chunks_in_window += batch->chunk_count;
     call->batches_uncollected++;
+    call->local_uncollected += dest == pool->root;
     pool->loads[dest].chunks_sent += batch->chunk_count;
     if (ended) {
         call->source_ended = true;

@@ -157,6 +157,8 @@ static void test_peer(void)
         CHECK_RC(HPOOL_EPEER, hpool_map(pool, &call, &report));
         CHECK_RC(HPOOL_EPEER, report.status);
         hpool_source_free(source);
+        /* Freed at once: a failed call returns only after the root's own
+         * threads stopped writing into out (ASan would see them). */
         free(out);
         CHECK_RC(HPOOL_EPEER, hpool_pool_join(pool));
     } else {
