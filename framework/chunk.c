@@ -1,4 +1,4 @@
-/* chunk.c: running one chunk of a batch on a team thread, and the task and span API its map function calls. */
+/* chunk.c: running one chunk of a batch on a team thread: its span, its function, and what it hands back to the batch. */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -18,75 +18,6 @@ struct hpool__thread_state {
     unsigned char *scratch;
 };
 
-/* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
-typedef struct chunk_context {
-    hpool__batch *batch;
-    uint64_t offset;            /* the chunk's first item, within the batch */
-    hpool__chunk_output *output;
-    hpool__failure *failures;   /* this chunk's, merged into the batch after */
-    size_t failure_count, failure_capacity;
-    int error;                  /* an allocation failed */
-} chunk_context;
-
-static void chunk_fail(chunk_context *chunk, uint64_t index, int64_t code)
-{
-    hpool__failure *grown =
-        hpool__grow_array(chunk->failures, &chunk->failure_capacity, chunk->failure_count, sizeof *grown);
-    if (grown == NULL) {
-        chunk->error = HPOOL_ENOMEM;
-        return;
-    }
-    chunk->failures = grown;
-    chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
-}
-
-int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size)
-{
-    if (span == NULL || data == NULL || size == NULL || i >= span->count)
-        return HPOOL_EINVAL;
-    chunk_context *chunk = span->internal;
-    static _Thread_local int64_t range_value;
-    hpool__input_get(&chunk->batch->input, chunk->offset + i, data, size, &range_value);
-    return 0;
-}
-
-/* Closes the records of items before i, which emitted nothing more. */
-static void close_records_before(hpool__chunk_output *output, size_t i)
-{
-    while (output->emitted < i) {
-        output->ends[output->emitted] = output->bytes.size;
-        output->emitted++;
-    }
-}
-
-int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size)
-{
-    if (span == NULL || i >= span->count)
-        return HPOOL_EINVAL;
-    chunk_context *chunk = span->internal;
-    hpool__chunk_output *output = chunk->output;
-    if (output == NULL || i < output->emitted) /* that record is closed */
-        return HPOOL_EINVAL;
-    close_records_before(output, i);
-    if (hpool__buffer_append(&output->bytes, data, size) != 0)
-        return HPOOL_ENOMEM;
-    return 0;
-}
-
-int hpool_task_emit(hpool_task *task, const void *data, size_t size)
-{
-    if (task == NULL || task->span == NULL)
-        return HPOOL_EINVAL;
-    return hpool_span_emit(task->span, task->index - task->span->first, data, size);
-}
-
-void hpool_span_fail(hpool_span *span, size_t i, int code)
-{
-    if (span == NULL || i >= span->count || code == 0)
-        return;
-    chunk_fail(span->internal, span->first + i, code);
-}
-
 /* Keeps the item value after the chunk accumulator suitably aligned. */
 static size_t aligned_value_size(const hpool_reducer *reducer)
 {
@@ -97,7 +28,7 @@ static size_t aligned_value_size(const hpool_reducer *reducer)
 static int execute_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
                      unsigned char *value)
 {
-    chunk_context *chunk = span->internal;
+    hpool__chunk_context *chunk = span->internal;
     const hpool__input *input = &chunk->batch->input;
     size_t result_size = span->result_size;
     hpool_task task = {.state = span->state, .span = span, .result_size = result_size, .emitter = span->emitter};
@@ -121,18 +52,18 @@ static int execute_items(const hpool_function *function, hpool_span *span, const
         }
         int rc = function->map(&task, function->user);
         if (rc != 0)
-            chunk_fail(chunk, task.index, rc);
+            hpool__chunk_fail(chunk, task.index, rc);
         else if (reducer != NULL)
             reducer->combine(span->accumulator, value, reducer->user);
         if (chunk->output != NULL)
-            close_records_before(chunk->output, i + 1);
+            hpool__close_records_before(chunk->output, i + 1);
     }
     return 0;
 }
 
 /* Deterministic reduce: each block of the chunk folds, in input order, into
  * its own partial in the batch, so no partial depends on who ran what. */
-static int execute_blocks(const hpool_function *function, hpool_span *span, chunk_context *chunk,
+static int execute_blocks(const hpool_function *function, hpool_span *span, hpool__chunk_context *chunk,
                       const hpool_reducer *reducer, unsigned char *value)
 {
     hpool__batch *batch = chunk->batch;
@@ -153,7 +84,7 @@ static int execute_blocks(const hpool_function *function, hpool_span *span, chun
             /* the block failed as a whole: its partial counts for nothing */
             memcpy(part.accumulator, reducer->identity, reducer->value_size);
             for (uint64_t i = 0; i < part.count; i++)
-                chunk_fail(chunk, part.first + i, code);
+                hpool__chunk_fail(chunk, part.first + i, code);
         }
     }
     chunk->offset = chunk_offset;
@@ -172,11 +103,11 @@ static void fail_chunk_items(hpool__batch *batch, uint64_t c, int code)
 
 /* The span of chunk c of batch, as the map function sees it; 0 or
  * HPOOL_ENOMEM for its record output. */
-static int open_span(hpool__batch *batch, uint64_t c, chunk_context *chunk, hpool_span *span)
+static int open_span(hpool__batch *batch, uint64_t c, hpool__chunk_context *chunk, hpool_span *span)
 {
     uint64_t offset = c * batch->chunksize;
     uint64_t count = hpool__min_u64(batch->count - offset, batch->chunksize);
-    *chunk = (chunk_context){.batch = batch, .offset = offset};
+    *chunk = (hpool__chunk_context){.batch = batch, .offset = offset};
     *span = (hpool_span){
         .first = batch->first + offset,
         .count = count,
@@ -200,7 +131,7 @@ static int open_span(hpool__batch *batch, uint64_t c, chunk_context *chunk, hpoo
 
 /* Runs the batch's function over the span: its thread state made on first
  * use, then span by span, item by item, or block by block. */
-static int execute_function(const hpool__team *team, hpool__batch *batch, hpool_span *span, chunk_context *chunk,
+static int execute_function(const hpool__team *team, hpool__batch *batch, hpool_span *span, hpool__chunk_context *chunk,
                         const hpool_reducer *reducer, hpool__thread_state *thread)
 {
     const hpool_function *function = &team->functions[batch->function];
@@ -222,7 +153,7 @@ static int execute_function(const hpool__team *team, hpool__batch *batch, hpool_
 
 /* Merges what the chunk found into its batch: its failures (all of its
  * items, if it failed as a whole) and a reduce's partial. */
-static void merge_into_batch(hpool__batch *batch, const hpool_span *span, chunk_context *chunk,
+static void merge_into_batch(hpool__batch *batch, const hpool_span *span, hpool__chunk_context *chunk,
                              const hpool_reducer *reducer, const unsigned char *partial, int code)
 {
     bool folds_into_batch = reducer != NULL && batch->block_size == 0;
@@ -249,7 +180,7 @@ void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t
         fail_chunk_items(batch, c, HPOOL_ENOMEM);
         return;
     }
-    chunk_context chunk;
+    hpool__chunk_context chunk;
     hpool_span span;
     int code = open_span(batch, c, &chunk, &span);
     if (batch->mode == HPOOL__KEYED) /* pairs go into this thread's table of the rank's store */
@@ -271,7 +202,7 @@ void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t
     if (batch->mode == HPOOL__KEYED)
         code = hpool__keyed_chunk_done(batch->store, thread_index, code);
     if (chunk.output != NULL && chunk.output->ends != NULL)
-        close_records_before(chunk.output, span.count);
+        hpool__close_records_before(chunk.output, span.count);
     if (timed) {
         atomic_fetch_add_explicit(&batch->timed_ns, hpool__now_ns() - started, memory_order_relaxed);
         atomic_fetch_add_explicit(&batch->timed_items, span.count, memory_order_relaxed);

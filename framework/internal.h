@@ -191,6 +191,28 @@ struct hpool__team {
     pthread_cond_t threads_started;
 };
 
+/* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
+typedef struct hpool__chunk_context {
+    hpool__batch *batch;
+    uint64_t offset;            /* the chunk's first item, within the batch */
+    hpool__chunk_output *output;
+    hpool__failure *failures;   /* this chunk's, merged into the batch after */
+    size_t failure_count, failure_capacity;
+    int error;                  /* an allocation failed */
+} hpool__chunk_context;
+
+/* Records a failed item of the chunk (span.c); on no memory, chunk->error. */
+void hpool__chunk_fail(hpool__chunk_context *chunk, uint64_t index, int64_t code);
+/* Closes the records of items before i, which emitted nothing more. Inline:
+ * it runs after every item of a map with records. */
+static inline void hpool__close_records_before(hpool__chunk_output *output, size_t i)
+{
+    while (output->emitted < i) {
+        output->ends[output->emitted] = output->bytes.size;
+        output->emitted++;
+    }
+}
+
 /* Running chunks (chunk.c). A team thread's state: each function's init
  * state and scratch room for reduce values. NULL if memory ran out. */
 typedef struct hpool__thread_state hpool__thread_state;
