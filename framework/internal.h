@@ -284,6 +284,8 @@ int hpool__transport_gather(hpool__transport *transport, int root, const void *d
                             size_t **sizes);
 void hpool__transport_close(hpool__transport *transport);
 
+/* ---- Sources (sources.c) and records (records.c) --------------------- */
+
 /* Cuts up to max_count items (and about max_bytes of a producer's) from
  * first on; sets batch->count and *ended when the source is exhausted. */
 int hpool__source_cut(const hpool_source *source, uint64_t first, uint64_t max_count, size_t max_bytes,

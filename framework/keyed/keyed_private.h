@@ -144,7 +144,7 @@ struct hpool__keyed_store {
     int send_rank;
 };
 
-/* The rank's store for a keyed call, made on first use (exchange.c); NULL
+/* The rank's store for a keyed call, made on first use (store.c); NULL
  * if memory ran out. */
 hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed);
 void hpool__keyed_store_free(hpool__keyed_store *store);
