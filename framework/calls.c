@@ -9,8 +9,6 @@
 struct hpool_async {
     hpool_pool *pool;
     hpool__call_state *call;
-    void *apply_input;   /* apply_async's copy of its input */
-    hpool_source *owned_source;
 };
 
 struct hpool_iter {
@@ -38,6 +36,8 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
                 return HPOOL_EINVAL;
             *mode = HPOOL__FIXED_RESULT;
             *result_size = spec->result_size;
+        } else if (spec->result_size > 0) {
+            return HPOOL_EINVAL; /* results of that size, and nowhere to put them */
         } else {
             *mode = HPOOL__NO_RESULT;
             *result_size = 0;
@@ -45,6 +45,10 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
         return 0;
     case HPOOL__CALL_REDUCE:
         if (spec->reducer < 0 || (size_t)spec->reducer >= pool->reducer_count || spec->reduction == NULL)
+            return HPOOL_EINVAL;
+        /* Each item's value is the reducer's: any other size would be
+         * read or written past. 0 means "the reducer's". */
+        if (spec->result_size != 0 && spec->result_size != pool->reducers[spec->reducer].value_size)
             return HPOOL_EINVAL;
         *mode = HPOOL__REDUCE;
         *result_size = pool->reducers[spec->reducer].value_size;
@@ -91,7 +95,7 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
         /* Depends on the item count only: never on ranks, threads or
          * chunksize. Small counts get small blocks, so slow items still
          * spread; a producer's count is unknown, so it gets a fixed size. */
-        uint64_t block = call->total == UINT64_MAX ? 1024 : (call->total + 65535) / 65536;
+        uint64_t block = call->total == UINT64_MAX ? 1024 : hpool__ceil_div(call->total, 65536);
         call->block_size = block < 1 ? 1 : block > 4096 ? 4096 : block;
     }
     call->source_ended = call->total == 0;
@@ -125,6 +129,8 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
 /* Waits with pool->lock held until call completes or the timeout passes. */
 static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeout)
 {
+    if (!call->complete && timeout != 0 && hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK; /* a pool thread waiting on its own pool */
     hpool__deadline deadline = hpool__deadline_in_seconds(timeout);
     while (!call->complete)
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline))
@@ -135,6 +141,8 @@ static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeo
 static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
                         hpool_report *report)
 {
+    if (hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK; /* its own thread would wait for itself */
     hpool__call_state *call;
     int rc = submit(pool, spec, kind, &call);
     if (rc != 0)
@@ -241,14 +249,20 @@ int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t 
         free(copy);
         return rc;
     }
-    (*async)->apply_input = copy;
-    (*async)->owned_source = source;
+    /* The call owns them, and frees them with itself: whoever releases it
+     * last, no thread can still read them, and no free has to wait. */
+    pthread_mutex_lock(&pool->lock);
+    (*async)->call->owned_input = copy;
+    (*async)->call->owned_source = source;
+    pthread_mutex_unlock(&pool->lock);
     return 0;
 }
 
 int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size, void *result,
                 size_t result_size)
 {
+    if (hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK;
     hpool_async *async;
     int rc = hpool_apply_async(pool, function, input, input_size, result, result_size, &async);
     if (rc != 0)
@@ -309,13 +323,8 @@ void hpool_async_free(hpool_async *async)
         return;
     hpool_pool *pool = async->pool;
     pthread_mutex_lock(&pool->lock);
-    /* apply_async owns its input: it must outlive the call */
-    if (async->apply_input != NULL)
-        wait_complete(pool, async->call, -1);
     hpool__call_release(pool, async->call);
     pthread_mutex_unlock(&pool->lock);
-    hpool_source_free(async->owned_source);
-    free(async->apply_input);
     free(async);
 }
 
@@ -377,6 +386,8 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
         return HPOOL_EINVAL;
     hpool_pool *pool = iter->pool;
     hpool__call_state *call = iter->call;
+    if (timeout != 0 && hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK;
     pthread_mutex_lock(&pool->lock);
     if (call->reading != NULL && call->reading_position >= call->reading->count)
         release_reading(pool, call);

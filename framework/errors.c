@@ -1,7 +1,20 @@
-/* errors.c: error codes, their messages and names, and call reports. */
+/* errors.c: error codes, their messages and names, call reports, and the library's version. */
 #include "internal.h"
 
 #include <stdio.h>
+
+#define HPOOL__STRINGIFY(x) #x
+#define HPOOL__VERSION_TEXT(major, minor, patch) HPOOL__STRINGIFY(major) "." HPOOL__STRINGIFY(minor) "." HPOOL__STRINGIFY(patch)
+
+unsigned hpool_version(void)
+{
+    return HPOOL_VERSION_NUMBER;
+}
+
+const char *hpool_version_string(void)
+{
+    return HPOOL__VERSION_TEXT(HPOOL_VERSION_MAJOR, HPOOL_VERSION_MINOR, HPOOL_VERSION_PATCH);
+}
 
 const char *hpool_strerror(int code)
 {

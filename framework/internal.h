@@ -164,6 +164,7 @@ struct hpool__team {
     const hpool_reducer *reducers;
     size_t reducer_count;
     const hpool_keyed_reducer *keyed_reducers;
+    const void *owner;            /* the pool: its threads are marked with it */
     hpool__batch_done_fn *on_batch_done;
     hpool__credit_fn *on_credit;
     void *on_batch_done_user;          /* and on_credit's */
@@ -294,6 +295,9 @@ size_t hpool__source_item_bytes(const hpool_source *source);
 /* One hpool_records from batches sorted by first that tile [0, total). */
 hpool_records *hpool__records_build(hpool__batch **batches, size_t batch_count, uint64_t total);
 
+/* Pools of this process not yet freed (pool.c). */
+int hpool__live_pools(void);
+
 /* ---- Placement (placement.c) ----------------------------------------- */
 
 /* Threads per rank: requested, else the environment, else this rank's
@@ -385,6 +389,8 @@ typedef struct hpool__call_state {
     uint64_t spilled_bytes;
 
     bool complete;                  /* report final, callbacks run */
+    void *owned_input;              /* apply_async's copy of its input, */
+    hpool_source *owned_source;     /* and its source: freed with the call */
 } hpool__call_state;
 
 /* Chunks leave a call's window as they are released (collected, or read
@@ -422,6 +428,7 @@ struct hpool_pool {
     bool engine_started;
     int engine_gate;                /* 0 closed, 1 run, -1 creation failed: exit */
     bool locks_ready;
+    bool counted_live;              /* in hpool__live_pools() until freed */
     pthread_mutex_t lock;
     pthread_cond_t engine_wake;     /* wakes the engine */
     pthread_cond_t changed;         /* wakes threads waiting on calls */

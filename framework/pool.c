@@ -178,6 +178,7 @@ static int start_team(hpool_pool *pool, const hpool_options *options)
     team->reducers = pool->reducers;
     team->reducer_count = pool->reducer_count;
     team->keyed_reducers = pool->keyed_reducers;
+    team->owner = pool;
     team->on_batch_done = on_local_batch_done;
     team->on_credit = on_local_credit;
     team->on_batch_done_user = pool;
@@ -191,6 +192,7 @@ static int start_team(hpool_pool *pool, const hpool_options *options)
 static void *gated_engine(void *argument)
 {
     hpool_pool *pool = argument;
+    hpool__set_thread_owner(pool); /* the callbacks run here */
     pthread_mutex_lock(&pool->lock);
     while (pool->engine_gate == 0)
         pthread_cond_wait(&pool->engine_wake, &pool->lock);
@@ -220,6 +222,15 @@ static void undo_create(hpool_pool *pool)
     hpool__team_stop(&pool->team);
     pool->joined = true;
     hpool_pool_free(pool);
+}
+
+/* Pools created and not yet freed in this process: hpool_mpi_finalize
+ * must not pull MPI from under them. */
+static atomic_int live_pools;
+
+int hpool__live_pools(void)
+{
+    return atomic_load(&live_pools);
 }
 
 int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
@@ -280,6 +291,8 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         return rc;
     }
     open_engine_gate(pool, 1);
+    atomic_fetch_add(&live_pools, 1);
+    pool->counted_live = true;
     *pool_out = pool;
     return 0;
 }
@@ -332,6 +345,8 @@ int hpool_pool_terminate(hpool_pool *pool)
 {
     if (pool == NULL)
         return HPOOL_EINVAL;
+    if (hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK;
     if (!hpool_pool_is_root(pool))
         return HPOOL_ENOTROOT;
     pthread_mutex_lock(&pool->lock);
@@ -348,6 +363,8 @@ int hpool_pool_join(hpool_pool *pool)
 {
     if (pool == NULL)
         return HPOOL_EINVAL;
+    if (hpool__thread_owned_by(pool))
+        return HPOOL_EDEADLK;
     pthread_mutex_lock(&pool->lock);
     if (pool->joined) {
         int error = pool->error;
@@ -380,6 +397,10 @@ void hpool_pool_free(hpool_pool *pool)
 {
     if (pool == NULL)
         return;
+    /* From a map function or callback of this pool it would wait for
+     * itself: documented to do nothing there. */
+    if (hpool__thread_owned_by(pool))
+        return;
     if (!pool->joined)
         hpool_pool_join(pool);
     hpool__transport_close(&pool->transport);
@@ -395,5 +416,7 @@ void hpool_pool_free(hpool_pool *pool)
     free(pool->functions);
     free(pool->reducers);
     free(pool->keyed_reducers);
+    if (pool->counted_live)
+        atomic_fetch_sub(&live_pools, 1);
     free(pool);
 }

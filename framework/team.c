@@ -200,6 +200,7 @@ void hpool__team_wait_started(hpool__team *team)
 
 static void worker_loop(hpool__team *team)
 {
+    hpool__set_thread_owner(team->owner);
     place_worker(team);
     hpool__thread_state *thread = hpool__thread_state_new(team); /* NULL: its chunks fail, HPOOL_ENOMEM */
     pthread_mutex_lock(&team->lock);

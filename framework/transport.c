@@ -25,6 +25,8 @@ int hpool_mpi_finalize(void)
 {
     if (!mpi_initialized_by_hpool)
         return 0;
+    if (hpool__live_pools() > 0)
+        return HPOOL_EBUSY; /* their communicators and threads still use MPI */
     mpi_initialized_by_hpool = false;
     return MPI_Finalize() == MPI_SUCCESS ? 0 : HPOOL_EMPI;
 }

@@ -145,6 +145,18 @@ void hpool__advise_huge_pages(void *data, size_t size)
 #endif
 }
 
+static _Thread_local const void *thread_owner;
+
+void hpool__set_thread_owner(const void *pool)
+{
+    thread_owner = pool;
+}
+
+bool hpool__thread_owned_by(const void *pool)
+{
+    return pool != NULL && thread_owner == pool;
+}
+
 uint64_t hpool__now_ns(void)
 {
     struct timespec now;

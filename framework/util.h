@@ -112,6 +112,13 @@ void hpool__advise_huge_pages(void *data, size_t size);
             (queue)->tail = NULL;                                                                                \
     } while (0)
 
+/* ---- Whose thread is this ----------------------------------------------------
+ * A pool's own threads (team workers and its engine) are marked, so a call
+ * that would wait on that pool from one of them returns HPOOL_EDEADLK
+ * instead of waiting for itself. */
+void hpool__set_thread_owner(const void *pool);
+bool hpool__thread_owned_by(const void *pool);
+
 /* ---- Clocks and deadlines ---------------------------------------------------
  * Every wait with a time limit runs on CLOCK_MONOTONIC, so a step of the
  * wall clock (NTP, a suspended VM) neither fires nor stretches a timeout. */

@@ -61,6 +61,13 @@
  * - A call that returns an error never fires its callbacks; a call that
  *   returns 0 fires its completion callback exactly once.
  * - Free functions accept NULL.
+ * - A pool's own threads (its map functions, and the completion, error and
+ *   progress callbacks) must not wait on that pool: a call that would
+ *   (hpool_map, starmap, map_reduce, map_reduce_keyed, apply, async_wait
+ *   and async_get on an unfinished call, iter_next with a timeout other
+ *   than 0, pool_join, pool_terminate) returns HPOOL_EDEADLK there, and
+ *   hpool_pool_free does nothing. Calls that only start work
+ *   (hpool_map_async, hpool_imap, ...) are allowed.
  */
 
 #include <mpi.h>
@@ -70,6 +77,25 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ======================================================================
+ * Versions
+ * ====================================================================== */
+
+/* The version of this header. CMake reads its project version from these
+ * three lines, so the library, the package files and the header agree. */
+#define HPOOL_VERSION_MAJOR 0
+#define HPOOL_VERSION_MINOR 1
+#define HPOOL_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
+#define HPOOL_VERSION_NUMBER (HPOOL_VERSION_MAJOR * 10000 + HPOOL_VERSION_MINOR * 100 + HPOOL_VERSION_PATCH)
+
+/*! hpool_version() : the version of the library linked at run time, as
+ *  HPOOL_VERSION_NUMBER; compare it with the macro to catch a program built
+ *  against another header. Thread-safe. */
+unsigned hpool_version(void);
+/*! hpool_version_string() : the same as "MAJOR.MINOR.PATCH", static. */
+const char *hpool_version_string(void);
 
 /* ======================================================================
  * Errors
@@ -92,7 +118,9 @@ extern "C" {
     XX(ENOMPI, -13, "launched by mpirun or srun but MPI is not initialised")   \
     XX(EPEER, -14, "a rank sent a malformed message")                          \
     XX(EIO, -15, "input/output error")                                         \
-    XX(EVERSION, -16, "ranks run hpool builds that speak different protocols")
+    XX(EVERSION, -16, "ranks run hpool builds that speak different protocols") \
+    XX(EDEADLK, -17, "a pool's own thread (a map function or callback) waited on that pool") \
+    XX(EBUSY, -18, "a pool still uses MPI: free every pool first")
 
 enum {
     HPOOL_OK = 0,
@@ -120,7 +148,9 @@ const char *hpool_err_name(int code);
  *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL. */
 int hpool_mpi_init(int *argc, char ***argv);
 
-/*! hpool_mpi_finalize() : MPI_Finalize if hpool_mpi_init() initialised MPI. */
+/*! hpool_mpi_finalize() : MPI_Finalize if hpool_mpi_init() initialised MPI.
+ *  @return : 0, HPOOL_EMPI, or HPOOL_EBUSY (nothing done) while any pool of
+ *  this process has not been freed. */
 int hpool_mpi_finalize(void);
 
 /* ======================================================================
@@ -506,14 +536,16 @@ typedef struct hpool_call {
  *  order; variable-size ones in a new *call->records (yours to free).
  *  @return : 0; HPOOL_EFAILED if any item failed (report says how many and
  *  the first), every other result still delivered; HPOOL_ECANCELED; or a
- *  usage error (HPOOL_EINVAL, HPOOL_ECLOSED, HPOOL_ENOTROOT). */
+ *  usage error: HPOOL_EINVAL (also for a result_size with no results array
+ *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK. */
 int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_starmap() : hpool_map() over a columns source. */
 int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce() : like hpool_map(), but each item's value (its
- *  result_size is the reducer's value_size) is combined into
+ *  result_size is the reducer's value_size; call->result_size must be 0 or
+ *  that size, else HPOOL_EINVAL) is combined into
  *  *call->reduction with the reducer: per chunk, per batch, then on the
  *  root. No message is sent per item. Failed items are not combined. The
  *  combine must be associative and commutative, unless call->deterministic

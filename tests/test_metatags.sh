@@ -159,6 +159,10 @@ usage "--format takes tsv or jsonl" --format xml pages
 run help --help
 expect_status 0 help
 grep -q "^usage: metatags" "$work/help.out" || fail "--help: no usage"
+version=$(for part in MAJOR MINOR PATCH; do sed -n "s/^#define HPOOL_VERSION_$part \([0-9]*\)$/\1/p" "$2/include/hpool.h"; done | paste -sd.)
+run version --version
+expect_status 0 version
+[ "$(cat "$work/version.out")" = "metatags (hpool) $version" ] || fail "--version printed '$(cat "$work/version.out")'"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures check(s) failed"

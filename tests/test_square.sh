@@ -365,4 +365,12 @@ count=$(grep -c '^usage: square' "$OUT" || true)
 [ "$count" -eq 1 ] || fail "--help printed $count times, expected once"
 pass
 
+CHECK="--version prints the library's version from include/hpool.h, once"
+header="$(dirname "$0")/../include/hpool.h"
+version=$(for part in MAJOR MINOR PATCH; do sed -n "s/^#define HPOOL_VERSION_$part \([0-9]*\)$/\1/p" "$header"; done | paste -sd.)
+run_square --version
+expect_status 0
+[ "$(cat "$OUT")" = "square (hpool) $version" ] || fail "--version printed '$(cat "$OUT")', expected 'square (hpool) $version'"
+pass
+
 echo "all square checks passed"

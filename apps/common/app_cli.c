@@ -31,3 +31,9 @@ void app_usage_error(const char *program, const char *format, ...)
     va_end(arguments);
     fprintf(stderr, "\nTry '%s --help' for more information.\n", program);
 }
+
+void app_print_version(const char *program)
+{
+    if (app_speaks_for_all_ranks())
+        printf("%s (hpool) %s\n", program, hpool_version_string());
+}

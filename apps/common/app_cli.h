@@ -30,4 +30,8 @@ int app_speaks_for_all_ranks(void);
  * on stderr, MESSAGE formatted as printf does; on the other ranks, nothing. */
 void app_usage_error(const char *program, const char *format, ...) APP_PRINTF_LIKE(2, 3);
 
+/* On the rank that speaks for all, prints "PROGRAM (hpool) X.Y.Z" on
+ * stdout, the version of the hpool library it runs on. */
+void app_print_version(const char *program);
+
 #endif

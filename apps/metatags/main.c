@@ -61,6 +61,7 @@ static const char usage_text[] =
     "                  OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, or the CPUs this\n"
     "                  process may use)\n"
     "  -h, --help      print this help and exit\n"
+    "  --version       print the version and exit\n"
     "\n"
     "bad input: each of these gets a line 'metatags: INPUT: why' on stderr, and\n"
     "every other page's matches are still printed: a missing or unreadable\n"
@@ -80,7 +81,7 @@ static const char usage_text[] =
     "     (with PCRE2's message and the offset in the pattern)\n";
 
 typedef struct settings {
-    bool count, unordered, caseless, help;
+    bool count, unordered, caseless, help, version;
     int progress; /* 1 on, 0 off, -1 when stderr is a terminal */
     enum output_format format;
     const char *pattern;
@@ -108,7 +109,7 @@ static bool parse_positive(const char *text, long long max, long long *value)
 static void parse_arguments(int argc, char **argv, settings *settings)
 {
     enum { OPT_COUNT = 256, OPT_UNORDERED, OPT_FORMAT, OPT_PATTERN, OPT_PROGRESS, OPT_NO_PROGRESS,
-           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS };
+           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS, OPT_VERSION };
     static const struct option long_options[] = {
         {"count", no_argument, NULL, OPT_COUNT},
         {"unordered", no_argument, NULL, OPT_UNORDERED},
@@ -121,6 +122,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
         {"chunksize", required_argument, NULL, OPT_CHUNKSIZE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     settings->pattern = "<meta .*?>";
@@ -170,6 +172,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
                          optarg);
             break;
         case 'h': settings->help = true; break;
+        case OPT_VERSION: settings->version = true; break;
         case ':':
             snprintf(settings->error, sizeof settings->error, "option '%s' needs a value", argv[optind - 1]);
             break;
@@ -182,7 +185,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
     }
     settings->inputs = argv + optind;
     settings->input_count = argc - optind;
-    if (settings->help)
+    if (settings->help || settings->version)
         return;
     if (settings->count && settings->unordered)
         snprintf(settings->error, sizeof settings->error, "--count and --unordered exclude each other");
@@ -406,7 +409,7 @@ int main(int argc, char **argv)
     parse_arguments(argc, argv, &settings);
     static worker_config config;
     config.timeout_ms = settings.timeout_ms;
-    if (settings.error[0] == '\0' && !settings.help) {
+    if (settings.error[0] == '\0' && !settings.help && !settings.version) {
         char why[300];
         if (scan_pattern_compile(&config.pattern, settings.pattern, settings.caseless, why, sizeof why) != 0)
             snprintf(settings.error, sizeof settings.error, "invalid pattern '%s': %s", settings.pattern, why);
@@ -415,6 +418,9 @@ int main(int argc, char **argv)
     if (settings.help) {
         if (speaker)
             fputs(usage_text, stdout);
+        status = EXIT_ALL_GOOD;
+    } else if (settings.version) {
+        app_print_version("metatags");
         status = EXIT_ALL_GOOD;
     } else if (settings.error[0] != '\0') {
         app_usage_error("metatags", "%s", settings.error);

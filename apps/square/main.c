@@ -31,6 +31,7 @@ static const char usage_text[] =
     "                  pool adapts it to the cost of an item\n"
     "  --threads T     worker threads per rank (T >= 1)\n"
     "  -h, --help      print this help and exit\n"
+    "  --version       print the version and exit\n"
     "\n"
     "Options may also be written --option=VALUE. --sum and --unordered exclude\n"
     "each other.\n"
@@ -59,9 +60,9 @@ static const char usage_text[] =
     "     not an integer, or the --input file cannot be opened\n"
     "  mpirun and srun pass these statuses on.\n";
 
-enum { PARSED_RUN, PARSED_HELP, PARSED_USAGE_ERROR };
+enum { PARSED_RUN, PARSED_HELP, PARSED_VERSION, PARSED_USAGE_ERROR };
 
-enum { OPTION_UNORDERED = 256, OPTION_SUM, OPTION_INPUT, OPTION_CHUNKSIZE, OPTION_THREADS };
+enum { OPTION_UNORDERED = 256, OPTION_SUM, OPTION_INPUT, OPTION_CHUNKSIZE, OPTION_THREADS, OPTION_VERSION };
 
 static const struct option long_options[] = {
     {"unordered", no_argument, NULL, OPTION_UNORDERED},
@@ -70,6 +71,7 @@ static const struct option long_options[] = {
     {"chunksize", required_argument, NULL, OPTION_CHUNKSIZE},
     {"threads", required_argument, NULL, OPTION_THREADS},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPTION_VERSION},
     {NULL, 0, NULL, 0},
 };
 
@@ -158,6 +160,8 @@ static int parse_options(int argc, char **argv, settings *settings, const char *
             break;
         case 'h':
             return PARSED_HELP;
+        case OPTION_VERSION:
+            return PARSED_VERSION;
         case OPTION_UNORDERED:
             settings->unordered = 1;
             break;
@@ -255,6 +259,10 @@ int main(int argc, char **argv)
     case PARSED_HELP:
         if (app_speaks_for_all_ranks())
             fputs(usage_text, stdout);
+        status = EXIT_ALL_GOOD;
+        break;
+    case PARSED_VERSION:
+        app_print_version("square");
         status = EXIT_ALL_GOOD;
         break;
     case PARSED_USAGE_ERROR:
