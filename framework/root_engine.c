@@ -193,7 +193,8 @@ static void fail_all_calls(hpool_pool *pool, int error)
     if (pool->error == 0)
         pool->error = error;
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
-        if (call->report.status == 0)
+        bool first_time = call->report.status == 0; /* this runs every round until the calls end */
+        if (first_time)
             call->report.status = error;
         call->source_ended = true;
         call->total = call->cut;
@@ -201,7 +202,8 @@ static void fail_all_calls(hpool_pool *pool, int error)
          * team holds will, and until then it may write to the caller's
          * results: the call completes only once those are collected. */
         call->batches_uncollected = call->local_uncollected;
-        hpool__team_cancel(&pool->team, call->id);
+        if (first_time)
+            hpool__team_cancel(&pool->team, call->id);
         call->shuffle_pending = call->shuffling = false;
         call->keyed_done = true;
     }
