@@ -144,7 +144,9 @@ const char *hpool_err_name(int code);
 /*! hpool_mpi_init() : initialise MPI with MPI_THREAD_MULTIPLE if this process
  *  was started by a launcher (mpirun, srun); do nothing for a plain run, which
  *  then becomes a one-rank pool without MPI (and skips MPI's start-up cost).
- *  Programs that call MPI_Init_thread themselves do not call this.
+ *  Programs that call MPI_Init_thread themselves do not call this. It sets
+ *  MPI_ERRORS_RETURN on MPI_COMM_WORLD, so that MPI errors come back as
+ *  codes instead of ending the job.
  *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL. */
 int hpool_mpi_init(int *argc, char ***argv);
 
@@ -166,8 +168,11 @@ typedef struct hpool_task {
     uint64_t index;          /* the item's position in the input, from 0 */
     const void *input;       /* the item: for a range source, an int64_t */
     size_t input_size;       /* its size in bytes; records get a NUL after */
-    const void *const *args; /* starmap over columns: one pointer per column */
-    size_t arg_count;        /* number of columns, else 0 */
+    /* starmap over columns: one pointer per column, for up to 16 columns;
+     * with more, args is NULL and arg_count 0, and input holds the row's
+     * columns packed one after another. */
+    const void *const *args;
+    size_t arg_count;
     void *result;            /* fixed-size results or a reduce: write here */
     size_t result_size;      /* bytes at result; 0 for variable-size results */
     void *state;             /* this worker thread's state, from init */
@@ -297,7 +302,9 @@ uint64_t hpool_pairs_count(const hpool_pairs *pairs);
 int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair);
 void hpool_pairs_free(hpool_pairs *pairs);
 
-/*! hpool_span_input() : item i (0 ≤ i < span->count) of any source.
+/*! hpool_span_input() : item i (0 ≤ i < span->count) of any source. For a
+ *  range source, *data points at a copy of the value that belongs to the
+ *  calling thread, valid until its next hpool_span_input().
  *  @return : 0, or HPOOL_EINVAL if i is out of the span. */
 int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size);
 
@@ -436,7 +443,8 @@ int hpool_pool_function(const hpool_pool *pool, const char *name, int *index);
 int hpool_pool_close(hpool_pool *pool);
 
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
- *  started: those items fail with HPOOL_ECANCELED. Running items finish. */
+ *  started: those items fail with HPOOL_ECANCELED. Running items finish.
+ *  Blocks until every call of the pool has ended. */
 int hpool_pool_terminate(hpool_pool *pool);
 
 /*! hpool_pool_join() : collective. On the root, closes the pool, waits for
@@ -626,7 +634,9 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout);
  *  returned HPOOL_EOF. @return : the call's status, as hpool_map(). */
 int hpool_iter_report(const hpool_iter *iter, hpool_report *report);
 
-/*! hpool_iter_free() : may be called early: the rest is cancelled. */
+/*! hpool_iter_free() : may be called early: the rest is cancelled, and it
+ *  blocks until no thread of any rank can still read the call's source, so
+ *  the caller may free the source as soon as it returns. */
 void hpool_iter_free(hpool_iter *iter);
 
 #ifdef __cplusplus
