@@ -428,7 +428,6 @@ struct hpool_pool {
     bool engine_started;
     int engine_gate;                /* 0 closed, 1 run, -1 creation failed: exit */
     bool locks_ready;
-    bool counted_live;              /* in hpool__live_pools() until freed */
     pthread_mutex_t lock;
     pthread_cond_t engine_wake;     /* wakes the engine */
     pthread_cond_t changed;         /* wakes threads waiting on calls */

@@ -291,8 +291,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         return rc;
     }
     open_engine_gate(pool, 1);
-    atomic_fetch_add(&live_pools, 1);
-    pool->counted_live = true;
+    atomic_fetch_add(&live_pools, 1); /* until hpool_pool_free: the pools whose gate opened */
     *pool_out = pool;
     return 0;
 }
@@ -416,7 +415,7 @@ void hpool_pool_free(hpool_pool *pool)
     free(pool->functions);
     free(pool->reducers);
     free(pool->keyed_reducers);
-    if (pool->counted_live)
+    if (pool->engine_gate > 0)
         atomic_fetch_sub(&live_pools, 1);
     free(pool);
 }

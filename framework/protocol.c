@@ -33,6 +33,25 @@ int hpool__message_encode(int type, const void *header, size_t header_size, void
     return 0;
 }
 
+int hpool__message_send(hpool__transport *transport, int dest, int type, const void *header, size_t header_size)
+{
+    void *message;
+    size_t size;
+    int rc = hpool__message_encode(type, header, header_size, &message, &size);
+    return rc != 0 ? rc : hpool__transport_send(transport, dest, type, message, size);
+}
+
+int hpool__message_send_to_all(hpool__transport *transport, int except, int type, const void *header,
+                               size_t header_size)
+{
+    if (transport->size == 1)
+        return 0;
+    void *message;
+    size_t size;
+    int rc = hpool__message_encode(type, header, header_size, &message, &size);
+    return rc != 0 ? rc : hpool__transport_send_to_all(transport, except, type, message, size);
+}
+
 int hpool__message_decode(const hpool__message *message, void *header, size_t header_size,
                           const unsigned char **body, size_t *body_size)
 {

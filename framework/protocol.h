@@ -166,6 +166,13 @@ void hpool__message_write_header(void *message, int type, const void *header, si
 /* A message of its envelope and header alone: *buffer is malloc'd. 0 or
  * HPOOL_ENOMEM. */
 int hpool__message_encode(int type, const void *header, size_t header_size, void **buffer, size_t *size);
+struct hpool__transport;
+/* Encodes a message of its envelope and header alone and sends it to dest,
+ * or to every rank but except (send_to_all). 0, HPOOL_ENOMEM or HPOOL_EMPI. */
+int hpool__message_send(struct hpool__transport *transport, int dest, int type, const void *header,
+                        size_t header_size);
+int hpool__message_send_to_all(struct hpool__transport *transport, int except, int type, const void *header,
+                               size_t header_size);
 /* Checks a received message's envelope against its tag, and that it holds
  * at least header_size bytes of header, which it copies out; *body and
  * *body_size are what follows. 0 or HPOOL_EPEER. */

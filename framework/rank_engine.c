@@ -72,10 +72,7 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
 static void report_engine_error(hpool_pool *pool, int code)
 {
     hpool__error_header error = {.code = code};
-    void *message;
-    size_t size;
-    if (hpool__message_encode(HPOOL__MSG_ERROR, &error, sizeof error, &message, &size) == 0
-        && hpool__transport_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, message, size) == 0)
+    if (hpool__message_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, &error, sizeof error) == 0)
         hpool__transport_flush(&pool->transport);
 }
 
@@ -123,11 +120,7 @@ void *hpool__rank_engine(void *argument)
         }
         if (rc == 0 && short_of_chunks && completed > completed_reported) {
             hpool__credit_header credit = {.chunks_completed = completed};
-            void *message;
-            size_t size;
-            rc = hpool__message_encode(HPOOL__MSG_CREDIT, &credit, sizeof credit, &message, &size);
-            if (rc == 0)
-                rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_CREDIT, message, size);
+            rc = hpool__message_send(transport, pool->root, HPOOL__MSG_CREDIT, &credit, sizeof credit);
             if (rc == 0)
                 completed_reported = completed;
             busy = true;
@@ -151,11 +144,7 @@ void *hpool__rank_engine(void *argument)
         report_engine_error(pool, rc);
     } else {
         /* The root reads everything until this, so every send completes. */
-        void *stopped;
-        size_t size;
-        rc = hpool__message_encode(HPOOL__MSG_STOPPED, NULL, 0, &stopped, &size);
-        if (rc == 0)
-            rc = hpool__transport_send(transport, pool->root, HPOOL__MSG_STOPPED, stopped, size);
+        rc = hpool__message_send(transport, pool->root, HPOOL__MSG_STOPPED, NULL, 0);
         int flushed = hpool__transport_flush(transport);
         if (rc == 0)
             rc = flushed;

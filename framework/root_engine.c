@@ -61,17 +61,6 @@ static int note_completed(hpool_pool *pool, int rank, uint64_t completed)
     return 0;
 }
 
-/* A message of its header alone to every rank but the root. */
-static int send_to_all(hpool_pool *pool, int type, const void *header, size_t header_size)
-{
-    if (pool->transport.size == 1)
-        return 0;
-    void *message;
-    size_t size;
-    int rc = hpool__message_encode(type, header, header_size, &message, &size);
-    return rc != 0 ? rc : hpool__transport_send_to_all(&pool->transport, pool->root, type, message, size);
-}
-
 /* Tells every rank about calls canceled since the last round. */
 static int send_cancellations(hpool_pool *pool)
 {
@@ -83,7 +72,7 @@ static int send_cancellations(hpool_pool *pool)
         pthread_mutex_unlock(&pool->lock);
         hpool__team_cancel(&pool->team, id);
         hpool__cancel_header cancel = {.call_id = id};
-        int rc = send_to_all(pool, HPOOL__MSG_CANCEL, &cancel, sizeof cancel);
+        int rc = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_CANCEL, &cancel, sizeof cancel);
         pthread_mutex_lock(&pool->lock);
         if (rc != 0)
             return rc;
@@ -104,7 +93,7 @@ static int start_shuffles(hpool_pool *pool)
         call->shuffling = true;
         hpool__shuffle_header shuffle = {.call_id = call->id, .keyed = (uint32_t)call->spec.reducer};
         pthread_mutex_unlock(&pool->lock);
-        int rc = send_to_all(pool, HPOOL__MSG_SHUFFLE, &shuffle, sizeof shuffle);
+        int rc = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_SHUFFLE, &shuffle, sizeof shuffle);
         if (rc == 0)
             rc = hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed);
         pthread_mutex_lock(&pool->lock);
@@ -296,7 +285,7 @@ void *hpool__root_engine(void *argument)
     }
     pthread_mutex_unlock(&pool->lock);
     /* Release the other ranks from hpool_pool_join(). */
-    int sent = send_to_all(pool, HPOOL__MSG_STOP, NULL, 0);
+    int sent = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_STOP, NULL, 0);
     if (rc == 0)
         rc = sent;
     int drained = sent == 0 ? drain_until_stopped(pool) : 0;
