@@ -78,6 +78,17 @@
 extern "C" {
 #endif
 
+/* Marks the public API. The library is built with hidden visibility
+ * (CMake's C_VISIBILITY_PRESET), so only what carries this mark is
+ * exported from libhpool.so; its internal hpool__ functions are not. */
+#if defined(_WIN32)
+#  define HPOOL_API
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define HPOOL_API __attribute__((visibility("default")))
+#else
+#  define HPOOL_API
+#endif
+
 /* ======================================================================
  * Versions
  * ====================================================================== */
@@ -93,9 +104,9 @@ extern "C" {
 /*! hpool_version() : the version of the library linked at run time, as
  *  HPOOL_VERSION_NUMBER; compare it with the macro to catch a program built
  *  against another header. Thread-safe. */
-unsigned hpool_version(void);
+HPOOL_API unsigned hpool_version(void);
 /*! hpool_version_string() : the same as "MAJOR.MINOR.PATCH", static. */
-const char *hpool_version_string(void);
+HPOOL_API const char *hpool_version_string(void);
 
 /* ======================================================================
  * Errors
@@ -131,11 +142,11 @@ enum {
 
 /*! hpool_strerror() : a sentence for any code, HPOOL_* or not.
  *  @return : a static string; never NULL. Thread-safe. */
-const char *hpool_strerror(int code);
+HPOOL_API const char *hpool_strerror(int code);
 
 /*! hpool_err_name() : the code's name, e.g. "HPOOL_EINVAL", or "HPOOL_OK".
  *  @return : a static string; "unknown" for codes outside the table. */
-const char *hpool_err_name(int code);
+HPOOL_API const char *hpool_err_name(int code);
 
 /* ======================================================================
  * MPI set-up, for programs that want hpool to own MPI
@@ -148,12 +159,12 @@ const char *hpool_err_name(int code);
  *  MPI_ERRORS_RETURN on MPI_COMM_WORLD, so that MPI errors come back as
  *  codes instead of ending the job.
  *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL. */
-int hpool_mpi_init(int *argc, char ***argv);
+HPOOL_API int hpool_mpi_init(int *argc, char ***argv);
 
 /*! hpool_mpi_finalize() : MPI_Finalize if hpool_mpi_init() initialised MPI.
  *  @return : 0, HPOOL_EMPI, or HPOOL_EBUSY (nothing done) while any pool of
  *  this process has not been freed. */
-int hpool_mpi_finalize(void);
+HPOOL_API int hpool_mpi_finalize(void);
 
 /* ======================================================================
  * Map functions
@@ -238,14 +249,14 @@ typedef struct hpool_reducer {
  *  reduce function (its out). Keys and values are any bytes, NULs included;
  *  both are copied. @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (a value of
  *  the wrong size for a combiner, or NULL emitter outside keyed calls). */
-int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size);
+HPOOL_API int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size);
 
 /* The values of one key, for a keyed reduce function:
  *
  *      while (hpool_values_next(values, &data, &size) == 0) { use data; }
  */
 typedef struct hpool_values hpool_values;
-int hpool_values_next(hpool_values *values, const void **data, size_t *size);
+HPOOL_API int hpool_values_next(hpool_values *values, const void **data, size_t *size);
 
 /*! Reduces one key: reads its values and emits any number of output pairs to
  *  out. Runs once per distinct key, on the rank that owns the key's hash,
@@ -296,29 +307,29 @@ typedef struct hpool_keyed_reducer {
 
 /* The sorted output of a keyed map-reduce, on the root. */
 typedef struct hpool_pairs hpool_pairs;
-uint64_t hpool_pairs_count(const hpool_pairs *pairs);
+HPOOL_API uint64_t hpool_pairs_count(const hpool_pairs *pairs);
 /*! @return : 0, or HPOOL_EINVAL if i is out of range. The pointers in *pair
  *  live as long as pairs. */
-int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair);
-void hpool_pairs_free(hpool_pairs *pairs);
+HPOOL_API int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair);
+HPOOL_API void hpool_pairs_free(hpool_pairs *pairs);
 
 /*! hpool_span_input() : item i (0 ≤ i < span->count) of any source. For a
  *  range source, *data points at a copy of the value that belongs to the
  *  calling thread, valid until its next hpool_span_input().
  *  @return : 0, or HPOOL_EINVAL if i is out of the span. */
-int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size);
+HPOOL_API int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size);
 
 /*! hpool_span_emit() : append bytes to item i's variable-size result. Items
  *  must be emitted in increasing i; several calls for one i concatenate.
  *  @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (no variable-size results, or i
  *  went backwards). */
-int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size);
+HPOOL_API int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size);
 
 /*! hpool_span_fail() : mark item i of the span failed with a non-zero code. */
-void hpool_span_fail(hpool_span *span, size_t i, int code);
+HPOOL_API void hpool_span_fail(hpool_span *span, size_t i, int code);
 
 /*! hpool_task_emit() : append bytes to this item's variable-size result. */
-int hpool_task_emit(hpool_task *task, const void *data, size_t size);
+HPOOL_API int hpool_task_emit(hpool_task *task, const void *data, size_t size);
 
 /* ======================================================================
  * Sources: what a call maps over. Nothing is shipped that need not be.
@@ -327,21 +338,21 @@ int hpool_task_emit(hpool_task *task, const void *data, size_t size);
 typedef struct hpool_source hpool_source;
 
 /*! Integers start, start+1, ..., stop-1, generated where they run. */
-int hpool_source_range(hpool_source **source, int64_t start, int64_t stop);
+HPOOL_API int hpool_source_range(hpool_source **source, int64_t start, int64_t stop);
 
 /*! count items of item_size bytes each at items. The caller keeps the array
  *  alive and unchanged until the call that uses it completes. */
-int hpool_source_array(hpool_source **source, const void *items, size_t item_size, uint64_t count);
+HPOOL_API int hpool_source_array(hpool_source **source, const void *items, size_t item_size, uint64_t count);
 
 /*! count variable-size records: record i is sizes[i] bytes at records[i], or
  *  a NUL-terminated string when sizes is NULL (file paths, say). Same
  *  lifetime rule as hpool_source_array(). */
-int hpool_source_records(hpool_source **source, const void *const *records, const size_t *sizes,
+HPOOL_API int hpool_source_records(hpool_source **source, const void *const *records, const size_t *sizes,
                          uint64_t count);
 
 /*! starmap's zipped columns: item i is (columns[0][i], ..., columns[k-1][i]),
  *  column j having elements of sizes[j] bytes. task->args[j] points at each. */
-int hpool_source_columns(hpool_source **source, size_t column_count, const void *const *columns,
+HPOOL_API int hpool_source_columns(hpool_source **source, size_t column_count, const void *const *columns,
                          const size_t *sizes, uint64_t count);
 
 /*! A lazy producer, for inputs that do not fit in memory: each call sets
@@ -351,9 +362,9 @@ int hpool_source_columns(hpool_source **source, size_t column_count, const void 
  *  threads at once, and only as fast as the window of chunks in flight
  *  allows (backpressure). */
 typedef int hpool_produce_fn(const void **data, size_t *size, void *user);
-int hpool_source_producer(hpool_source **source, hpool_produce_fn *produce, void *user);
+HPOOL_API int hpool_source_producer(hpool_source **source, hpool_produce_fn *produce, void *user);
 
-void hpool_source_free(hpool_source *source);
+HPOOL_API void hpool_source_free(hpool_source *source);
 
 /* ======================================================================
  * The pool
@@ -429,31 +440,31 @@ typedef struct hpool_options {
  *  @return : 0, HPOOL_EINVAL, HPOOL_ENOMEM, HPOOL_EMPI, HPOOL_EMPILEVEL,
  *  HPOOL_ENOMPI, HPOOL_EMISMATCH, HPOOL_EVERSION or HPOOL_ETHREAD; *pool is
  *  NULL on error. */
-int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
+HPOOL_API int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
 
-int hpool_pool_is_root(const hpool_pool *pool);
-int hpool_pool_rank(const hpool_pool *pool);
-int hpool_pool_size(const hpool_pool *pool);    /* number of ranks */
-int hpool_pool_threads(const hpool_pool *pool); /* worker threads per rank */
+HPOOL_API int hpool_pool_is_root(const hpool_pool *pool);
+HPOOL_API int hpool_pool_rank(const hpool_pool *pool);
+HPOOL_API int hpool_pool_size(const hpool_pool *pool);    /* number of ranks */
+HPOOL_API int hpool_pool_threads(const hpool_pool *pool); /* worker threads per rank */
 
 /*! hpool_pool_function() : the index of the function named name. */
-int hpool_pool_function(const hpool_pool *pool, const char *name, int *index);
+HPOOL_API int hpool_pool_function(const hpool_pool *pool, const char *name, int *index);
 
 /*! hpool_pool_close() : root only; later calls return HPOOL_ECLOSED. */
-int hpool_pool_close(hpool_pool *pool);
+HPOOL_API int hpool_pool_close(hpool_pool *pool);
 
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
  *  started: those items fail with HPOOL_ECANCELED. Running items finish.
  *  Blocks until every call of the pool has ended. */
-int hpool_pool_terminate(hpool_pool *pool);
+HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 
 /*! hpool_pool_join() : collective. On the root, closes the pool, waits for
  *  every call to complete and releases the other ranks. On the other ranks,
  *  serves the root's calls until then. Returns the first transport error. */
-int hpool_pool_join(hpool_pool *pool);
+HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
 /*! hpool_pool_free() : joins if not joined yet, then frees. */
-void hpool_pool_free(hpool_pool *pool);
+HPOOL_API void hpool_pool_free(hpool_pool *pool);
 
 /* ======================================================================
  * Calls (root only; each returns HPOOL_ENOTROOT elsewhere)
@@ -472,15 +483,15 @@ typedef struct hpool_report {
 
 /*! hpool_report_format() : "3 of 14 items failed, the first at index 4 (code
  *  2)" or "14 items, all succeeded", into buf (always NUL-terminated). */
-int hpool_report_format(const hpool_report *report, char *buf, size_t size);
+HPOOL_API int hpool_report_format(const hpool_report *report, char *buf, size_t size);
 
 /* Variable-size results, in input order. */
 typedef struct hpool_records hpool_records;
-uint64_t hpool_records_count(const hpool_records *records);
+HPOOL_API uint64_t hpool_records_count(const hpool_records *records);
 /*! @return : 0, or HPOOL_EINVAL if i is out of range. *data lives as long as
  *  records. A failed item has an empty record. */
-int hpool_records_get(const hpool_records *records, uint64_t i, const void **data, size_t *size);
-void hpool_records_free(hpool_records *records);
+HPOOL_API int hpool_records_get(const hpool_records *records, uint64_t i, const void **data, size_t *size);
+HPOOL_API void hpool_records_free(hpool_records *records);
 
 /* Completion callbacks. They run on the root, on a pool thread, one at a
  * time: keep them short and do not wait on the pool from them. */
@@ -546,10 +557,10 @@ typedef struct hpool_call {
  *  the first), every other result still delivered; HPOOL_ECANCELED; or a
  *  usage error: HPOOL_EINVAL (also for a result_size with no results array
  *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK. */
-int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+HPOOL_API int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_starmap() : hpool_map() over a columns source. */
-int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+HPOOL_API int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce() : like hpool_map(), but each item's value (its
  *  result_size is the reducer's value_size; call->result_size must be 0 or
@@ -558,7 +569,7 @@ int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report
  *  root. No message is sent per item. Failed items are not combined. The
  *  combine must be associative and commutative, unless call->deterministic
  *  is set, which fixes the order (associativity is still assumed). */
-int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce_keyed() : MR-MPI's map, collate and reduce in one call.
  *  The map function emits (key, value) pairs; pairs with one key are
@@ -567,10 +578,10 @@ int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *rep
  *  sorted; the root merges the ranks' sorted runs into *call->pairs.
  *  @return : as hpool_map(); a failing reduce function fails the call with
  *  HPOOL_EFAILED and its code in the report. */
-int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
+HPOOL_API int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_apply() : one call of function on one input, on some worker. */
-int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size,
+HPOOL_API int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size,
                 void *result, size_t result_size);
 
 /* ---- Asynchronous calls ---------------------------------------------- */
@@ -581,25 +592,25 @@ typedef struct hpool_async hpool_async;
  *  the blocking calls, but return at once with a handle. The source, results
  *  and reduction must live until the call completes.
  *  @return : 0 and *async, or a usage error (no callback then). */
-int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
-int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
-int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+HPOOL_API int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+HPOOL_API int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+HPOOL_API int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
 
 /*! hpool_apply_async() : input is copied; result must live until done. */
-int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size,
+HPOOL_API int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size,
                       void *result, size_t result_size, hpool_async **async);
 
 /*! hpool_async_wait() : wait up to timeout seconds (negative: forever).
  *  @return : 0 when done, HPOOL_ETIMEDOUT otherwise. */
-int hpool_async_wait(hpool_async *async, double timeout);
-int hpool_async_ready(const hpool_async *async);
+HPOOL_API int hpool_async_wait(hpool_async *async, double timeout);
+HPOOL_API int hpool_async_ready(const hpool_async *async);
 /*! @return : 1 if done with every item successful, 0 otherwise. */
-int hpool_async_successful(const hpool_async *async);
+HPOOL_API int hpool_async_successful(const hpool_async *async);
 /*! hpool_async_get() : wait up to timeout seconds, then fill *report.
  *  @return : HPOOL_ETIMEDOUT if not done yet, else the call's status. */
-int hpool_async_get(hpool_async *async, double timeout, hpool_report *report);
+HPOOL_API int hpool_async_get(hpool_async *async, double timeout, hpool_report *report);
 /*! hpool_async_free() : may be called before completion: the call goes on. */
-void hpool_async_free(hpool_async *async);
+HPOOL_API void hpool_async_free(hpool_async *async);
 
 /* ---- Streams ----------------------------------------------------------- */
 
@@ -617,8 +628,8 @@ typedef struct hpool_result {
  *  is done. hpool_imap_unordered() : each as soon as it is done. At most
  *  options.window chunks are in flight, so a producer source runs in bounded
  *  memory as long as the stream is read. */
-int hpool_imap(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
-int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
+HPOOL_API int hpool_imap(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
+HPOOL_API int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
 
 /*! hpool_iter_next() : the next result.
  *
@@ -628,16 +639,16 @@ int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **
  *
  *  @return : 0 for a result (check r.status), HPOOL_EOF at the end,
  *  HPOOL_ETIMEDOUT, or the call's fatal error. */
-int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout);
+HPOOL_API int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout);
 
 /*! hpool_iter_report() : how the stream ended, once hpool_iter_next()
  *  returned HPOOL_EOF. @return : the call's status, as hpool_map(). */
-int hpool_iter_report(const hpool_iter *iter, hpool_report *report);
+HPOOL_API int hpool_iter_report(const hpool_iter *iter, hpool_report *report);
 
 /*! hpool_iter_free() : may be called early: the rest is cancelled, and it
  *  blocks until no thread of any rank can still read the call's source, so
  *  the caller may free the source as soon as it returns. */
-void hpool_iter_free(hpool_iter *iter);
+HPOOL_API void hpool_iter_free(hpool_iter *iter);
 
 #ifdef __cplusplus
 }
