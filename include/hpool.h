@@ -174,7 +174,8 @@ typedef struct hpool_span hpool_span;
 typedef struct hpool_emitter hpool_emitter;
 
 /* What an item map function sees. The framework owns every pointer in it;
- * they are valid only during the call. */
+ * they are valid only during the call. hpool allocates hpool_task and
+ * hpool_span, so later versions only add fields at their ends. */
 typedef struct hpool_task {
     uint64_t index;          /* the item's position in the input, from 0 */
     const void *input;       /* the item: for a range source, an int64_t */
@@ -189,6 +190,10 @@ typedef struct hpool_task {
     void *state;             /* this worker thread's state, from init */
     hpool_span *span;        /* for hpool_task_emit() */
     hpool_emitter *emitter;  /* keyed map-reduce: hpool_emit() pairs here */
+    /* The call's argument (hpool_call.argument), the same bytes on every
+     * rank: hpool's functools.partial. NULL and 0 when the call has none. */
+    const void *argument;
+    size_t argument_size;
 } hpool_task;
 
 /* A whole chunk of consecutive items, for map functions that loop
@@ -205,6 +210,8 @@ struct hpool_span {
     void *state;         /* this worker thread's state, from init */
     void *internal;      /* the framework's; do not touch */
     hpool_emitter *emitter; /* keyed map-reduce: hpool_emit() pairs here */
+    const void *argument;   /* the call's argument, as in hpool_task */
+    size_t argument_size;
 };
 
 /*! Item map function: read task->input, write task->result (or emit), and
@@ -230,6 +237,9 @@ typedef struct hpool_function {
     hpool_init_fn *init; /* optional */
     hpool_fini_fn *fini; /* optional */
     void *user;          /* passed to every callback above */
+    /* Room for later fields: must be zero (designated initialisers, as
+     * below, leave them so), else hpool_pool_create fails. */
+    void *reserved[4];
 } hpool_function;
 
 /* An associative combine with its identity, for hpool_map_reduce(). */
@@ -240,6 +250,7 @@ typedef struct hpool_reducer {
     const void *identity; /* value_size bytes */
     hpool_combine_fn *combine;
     void *user;
+    void *reserved[4]; /* zero, as in hpool_function */
 } hpool_reducer;
 
 /* ---- Keyed map-reduce ------------------------------------------------ */
@@ -257,6 +268,12 @@ HPOOL_API int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_siz
  */
 typedef struct hpool_values hpool_values;
 HPOOL_API int hpool_values_next(hpool_values *values, const void **data, size_t *size);
+
+/*! hpool_emitter_argument() : the call's argument (hpool_call.argument),
+ *  for a keyed map function (task->emitter) or reduce function (its out).
+ *  @return : 0 and *data, *size (NULL and 0 without one), or HPOOL_EINVAL
+ *  for a NULL emitter. */
+HPOOL_API int hpool_emitter_argument(const hpool_emitter *emitter, const void **data, size_t *size);
 
 /*! Reduces one key: reads its values and emits any number of output pairs to
  *  out. Runs once per distinct key, on the rank that owns the key's hash,
@@ -285,6 +302,19 @@ typedef int hpool_pair_compare_fn(const hpool_pair *a, const hpool_pair *b, void
  *  file per rank. Return 0, or non-zero to fail the call with that code. */
 typedef int hpool_keyed_write_fn(int rank, const hpool_pair *pairs, size_t count, void *user);
 
+/*! Merges two values of one key, of any sizes, into one: the combiner for
+ *  variable-size values (an inverted index merges two sorted lists of file
+ *  ids into one). Write the merge into out, which has room for *out_size
+ *  bytes (at least a_size + b_size), set *out_size to its size and return
+ *  0. If it needs more room, set *out_size to what it needs, write nothing
+ *  and return 0: it is called again with that much. Return non-zero to
+ *  fail the call with that code. a and b do not overlap out. Like a
+ *  combiner it must be associative and commutative (a sorted union is; an
+ *  append is not: its order would depend on the ranks and threads), and it
+ *  runs on many threads at once. */
+typedef int hpool_merge_fn(const void *a, size_t a_size, const void *b, size_t b_size, void *out,
+                           size_t *out_size, void *user);
+
 /* One entry of the keyed-reducer table (options.keyed_reducers). */
 typedef struct hpool_keyed_reducer {
     const char *name;
@@ -294,6 +324,9 @@ typedef struct hpool_keyed_reducer {
      * be associative and commutative. */
     size_t value_size;
     hpool_combine_fn *combine;
+    /* Optional, instead of combine and value_size: merges values of any
+     * size, at the same places as a combiner. */
+    hpool_merge_fn *merge;
     /* Optional: NULL passes the (combined) pairs through. */
     hpool_keyed_reduce_fn *reduce;
     /* Optional: NULL orders output by key bytes, then value bytes. */
@@ -303,6 +336,7 @@ typedef struct hpool_keyed_reducer {
      * sending it to the root, whose *call->pairs is then empty. The ranks'
      * shares are disjoint by key; each is sorted, not the whole. */
     hpool_keyed_write_fn *write;
+    void *reserved[4]; /* zero, as in hpool_function */
 } hpool_keyed_reducer;
 
 /* The sorted output of a keyed map-reduce, on the root. */
@@ -373,6 +407,13 @@ HPOOL_API void hpool_source_free(hpool_source *source);
 typedef struct hpool_pool hpool_pool;
 
 typedef struct hpool_options {
+    /* sizeof(hpool_options) in the header the caller was built with, set by
+     * HPOOL_OPTIONS_INIT: a library newer than the caller takes its
+     * defaults for the fields the caller's struct lacks; an older library
+     * accepts a newer caller's struct when the fields it does not know are
+     * zero, and fails with HPOOL_EINVAL when they are not, rather than
+     * ignore a setting. Any other value is HPOOL_EINVAL. */
+    size_t struct_size;
     /* Worker threads per rank; 0 takes, first found: HPOOL_THREADS,
      * OMP_NUM_THREADS, SLURM_CPUS_PER_TASK, else this rank's share of the
      * CPUs in its affinity mask: the mask's CPUs divided by the ranks on
@@ -425,7 +466,10 @@ typedef struct hpool_options {
     int placement;
 } hpool_options;
 
-#define HPOOL_OPTIONS_INIT {0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
+/* Start every hpool_options from this (C and C++):
+ *     hpool_options options = HPOOL_OPTIONS_INIT;
+ *     options.threads = 4; */
+#define HPOOL_OPTIONS_INIT {sizeof(hpool_options), 0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line
@@ -479,6 +523,9 @@ typedef struct hpool_report {
     int first_failed_code;       /* its code */
     int status;         /* 0, HPOOL_EFAILED, HPOOL_ECANCELED, or the error */
     uint64_t spilled_bytes; /* keyed calls: pairs written to temporary files */
+    /* Room for later fields, written as zero: hpool writes the report, so
+     * its size stays the same for every 0.x and 1.x library. */
+    uint64_t reserved[6];
 } hpool_report;
 
 /*! hpool_report_format() : "3 of 14 items failed, the first at index 4 (code
@@ -503,6 +550,8 @@ typedef void hpool_progress_fn(uint64_t first, uint64_t count, void *user);
 
 /* One call's description. Start from HPOOL_CALL_INIT. */
 typedef struct hpool_call {
+    /* sizeof(hpool_call) for the caller's header, as in hpool_options. */
+    size_t struct_size;
     int function;                 /* index in options.functions */
     const hpool_source *source;   /* must live until the call completes */
     /* Items per chunk, the run of consecutive items one thread runs at a
@@ -546,9 +595,18 @@ typedef struct hpool_call {
     int deterministic;
     /* Optional: run as runs of items complete, any number of times. */
     hpool_progress_fn *progress;
+    /* Optional: bytes that travel with the call to every rank and reach
+     * its map and span functions (task->argument, span->argument) and its
+     * keyed reduce function (hpool_emitter_argument()): Python's
+     * pool.map(partial(f, n), xs) is call.argument = &n. Copied when the
+     * call starts. Not for combiners and merges: they fold values, and a
+     * fold that depends on the call is a different reducer. */
+    const void *argument;
+    size_t argument_size;
 } hpool_call;
 
-#define HPOOL_CALL_INIT {0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL}
+/* Start every hpool_call from this (C and C++). */
+#define HPOOL_CALL_INIT {sizeof(hpool_call), 0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0}
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
@@ -622,6 +680,7 @@ typedef struct hpool_result {
     int status;       /* 0, or the item's failure code */
     const void *data; /* its result: result_size bytes, or a record */
     size_t size;
+    uint64_t reserved[2]; /* written as zero, as in hpool_report */
 } hpool_result;
 
 /*! hpool_imap() : results in input order, each as soon as every earlier one
