@@ -16,46 +16,88 @@ struct hpool_iter {
     hpool__call_state *call;
 };
 
+static const char *call_name(enum hpool__call_kind kind)
+{
+    switch (kind) {
+    case HPOOL__CALL_MAP:
+        return "hpool_map";
+    case HPOOL__CALL_REDUCE:
+        return "hpool_map_reduce";
+    case HPOOL__CALL_IMAP:
+        return "hpool_imap";
+    case HPOOL__CALL_IMAP_UNORDERED:
+        return "hpool_imap_unordered";
+    case HPOOL__CALL_KEYED:
+        return "hpool_map_reduce_keyed";
+    }
+    return "a call";
+}
+
 /* Checks the call against the pool and its kind; sets mode and result size. */
 static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
                       enum hpool__result_mode *mode, size_t *result_size)
 {
-    if (spec->source == NULL || spec->function < 0 || (size_t)spec->function >= pool->function_count)
-        return HPOOL_EINVAL;
+    const char *name = call_name(kind);
+    if (spec->source == NULL)
+        return hpool__fail(HPOOL_EINVAL, "%s: call.source is NULL: make one with hpool_source_range, _array, "
+                                         "_records, _columns or _producer", name);
+    if (spec->function < 0 || (size_t)spec->function >= pool->function_count)
+        return hpool__fail(HPOOL_EINVAL, "%s: call.function is %d, and the pool has functions 0 to %d", name,
+                           spec->function, (int)pool->function_count - 1);
+    if (spec->argument == NULL && spec->argument_size > 0)
+        return hpool__fail(HPOOL_EINVAL, "%s: call.argument is NULL but call.argument_size is %zu", name,
+                           spec->argument_size);
     bool producer = spec->source->is_producer;
     switch (kind) {
     case HPOOL__CALL_MAP:
         if (spec->results != NULL && spec->records != NULL)
-            return HPOOL_EINVAL;
+            return hpool__fail(HPOOL_EINVAL, "%s: call.results and call.records are both set: fixed-size "
+                                             "results go to one, variable-size to the other", name);
         if (spec->records != NULL) {
             *mode = HPOOL__RECORD_RESULT;
             *result_size = 0;
         } else if (spec->results != NULL) {
             /* a producer's length is unknown, so no array can be sized */
-            if (spec->result_size == 0 || producer)
-                return HPOOL_EINVAL;
+            if (spec->result_size == 0)
+                return hpool__fail(HPOOL_EINVAL, "%s: call.results is set but call.result_size is 0", name);
+            if (producer)
+                return hpool__fail(HPOOL_EINVAL, "%s: call.results cannot hold the results of a producer "
+                                                 "source, whose length is unknown: use call.records or hpool_imap",
+                                   name);
             *mode = HPOOL__FIXED_RESULT;
             *result_size = spec->result_size;
         } else if (spec->result_size > 0) {
-            return HPOOL_EINVAL; /* results of that size, and nowhere to put them */
+            return hpool__fail(HPOOL_EINVAL, "%s: call.result_size is %zu but call.results is NULL: give an array "
+                                             "for the results, or result_size 0 for none", name, spec->result_size);
         } else {
             *mode = HPOOL__NO_RESULT;
             *result_size = 0;
         }
         return 0;
-    case HPOOL__CALL_REDUCE:
-        if (spec->reducer < 0 || (size_t)spec->reducer >= pool->reducer_count || spec->reduction == NULL)
-            return HPOOL_EINVAL;
+    case HPOOL__CALL_REDUCE: {
+        if (spec->reducer < 0 || (size_t)spec->reducer >= pool->reducer_count)
+            return hpool__fail(HPOOL_EINVAL, "%s: call.reducer is %d, and the pool has reducers 0 to %d", name,
+                               spec->reducer, (int)pool->reducer_count - 1);
+        const hpool_reducer *reducer = &pool->reducers[spec->reducer];
+        if (spec->reduction == NULL)
+            return hpool__fail(HPOOL_EINVAL, "%s: call.reduction is NULL: give %zu bytes for the result of \"%s\"",
+                               name, reducer->value_size, reducer->name);
         /* Each item's value is the reducer's: any other size would be
          * read or written past. 0 means "the reducer's". */
-        if (spec->result_size != 0 && spec->result_size != pool->reducers[spec->reducer].value_size)
-            return HPOOL_EINVAL;
+        if (spec->result_size != 0 && spec->result_size != reducer->value_size)
+            return hpool__fail(HPOOL_EINVAL, "%s: call.result_size is %zu but the reducer \"%s\" has value_size %zu: "
+                                             "give 0 or %zu", name, spec->result_size, reducer->name,
+                               reducer->value_size, reducer->value_size);
         *mode = HPOOL__REDUCE;
-        *result_size = pool->reducers[spec->reducer].value_size;
+        *result_size = reducer->value_size;
         return 0;
+    }
     case HPOOL__CALL_KEYED:
-        if (spec->reducer < 0 || (size_t)spec->reducer >= pool->keyed_reducer_count || spec->pairs == NULL)
-            return HPOOL_EINVAL;
+        if (spec->reducer < 0 || (size_t)spec->reducer >= pool->keyed_reducer_count)
+            return hpool__fail(HPOOL_EINVAL, "%s: call.reducer is %d, and the pool has keyed reducers 0 to %d", name,
+                               spec->reducer, (int)pool->keyed_reducer_count - 1);
+        if (spec->pairs == NULL)
+            return hpool__fail(HPOOL_EINVAL, "%s: call.pairs is NULL: give a place for the output", name);
         *mode = HPOOL__KEYED;
         *result_size = 0;
         return 0;
@@ -65,25 +107,51 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
         *result_size = spec->result_size;
         return 0;
     }
-    return HPOOL_EINVAL;
+    return hpool__fail(HPOOL_EINVAL, "unknown call kind %d", (int)kind);
+}
+
+/* The checks every call's entry makes, in this order, with details. */
+static int check_entry(const hpool_pool *pool, const void *call_or_input, const char *name, const char *what)
+{
+    if (pool == NULL)
+        return hpool__fail(HPOOL_EINVAL, "%s: pool is NULL", name);
+    if (call_or_input == NULL)
+        return hpool__fail(HPOOL_EINVAL, "%s: %s is NULL", name, what);
+    if (hpool__thread_owned_by(pool))
+        return hpool__fail(HPOOL_EDEADLK,
+                           "%s was called from a map function or callback of the same pool, which would wait for "
+                           "itself: start it with an _async call or hpool_imap instead, or call it from the "
+                           "program's own thread", name);
+    if (!hpool_pool_is_root(pool))
+        return hpool__fail(HPOOL_ENOTROOT, "%s was called on rank %d; only the root, rank %d, makes calls, while the "
+                                           "other ranks serve them in hpool_pool_join", name, pool->transport.rank,
+                           pool->root);
+    return 0;
 }
 
 /* Queues a call for the engine. The returned call holds one reference for
  * the caller's handle. */
-static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool__call_state **out)
+static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__call_kind kind,
+                  hpool__call_state **out)
 {
-    if (pool == NULL || spec == NULL)
-        return HPOOL_EINVAL;
-    if (!hpool_pool_is_root(pool))
-        return HPOOL_ENOTROOT;
-    enum hpool__result_mode mode;
-    size_t result_size;
-    int rc = check_call(pool, spec, kind, &mode, &result_size);
+    hpool__detail_clear();
+    int rc = check_entry(pool, caller_spec, call_name(kind), "call");
+    if (rc != 0)
+        return rc;
+    hpool_call accepted = HPOOL_CALL_INIT;
+    rc = hpool__accept_struct(&accepted, sizeof accepted, HPOOL__CALL_SIZE_0_1, caller_spec, caller_spec->struct_size,
+                              "call", "HPOOL_CALL_INIT");
+    if (rc != 0)
+        return rc;
+    const hpool_call *spec = &accepted;
+    enum hpool__result_mode mode = HPOOL__NO_RESULT;
+    size_t result_size = 0;
+    rc = check_call(pool, spec, kind, &mode, &result_size);
     if (rc != 0)
         return rc;
     hpool__call_state *call = hpool__calloc(1, sizeof *call);
     if (call == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the call's state", call_name(kind));
     call->kind = kind;
     call->spec = *spec;
     call->source = spec->source;
@@ -99,12 +167,24 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
         call->block_size = block < 1 ? 1 : block > 4096 ? 4096 : block;
     }
     call->source_ended = call->total == 0;
+    if (spec->argument_size > 0) {
+        /* the caller may reuse its argument as soon as the call has started */
+        call->argument = hpool__malloc(spec->argument_size);
+        if (call->argument == NULL) {
+            free(call);
+            return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a copy of the %zu-byte call.argument",
+                               call_name(kind), spec->argument_size);
+        }
+        memcpy(call->argument, spec->argument, spec->argument_size);
+    }
+    call->spec.argument = call->argument;
     if (mode == HPOOL__REDUCE) {
         const hpool_reducer *reducer = &pool->reducers[spec->reducer];
         call->reduction = hpool__malloc(reducer->value_size);
         if (call->reduction == NULL) {
+            free(call->argument);
             free(call);
-            return HPOOL_ENOMEM;
+            return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the reduction", call_name(kind));
         }
         memcpy(call->reduction, reducer->identity, reducer->value_size);
     }
@@ -112,8 +192,10 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     if (pool->closed) {
         pthread_mutex_unlock(&pool->lock);
         free(call->reduction);
+        free(call->argument);
         free(call);
-        return HPOOL_ECLOSED;
+        return hpool__fail(HPOOL_ECLOSED, "%s: the pool is closed (hpool_pool_close, _terminate or _join was "
+                                          "called): no more calls", call_name(kind));
     }
     call->id = pool->next_call_id++;
     if (pool->next_call_id == 0)
@@ -126,23 +208,44 @@ static int submit(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kin
     return 0;
 }
 
+/* The call's status, with its detail set on this thread: the engine's
+ * words when it failed the call, else what the report says. With
+ * pool->lock held, after the call completed. */
+static int take_status(const hpool__call_state *call)
+{
+    int status = call->report.status;
+    if (status == 0) {
+        hpool__detail_clear();
+    } else if (call->detail[0] != '\0') {
+        hpool__detail_restore(status, call->detail);
+    } else {
+        char text[384];
+        hpool_report_format(&call->report, text, sizeof text);
+        hpool__detail_restore(status, text);
+    }
+    return status;
+}
+
 /* Waits with pool->lock held until call completes or the timeout passes. */
 static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeout)
 {
     if (!call->complete && timeout != 0 && hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK; /* a pool thread waiting on its own pool */
+        return hpool__fail(HPOOL_EDEADLK, "a map function or callback of the pool waited on a call of that pool, "
+                                          "which would wait for itself: wait from the program's own thread");
     hpool__deadline deadline = hpool__deadline_in_seconds(timeout);
     while (!call->complete)
-        if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline))
-            return call->complete ? 0 : HPOOL_ETIMEDOUT;
+        if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline)) {
+            if (call->complete)
+                return 0;
+            return hpool__fail(HPOOL_ETIMEDOUT, "the call was not done after %g s: %llu of its items are done",
+                               timeout, (unsigned long long)call->done);
+        }
     return 0;
 }
 
 static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
                         hpool_report *report)
 {
-    if (hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK; /* its own thread would wait for itself */
     hpool__call_state *call;
     int rc = submit(pool, spec, kind, &call);
     if (rc != 0)
@@ -151,7 +254,7 @@ static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__ca
     wait_complete(pool, call, -1);
     if (report != NULL)
         *report = call->report;
-    rc = call->report.status;
+    rc = take_status(call);
     hpool__call_release(pool, call);
     pthread_mutex_unlock(&pool->lock);
     return rc;
@@ -162,10 +265,20 @@ int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report)
     return run_blocking(pool, call, HPOOL__CALL_MAP, report);
 }
 
+/* starmap maps over zipped columns, and nothing else. */
+static int check_starmap(const hpool_call *call, const char *name)
+{
+    hpool__detail_clear();
+    if (call != NULL && call->source != NULL && call->source->kind != HPOOL__COLUMNS)
+        return hpool__fail(HPOOL_EINVAL, "%s: call.source is not a columns source (hpool_source_columns)", name);
+    return 0;
+}
+
 int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report)
 {
-    if (call == NULL || call->source == NULL || call->source->kind != HPOOL__COLUMNS)
-        return HPOOL_EINVAL;
+    int rc = check_starmap(call, "hpool_starmap");
+    if (rc != 0)
+        return rc;
     return run_blocking(pool, call, HPOOL__CALL_MAP, report);
 }
 
@@ -186,11 +299,11 @@ int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_repor
 static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool_async **out)
 {
     if (out == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "%s_async: async is NULL", call_name(kind));
     *out = NULL;
     hpool_async *async = hpool__calloc(1, sizeof *async);
     if (async == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "%s_async: no memory for a handle", call_name(kind));
     int rc = submit(pool, spec, kind, &async->call);
     if (rc != 0) {
         free(async);
@@ -208,8 +321,9 @@ int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **asyn
 
 int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async)
 {
-    if (call == NULL || call->source == NULL || call->source->kind != HPOOL__COLUMNS)
-        return HPOOL_EINVAL;
+    int rc = check_starmap(call, "hpool_starmap_async");
+    if (rc != 0)
+        return rc;
     return start_async(pool, call, HPOOL__CALL_MAP, async);
 }
 
@@ -221,14 +335,20 @@ int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async
 int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size, void *result,
                       size_t result_size, hpool_async **async)
 {
-    if (async == NULL || (input == NULL && input_size > 0) || (result == NULL) != (result_size == 0))
-        return HPOOL_EINVAL;
+    hpool__detail_clear();
+    if (async == NULL)
+        return hpool__fail(HPOOL_EINVAL, "hpool_apply_async: async is NULL");
     *async = NULL;
+    if (input == NULL && input_size > 0)
+        return hpool__fail(HPOOL_EINVAL, "hpool_apply: input is NULL but input_size is %zu", input_size);
+    if ((result == NULL) != (result_size == 0))
+        return hpool__fail(HPOOL_EINVAL, "hpool_apply: result is %s but result_size is %zu: give both or neither",
+                           result == NULL ? "NULL" : "set", result_size);
     /* The input travels as one record, so it is copied: the caller may
      * reuse its buffer at once. */
     void *copy = hpool__malloc(input_size + 1);
     if (copy == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_apply: no memory for a copy of the %zu-byte input", input_size);
     if (input_size)
         memcpy(copy, input, input_size);
     hpool_source *source;
@@ -261,8 +381,9 @@ int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t 
 int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size, void *result,
                 size_t result_size)
 {
-    if (hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK;
+    if (pool != NULL && hpool__thread_owned_by(pool))
+        return hpool__fail(HPOOL_EDEADLK, "hpool_apply was called from a map function or callback of the same "
+                                          "pool, which would wait for itself: use hpool_apply_async");
     hpool_async *async;
     int rc = hpool_apply_async(pool, function, input, input_size, result, result_size, &async);
     if (rc != 0)
@@ -274,8 +395,9 @@ int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_
 
 int hpool_async_wait(hpool_async *async, double timeout)
 {
+    hpool__detail_clear();
     if (async == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_async_wait: async is NULL");
     pthread_mutex_lock(&async->pool->lock);
     int rc = wait_complete(async->pool, async->call, timeout);
     pthread_mutex_unlock(&async->pool->lock);
@@ -304,12 +426,13 @@ int hpool_async_successful(const hpool_async *async)
 
 int hpool_async_get(hpool_async *async, double timeout, hpool_report *report)
 {
+    hpool__detail_clear();
     if (async == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_async_get: async is NULL");
     pthread_mutex_lock(&async->pool->lock);
     int rc = wait_complete(async->pool, async->call, timeout);
     if (rc == 0) {
-        rc = async->call->report.status;
+        rc = take_status(async->call);
         if (report != NULL)
             *report = async->call->report;
     }
@@ -333,11 +456,11 @@ void hpool_async_free(hpool_async *async)
 static int start_stream(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool_iter **out)
 {
     if (out == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "%s: iter is NULL", call_name(kind));
     *out = NULL;
     hpool_iter *iter = hpool__calloc(1, sizeof *iter);
     if (iter == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a stream", call_name(kind));
     int rc = submit(pool, spec, kind, &iter->call);
     if (rc != 0) {
         free(iter);
@@ -382,12 +505,14 @@ static bool item_failed(const hpool__batch *batch, uint64_t index, int *code)
 
 int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
 {
+    hpool__detail_clear();
     if (iter == NULL || result == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_iter_next: %s is NULL", iter == NULL ? "iter" : "result");
     hpool_pool *pool = iter->pool;
     hpool__call_state *call = iter->call;
     if (timeout != 0 && hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK;
+        return hpool__fail(HPOOL_EDEADLK, "hpool_iter_next with a timeout was called from a map function or "
+                                          "callback of the same pool, which would wait for itself: pass timeout 0");
     pthread_mutex_lock(&pool->lock);
     if (call->reading != NULL && call->reading_position >= call->reading->count)
         release_reading(pool, call);
@@ -402,7 +527,7 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
             continue;
         }
         if (call->complete) {
-            int status = call->report.status;
+            int status = take_status(call);
             pthread_mutex_unlock(&pool->lock);
             /* a stream ends with EOF; its failures are in the report */
             return status == 0 || status == HPOOL_EFAILED || status == HPOOL_ECANCELED ? HPOOL_EOF : status;
@@ -410,13 +535,13 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline) && call->ready.head == NULL
             && !call->complete) {
             pthread_mutex_unlock(&pool->lock);
-            return HPOOL_ETIMEDOUT;
+            return hpool__fail(HPOOL_ETIMEDOUT, "no result within %g s", timeout);
         }
     }
     hpool__batch *batch = call->reading;
     uint64_t i = call->reading_position++;
+    memset(result, 0, sizeof *result); /* its reserved fields too */
     result->index = batch->first + i;
-    result->status = 0;
     if (batch->failure_count > 0)
         item_failed(batch, result->index, &result->status);
     if (batch->whole_failed != 0) {
@@ -436,10 +561,13 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
 
 int hpool_iter_report(const hpool_iter *iter, hpool_report *report)
 {
+    hpool__detail_clear();
     if (iter == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_iter_report: iter is NULL");
     pthread_mutex_lock(&iter->pool->lock);
-    int rc = iter->call->complete ? iter->call->report.status : HPOOL_EINVAL;
+    int rc = iter->call->complete ? take_status(iter->call)
+                                  : hpool__fail(HPOOL_EINVAL, "hpool_iter_report: the stream has not ended: read "
+                                                              "it until hpool_iter_next returns HPOOL_EOF");
     if (iter->call->complete && report != NULL)
         *report = iter->call->report;
     pthread_mutex_unlock(&iter->pool->lock);

@@ -31,7 +31,12 @@ static int execute_items(const hpool_function *function, hpool_span *span, const
     hpool__chunk_context *chunk = span->internal;
     const hpool__input *input = &chunk->batch->input;
     size_t result_size = span->result_size;
-    hpool_task task = {.state = span->state, .span = span, .result_size = result_size, .emitter = span->emitter};
+    hpool_task task = {.state = span->state,
+                       .span = span,
+                       .result_size = result_size,
+                       .emitter = span->emitter,
+                       .argument = span->argument,
+                       .argument_size = span->argument_size};
     const void *args[16];
     size_t arg_count = input->kind == HPOOL__COLUMNS ? input->column_count : 0;
     if (arg_count > 16)
@@ -115,6 +120,8 @@ static int open_span(hpool__batch *batch, uint64_t c, hpool__chunk_context *chun
         .item_size = batch->input.item_size,
         .result_size = batch->result_size,
         .internal = chunk,
+        .argument = batch->argument,
+        .argument_size = batch->argument_size,
     };
     if (batch->input.kind == HPOOL__FIXED || batch->input.kind == HPOOL__COLUMNS)
         span->items = batch->input.items + offset * batch->input.item_size;

@@ -302,6 +302,7 @@ void hpool__call_release(hpool_pool *pool, hpool__call_state *call)
         hpool__batch_free(call->record_batches[b]);
     free(call->record_batches);
     free(call->reduction);
+    free(call->argument);
     hpool_source_free(call->owned_source);
     free(call->owned_input);
     for (int r = 0; call->runs != NULL && r < call->runs_received; r++)

@@ -1,7 +1,83 @@
-/* errors.c: error codes, their messages and names, call reports, and the library's version. */
+/* errors.c: error codes, their messages, names and details, call reports, versioned structs, and the library's version. */
 #include "internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+/* The detail of the last error an hpool function returned on this thread,
+ * with its code: thread-local, so concurrent callers never see each
+ * other's, and copied out into the caller's buffer (as PCRE2's
+ * pcre2_get_error_message), so nothing points into hpool's memory. */
+static _Thread_local struct {
+    int code;
+    char text[512];
+} last_detail;
+
+int hpool__fail(int code, const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(last_detail.text, sizeof last_detail.text, format, arguments);
+    va_end(arguments);
+    last_detail.code = code;
+    return code;
+}
+
+void hpool__detail_clear(void)
+{
+    last_detail.code = 0;
+    last_detail.text[0] = '\0';
+}
+
+const char *hpool__detail_text(int code)
+{
+    return last_detail.code == code && code != 0 ? last_detail.text : "";
+}
+
+void hpool__detail_restore(int code, const char *text)
+{
+    if (text == NULL || text[0] == '\0') {
+        hpool__detail_clear();
+        return;
+    }
+    last_detail.code = code;
+    snprintf(last_detail.text, sizeof last_detail.text, "%s", text);
+}
+
+int hpool_error_detail(int code, char *buf, size_t size)
+{
+    if (buf == NULL || size == 0)
+        return HPOOL_EINVAL;
+    const char *text = last_detail.code == code && code != 0 && last_detail.text[0] ? last_detail.text
+                                                                                      : hpool_strerror(code);
+    int length = snprintf(buf, size, "%s", text);
+    return length < 0 ? 0 : length;
+}
+
+int hpool__accept_struct(void *ours, size_t our_size, size_t oldest_size, const void *theirs, size_t their_size,
+                         const char *name, const char *init_macro)
+{
+    /* A struct_size far beyond any layout is not a newer header but an
+     * uninitialised struct: refuse it before reading past its end. */
+    const size_t largest_plausible = 16 * our_size;
+    if (their_size < oldest_size || their_size > largest_plausible)
+        return hpool__fail(HPOOL_EINVAL,
+                           "%s.struct_size is %zu, not the size of any hpool_%s layout (%zu in hpool %s): "
+                           "start it from %s",
+                           name, their_size, name, our_size, hpool_version_string(), init_macro);
+    const unsigned char *bytes = theirs;
+    for (size_t at = our_size; at < their_size; at++)
+        if (bytes[at] != 0)
+            return hpool__fail(HPOOL_EINVAL,
+                               "%s sets a field at byte %zu that hpool %s does not know: the program was built "
+                               "against a newer hpool.h than the library it runs with",
+                               name, at, hpool_version_string());
+    memcpy(ours, theirs, their_size < our_size ? their_size : our_size);
+    /* ours keeps the library's own size from here on */
+    memcpy(ours, &our_size, sizeof our_size);
+    return 0;
+}
 
 #define HPOOL__STRINGIFY(x) #x
 #define HPOOL__VERSION_TEXT(major, minor, patch) HPOOL__STRINGIFY(major) "." HPOOL__STRINGIFY(minor) "." HPOOL__STRINGIFY(patch)
@@ -47,7 +123,8 @@ const char *hpool_err_name(int code)
 int hpool_report_format(const hpool_report *report, char *buf, size_t size)
 {
     if (report == NULL || buf == NULL || size == 0)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_report_format: %s is NULL or empty",
+                           report == NULL ? "report" : "buf");
     if (report->failed == 0 && report->status == 0)
         snprintf(buf, size, "%llu items, all succeeded", (unsigned long long)report->items);
     else if (report->failed == 0)

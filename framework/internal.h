@@ -13,6 +13,33 @@
 #include <stdio.h>
 #include <time.h>
 
+/* ---- Error details (errors.c) ---------------------------------------- */
+
+/* Records the detail of an error this thread is about to return, for
+ * hpool_error_detail(), and returns code, so a check reads
+ *     return hpool__fail(HPOOL_EINVAL, "call.source is NULL");
+ * The text names the field, rank or function, and says what to do. */
+int hpool__fail(int code, const char *format, ...) __attribute__((format(printf, 2, 3)));
+/* Forgets this thread's detail: each public entry that can fail starts so,
+ * so a detail never outlives the call that made it. */
+void hpool__detail_clear(void);
+/* This thread's detail, or "" (for copying it into a call's state). */
+const char *hpool__detail_text(int code);
+/* Sets this thread's detail from saved text, e.g. a call's, when its
+ * status reaches the caller's thread. */
+void hpool__detail_restore(int code, const char *text);
+
+/* A caller's hpool_options or hpool_call (their_size = its struct_size)
+ * into ours, which holds the defaults: fields the caller's older header
+ * lacks keep them; fields of a newer header must be zero. oldest_size is
+ * the size of the first layout (0.1). name is "options" or "call". */
+int hpool__accept_struct(void *ours, size_t our_size, size_t oldest_size, const void *theirs, size_t their_size,
+                         const char *name, const char *init_macro);
+/* The sizes of the 0.1 layouts, which later versions still accept. When a
+ * field is added, these become literal numbers per ABI. */
+#define HPOOL__OPTIONS_SIZE_0_1 sizeof(hpool_options)
+#define HPOOL__CALL_SIZE_0_1 sizeof(hpool_call)
+
 /* ---- Sources -------------------------------------------------------- */
 
 enum hpool__input_kind { HPOOL__RANGE, HPOOL__FIXED, HPOOL__RECORDS, HPOOL__COLUMNS };
@@ -86,6 +113,10 @@ typedef struct hpool__batch {
      * so the root knows how many it still holds. */
     uint64_t sender_chunks_completed;
     hpool__input input;
+    /* The call's argument: on the root the call's copy, elsewhere in the
+     * message (8-byte aligned in both). */
+    const void *argument;
+    size_t argument_size;
 
     /* Execution, inside a rank's team. */
     uint64_t next_chunk;           /* under the team's lock */
@@ -366,6 +397,10 @@ typedef struct hpool__call_state {
     bool abandoned;                 /* its handle was freed early */
 
     hpool_report report;
+    /* The detail of the call's failure, for hpool_error_detail() on the
+     * thread that takes its status: "" when the status says it all. */
+    char detail[384];
+    void *argument;                 /* the caller's argument, copied */
     unsigned char *reduction;       /* REDUCE: value_size bytes */
     hpool__batch **record_batches;  /* map with records: kept until the end */
     size_t record_batch_count, record_batch_capacity;

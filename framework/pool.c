@@ -34,28 +34,66 @@ static uint64_t hash_tables(const hpool_options *options)
     return hash;
 }
 
+static bool reserved_are_zero(void *const reserved[4])
+{
+    return reserved[0] == NULL && reserved[1] == NULL && reserved[2] == NULL && reserved[3] == NULL;
+}
+
 static int check_options(const hpool_options *options)
 {
-    if (options->threads < 0 || (options->functions == NULL && options->function_count > 0)
-        || (options->reducers == NULL && options->reducer_count > 0)
-        || (options->keyed_reducers == NULL && options->keyed_reducer_count > 0) || options->function_count > INT32_MAX
-        || options->reducer_count > INT32_MAX)
-        return HPOOL_EINVAL;
+    if (options->threads < 0)
+        return hpool__fail(HPOOL_EINVAL, "options.threads is %d: give 0 (automatic) or a count of threads",
+                           options->threads);
+    if ((options->functions == NULL && options->function_count > 0) || options->function_count > INT32_MAX)
+        return hpool__fail(HPOOL_EINVAL, "options.functions is NULL or options.function_count (%zu) is too large",
+                           options->function_count);
+    if ((options->reducers == NULL && options->reducer_count > 0) || options->reducer_count > INT32_MAX)
+        return hpool__fail(HPOOL_EINVAL, "options.reducers is NULL or options.reducer_count (%zu) is too large",
+                           options->reducer_count);
+    if ((options->keyed_reducers == NULL && options->keyed_reducer_count > 0)
+        || options->keyed_reducer_count > INT32_MAX)
+        return hpool__fail(HPOOL_EINVAL,
+                           "options.keyed_reducers is NULL or options.keyed_reducer_count (%zu) is too large",
+                           options->keyed_reducer_count);
     for (size_t f = 0; f < options->function_count; f++) {
         const hpool_function *function = &options->functions[f];
-        if (function->name == NULL || (function->map == NULL) == (function->span == NULL))
-            return HPOOL_EINVAL;
+        if (function->name == NULL)
+            return hpool__fail(HPOOL_EINVAL, "options.functions[%zu].name is NULL: every function needs a name", f);
+        if ((function->map == NULL) == (function->span == NULL))
+            return hpool__fail(HPOOL_EINVAL, "function \"%s\" (options.functions[%zu]) has %s: give map or span",
+                               function->name, f, function->map == NULL ? "neither map nor span" : "both map and span");
+        if (!reserved_are_zero(function->reserved))
+            return hpool__fail(HPOOL_EINVAL,
+                               "function \"%s\" (options.functions[%zu]) has non-zero reserved fields: initialise "
+                               "entries with designated initialisers, which zero the rest",
+                               function->name, f);
     }
     for (size_t r = 0; r < options->reducer_count; r++) {
         const hpool_reducer *reducer = &options->reducers[r];
-        if (reducer->name == NULL || reducer->value_size == 0 || reducer->identity == NULL
-            || reducer->combine == NULL)
-            return HPOOL_EINVAL;
+        if (reducer->name == NULL)
+            return hpool__fail(HPOOL_EINVAL, "options.reducers[%zu].name is NULL", r);
+        if (reducer->value_size == 0 || reducer->identity == NULL || reducer->combine == NULL)
+            return hpool__fail(HPOOL_EINVAL, "reducer \"%s\" (options.reducers[%zu]) needs %s", reducer->name, r,
+                               reducer->value_size == 0 ? "a value_size above 0"
+                               : reducer->identity == NULL ? "an identity"
+                                                           : "a combine function");
+        if (!reserved_are_zero(reducer->reserved))
+            return hpool__fail(HPOOL_EINVAL, "reducer \"%s\" (options.reducers[%zu]) has non-zero reserved fields",
+                               reducer->name, r);
     }
     for (size_t k = 0; k < options->keyed_reducer_count; k++) {
         const hpool_keyed_reducer *keyed = &options->keyed_reducers[k];
-        if (keyed->name == NULL || (keyed->combine != NULL && keyed->value_size == 0))
-            return HPOOL_EINVAL;
+        if (keyed->name == NULL)
+            return hpool__fail(HPOOL_EINVAL, "options.keyed_reducers[%zu].name is NULL", k);
+        if (keyed->combine != NULL && keyed->value_size == 0)
+            return hpool__fail(HPOOL_EINVAL,
+                               "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has a combine but value_size 0: "
+                               "give the values' size, or a merge for values of any size",
+                               keyed->name, k);
+        if (!reserved_are_zero(keyed->reserved))
+            return hpool__fail(HPOOL_EINVAL,
+                               "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has non-zero reserved fields",
+                               keyed->name, k);
     }
     return 0;
 }
@@ -82,17 +120,118 @@ static void on_local_credit(void *argument)
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Collective: the lowest of every rank's code, so all ranks act alike. A
- * failed collective is HPOOL_EMPI everywhere it failed. */
-static int agree_on_code(hpool__transport *transport, int code)
+/* Collective: the lowest of every rank's code, so all ranks act alike; a
+ * rank that did not fail itself gets a detail naming the lowest rank that
+ * did (whose own detail says why). A failed collective is HPOOL_EMPI
+ * everywhere it failed. */
+static int agree_on_code(hpool__transport *transport, int code, const char *stage)
 {
     uint64_t lowest, highest;
-    /* Codes are small negatives: offset so that the lowest code is the
-     * lowest unsigned value. */
-    uint64_t mine = (uint64_t)((int64_t)code + ((int64_t)1 << 32));
+    /* The code in the high half, offset so the lowest code is the lowest
+     * unsigned value, and the rank in the low half: the minimum names the
+     * lowest code and the lowest rank that had it. */
+    uint64_t mine = (uint64_t)((int64_t)code + ((int64_t)1 << 31)) << 32 | (uint32_t)transport->rank;
     if (hpool__transport_agree(transport, mine, &lowest, &highest) != 0)
-        return HPOOL_EMPI;
-    return (int)((int64_t)lowest - ((int64_t)1 << 32));
+        return hpool__fail(HPOOL_EMPI, "the ranks could not agree on whether %s succeeded: MPI_Allreduce failed",
+                           stage);
+    int agreed = (int)((int64_t)(lowest >> 32) - ((int64_t)1 << 31));
+    int failed_rank = (int)(uint32_t)lowest;
+    if (agreed != 0 && agreed != code)
+        return hpool__fail(agreed, "rank %d failed %s with %s (%s); its hpool_error_detail() says why", failed_rank,
+                           stage, hpool_err_name(agreed), hpool_strerror(agreed));
+    return agreed;
+}
+
+/* What a rank registered, one entry per line, for naming the first
+ * difference between two ranks' tables. */
+static int describe_tables(const hpool_options *options, hpool__buffer *out)
+{
+    char line[600];
+    int rc = 0;
+    for (size_t f = 0; f < options->function_count && rc == 0; f++) {
+        snprintf(line, sizeof line, "function %zu \"%s\"\n", f, options->functions[f].name);
+        rc = hpool__buffer_append(out, line, strlen(line));
+    }
+    for (size_t r = 0; r < options->reducer_count && rc == 0; r++) {
+        snprintf(line, sizeof line, "reducer %zu \"%s\" of %zu bytes\n", r, options->reducers[r].name,
+                 options->reducers[r].value_size);
+        rc = hpool__buffer_append(out, line, strlen(line));
+    }
+    for (size_t k = 0; k < options->keyed_reducer_count && rc == 0; k++) {
+        const hpool_keyed_reducer *keyed = &options->keyed_reducers[k];
+        snprintf(line, sizeof line, "keyed reducer %zu \"%s\" with %s\n", k, keyed->name,
+                 keyed->combine ? "a combiner" : keyed->merge ? "a merge" : "no combiner");
+        rc = hpool__buffer_append(out, line, strlen(line));
+    }
+    if (rc == 0) {
+        snprintf(line, sizeof line, "root %d\n", options->root);
+        rc = hpool__buffer_append(out, line, strlen(line));
+    }
+    return rc == 0 ? 0 : HPOOL_ENOMEM;
+}
+
+/* The first line where two descriptions differ, or "nothing" past one's end. */
+static void first_difference(const char *a, size_t a_size, const char *b, size_t b_size, char *a_line, char *b_line,
+                             size_t line_size)
+{
+    size_t at_a = 0, at_b = 0;
+    for (;;) {
+        size_t end_a = at_a, end_b = at_b;
+        while (end_a < a_size && a[end_a] != '\n')
+            end_a++;
+        while (end_b < b_size && b[end_b] != '\n')
+            end_b++;
+        bool same = end_a - at_a == end_b - at_b && memcmp(a + at_a, b + at_b, end_a - at_a) == 0;
+        if (!same || (at_a >= a_size && at_b >= b_size)) {
+            snprintf(a_line, line_size, "%.*s", (int)(end_a - at_a), at_a < a_size ? a + at_a : "nothing");
+            snprintf(b_line, line_size, "%.*s", (int)(end_b - at_b), at_b < b_size ? b + at_b : "nothing");
+            if (at_a >= a_size)
+                snprintf(a_line, line_size, "nothing");
+            if (at_b >= b_size)
+                snprintf(b_line, line_size, "nothing");
+            return;
+        }
+        at_a = end_a + 1;
+        at_b = end_b + 1;
+    }
+}
+
+/* Collective, after the hashes differed: rank 0 (not the root, on which
+ * the ranks may disagree) names the first rank whose tables differ from
+ * its own, and the first entry that differs. */
+static int name_mismatch(hpool_pool *pool, const hpool_options *options)
+{
+    hpool__buffer mine = {0};
+    void *all = NULL;
+    size_t *sizes = NULL;
+    int rc = describe_tables(options, &mine);
+    /* every rank takes part in the gather, whatever its own allocations did */
+    int gather_rc = hpool__transport_gather(&pool->transport, 0, mine.data ? (const void *)mine.data : "",
+                                            mine.size, &all, &sizes);
+    int code = HPOOL_EMISMATCH;
+    if (pool->transport.rank != 0 || rc != 0 || gather_rc != 0 || all == NULL) {
+        code = hpool__fail(HPOOL_EMISMATCH,
+                           "the ranks registered different function or reducer tables, or roots: rank 0's "
+                           "hpool_error_detail() names the rank and the entry");
+    } else {
+        const char *texts = all;
+        size_t offset = 0;
+        for (int r = 0; r < pool->transport.size; offset += sizes[r], r++) {
+            if (sizes[r] == sizes[0] && memcmp(texts + offset, texts, sizes[r]) == 0)
+                continue;
+            char theirs[300], ours[300];
+            first_difference(texts + offset, sizes[r], texts, sizes[0], theirs, ours, sizeof theirs);
+            code = hpool__fail(HPOOL_EMISMATCH,
+                               "rank %d registered %s where rank 0 has %s: every rank must pass the same tables, "
+                               "in the same order, and the same root",
+                               r, theirs, ours);
+            break;
+        }
+    }
+    free(all);
+    free(sizes);
+    hpool__buffer_release(&mine);
+    return code;
 }
 
 /* Collective: every rank speaks this protocol, and registered the same
@@ -103,20 +242,18 @@ static int agree_on_build(hpool_pool *pool, const hpool_options *options)
     int rc = hpool__transport_agree(&pool->transport, version, &lowest, &highest);
     if (rc != 0)
         return rc;
-    if (lowest != highest) {
-        if (pool->transport.rank == 0)
-            fprintf(stderr,
-                    "hpool: the ranks speak protocol versions %llu to %llu (rank 0: %llu): run one hpool build "
-                    "on every rank\n",
-                    (unsigned long long)lowest, (unsigned long long)highest, (unsigned long long)version);
-        return HPOOL_EVERSION;
-    }
+    if (lowest != highest)
+        return hpool__fail(HPOOL_EVERSION,
+                           "the ranks speak hpool protocol versions %llu to %llu (this rank, %d, speaks %llu, as "
+                           "hpool %s): run one hpool build on every rank",
+                           (unsigned long long)lowest, (unsigned long long)highest, pool->transport.rank,
+                           (unsigned long long)version, hpool_version_string());
     uint64_t root = (uint64_t)(int64_t)options->root;
     rc = hpool__transport_agree(&pool->transport, hash_bytes(hash_tables(options), &root, sizeof root), &lowest,
                                 &highest);
     if (rc != 0)
-        return rc;
-    return lowest == highest ? 0 : HPOOL_EMISMATCH;
+        return hpool__fail(rc, "the ranks could not compare their tables: MPI_Allreduce failed");
+    return lowest == highest ? 0 : name_mismatch(pool, options);
 }
 
 /* The pool's own copies of the caller's tables. */
@@ -233,14 +370,23 @@ int hpool__live_pools(void)
     return atomic_load(&live_pools);
 }
 
-int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
+int hpool_pool_create(hpool_pool **pool_out, const hpool_options *caller_options)
 {
+    hpool__detail_clear();
     if (pool_out == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_pool_create: pool is NULL");
     *pool_out = NULL;
-    hpool_options defaults = HPOOL_OPTIONS_INIT;
-    if (options == NULL)
-        options = &defaults;
+    /* The caller's options as this library's layout. A struct_size that is
+     * wrong is caught before the communicator is used: with no agreement
+     * possible, it must be wrong on every rank (the same program) anyway. */
+    hpool_options accepted = HPOOL_OPTIONS_INIT;
+    if (caller_options != NULL) {
+        int rc = hpool__accept_struct(&accepted, sizeof accepted, HPOOL__OPTIONS_SIZE_0_1, caller_options,
+                                      caller_options->struct_size, "options", "HPOOL_OPTIONS_INIT");
+        if (rc != 0)
+            return rc;
+    }
+    const hpool_options *options = &accepted;
     hpool__transport transport;
     int rc = hpool__transport_open(&transport, options->comm);
     if (rc != 0) {
@@ -252,21 +398,22 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
      * through the agreements, so no rank waits for one that gave up. */
     hpool_pool *pool = hpool__calloc(1, sizeof *pool);
     if (pool == NULL) {
-        rc = agree_on_code(&transport, HPOOL_ENOMEM);
+        rc = agree_on_code(&transport, hpool__fail(HPOOL_ENOMEM, "no memory for a pool"), "pool creation");
         hpool__transport_close(&transport);
         return rc;
     }
     pool->transport = transport;
     rc = check_options(options);
     if (rc == 0 && (options->root < 0 || options->root >= pool->transport.size))
-        rc = HPOOL_EINVAL;
+        rc = hpool__fail(HPOOL_EINVAL, "options.root is %d, and the communicator has ranks 0 to %d", options->root,
+                         pool->transport.size - 1);
     if (rc == 0)
         rc = copy_tables(pool, options);
     if (rc == 0)
         rc = init_locks(pool);
     if (rc == 0)
         rc = configure(pool, options);
-    rc = agree_on_code(&pool->transport, rc);
+    rc = agree_on_code(&pool->transport, rc, "to check its options");
     if (rc == 0)
         rc = agree_on_build(pool, options);
     if (rc != 0) {
@@ -285,7 +432,7 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *options)
         else
             pool->engine_started = true;
     }
-    rc = agree_on_code(&pool->transport, rc);
+    rc = agree_on_code(&pool->transport, rc, "to start its threads");
     if (rc != 0) {
         undo_create(pool);
         return rc;

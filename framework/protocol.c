@@ -86,7 +86,8 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
         data_size = batch->count * input->item_size;
     else if (input->kind == HPOOL__RECORDS)
         data_size = input->offsets[batch->count];
-    size_t total = HPOOL__BODY_OFFSET(hpool__batch_header) + (columns + offsets) * sizeof(uint64_t) + data_size;
+    size_t before_argument = (size_t)hpool__round_up((columns + offsets) * sizeof(uint64_t) + data_size, 8);
+    size_t total = HPOOL__BODY_OFFSET(hpool__batch_header) + before_argument + batch->argument_size;
     unsigned char *out = hpool__malloc(total);
     if (out == NULL)
         return HPOOL_ENOMEM;
@@ -95,7 +96,7 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
         .kind = input->kind, .result_size = batch->result_size, .first = batch->first, .count = batch->count,
         .chunksize = batch->chunksize, .chunk_count = batch->chunk_count, .block_size = batch->block_size,
         .report_below = batch->report_below, .range_first = input->range_first, .item_size = input->item_size,
-        .column_count = columns, .data_size = data_size,
+        .column_count = columns, .data_size = data_size, .argument_size = batch->argument_size,
     };
     hpool__message_write_header(out, HPOOL__MSG_BATCH, &header, sizeof header);
     unsigned char *at = out + HPOOL__BODY_OFFSET(hpool__batch_header);
@@ -109,6 +110,10 @@ int hpool__batch_encode(const hpool__batch *batch, void **buffer, size_t *size)
     }
     if (data_size > 0)
         memcpy(at, input->kind == HPOOL__RECORDS ? input->data : input->items, data_size);
+    unsigned char *body = out + HPOOL__BODY_OFFSET(hpool__batch_header);
+    memset(at + data_size, 0, (size_t)(body + before_argument - (at + data_size)));
+    if (batch->argument_size > 0)
+        memcpy(body + before_argument, batch->argument, batch->argument_size);
     *buffer = out;
     *size = total;
     return 0;
@@ -134,7 +139,11 @@ static bool batch_sizes_agree(const hpool__batch_header *header, size_t body_siz
     if (header->column_count > words || offsets > words - header->column_count)
         return false;
     uint64_t fixed = (header->column_count + offsets) * sizeof(uint64_t);
-    return body_size >= fixed && header->data_size == body_size - fixed;
+    /* then the data, padding to 8 bytes, and the argument */
+    if (body_size < fixed || header->argument_size > body_size - fixed)
+        return false;
+    uint64_t data_and_padding = body_size - fixed - header->argument_size;
+    return header->data_size <= data_and_padding && hpool__round_up(fixed + header->data_size, 8) == fixed + data_and_padding;
 }
 
 int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)
@@ -168,6 +177,8 @@ int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)
     batch->input.item_size = header.item_size;
     batch->input.column_count = header.column_count;
     batch->storage = message->data;
+    batch->argument_size = header.argument_size;
+    batch->argument = header.argument_size ? body + body_size - header.argument_size : NULL;
     const unsigned char *at = body;
     batch->input.column_sizes = (const uint64_t *)at;
     at += header.column_count * sizeof(uint64_t);

@@ -45,7 +45,7 @@
  * one to HPOOL__PROTOCOL_VERSION. */
 
 #define HPOOL__PROTOCOL_MAGIC 0x4c4f4f50u /* "POOL" in little-endian memory */
-#define HPOOL__PROTOCOL_VERSION 2u        /* 1: 0.1.0 without envelopes */
+#define HPOOL__PROTOCOL_VERSION 3u        /* 1: 0.1.0 without envelopes; 2: no call argument */
 #define HPOOL__TAG_BASE 7100
 
 enum hpool__message_type {
@@ -86,14 +86,17 @@ typedef struct hpool__message {
 /* BATCH: the header, then column_count u64 column sizes (COLUMNS), then
  * for RECORDS count + 1 u64 offsets and count u64 sizes, then data_size
  * bytes of items (FIXED, COLUMNS rows) or records (each 8-byte aligned and
- * NUL-terminated). chunk_count must equal ceil(count / chunksize). */
+ * NUL-terminated), then zero padding to a multiple of 8 bytes and
+ * argument_size bytes of the call's argument. chunk_count must equal
+ * ceil(count / chunksize). Every batch carries the argument, since a rank
+ * keeps nothing of a call between its batches. */
 typedef struct hpool__batch_header {
     uint32_t call_id;
     int32_t function, reducer, mode, kind;
     uint32_t reserved;
     uint64_t result_size, first, count, chunksize, chunk_count, block_size, report_below;
     int64_t range_first;
-    uint64_t item_size, column_count, data_size;
+    uint64_t item_size, column_count, data_size, argument_size;
 } hpool__batch_header;
 
 /* RESULT: the header, then failure_count {u64 index, i64 code}, then

@@ -223,6 +223,8 @@ hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int de
     batch->block_size = call->block_size;
     batch->report_below = plan->want;
     batch->origin_rank = dest;
+    batch->argument = call->argument;
+    batch->argument_size = call->spec.argument_size;
     if (dest == pool->root && call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__FIXED_RESULT)
         batch->results = (unsigned char *)call->spec.results + batch->first * call->result_size;
     if (dest == pool->root && call->mode == HPOOL__KEYED && hpool__keyed_attach(pool, batch) != 0) {

@@ -8,27 +8,36 @@ static bool mpi_initialized_by_hpool;
 
 int hpool_mpi_init(int *argc, char ***argv)
 {
+    hpool__detail_clear();
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (initialized || !hpool__launched_by_mpi_launcher())
         return 0;
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
-        return HPOOL_EMPI;
+        return hpool__fail(HPOOL_EMPI, "MPI_Init_thread failed");
     mpi_initialized_by_hpool = true;
     /* Errors come back as codes, so hpool can report them instead of dying. */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    return provided >= MPI_THREAD_SERIALIZED ? 0 : HPOOL_EMPILEVEL;
+    if (provided < MPI_THREAD_SERIALIZED)
+        return hpool__fail(HPOOL_EMPILEVEL,
+                           "MPI_Init_thread gave thread level %d, below MPI_THREAD_SERIALIZED (%d): use an MPI "
+                           "built with thread support",
+                           provided, MPI_THREAD_SERIALIZED);
+    return 0;
 }
 
 int hpool_mpi_finalize(void)
 {
+    hpool__detail_clear();
     if (!mpi_initialized_by_hpool)
         return 0;
+    /* their communicators and threads still use MPI */
     if (hpool__live_pools() > 0)
-        return HPOOL_EBUSY; /* their communicators and threads still use MPI */
+        return hpool__fail(HPOOL_EBUSY, "%d pool(s) of this process are not freed yet: call hpool_pool_free first",
+                           hpool__live_pools());
     mpi_initialized_by_hpool = false;
-    return MPI_Finalize() == MPI_SUCCESS ? 0 : HPOOL_EMPI;
+    return MPI_Finalize() == MPI_SUCCESS ? 0 : hpool__fail(HPOOL_EMPI, "MPI_Finalize failed");
 }
 
 int hpool__transport_open(hpool__transport *transport, MPI_Comm comm)
@@ -39,17 +48,26 @@ int hpool__transport_open(hpool__transport *transport, MPI_Comm comm)
     MPI_Finalized(&finalized);
     if (!initialized || finalized) {
         if (comm != MPI_COMM_NULL)
-            return HPOOL_EINVAL;
+            return hpool__fail(HPOOL_EINVAL, "options.comm is set, but MPI is %s", finalized ? "finalised"
+                                                                                           : "not initialised");
         /* A plain run: one rank, no MPI. Under a launcher that would split
          * the job into unrelated one-rank pools, so refuse it. */
-        return hpool__launched_by_mpi_launcher() ? HPOOL_ENOMPI : 0;
+        if (hpool__launched_by_mpi_launcher())
+            return hpool__fail(HPOOL_ENOMPI,
+                               "this process was started by mpirun or srun, but MPI is %s: call hpool_mpi_init "
+                               "(or MPI_Init_thread) before hpool_pool_create",
+                               finalized ? "already finalised" : "not initialised");
+        return 0;
     }
     int provided = 0;
     MPI_Query_thread(&provided);
     if (provided < MPI_THREAD_SERIALIZED)
-        return HPOOL_EMPILEVEL;
+        return hpool__fail(HPOOL_EMPILEVEL,
+                           "MPI was initialised at thread level %d: hpool needs MPI_THREAD_SERIALIZED (%d) or "
+                           "MPI_THREAD_MULTIPLE; use hpool_mpi_init or MPI_Init_thread",
+                           provided, MPI_THREAD_SERIALIZED);
     if (MPI_Comm_dup(comm == MPI_COMM_NULL ? MPI_COMM_WORLD : comm, &transport->comm) != MPI_SUCCESS)
-        return HPOOL_EMPI;
+        return hpool__fail(HPOOL_EMPI, "MPI_Comm_dup of options.comm failed: is it a valid communicator?");
     MPI_Comm_set_errhandler(transport->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(transport->comm, &transport->rank);
     MPI_Comm_size(transport->comm, &transport->size);

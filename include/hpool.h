@@ -144,6 +144,21 @@ enum {
  *  @return : a static string; never NULL. Thread-safe. */
 HPOOL_API const char *hpool_strerror(int code);
 
+/*! hpool_error_detail() : what exactly went wrong, for the last error an
+ *  hpool function returned to this thread: which field, rank or function,
+ *  and what to do, e.g. "call.result_size is 8 but the reducer "sum" has
+ *  value_size 4". Pass the code that function returned; if the thread's
+ *  last error had another code, or no detail, the text is
+ *  hpool_strerror(code). A call's own failure (a rank that stopped, the
+ *  first failed item) is the detail of the function that returned its
+ *  status: hpool_map(), hpool_async_get(), hpool_iter_next(), ...
+ *  Writes at most size bytes into buf, always NUL-terminated, like
+ *  PCRE2's pcre2_get_error_message(). Thread-safe: each thread has its
+ *  own last error.
+ *  @return : the detail's length (it was cut if that is size or more), or
+ *  HPOOL_EINVAL for a NULL buf or size 0. */
+HPOOL_API int hpool_error_detail(int code, char *buf, size_t size);
+
 /*! hpool_err_name() : the code's name, e.g. "HPOOL_EINVAL", or "HPOOL_OK".
  *  @return : a static string; "unknown" for codes outside the table. */
 HPOOL_API const char *hpool_err_name(int code);
