@@ -348,6 +348,8 @@ static void open_engine_gate(hpool_pool *pool, int gate)
     pthread_mutex_unlock(&pool->lock);
 }
 
+static void destroy(hpool_pool *pool);
+
 /* Frees what a failed creation made; the engine, if started, is gated shut. */
 static void undo_create(hpool_pool *pool)
 {
@@ -358,16 +360,69 @@ static void undo_create(hpool_pool *pool)
     }
     hpool__team_stop(&pool->team);
     pool->joined = true;
-    hpool_pool_free(pool);
+    destroy(pool);
 }
 
-/* Pools created and not yet freed in this process: hpool_mpi_finalize
- * must not pull MPI from under them. */
-static atomic_int live_pools;
+/* The pools created and not yet freed in this process. hpool_mpi_finalize
+ * must not pull MPI from under them, and hpool_pool_free ignores a pool
+ * that is not one of them: a second free of the same pool would otherwise
+ * join, and under mpirun wait, on freed memory. */
+static pthread_mutex_t live_pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static hpool_pool **live_pools;
+static size_t live_pool_count, live_pool_capacity;
 
 int hpool__live_pools(void)
 {
-    return atomic_load(&live_pools);
+    pthread_mutex_lock(&live_pools_lock);
+    int count = (int)live_pool_count;
+    pthread_mutex_unlock(&live_pools_lock);
+    return count;
+}
+
+static int remember_live_pool(hpool_pool *pool)
+{
+    pthread_mutex_lock(&live_pools_lock);
+    int rc = 0;
+    if (live_pool_count == live_pool_capacity) {
+        hpool_pool **grown = hpool__grow_array(live_pools, &live_pool_capacity, live_pool_count, sizeof *grown);
+        if (grown == NULL)
+            rc = hpool__fail(HPOOL_ENOMEM, "no memory to register the pool");
+        else
+            live_pools = grown;
+    }
+    if (rc == 0)
+        live_pools[live_pool_count++] = pool;
+    pthread_mutex_unlock(&live_pools_lock);
+    return rc;
+}
+
+/* Removes pool from the live pools; false if it was not there. */
+static bool forget_live_pool(hpool_pool *pool)
+{
+    pthread_mutex_lock(&live_pools_lock);
+    bool found = false;
+    for (size_t i = 0; i < live_pool_count && !found; i++)
+        if (live_pools[i] == pool) {
+            live_pools[i] = live_pools[--live_pool_count];
+            found = true;
+        }
+    if (live_pool_count == 0) {
+        free(live_pools);
+        live_pools = NULL;
+        live_pool_capacity = 0;
+    }
+    pthread_mutex_unlock(&live_pools_lock);
+    return found;
+}
+
+static bool is_live_pool(const hpool_pool *pool)
+{
+    pthread_mutex_lock(&live_pools_lock);
+    bool found = false;
+    for (size_t i = 0; i < live_pool_count && !found; i++)
+        found = live_pools[i] == pool;
+    pthread_mutex_unlock(&live_pools_lock);
+    return found;
 }
 
 int hpool_pool_create(hpool_pool **pool_out, const hpool_options *caller_options)
@@ -428,17 +483,19 @@ int hpool_pool_create(hpool_pool **pool_out, const hpool_options *caller_options
         rc = placement_rc;
     if (rc == 0) {
         if (pthread_create(&pool->engine, NULL, gated_engine, pool) != 0)
-            rc = HPOOL_ETHREAD;
+            rc = hpool__fail(HPOOL_ETHREAD, "could not start the pool's engine thread");
         else
             pool->engine_started = true;
     }
+    if (rc == 0)
+        rc = remember_live_pool(pool);
     rc = agree_on_code(&pool->transport, rc, "to start its threads");
     if (rc != 0) {
+        forget_live_pool(pool);
         undo_create(pool);
         return rc;
     }
     open_engine_gate(pool, 1);
-    atomic_fetch_add(&live_pools, 1); /* until hpool_pool_free: the pools whose gate opened */
     *pool_out = pool;
     return 0;
 }
@@ -541,7 +598,8 @@ int hpool_pool_join(hpool_pool *pool)
 
 void hpool_pool_free(hpool_pool *pool)
 {
-    if (pool == NULL)
+    /* Not a live pool: NULL, or freed already (documented to do nothing). */
+    if (pool == NULL || !is_live_pool(pool))
         return;
     /* From a map function or callback of this pool it would wait for
      * itself: documented to do nothing there. */
@@ -549,6 +607,12 @@ void hpool_pool_free(hpool_pool *pool)
         return;
     if (!pool->joined)
         hpool_pool_join(pool);
+    forget_live_pool(pool);
+    destroy(pool);
+}
+
+static void destroy(hpool_pool *pool)
+{
     hpool__transport_close(&pool->transport);
     if (pool->locks_ready) {
         pthread_cond_destroy(&pool->changed);
@@ -562,7 +626,5 @@ void hpool_pool_free(hpool_pool *pool)
     free(pool->functions);
     free(pool->reducers);
     free(pool->keyed_reducers);
-    if (pool->engine_gate > 0)
-        atomic_fetch_sub(&live_pools, 1);
     free(pool);
 }
