@@ -125,14 +125,19 @@ int hpool_report_format(const hpool_report *report, char *buf, size_t size)
     if (report == NULL || buf == NULL || size == 0)
         return hpool__fail(HPOOL_EINVAL, "hpool_report_format: %s is NULL or empty",
                            report == NULL ? "report" : "buf");
-    if (report->failed == 0 && report->status == 0)
-        snprintf(buf, size, "%llu items, all succeeded", (unsigned long long)report->items);
-    else if (report->failed == 0)
-        snprintf(buf, size, "%s", hpool_strerror(report->status));
-    else
-        snprintf(buf, size, "%llu of %llu items failed (%llu canceled), the first at index %llu (code %d: %s)",
-                 (unsigned long long)report->failed, (unsigned long long)report->items,
-                 (unsigned long long)report->canceled, (unsigned long long)report->first_failed_index,
-                 report->first_failed_code, hpool_strerror(report->first_failed_code));
+    unsigned long long items = report->items, failed = report->failed, canceled = report->canceled;
+    if (failed == 0 && report->status == 0) {
+        snprintf(buf, size, "%llu items, all succeeded", items);
+    } else if (failed == 0) {
+        snprintf(buf, size, "%llu items, and the call failed: %s (%s)", items, hpool_err_name(report->status),
+                 hpool_strerror(report->status));
+    } else {
+        char of_them[64] = "";
+        if (canceled > 0)
+            snprintf(of_them, sizeof of_them, " (%llu of them canceled)", canceled);
+        snprintf(buf, size, "%llu of %llu items failed%s, the first at index %llu (code %d: %s)", failed, items,
+                 of_them, (unsigned long long)report->first_failed_index, report->first_failed_code,
+                 hpool_strerror(report->first_failed_code));
+    }
     return 0;
 }

@@ -9,6 +9,9 @@
  * map_reduce. Every rank runs the same program; the root rank makes the calls
  * and computes too, the other ranks serve it inside hpool_pool_join().
  *
+ *     #include <hpool.h>
+ *     #include <stdio.h>
+ *
  *     static int square(hpool_task *task, void *user)
  *     {
  *         int64_t x = *(const int64_t *)task->input;   // a range item
@@ -17,13 +20,15 @@
  *     }
  *     static const hpool_function functions[] = {{.name = "square", .map = square}};
  *
- *     hpool_mpi_init(&argc, &argv);
- *     hpool_options options = HPOOL_OPTIONS_INIT;
- *     options.functions = functions;
- *     options.function_count = 1;
- *     hpool_pool *pool;
- *     if (hpool_pool_create(&pool, &options) == 0) {
- *         if (hpool_pool_is_root(pool)) {
+ *     int main(int argc, char **argv)
+ *     {
+ *         hpool_mpi_init(&argc, &argv);                 // nothing without mpirun
+ *         hpool_options options = HPOOL_OPTIONS_INIT;
+ *         options.functions = functions;
+ *         options.function_count = 1;
+ *         hpool_pool *pool;
+ *         int rc = hpool_pool_create(&pool, &options);
+ *         if (rc == 0 && hpool_pool_is_root(pool)) {
  *             int64_t out[10];
  *             hpool_source *range;
  *             hpool_source_range(&range, 0, 10);
@@ -31,13 +36,20 @@
  *             call.source = range;
  *             call.results = out;
  *             call.result_size = sizeof out[0];
- *             hpool_map(pool, &call, NULL);             // out = 0 1 4 9 ... 81
+ *             rc = hpool_map(pool, &call, NULL);
+ *             for (int i = 0; rc == 0 && i < 10; i++)
+ *                 printf("%lld\n", (long long)out[i]);       // 0 1 4 9 ... 81
  *             hpool_source_free(range);
  *         }
- *         hpool_pool_join(pool);                        // all ranks
- *         hpool_pool_free(pool);
+ *         if (rc != 0) {
+ *             char detail[256];
+ *             hpool_error_detail(rc, detail, sizeof detail);
+ *             fprintf(stderr, "%s\n", detail);
+ *         }
+ *         hpool_pool_free(pool);                        // all ranks: joins first
+ *         hpool_mpi_finalize();
+ *         return rc != 0;
  *     }
- *     hpool_mpi_finalize();
  *
  * How work is shared out: a call's items are cut into chunks (what one
  * thread runs at a time, see hpool_call.chunksize), and chunks into batches
@@ -543,8 +555,14 @@ typedef struct hpool_report {
     uint64_t reserved[6];
 } hpool_report;
 
-/*! hpool_report_format() : "3 of 14 items failed, the first at index 4 (code
- *  2)" or "14 items, all succeeded", into buf (always NUL-terminated). */
+/*! hpool_report_format() : one line for the report, into buf (always
+ *  NUL-terminated, cut to size), exactly one of:
+ *      14 items, all succeeded
+ *      3 of 14 items failed, the first at index 4 (code 2: the map function reported a failure)
+ *      3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled by hpool_pool_terminate)
+ *      14 items, and the call failed: HPOOL_EMPI (MPI call failed)
+ *  The code's text is hpool_strerror()'s. Thread-safe.
+ *  @return : 0, or HPOOL_EINVAL for a NULL report or buf, or size 0. */
 HPOOL_API int hpool_report_format(const hpool_report *report, char *buf, size_t size);
 
 /* Variable-size results, in input order. */

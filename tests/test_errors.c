@@ -36,8 +36,23 @@ int main(void)
     hpool_report report = {.items = 14, .failed = 3, .first_failed_index = 4, .first_failed_code = 2,
                            .status = HPOOL_EFAILED};
     char text[160];
+    /* The lines hpool.h shows, exactly. */
     CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
-    CHECK(strstr(text, "3 of 14") != NULL && strstr(text, "index 4") != NULL);
+    CHECK(strcmp(text, "3 of 14 items failed, the first at index 4 (code 2: the map function reported a failure)") == 0);
+    report.canceled = 2;
+    report.first_failed_code = HPOOL_ECANCELED;
+    CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
+    CHECK(strcmp(text, "3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled by "
+                       "hpool_pool_terminate)") == 0);
+    report = (hpool_report){.items = 14};
+    CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
+    CHECK(strcmp(text, "14 items, all succeeded") == 0);
+    report.status = HPOOL_EMPI;
+    CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
+    CHECK(strcmp(text, "14 items, and the call failed: HPOOL_EMPI (MPI call failed)") == 0);
+    char tiny[6];
+    CHECK_RC(0, hpool_report_format(&report, tiny, sizeof tiny));
+    CHECK(strcmp(tiny, "14 it") == 0);
     CHECK_RC(HPOOL_EINVAL, hpool_report_format(NULL, text, sizeof text));
 
     /* Misuse is refused with HPOOL_EINVAL and no pool. */

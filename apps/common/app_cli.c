@@ -1,4 +1,4 @@
-/* app_cli.c: which rank speaks for an app under mpirun, and the usage-error lines it prints. */
+/* app_cli.c: which rank speaks for an app under mpirun, and the usage-error, error-detail and version lines it prints. */
 #include "app_cli.h"
 
 #include <hpool.h> /* mpi.h, with the MPI the pool was built on */
@@ -36,4 +36,14 @@ void app_print_version(const char *program)
 {
     if (app_speaks_for_all_ranks())
         printf("%s (hpool) %s\n", program, hpool_version_string());
+}
+
+void app_print_error(const char *program, const char *doing, int code)
+{
+    char detail[512];
+    hpool_error_detail(code, detail, sizeof detail);
+    if (doing != NULL)
+        fprintf(stderr, "%s: %s: %s\n", program, doing, detail);
+    else
+        fprintf(stderr, "%s: %s\n", program, detail);
 }

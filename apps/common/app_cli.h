@@ -30,6 +30,12 @@ int app_speaks_for_all_ranks(void);
  * on stderr, MESSAGE formatted as printf does; on the other ranks, nothing. */
 void app_usage_error(const char *program, const char *format, ...) APP_PRINTF_LIKE(2, 3);
 
+/* Prints "PROGRAM: DOING: DETAIL" on stderr, DETAIL being what
+ * hpool_error_detail() says of code, the last error hpool returned to this
+ * thread: which field, rank or function, not only the code's sentence.
+ * DOING may be NULL. On every rank: each rank's detail is its own. */
+void app_print_error(const char *program, const char *doing, int code);
+
 /* On the rank that speaks for all, prints "PROGRAM (hpool) X.Y.Z" on
  * stdout, the version of the hpool library it runs on. */
 void app_print_version(const char *program);

@@ -391,7 +391,7 @@ static int run_root(hpool_pool *pool, const settings *settings)
     progress_free(run.progress);
     inputs_free(&inputs);
     if (rc != 0) {
-        fprintf(stderr, "metatags: %s\n", hpool_strerror(rc));
+        app_print_error("metatags", NULL, rc);
         return EXIT_SOME_FAILED;
     }
     return run.any_reported ? EXIT_SOME_FAILED : EXIT_ALL_GOOD;
@@ -401,7 +401,7 @@ int main(int argc, char **argv)
 {
     int rc = hpool_mpi_init(&argc, &argv);
     if (rc != 0) {
-        fprintf(stderr, "metatags: %s\n", hpool_strerror(rc));
+        app_print_error("metatags", NULL, rc);
         return EXIT_SOME_FAILED;
     }
     bool speaker = app_speaks_for_all_ranks();
@@ -447,13 +447,13 @@ int main(int argc, char **argv)
         hpool_pool *pool;
         rc = hpool_pool_create(&pool, &options);
         if (rc != 0) {
-            fprintf(stderr, "metatags: cannot start the pool: %s\n", hpool_strerror(rc));
+            app_print_error("metatags", "cannot start the pool", rc);
             status = EXIT_SOME_FAILED;
         } else {
             status = hpool_pool_is_root(pool) ? run_root(pool, &settings) : EXIT_ALL_GOOD;
             rc = hpool_pool_join(pool);
             if (rc != 0) {
-                fprintf(stderr, "metatags: %s\n", hpool_strerror(rc));
+                app_print_error("metatags", NULL, rc);
                 status = EXIT_SOME_FAILED;
             }
             hpool_pool_free(pool);

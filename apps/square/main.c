@@ -250,7 +250,7 @@ int main(int argc, char **argv)
 {
     int rc = hpool_mpi_init(&argc, &argv);
     if (rc != 0) {
-        fprintf(stderr, "square: %s\n", hpool_strerror(rc));
+        app_print_error("square", NULL, rc);
         return EXIT_SOME_FAILED;
     }
     settings settings = {0};

@@ -88,7 +88,7 @@ static int status_of_call(int rc, const failure_context *context)
     int reported = rc == HPOOL_EFAILED ||
                    (rc == HPOOL_EIO && context->reader != NULL && context->reader->read_errno != 0);
     if (!reported)
-        fprintf(stderr, "square: %s\n", hpool_strerror(rc));
+        app_print_error("square", NULL, rc);
     return EXIT_SOME_FAILED;
 }
 
@@ -272,7 +272,7 @@ int square_run(const settings *settings)
     hpool_pool *pool;
     int rc = hpool_pool_create(&pool, &options);
     if (rc != 0) {
-        fprintf(stderr, "square: cannot start the pool: %s\n", hpool_strerror(rc));
+        app_print_error("square", "cannot start the pool", rc);
         return EXIT_SOME_FAILED;
     }
     int status = EXIT_ALL_GOOD;
@@ -281,7 +281,7 @@ int square_run(const settings *settings)
                                               : run_range(pool, settings);
     rc = hpool_pool_join(pool);
     if (rc != 0) {
-        fprintf(stderr, "square: %s\n", hpool_strerror(rc));
+        app_print_error("square", NULL, rc);
         if (status == EXIT_ALL_GOOD)
             status = EXIT_SOME_FAILED;
     }

@@ -33,8 +33,11 @@ int main(int argc, char **argv)
         hpool_source_free(range);
         free(cubes);
     }
-    if (rc != 0)
-        fprintf(stderr, "cube: %s\n", hpool_strerror(rc));
+    if (rc != 0) {
+        char detail[512]; /* which field, rank or item, beyond the code's sentence */
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "cube: %s\n", detail);
+    }
     hpool_pool_free(pool); /* joins: the other ranks served until now */
     hpool_mpi_finalize();
     return rc == 0 ? 0 : 1;
