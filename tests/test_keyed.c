@@ -164,12 +164,14 @@ static const uint64_t failing_group = 31337;
 
 /* ---- Output written by each rank: one file of COUNT TAB WORD lines ------ */
 
-/* The same on every rank of one run and different between runs: under
- * mpirun, mpirun is every rank's parent; a plain run is one process, whose
+/* The same on every rank of one run and different between runs: under a
+ * launcher, one process on the node is every rank's parent (Open MPI's
+ * mpirun, MPICH's hydra_pmi_proxy); a plain run is one process, whose
  * parent (ctest) may be running another copy at the same time. */
 static void share_path(int rank, char *path, size_t size)
 {
-    long run = getenv("OMPI_COMM_WORLD_SIZE") ? (long)getppid() : (long)getpid();
+    bool launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMI_SIZE") != NULL;
+    long run = launched ? (long)getppid() : (long)getpid();
     snprintf(path, size, "/tmp/hpool-test-keyed-%ld/share-%d", run, rank);
 }
 

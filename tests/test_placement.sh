@@ -15,6 +15,18 @@ SQUARE=$1
 # Open MPI's plugins leak at exit (see cmake/HpoolTesting.cmake).
 export ASAN_OPTIONS=detect_leaks=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# The launcher CMake found (cmake/HpoolTesting.cmake), with its own flags.
+MPIEXEC=${HPOOL_TEST_MPIEXEC:-mpirun}
+read -r -a MPIEXEC_FLAGS <<<"${HPOOL_TEST_MPIEXEC_FLAGS:-}"
+# Open MPI spells "no binding" --bind-to none and oversubscribes only when
+# told; MPICH's hydra spells it -bind-to none and oversubscribes anyway.
+if [ "${HPOOL_TEST_MPI:-openmpi}" = mpich ]; then
+    NO_BINDING=(-bind-to none)
+    OVERSUBSCRIBE=()
+else
+    NO_BINDING=(--bind-to none)
+    OVERSUBSCRIBE=(--oversubscribe)
+fi
 unset HPOOL_PLACEMENT HPOOL_THREADS HPOOL_BIND OMP_NUM_THREADS OMP_PROC_BIND OMP_PLACES SLURM_CPUS_PER_TASK
 CPUS=$(nproc) # the CPUs in our affinity mask, which the ranks inherit
 HOST=$(hostname)
@@ -27,7 +39,7 @@ ERR=$SCRATCH/err
 # shellcheck source=tests/check.sh
 . "$(dirname "$0")/check.sh"
 
-# run [ENV=VALUE...] [mpirun ARGS... --] : square --sum N, checked.
+# run [ENV=VALUE...]: square --sum N, checked.
 run() {
     local status=0
     env "$@" "$SQUARE" --sum "$N" >"$OUT" 2>"$ERR" </dev/null || status=$?
@@ -35,6 +47,7 @@ run() {
     [ "$(cat "$OUT")" = "$EXPECTED" ] || fail "printed $(cat "$OUT"), expected $EXPECTED"
 }
 
+# run_mpi [ENV=VALUE...] [LAUNCHER ARGS...]: the same under the launcher.
 run_mpi() {
     local status=0
     local -a environment=()
@@ -42,7 +55,7 @@ run_mpi() {
         environment+=("$1")
         shift
     done
-    env "${environment[@]}" mpirun "$@" "$SQUARE" --sum "$N" >"$OUT" 2>"$ERR" </dev/null || status=$?
+    env "${environment[@]}" "$MPIEXEC" "${MPIEXEC_FLAGS[@]}" "$@" "$SQUARE" --sum "$N" >"$OUT" 2>"$ERR" </dev/null || status=$?
     [ "$status" -eq 0 ] || fail "exit status $status"
     [ "$(cat "$OUT")" = "$EXPECTED" ] || fail "printed $(cat "$OUT"), expected $EXPECTED"
 }
@@ -84,12 +97,12 @@ expect_lines 0 'hpool:'
 pass
 
 CHECK="mpirun -n 2 --bind-to none, threads chosen per rank: no warning"
-run_mpi -n 2 --bind-to none
+run_mpi -n 2 "${NO_BINDING[@]}"
 expect_lines 0 'hpool:'
 pass
 
 CHECK="mpirun -n 2 × all CPUs each: the root alone warns, once, for both ranks"
-run_mpi HPOOL_THREADS="$CPUS" -n 2 --oversubscribe --bind-to none
+run_mpi HPOOL_THREADS="$CPUS" -n 2 "${OVERSUBSCRIBE[@]}" "${NO_BINDING[@]}"
 expect_lines 1 'hpool: warning:'
 expect_lines 1 "^hpool: warning: $((2 * CPUS)) worker threads in 2 ranks share $CPUS CPUs\? on host $HOST;"
 pass
@@ -119,7 +132,7 @@ expect_lines 1 "^hpool: placement: rank 0 -> host $HOST -> cpus\? [-0-9,]*: thre
 pass
 
 CHECK="mpirun -n 2 --bind-to none with HPOOL_BIND=1: a line per rank, ranks on different CPUs"
-run_mpi HPOOL_PLACEMENT=1 HPOOL_BIND=1 -n 2 --bind-to none
+run_mpi HPOOL_PLACEMENT=1 HPOOL_BIND=1 -n 2 "${NO_BINDING[@]}"
 expect_lines 2 '^hpool: placement: rank [01] -> '
 expect_lines 1 '^hpool: placement: rank 0 -> '
 expect_lines 2 '(pinned by hpool)$'
