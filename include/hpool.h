@@ -80,6 +80,25 @@
  *   than 0, pool_join, pool_terminate) returns HPOOL_EDEADLK there, and
  *   hpool_pool_free does nothing. Calls that only start work
  *   (hpool_map_async, hpool_imap, ...) are allowed.
+ * - Every function says which threads may call it ("Threads:").
+ * - A failed function leaves a detail for hpool_error_detail().
+ *
+ * Your duties, which hpool cannot check:
+ * - Map, span, init, combine, merge, reduce, compare and write functions
+ *   run on many threads of every rank at once: they must be thread-safe.
+ *   hpool's own workers share nothing mutable, but your globals are shared
+ *   by the threads of a rank, unguarded (updates from several threads are
+ *   lost), and are not shared at all between ranks: a value set on the
+ *   root after the pool started never reaches the other ranks. Put what a
+ *   call needs in its argument (hpool_call.argument, Python's partial), a
+ *   thread's state in init's, and what it produces in its results.
+ * - Every rank creates the pool with the same tables in the same order,
+ *   and every rank calls hpool_pool_join() or hpool_pool_free().
+ * - Pointers you give a call (source, results, reduction, records, pairs)
+ *   live until it completes; the argument is copied when it starts.
+ * - Structs you give hpool start from HPOOL_OPTIONS_INIT, HPOOL_CALL_INIT,
+ *   or designated initialisers for table entries, so fields added later
+ *   read as zero.
  */
 
 #include <mpi.h>
@@ -115,9 +134,11 @@ extern "C" {
 
 /*! hpool_version() : the version of the library linked at run time, as
  *  HPOOL_VERSION_NUMBER; compare it with the macro to catch a program built
- *  against another header. Thread-safe. */
+ *  against another header.
+ *  Threads: any thread, any time. */
 HPOOL_API unsigned hpool_version(void);
-/*! hpool_version_string() : the same as "MAJOR.MINOR.PATCH", static. */
+/*! hpool_version_string() : the same as "MAJOR.MINOR.PATCH", static.
+ *  Threads: any thread, any time. */
 HPOOL_API const char *hpool_version_string(void);
 
 /* ======================================================================
@@ -153,7 +174,8 @@ enum {
 };
 
 /*! hpool_strerror() : a sentence for any code, HPOOL_* or not.
- *  @return : a static string; never NULL. Thread-safe. */
+ *  @return : a static string; never NULL.
+ *  Threads: any thread, any time. */
 HPOOL_API const char *hpool_strerror(int code);
 
 /*! hpool_error_detail() : what exactly went wrong, for the last error an
@@ -165,14 +187,15 @@ HPOOL_API const char *hpool_strerror(int code);
  *  first failed item) is the detail of the function that returned its
  *  status: hpool_map(), hpool_async_get(), hpool_iter_next(), ...
  *  Writes at most size bytes into buf, always NUL-terminated, like
- *  PCRE2's pcre2_get_error_message(). Thread-safe: each thread has its
- *  own last error.
+ *  PCRE2's pcre2_get_error_message().
  *  @return : the detail's length (it was cut if that is size or more), or
- *  HPOOL_EINVAL for a NULL buf or size 0. */
+ *  HPOOL_EINVAL for a NULL buf or size 0.
+ *  Threads: any thread: each reads its own last error. */
 HPOOL_API int hpool_error_detail(int code, char *buf, size_t size);
 
 /*! hpool_err_name() : the code's name, e.g. "HPOOL_EINVAL", or "HPOOL_OK".
- *  @return : a static string; "unknown" for codes outside the table. */
+ *  @return : a static string; "unknown" for codes outside the table.
+ *  Threads: any thread, any time. */
 HPOOL_API const char *hpool_err_name(int code);
 
 /* ======================================================================
@@ -185,12 +208,16 @@ HPOOL_API const char *hpool_err_name(int code);
  *  Programs that call MPI_Init_thread themselves do not call this. It sets
  *  MPI_ERRORS_RETURN on MPI_COMM_WORLD, so that MPI errors come back as
  *  codes instead of ending the job.
- *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL. */
+ *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL.
+ *  Threads: the thread that will call hpool_mpi_finalize (MPI's main thread),
+ *  once, before any pool. */
 HPOOL_API int hpool_mpi_init(int *argc, char ***argv);
 
 /*! hpool_mpi_finalize() : MPI_Finalize if hpool_mpi_init() initialised MPI.
  *  @return : 0, HPOOL_EMPI, or HPOOL_EBUSY (nothing done) while any pool of
- *  this process has not been freed. */
+ *  this process has not been freed.
+ *  Threads: the thread that called hpool_mpi_init, once, after every pool is
+ *  freed. */
 HPOOL_API int hpool_mpi_finalize(void);
 
 /* ======================================================================
@@ -286,7 +313,9 @@ typedef struct hpool_reducer {
  *  hpool_map_reduce_keyed() (task->emitter or span->emitter) or from a keyed
  *  reduce function (its out). Keys and values are any bytes, NULs included;
  *  both are copied. @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (a value of
- *  the wrong size for a combiner, or NULL emitter outside keyed calls). */
+ *  the wrong size for a combiner, or NULL emitter outside keyed calls).
+ *  Threads: only in the map or reduce function that was given the emitter, on
+ *  its thread, during that call. */
 HPOOL_API int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size);
 
 /* The values of one key, for a keyed reduce function:
@@ -294,12 +323,15 @@ HPOOL_API int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_siz
  *      while (hpool_values_next(values, &data, &size) == 0) { use data; }
  */
 typedef struct hpool_values hpool_values;
+/*! Threads: only in the reduce function that was given values, during that
+ *  call. */
 HPOOL_API int hpool_values_next(hpool_values *values, const void **data, size_t *size);
 
 /*! hpool_emitter_argument() : the call's argument (hpool_call.argument),
  *  for a keyed map function (task->emitter) or reduce function (its out).
  *  @return : 0 and *data, *size (NULL and 0 without one), or HPOOL_EINVAL
- *  for a NULL emitter. */
+ *  for a NULL emitter.
+ *  Threads: only in the function that was given the emitter, during that call. */
 HPOOL_API int hpool_emitter_argument(const hpool_emitter *emitter, const void **data, size_t *size);
 
 /*! Reduces one key: reads its values and emits any number of output pairs to
@@ -368,28 +400,35 @@ typedef struct hpool_keyed_reducer {
 
 /* The sorted output of a keyed map-reduce, on the root. */
 typedef struct hpool_pairs hpool_pairs;
+/*! Threads: any thread; pairs is read-only until freed. */
 HPOOL_API uint64_t hpool_pairs_count(const hpool_pairs *pairs);
 /*! @return : 0, or HPOOL_EINVAL if i is out of range. The pointers in *pair
- *  live as long as pairs. */
+ *  live as long as pairs.
+ *  Threads: any thread; pairs is read-only until freed. */
 HPOOL_API int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair);
+/*! Threads: once, when no other thread reads pairs. */
 HPOOL_API void hpool_pairs_free(hpool_pairs *pairs);
 
 /*! hpool_span_input() : item i (0 ≤ i < span->count) of any source. For a
  *  range source, *data points at a copy of the value that belongs to the
  *  calling thread, valid until its next hpool_span_input().
- *  @return : 0, or HPOOL_EINVAL if i is out of the span. */
+ *  @return : 0, or HPOOL_EINVAL if i is out of the span.
+ *  Threads: only in the span function that was given span, on its thread. */
 HPOOL_API int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size);
 
 /*! hpool_span_emit() : append bytes to item i's variable-size result. Items
  *  must be emitted in increasing i; several calls for one i concatenate.
  *  @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (no variable-size results, or i
- *  went backwards). */
+ *  went backwards).
+ *  Threads: only in the span function that was given span, on its thread. */
 HPOOL_API int hpool_span_emit(hpool_span *span, size_t i, const void *data, size_t size);
 
-/*! hpool_span_fail() : mark item i of the span failed with a non-zero code. */
+/*! hpool_span_fail() : mark item i of the span failed with a non-zero code.
+ *  Threads: only in the span function that was given span, on its thread. */
 HPOOL_API void hpool_span_fail(hpool_span *span, size_t i, int code);
 
-/*! hpool_task_emit() : append bytes to this item's variable-size result. */
+/*! hpool_task_emit() : append bytes to this item's variable-size result.
+ *  Threads: only in the map function that was given task, on its thread. */
 HPOOL_API int hpool_task_emit(hpool_task *task, const void *data, size_t size);
 
 /* ======================================================================
@@ -398,21 +437,26 @@ HPOOL_API int hpool_task_emit(hpool_task *task, const void *data, size_t size);
 
 typedef struct hpool_source hpool_source;
 
-/*! Integers start, start+1, ..., stop-1, generated where they run. */
+/*! Integers start, start+1, ..., stop-1, generated where they run.
+ *  Threads: any thread; a source is read-only once made, so several calls may
+ *  use it at once. */
 HPOOL_API int hpool_source_range(hpool_source **source, int64_t start, int64_t stop);
 
 /*! count items of item_size bytes each at items. The caller keeps the array
- *  alive and unchanged until the call that uses it completes. */
+ *  alive and unchanged until the call that uses it completes.
+ *  Threads: any thread; as hpool_source_range(). */
 HPOOL_API int hpool_source_array(hpool_source **source, const void *items, size_t item_size, uint64_t count);
 
 /*! count variable-size records: record i is sizes[i] bytes at records[i], or
  *  a NUL-terminated string when sizes is NULL (file paths, say). Same
- *  lifetime rule as hpool_source_array(). */
+ *  lifetime rule as hpool_source_array().
+ *  Threads: any thread; as hpool_source_range(). */
 HPOOL_API int hpool_source_records(hpool_source **source, const void *const *records, const size_t *sizes,
                          uint64_t count);
 
 /*! starmap's zipped columns: item i is (columns[0][i], ..., columns[k-1][i]),
- *  column j having elements of sizes[j] bytes. task->args[j] points at each. */
+ *  column j having elements of sizes[j] bytes. task->args[j] points at each.
+ *  Threads: any thread; as hpool_source_range(). */
 HPOOL_API int hpool_source_columns(hpool_source **source, size_t column_count, const void *const *columns,
                          const size_t *sizes, uint64_t count);
 
@@ -423,8 +467,10 @@ HPOOL_API int hpool_source_columns(hpool_source **source, size_t column_count, c
  *  threads at once, and only as fast as the window of chunks in flight
  *  allows (backpressure). */
 typedef int hpool_produce_fn(const void **data, size_t *size, void *user);
+/*! Threads: any thread; a producer source serves one call at a time. */
 HPOOL_API int hpool_source_producer(hpool_source **source, hpool_produce_fn *produce, void *user);
 
+/*! Threads: once, after every call that uses the source has completed. */
 HPOOL_API void hpool_source_free(hpool_source *source);
 
 /* ======================================================================
@@ -510,31 +556,44 @@ typedef struct hpool_options {
  *  them, with the lowest of the ranks' codes, and none waits for another.
  *  @return : 0, HPOOL_EINVAL, HPOOL_ENOMEM, HPOOL_EMPI, HPOOL_EMPILEVEL,
  *  HPOOL_ENOMPI, HPOOL_EMISMATCH, HPOOL_EVERSION or HPOOL_ETHREAD; *pool is
- *  NULL on error. */
+ *  NULL on error.
+ *  Threads: collective: one thread of every rank of options.comm, in the same
+ *  order as the ranks' other collective MPI calls on it. */
 HPOOL_API int hpool_pool_create(hpool_pool **pool, const hpool_options *options);
 
+/*! Threads: any thread, while the pool lives. */
 HPOOL_API int hpool_pool_is_root(const hpool_pool *pool);
+/*! Threads: any thread, while the pool lives. */
 HPOOL_API int hpool_pool_rank(const hpool_pool *pool);
+/*! Threads: any thread, while the pool lives. */
 HPOOL_API int hpool_pool_size(const hpool_pool *pool);    /* number of ranks */
+/*! Threads: any thread, while the pool lives. */
 HPOOL_API int hpool_pool_threads(const hpool_pool *pool); /* worker threads per rank */
 
-/*! hpool_pool_function() : the index of the function named name. */
+/*! hpool_pool_function() : the index of the function named name.
+ *  Threads: any thread, while the pool lives. */
 HPOOL_API int hpool_pool_function(const hpool_pool *pool, const char *name, int *index);
 
-/*! hpool_pool_close() : root only; later calls return HPOOL_ECLOSED. */
+/*! hpool_pool_close() : root only; later calls return HPOOL_ECLOSED.
+ *  Threads: any thread of the root, while the pool lives. */
 HPOOL_API int hpool_pool_close(hpool_pool *pool);
 
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
  *  started: those items fail with HPOOL_ECANCELED. Running items finish.
- *  Blocks until every call of the pool has ended. */
+ *  Blocks until every call of the pool has ended.
+ *  Threads: any thread of the root but the pool's own (HPOOL_EDEADLK there). */
 HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 
 /*! hpool_pool_join() : collective. On the root, closes the pool, waits for
  *  every call to complete and releases the other ranks. On the other ranks,
- *  serves the root's calls until then. Returns the first transport error. */
+ *  serves the root's calls until then. Returns the first transport error.
+ *  Threads: one thread per rank, not the pool's own (HPOOL_EDEADLK there); the
+ *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
-/*! hpool_pool_free() : joins if not joined yet, then frees. */
+/*! hpool_pool_free() : joins if not joined yet, then frees.
+ *  Threads: one thread per rank, when no other thread uses the pool or its
+ *  handles; does nothing on the pool's own threads. */
 HPOOL_API void hpool_pool_free(hpool_pool *pool);
 
 /* ======================================================================
@@ -561,16 +620,20 @@ typedef struct hpool_report {
  *      3 of 14 items failed, the first at index 4 (code 2: the map function reported a failure)
  *      3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled by hpool_pool_terminate)
  *      14 items, and the call failed: HPOOL_EMPI (MPI call failed)
- *  The code's text is hpool_strerror()'s. Thread-safe.
- *  @return : 0, or HPOOL_EINVAL for a NULL report or buf, or size 0. */
+ *  The code's text is hpool_strerror()'s.
+ *  @return : 0, or HPOOL_EINVAL for a NULL report or buf, or size 0.
+ *  Threads: any thread. */
 HPOOL_API int hpool_report_format(const hpool_report *report, char *buf, size_t size);
 
 /* Variable-size results, in input order. */
 typedef struct hpool_records hpool_records;
+/*! Threads: any thread; records is read-only until freed. */
 HPOOL_API uint64_t hpool_records_count(const hpool_records *records);
 /*! @return : 0, or HPOOL_EINVAL if i is out of range. *data lives as long as
- *  records. A failed item has an empty record. */
+ *  records. A failed item has an empty record.
+ *  Threads: any thread; records is read-only until freed. */
 HPOOL_API int hpool_records_get(const hpool_records *records, uint64_t i, const void **data, size_t *size);
+/*! Threads: once, when no other thread reads records. */
 HPOOL_API void hpool_records_free(hpool_records *records);
 
 /* Completion callbacks. They run on the root, on a pool thread, one at a
@@ -647,10 +710,13 @@ typedef struct hpool_call {
  *  @return : 0; HPOOL_EFAILED if any item failed (report says how many and
  *  the first), every other result still delivered; HPOOL_ECANCELED; or a
  *  usage error: HPOOL_EINVAL (also for a result_size with no results array
- *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK. */
+ *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK.
+ *  Threads: any thread of the root but the pool's own: several threads may
+ *  make calls on one pool at once, and they run side by side. */
 HPOOL_API int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
-/*! hpool_starmap() : hpool_map() over a columns source. */
+/*! hpool_starmap() : hpool_map() over a columns source.
+ *  Threads: as hpool_map(). */
 HPOOL_API int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce() : like hpool_map(), but each item's value (its
@@ -659,7 +725,8 @@ HPOOL_API int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_repo
  *  *call->reduction with the reducer: per chunk, per batch, then on the
  *  root. No message is sent per item. Failed items are not combined. The
  *  combine must be associative and commutative, unless call->deterministic
- *  is set, which fixes the order (associativity is still assumed). */
+ *  is set, which fixes the order (associativity is still assumed).
+ *  Threads: as hpool_map(). */
 HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
 /*! hpool_map_reduce_keyed() : MR-MPI's map, collate and reduce in one call.
@@ -668,10 +735,12 @@ HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_r
  *  sent to the rank that owns the key's hash, reduced there key by key, and
  *  sorted; the root merges the ranks' sorted runs into *call->pairs.
  *  @return : as hpool_map(); a failing reduce function fails the call with
- *  HPOOL_EFAILED and its code in the report. */
+ *  HPOOL_EFAILED and its code in the report.
+ *  Threads: as hpool_map(). */
 HPOOL_API int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
-/*! hpool_apply() : one call of function on one input, on some worker. */
+/*! hpool_apply() : one call of function on one input, on some worker.
+ *  Threads: as hpool_map(). */
 HPOOL_API int hpool_apply(hpool_pool *pool, int function, const void *input, size_t input_size,
                 void *result, size_t result_size);
 
@@ -682,25 +751,35 @@ typedef struct hpool_async hpool_async;
 /*! hpool_map_async(), hpool_starmap_async(), hpool_map_reduce_async() : as
  *  the blocking calls, but return at once with a handle. The source, results
  *  and reduction must live until the call completes.
- *  @return : 0 and *async, or a usage error (no callback then). */
+ *  @return : 0 and *async, or a usage error (no callback then).
+ *  Threads: any thread of the root, the pool's own included. */
 HPOOL_API int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+/*! Threads: as hpool_map_async(). */
 HPOOL_API int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
+/*! Threads: as hpool_map_async(). */
 HPOOL_API int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async **async);
 
-/*! hpool_apply_async() : input is copied; result must live until done. */
+/*! hpool_apply_async() : input is copied; result must live until done.
+ *  Threads: as hpool_map_async(). */
 HPOOL_API int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size,
                       void *result, size_t result_size, hpool_async **async);
 
 /*! hpool_async_wait() : wait up to timeout seconds (negative: forever).
- *  @return : 0 when done, HPOOL_ETIMEDOUT otherwise. */
+ *  @return : 0 when done, HPOOL_ETIMEDOUT otherwise.
+ *  Threads: any thread but the pool's own (there only timeout 0); several may
+ *  wait on one handle. */
 HPOOL_API int hpool_async_wait(hpool_async *async, double timeout);
+/*! Threads: any thread. */
 HPOOL_API int hpool_async_ready(const hpool_async *async);
-/*! @return : 1 if done with every item successful, 0 otherwise. */
+/*! @return : 1 if done with every item successful, 0 otherwise.
+ *  Threads: any thread. */
 HPOOL_API int hpool_async_successful(const hpool_async *async);
 /*! hpool_async_get() : wait up to timeout seconds, then fill *report.
- *  @return : HPOOL_ETIMEDOUT if not done yet, else the call's status. */
+ *  @return : HPOOL_ETIMEDOUT if not done yet, else the call's status.
+ *  Threads: as hpool_async_wait(). */
 HPOOL_API int hpool_async_get(hpool_async *async, double timeout, hpool_report *report);
-/*! hpool_async_free() : may be called before completion: the call goes on. */
+/*! hpool_async_free() : may be called before completion: the call goes on.
+ *  Threads: once, when no other thread uses the handle. */
 HPOOL_API void hpool_async_free(hpool_async *async);
 
 /* ---- Streams ----------------------------------------------------------- */
@@ -719,8 +798,10 @@ typedef struct hpool_result {
 /*! hpool_imap() : results in input order, each as soon as every earlier one
  *  is done. hpool_imap_unordered() : each as soon as it is done. At most
  *  options.window chunks are in flight, so a producer source runs in bounded
- *  memory as long as the stream is read. */
+ *  memory as long as the stream is read.
+ *  Threads: as hpool_map_async(). */
 HPOOL_API int hpool_imap(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
+/*! Threads: as hpool_map_async(). */
 HPOOL_API int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpool_iter **iter);
 
 /*! hpool_iter_next() : the next result.
@@ -730,16 +811,21 @@ HPOOL_API int hpool_imap_unordered(hpool_pool *pool, const hpool_call *call, hpo
  *      // rc == HPOOL_EOF at the end, HPOOL_ETIMEDOUT after timeout seconds
  *
  *  @return : 0 for a result (check r.status), HPOOL_EOF at the end,
- *  HPOOL_ETIMEDOUT, or the call's fatal error. */
+ *  HPOOL_ETIMEDOUT, or the call's fatal error.
+ *  Threads: one thread at a time per stream (a result lives until that
+ *  thread's next call); timeout 0 only on the pool's own threads. */
 HPOOL_API int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout);
 
 /*! hpool_iter_report() : how the stream ended, once hpool_iter_next()
- *  returned HPOOL_EOF. @return : the call's status, as hpool_map(). */
+ *  returned HPOOL_EOF. @return : the call's status, as hpool_map().
+ *  Threads: any thread. */
 HPOOL_API int hpool_iter_report(const hpool_iter *iter, hpool_report *report);
 
 /*! hpool_iter_free() : may be called early: the rest is cancelled, and it
  *  blocks until no thread of any rank can still read the call's source, so
- *  the caller may free the source as soon as it returns. */
+ *  the caller may free the source as soon as it returns.
+ *  Threads: once, when no other thread uses the stream; not on the pool's own
+ *  threads, where it would wait for itself. */
 HPOOL_API void hpool_iter_free(hpool_iter *iter);
 
 #ifdef __cplusplus

@@ -63,9 +63,11 @@ grep -oE 'EXIT_[A-Z_]+ = [0-9]+' "$SOURCE_DIR/apps/common/app_cli.h" | grep -oE 
 [ -s "$SCRATCH/common.status" ] || { echo "FAIL: no EXIT_* values in apps/common/app_cli.h"; exit 1; }
 
 # The environment variables hpool_options says the library reads (not the
-# MPI_COMM_* constants of its comments).
+# MPI_COMM_* constants, error codes and macros of its comments).
+macros=$(grep -oE '^#define [A-Z][A-Z0-9_]*' "$SOURCE_DIR/include/hpool.h" | awk '{print $2}' | sort -u)
 sed -n '/^typedef struct hpool_options {/,/^} hpool_options;/p' "$SOURCE_DIR/include/hpool.h" |
-    grep -oE '\b([A-Z][A-Z0-9]*(_[A-Z0-9]+)+|TMPDIR)\b' | grep -v '^MPI_COMM_' | sort -u >"$SCRATCH/library.environment"
+    grep -oE '\b([A-Z][A-Z0-9]*(_[A-Z0-9]+)+|TMPDIR)\b' | grep -vE '^(MPI_COMM_|HPOOL_E[A-Z]+$)' |
+    grep -vxF -f <(echo "$macros") | sort -u >"$SCRATCH/library.environment"
 [ -s "$SCRATCH/library.environment" ] || { echo "FAIL: no variables in hpool_options in include/hpool.h"; exit 1; }
 
 check_page() {
