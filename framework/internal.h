@@ -478,6 +478,7 @@ struct hpool_pool {
     hpool__rank_load *loads;        /* per rank: what it holds */
     uint64_t total_threads;         /* worker threads of all ranks */
     int error;                      /* first transport error */
+    char error_detail[384];         /* its detail, for hpool_pool_join */
 
     pthread_mutex_t stores_lock;    /* guards keyed_stores */
     hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */

@@ -522,22 +522,25 @@ int hpool_pool_threads(const hpool_pool *pool)
 
 int hpool_pool_function(const hpool_pool *pool, const char *name, int *index)
 {
+    hpool__detail_clear();
     if (pool == NULL || name == NULL || index == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_pool_function: pool, name or index is NULL");
     for (size_t f = 0; f < pool->function_count; f++)
         if (strcmp(pool->functions[f].name, name) == 0) {
             *index = (int)f;
             return 0;
         }
-    return HPOOL_EINVAL;
+    return hpool__fail(HPOOL_EINVAL, "hpool_pool_function: the pool has no function named \"%s\"", name);
 }
 
 int hpool_pool_close(hpool_pool *pool)
 {
+    hpool__detail_clear();
     if (pool == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_pool_close: pool is NULL");
     if (!hpool_pool_is_root(pool))
-        return HPOOL_ENOTROOT;
+        return hpool__fail(HPOOL_ENOTROOT, "hpool_pool_close on rank %d: only the root, rank %d, closes",
+                           pool->transport.rank, pool->root);
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
     pthread_mutex_unlock(&pool->lock);
@@ -546,12 +549,15 @@ int hpool_pool_close(hpool_pool *pool)
 
 int hpool_pool_terminate(hpool_pool *pool)
 {
+    hpool__detail_clear();
     if (pool == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_pool_terminate: pool is NULL");
     if (hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK;
+        return hpool__fail(HPOOL_EDEADLK, "hpool_pool_terminate was called from a map function or callback of "
+                                          "the same pool, which would wait for itself");
     if (!hpool_pool_is_root(pool))
-        return HPOOL_ENOTROOT;
+        return hpool__fail(HPOOL_ENOTROOT, "hpool_pool_terminate on rank %d: only the root, rank %d, terminates",
+                           pool->transport.rank, pool->root);
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
@@ -564,13 +570,17 @@ int hpool_pool_terminate(hpool_pool *pool)
 
 int hpool_pool_join(hpool_pool *pool)
 {
+    hpool__detail_clear();
     if (pool == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_pool_join: pool is NULL");
     if (hpool__thread_owned_by(pool))
-        return HPOOL_EDEADLK;
+        return hpool__fail(HPOOL_EDEADLK, "hpool_pool_join was called from a map function or callback of the "
+                                          "same pool, which would wait for itself");
     pthread_mutex_lock(&pool->lock);
     if (pool->joined) {
         int error = pool->error;
+        if (error != 0)
+            hpool__detail_restore(error, pool->error_detail);
         pthread_mutex_unlock(&pool->lock);
         return error;
     }
@@ -592,6 +602,8 @@ int hpool_pool_join(hpool_pool *pool)
         hpool__batch_free(batch);
     }
     int error = pool->error;
+    if (error != 0)
+        hpool__detail_restore(error, pool->error_detail);
     pthread_mutex_unlock(&pool->lock);
     return error;
 }

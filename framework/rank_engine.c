@@ -150,8 +150,10 @@ void *hpool__rank_engine(void *argument)
             rc = flushed;
     }
     pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0)
+    if (pool->error == 0) {
         pool->error = rc;
+        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(rc));
+    }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }

@@ -55,8 +55,11 @@ uint64_t hpool_records_count(const hpool_records *records)
 
 int hpool_records_get(const hpool_records *records, uint64_t i, const void **data, size_t *size)
 {
-    if (records == NULL || data == NULL || size == NULL || i >= records->count)
-        return HPOOL_EINVAL;
+    if (records == NULL || data == NULL || size == NULL)
+        return hpool__fail(HPOOL_EINVAL, "hpool_records_get: records, data or size is NULL");
+    if (i >= records->count)
+        return hpool__fail(HPOOL_EINVAL, "hpool_records_get: record %llu of %llu", (unsigned long long)i,
+                           (unsigned long long)records->count);
     *data = records->data + records->offsets[i];
     *size = records->offsets[i + 1] - records->offsets[i];
     return 0;

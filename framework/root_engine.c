@@ -147,6 +147,20 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
     return rc;
 }
 
+/* The detail of an error that a message from rank source brought. */
+static void name_received_error(int rc, int type, int source)
+{
+    if (type == HPOOL__MSG_ERROR)
+        hpool__fail(rc, "rank %d's engine stopped with %s (%s): what it held cannot come back", source,
+                    hpool_err_name(rc), hpool_strerror(rc));
+    else if (rc == HPOOL_EPEER)
+        hpool__fail(rc, "rank %d sent a malformed message (type %d): do all ranks run one hpool build?", source,
+                    type);
+    else if (hpool__detail_text(rc)[0] == '\0')
+        hpool__fail(rc, "a message from rank %d (type %d) could not be taken: %s", source, type,
+                    hpool_strerror(rc));
+}
+
 /* Receives what the other ranks sent. With pool->lock held. */
 static int receive_results(hpool_pool *pool, bool *busy)
 {
@@ -156,8 +170,12 @@ static int receive_results(hpool_pool *pool, bool *busy)
         pthread_mutex_unlock(&pool->lock);
         int received = hpool__transport_receive(&pool->transport, &message);
         int rc = received < 0 ? received : 0;
-        if (received > 0)
+        if (received > 0) {
+            int type = message.type;
             rc = receive_message(pool, &message, &batch);
+            if (rc != 0)
+                name_received_error(rc, type, message.source);
+        }
         pthread_mutex_lock(&pool->lock);
         if (rc == 0 && batch != NULL) {
             batch->origin_rank = message.source;
@@ -179,12 +197,19 @@ static int receive_results(hpool_pool *pool, bool *busy)
 /* Fails every call after a transport error, so no caller waits forever. */
 static void fail_all_calls(hpool_pool *pool, int error)
 {
-    if (pool->error == 0)
+    /* The engine's error detail (this thread's) goes with the calls to the
+     * threads that take their status, and with the pool to hpool_pool_join. */
+    const char *detail = hpool__detail_text(error);
+    if (pool->error == 0) {
         pool->error = error;
+        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", detail);
+    }
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         bool first_time = call->report.status == 0; /* this runs every round until the calls end */
-        if (first_time)
+        if (first_time) {
             call->report.status = error;
+            snprintf(call->detail, sizeof call->detail, "%s", detail);
+        }
         call->source_ended = true;
         call->total = call->cut;
         /* What other ranks hold will not come back; what the root's own
@@ -293,8 +318,10 @@ void *hpool__root_engine(void *argument)
         rc = drained;
     int flushed = hpool__transport_flush(&pool->transport);
     pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0)
+    if (pool->error == 0) {
         pool->error = rc ? rc : flushed;
+        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(pool->error));
+    }
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }

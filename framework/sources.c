@@ -17,12 +17,12 @@ static hpool_source *source_new(enum hpool__input_kind kind, uint64_t count)
 int hpool_source_range(hpool_source **source, int64_t start, int64_t stop)
 {
     if (source == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_range: source is NULL");
     *source = NULL;
     uint64_t count = stop > start ? (uint64_t)stop - (uint64_t)start : 0;
     hpool_source *made = source_new(HPOOL__RANGE, count);
     if (made == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_range: no memory for a source");
     made->range_start = start;
     *source = made;
     return 0;
@@ -31,13 +31,16 @@ int hpool_source_range(hpool_source **source, int64_t start, int64_t stop)
 int hpool_source_array(hpool_source **source, const void *items, size_t item_size, uint64_t count)
 {
     if (source == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_array: source is NULL");
     *source = NULL;
-    if (item_size == 0 || (items == NULL && count > 0))
-        return HPOOL_EINVAL;
+    if (item_size == 0)
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_array: item_size is 0");
+    if (items == NULL && count > 0)
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_array: items is NULL, for %llu items",
+                           (unsigned long long)count);
     hpool_source *made = source_new(HPOOL__FIXED, count);
     if (made == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_array: no memory for a source");
     made->items = items;
     made->item_size = item_size;
     *source = made;
@@ -48,13 +51,14 @@ int hpool_source_records(hpool_source **source, const void *const *records, cons
                          uint64_t count)
 {
     if (source == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_records: source is NULL");
     *source = NULL;
     if (records == NULL && count > 0)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_records: records is NULL, for %llu records",
+                           (unsigned long long)count);
     hpool_source *made = source_new(HPOOL__RECORDS, count);
     if (made == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_records: no memory for a source");
     made->records = records;
     made->record_sizes = sizes;
     *source = made;
@@ -65,24 +69,28 @@ int hpool_source_columns(hpool_source **source, size_t column_count, const void 
                          const size_t *sizes, uint64_t count)
 {
     if (source == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_columns: source is NULL");
     *source = NULL;
     if (column_count == 0 || columns == NULL || sizes == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_columns: %s", column_count == 0 ? "column_count is 0"
+                                                                     : columns == NULL ? "columns is NULL"
+                                                                                       : "sizes is NULL");
     size_t row_size = 0;
     for (size_t j = 0; j < column_count; j++) {
-        if (sizes[j] == 0 || (columns[j] == NULL && count > 0))
-            return HPOOL_EINVAL;
+        if (sizes[j] == 0)
+            return hpool__fail(HPOOL_EINVAL, "hpool_source_columns: sizes[%zu] is 0", j);
+        if (columns[j] == NULL && count > 0)
+            return hpool__fail(HPOOL_EINVAL, "hpool_source_columns: columns[%zu] is NULL", j);
         row_size += sizes[j];
     }
     hpool_source *made = source_new(HPOOL__COLUMNS, count);
     if (made == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_columns: no memory for a source");
     made->columns = hpool__malloc(column_count * sizeof *made->columns);
     made->column_sizes = hpool__malloc(column_count * sizeof *made->column_sizes);
     if (made->columns == NULL || made->column_sizes == NULL) {
         hpool_source_free(made);
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_columns: no memory for %zu columns", column_count);
     }
     memcpy(made->columns, columns, column_count * sizeof *made->columns);
     memcpy(made->column_sizes, sizes, column_count * sizeof *made->column_sizes);
@@ -95,13 +103,13 @@ int hpool_source_columns(hpool_source **source, size_t column_count, const void 
 int hpool_source_producer(hpool_source **source, hpool_produce_fn *produce, void *user)
 {
     if (source == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_producer: source is NULL");
     *source = NULL;
     if (produce == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_source_producer: produce is NULL");
     hpool_source *made = source_new(HPOOL__RECORDS, UINT64_MAX);
     if (made == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "hpool_source_producer: no memory for a source");
     made->is_producer = true;
     made->produce = produce;
     made->produce_user = user;

@@ -107,14 +107,14 @@ static int start_send(hpool__transport *transport, int dest, int type, void *dat
     hpool__pending_send *grown =
         hpool__grow_array(transport->sends, &transport->send_capacity, transport->send_count, sizeof *grown);
     if (grown == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "no memory to queue a send to rank %d", dest);
     transport->sends = grown;
     hpool__pending_send *send = &transport->sends[transport->send_count];
     /* Never a blocking send: two ranks sending big messages to each other
      * at once would wait on each other forever. */
     if (MPI_Isend(data, (int)size, MPI_BYTE, dest, HPOOL__TAG_BASE + type, transport->comm, &send->request)
         != MPI_SUCCESS)
-        return HPOOL_EMPI;
+        return hpool__fail(HPOOL_EMPI, "MPI_Isend of %zu bytes to rank %d failed", size, dest);
     send->buffer = owner;
     send->shared = shared;
     send->size = size;
@@ -201,7 +201,7 @@ int hpool__transport_progress(hpool__transport *transport)
     for (size_t i = 0; i < transport->send_count; i++) {
         int done = 0;
         if (MPI_Test(&transport->sends[i].request, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-            return HPOOL_EMPI;
+            return hpool__fail(HPOOL_EMPI, "MPI_Test of a send failed");
         if (done) {
             release_send(&transport->sends[i]);
             transport->pending_bytes -= transport->sends[i].size;
@@ -248,18 +248,19 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
     int arrived = 0;
     MPI_Status status;
     if (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, transport->comm, &arrived, &status) != MPI_SUCCESS)
-        return HPOOL_EMPI;
+        return hpool__fail(HPOOL_EMPI, "MPI_Iprobe failed");
     if (!arrived)
         return 0;
     int size = 0;
     MPI_Get_count(&status, MPI_BYTE, &size);
     void *data = hpool__malloc(size > 0 ? (size_t)size : 1);
     if (data == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "no memory for a message of %d bytes from rank %d", size,
+                           status.MPI_SOURCE);
     if (MPI_Recv(data, size, MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG, transport->comm, MPI_STATUS_IGNORE)
         != MPI_SUCCESS) {
         free(data);
-        return HPOOL_EMPI;
+        return hpool__fail(HPOOL_EMPI, "MPI_Recv of %d bytes from rank %d failed", size, status.MPI_SOURCE);
     }
     int type = status.MPI_TAG - HPOOL__TAG_BASE;
     if (type == HPOOL__MSG_LARGE) {
@@ -270,7 +271,8 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
     }
     if (type == HPOOL__MSG_PIECE) { /* a piece without its header */
         free(data);
-        return HPOOL_EPEER;
+        return hpool__fail(HPOOL_EPEER, "rank %d sent a piece of a large message without its header",
+                           status.MPI_SOURCE);
     }
     *message = (hpool__message){.type = type, .source = status.MPI_SOURCE, .data = data, .size = (size_t)size};
     return 1;
