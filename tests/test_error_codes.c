@@ -31,6 +31,17 @@ static const hpool_function functions[] = {{.name = "square", .map = square}, {.
 static const hpool_reducer reducers[] = {{.name = "sum", .value_size = sizeof(int64_t), .identity = &zero,
                                           .combine = add_i64}};
 
+/* Whether this thread's detail of code contains needle; prints it if not. */
+static int detail_has(int code, const char *needle)
+{
+    char detail[512];
+    hpool_error_detail(code, detail, sizeof detail);
+    if (strstr(detail, needle) != NULL)
+        return 1;
+    fprintf(stderr, "detail \"%s\" lacks \"%s\"\n", detail, needle);
+    return 0;
+}
+
 static hpool_options base_options(void)
 {
     hpool_options options = HPOOL_OPTIONS_INIT;
@@ -88,6 +99,10 @@ static void test_agree(void)
         options.threads = -1;
     CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));
     CHECK(pool == NULL);
+    /* the rank at fault says what, the others which rank */
+    char failed_rank[64];
+    snprintf(failed_rank, sizeof failed_rank, "rank %d failed", size - 1);
+    CHECK(detail_has(HPOOL_EINVAL, last ? "options.threads is -1" : failed_rank));
 
     /* The last rank registers another table. */
     if (size > 1) {
@@ -95,6 +110,12 @@ static void test_agree(void)
         if (last)
             options.function_count = 2;
         CHECK_RC(HPOOL_EMISMATCH, hpool_pool_create(&pool, &options));
+        if (rank == 0) {
+            char expected[160];
+            snprintf(expected, sizeof expected,
+                     "rank %d registered function 1 \"twice\" where rank 0 has reducer 0 \"sum\"", size - 1);
+            CHECK(detail_has(HPOOL_EMISMATCH, expected));
+        }
         options = base_options();
         if (last)
             options.root = 1; /* the others say 0 */
@@ -107,6 +128,7 @@ static void test_agree(void)
         if (last)
             hpool__test_arm("protocol_version");
         CHECK_RC(HPOOL_EVERSION, hpool_pool_create(&pool, &options));
+        CHECK(detail_has(HPOOL_EVERSION, "the ranks speak hpool protocol versions"));
     }
 
     /* The last rank's threads cannot start: after the collective checks. */
@@ -155,12 +177,14 @@ static void test_peer(void)
         call.chunksize = 1;
         hpool_report report;
         CHECK_RC(HPOOL_EPEER, hpool_map(pool, &call, &report));
+        CHECK(detail_has(HPOOL_EPEER, "rank 1 sent a malformed message"));
         CHECK_RC(HPOOL_EPEER, report.status);
         hpool_source_free(source);
         /* Freed at once: a failed call returns only after the root's own
          * threads stopped writing into out (ASan would see them). */
         free(out);
         CHECK_RC(HPOOL_EPEER, hpool_pool_join(pool));
+        CHECK(detail_has(HPOOL_EPEER, "rank 1 sent a malformed message"));
     } else {
         CHECK_RC(0, hpool_pool_join(pool));
     }
