@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,16 @@ int hpool_error_detail(int code, char *buf, size_t size)
     int length = snprintf(buf, size, "%s", text);
     return length < 0 ? 0 : length;
 }
+
+/* A field added to a struct must start at or after the old struct's end:
+ * it must not fall into the old layout's tail padding, which an older
+ * caller leaves undefined and this copy would take as the field. So the
+ * public structs end without padding, and growing one means appending
+ * fields after its last. */
+_Static_assert(sizeof(hpool_options) == offsetof(hpool_options, placement) + sizeof(int),
+               "hpool_options must end without padding");
+_Static_assert(sizeof(hpool_call) == offsetof(hpool_call, argument_size) + sizeof(size_t),
+               "hpool_call must end without padding");
 
 int hpool__accept_struct(void *ours, size_t our_size, size_t oldest_size, const void *theirs, size_t their_size,
                          const char *name, const char *init_macro)

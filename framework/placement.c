@@ -158,6 +158,9 @@ static bool launcher_bound_ranks(void)
     const char *open_mpi = getenv("OMPI_MCA_orte_bound_at_launch"); /* mpirun --bind-to core, socket... */
     if (open_mpi != NULL && strcmp(open_mpi, "1") == 0)
         return true;
+    const char *mpich = getenv("HYDRA_USER_PROVIDED_BINDING"); /* mpiexec.mpich -bind-to core... */
+    if (mpich != NULL && strcmp(mpich, "1") == 0)
+        return true;
     const char *slurm = getenv("SLURM_CPU_BIND_TYPE"); /* srun --cpu-bind=cores, mask_cpu:... */
     return slurm != NULL && *slurm != '\0' && strncmp(slurm, "none", 4) != 0;
 }

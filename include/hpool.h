@@ -493,8 +493,8 @@ typedef struct hpool_options {
      * this node (OMPI_COMM_WORLD_LOCAL_SIZE from mpirun,
      * SLURM_STEP_TASKS_PER_NODE from srun), at least 1. When the launcher
      * bound each rank to its own CPUs (mpirun's default for up to 2 ranks,
-     * srun --cpu-bind), the rank keeps its mask, up to the node's CPUs
-     * divided by its ranks. */
+     * srun --cpu-bind, mpiexec.mpich -bind-to), the rank keeps its mask, up
+     * to the node's CPUs divided by its ranks. */
     int threads;
     /* The ranks: duplicated, so hpool's messages never mix with yours.
      * MPI_COMM_NULL means MPI_COMM_WORLD, or one rank without MPI when MPI is

@@ -346,9 +346,56 @@ static void test_nomem(void)
     CHECK(codes_seen == 3); /* some calls failed and the last ones passed */
 }
 
+/* hpool__accept_struct with layouts of its own: a later library has
+ * fields the caller's older header lacks (they keep their defaults), an
+ * earlier library gets a newer caller's (accepted when zero). */
+typedef struct layout_1 {
+    size_t struct_size;
+    int a;
+    int padding; /* explicit: a layout ends without implicit padding (errors.c) */
+} layout_1;
+typedef struct layout_2 {
+    size_t struct_size;
+    int a;
+    int padding;
+    uint64_t b; /* added in layout 2, default 7 */
+    uint64_t c; /* added in layout 2, default 9 */
+} layout_2;
+
+static void test_structs(void)
+{
+    /* An older caller: a, and b and c from the defaults. */
+    layout_1 older = {sizeof older, 5, 0};
+    layout_2 accepted = {sizeof accepted, 0, 0, 7, 9};
+    CHECK_RC(0, hpool__accept_struct(&accepted, sizeof accepted, sizeof(layout_1), &older, older.struct_size, "test",
+                                     "TEST_INIT"));
+    CHECK(accepted.struct_size == sizeof accepted && accepted.a == 5 && accepted.b == 7 && accepted.c == 9);
+    /* Smaller than the oldest layout: refused. */
+    CHECK_RC(HPOOL_EINVAL, hpool__accept_struct(&accepted, sizeof accepted, sizeof(layout_1), &older,
+                                                sizeof(size_t), "test", "TEST_INIT"));
+    /* A newer caller, to a library of layout 1: b and c must be zero. */
+    layout_2 newer = {sizeof newer, 6, 0, 0, 0};
+    layout_1 old_library = {sizeof old_library, 0, 0};
+    CHECK_RC(0, hpool__accept_struct(&old_library, sizeof old_library, sizeof(layout_1), &newer, newer.struct_size,
+                                     "test", "TEST_INIT"));
+    CHECK(old_library.a == 6 && old_library.struct_size == sizeof old_library);
+    newer.c = 1;
+    CHECK_RC(HPOOL_EINVAL, hpool__accept_struct(&old_library, sizeof old_library, sizeof(layout_1), &newer,
+                                                newer.struct_size, "test", "TEST_INIT"));
+    char detail[256];
+    hpool_error_detail(HPOOL_EINVAL, detail, sizeof detail);
+    CHECK(strstr(detail, "newer hpool.h") != NULL);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "structs") == 0) {
+        test_structs();
+        if (check_failures == 0)
+            printf("structs: all checks passed\n");
+        return check_failures ? 1 : 0;
+    }
     if (strcmp(mode, "nompi") == 0) {
         /* Never initialises MPI: under a launcher that is HPOOL_ENOMPI, so
          * the job does not split into one-rank pools; plain, it works. */
