@@ -30,6 +30,8 @@ static uint64_t hash_tables(const hpool_options *options)
         hash = hash_bytes(hash, keyed->name, strlen(keyed->name) + 1);
         uint64_t size = keyed->combine ? keyed->value_size : 0;
         hash = hash_bytes(hash, &size, sizeof size);
+        unsigned char merges = keyed->merge != NULL; /* ranks must agree on it, as on value sizes */
+        hash = hash_bytes(hash, &merges, sizeof merges);
     }
     return hash;
 }
@@ -54,7 +56,8 @@ static int check_options(const hpool_options *options)
     }
     for (size_t k = 0; k < options->keyed_reducer_count; k++) {
         const hpool_keyed_reducer *keyed = &options->keyed_reducers[k];
-        if (keyed->name == NULL || (keyed->combine != NULL && keyed->value_size == 0))
+        if (keyed->name == NULL || (keyed->combine != NULL && keyed->value_size == 0)
+            || (keyed->merge != NULL && (keyed->combine != NULL || keyed->value_size != 0)))
             return HPOOL_EINVAL;
     }
     return 0;
