@@ -30,6 +30,8 @@ static uint64_t hash_tables(const hpool_options *options)
         hash = hash_bytes(hash, keyed->name, strlen(keyed->name) + 1);
         uint64_t size = keyed->combine ? keyed->value_size : 0;
         hash = hash_bytes(hash, &size, sizeof size);
+        unsigned char merges = keyed->merge != NULL; /* ranks must agree on it, as on value sizes */
+        hash = hash_bytes(hash, &merges, sizeof merges);
     }
     return hash;
 }
@@ -90,6 +92,11 @@ static int check_options(const hpool_options *options)
                                "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has a combine but value_size 0: "
                                "give the values' size, or a merge for values of any size",
                                keyed->name, k);
+        if (keyed->merge != NULL && (keyed->combine != NULL || keyed->value_size != 0))
+            return hpool__fail(HPOOL_EINVAL,
+                               "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has a merge and %s: a merge "
+                               "takes values of any size, instead of a combine and its value_size",
+                               keyed->name, k, keyed->combine != NULL ? "a combine" : "a value_size");
         if (!reserved_are_zero(keyed->reserved))
             return hpool__fail(HPOOL_EINVAL,
                                "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has non-zero reserved fields",

@@ -312,8 +312,10 @@ typedef struct hpool_reducer {
 /*! hpool_emit() : emit one (key, value) pair, from a map function of
  *  hpool_map_reduce_keyed() (task->emitter or span->emitter) or from a keyed
  *  reduce function (its out). Keys and values are any bytes, NULs included;
- *  both are copied. @return : 0, HPOOL_ENOMEM, or HPOOL_EINVAL (a value of
- *  the wrong size for a combiner, or NULL emitter outside keyed calls).
+ *  both are copied. @return : 0, HPOOL_ENOMEM, HPOOL_EINVAL (a value of
+ *  the wrong size for a combiner, or NULL emitter outside keyed calls), or
+ *  HPOOL_EFAILED (the keyed reducer's merge failed: the chunk fails with
+ *  the merge's code).
  *  Threads: only in the map or reduce function that was given the emitter, on
  *  its thread, during that call. */
 HPOOL_API int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size);
@@ -734,8 +736,8 @@ HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_r
  *  combined per chunk and per rank (if the keyed reducer has a combiner),
  *  sent to the rank that owns the key's hash, reduced there key by key, and
  *  sorted; the root merges the ranks' sorted runs into *call->pairs.
- *  @return : as hpool_map(); a failing reduce function fails the call with
- *  HPOOL_EFAILED and its code in the report.
+ *  @return : as hpool_map(); a failing reduce function or merge fails the
+ *  call with HPOOL_EFAILED and its code in the report.
  *  Threads: as hpool_map(). */
 HPOOL_API int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 

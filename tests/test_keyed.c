@@ -162,6 +162,145 @@ static int by_count_only(const hpool_pair *a, const hpool_pair *b, void *user)
 
 static const uint64_t failing_group = 31337;
 
+/* ---- An inverted index: word -> the sorted ids of the files it is in ---- */
+
+/* Item i is file i: emits (word, i as 8 bytes) for every word in it. */
+static int emit_file_words(hpool_task *task, void *user)
+{
+    const unsigned char *text = task->input;
+    size_t size = task->input_size;
+    uint64_t file = task->index;
+    for (size_t i = 0; i < size;) {
+        while (i < size && text[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < size && text[i] != ' ')
+            i++;
+        int rc = i > start ? hpool_emit(task->emitter, text + start, i - start, &file, sizeof file) : 0;
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static uint64_t id_at(const void *ids, size_t i)
+{
+    uint64_t id;
+    memcpy(&id, (const unsigned char *)ids + 8 * i, 8);
+    return id;
+}
+
+/* The sorted union of two sorted id lists, into out; its count of ids. */
+static size_t union_of(const void *a, size_t a_count, const void *b, size_t b_count, unsigned char *out)
+{
+    size_t i = 0, j = 0, n = 0;
+    while (i < a_count || j < b_count) {
+        uint64_t x = i < a_count ? id_at(a, i) : UINT64_MAX, y = j < b_count ? id_at(b, j) : UINT64_MAX;
+        uint64_t next = i < a_count && (j == b_count || x <= y) ? x : y;
+        i += i < a_count && x == next;
+        j += j < b_count && y == next;
+        memcpy(out + 8 * n++, &next, 8);
+    }
+    return n;
+}
+
+static int merge_ids(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size,
+                     void *user)
+{
+    if (a_size % 8 != 0 || b_size % 8 != 0)
+        return 8;
+    *out_size = 8 * union_of(a, a_size / 8, b, b_size / 8, out);
+    return 0;
+}
+
+/* Counted lists: one id as its 8 bytes, or more as a u64 count and then
+ * the ids. Merging two single ids needs 24 bytes of the 16 offered, so
+ * the merge asks for more and is called again; *user counts the asks. */
+static int merge_counted_ids(const void *a, size_t a_size, const void *b, size_t b_size, void *out,
+                             size_t *out_size, void *user)
+{
+    const unsigned char *x = a, *y = b;
+    size_t x_count = a_size == 8 ? 1 : (a_size - 8) / 8, y_count = b_size == 8 ? 1 : (b_size - 8) / 8;
+    x += a_size == 8 ? 0 : 8;
+    y += b_size == 8 ? 0 : 8;
+    size_t needed = 8 + 8 * (x_count + y_count);
+    if (*out_size < needed) {
+        __atomic_fetch_add((uint64_t *)user, 1, __ATOMIC_RELAXED);
+        *out_size = needed;
+        return 0;
+    }
+    unsigned char *ids = out;
+    uint64_t count = union_of(x, x_count, y, y_count, ids + 8);
+    if (count == 1) {
+        memmove(ids, ids + 8, 8);
+        *out_size = 8;
+    } else {
+        memcpy(ids, &count, 8);
+        *out_size = 8 + 8 * count;
+    }
+    return 0;
+}
+
+static int merge_failing(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size,
+                         void *user)
+{
+    return 55;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return (x > y) - (x < y);
+}
+
+/* Without a combiner: every occurrence reaches the reduce function, which
+ * sorts them and leaves each file once. */
+static int list_files(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    size_t count = 0, capacity = 64;
+    unsigned char *ids = malloc(capacity * 8);
+    const void *data;
+    size_t size;
+    while (ids != NULL && hpool_values_next(values, &data, &size) == 0) {
+        if (size != 8) {
+            free(ids);
+            return 9;
+        }
+        if (count == capacity) {
+            unsigned char *grown = realloc(ids, (capacity *= 2) * 8);
+            if (grown == NULL)
+                break;
+            ids = grown;
+        }
+        memcpy(ids + 8 * count++, data, 8);
+    }
+    if (ids == NULL)
+        return 10;
+    qsort(ids, count, 8, compare_ids);
+    size_t distinct = 0;
+    for (size_t i = 0; i < count; i++)
+        if (distinct == 0 || memcmp(ids + 8 * (distinct - 1), ids + 8 * i, 8) != 0)
+            memmove(ids + 8 * distinct++, ids + 8 * i, 8);
+    int rc = hpool_emit(out, key, key_size, ids, 8 * distinct);
+    free(ids);
+    return rc;
+}
+
+/* After a merge, a key has one value: its whole list. Emits how many files. */
+static int count_files(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    const void *data;
+    size_t size;
+    if (hpool_values_next(values, &data, &size) != 0 || hpool_values_next(values, &data, &size) != HPOOL_EOF)
+        return 11;
+    uint64_t files = size / 8;
+    return hpool_emit(out, key, key_size, &files, sizeof files);
+}
+
+static uint64_t counted_merge_asks;
+
 /* ---- Output written by each rank: one file of COUNT TAB WORD lines ------ */
 
 /* The same on every rank of one run and different between runs: under a
@@ -199,8 +338,9 @@ static const hpool_function functions[] = {
     {.name = "emit_index", .map = emit_index},
     {.name = "emit_binary", .map = emit_binary},
     {.name = "emit_group", .map = emit_group},
+    {.name = "emit_file_words", .map = emit_file_words},
 };
-enum { EMIT_WORDS, EMIT_INDEX, EMIT_BINARY, EMIT_GROUP };
+enum { EMIT_WORDS, EMIT_INDEX, EMIT_BINARY, EMIT_GROUP, EMIT_FILE_WORDS };
 
 static const hpool_keyed_reducer keyed[] = {
     {.name = "word_count", .value_size = 8, .combine = add_counts, .compare = by_count_then_word},
@@ -213,9 +353,14 @@ static const hpool_keyed_reducer keyed[] = {
     {.name = "total_combined_groups", .value_size = sizeof(count_sum), .combine = add_count_sums,
      .reduce = total_group, .compare = by_count_only},
     {.name = "total_groups_failing", .reduce = total_group, .user = (void *)&failing_group},
+    {.name = "index_merged", .merge = merge_ids},
+    {.name = "index_reduced", .reduce = list_files},
+    {.name = "index_counted", .merge = merge_counted_ids, .user = &counted_merge_asks},
+    {.name = "index_file_counts", .merge = merge_ids, .reduce = count_files},
+    {.name = "index_failing", .merge = merge_failing},
 };
 enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3, COUNT_PER_RANK, TOTAL_GROUPS, TOTAL_COMBINED_GROUPS,
-       TOTAL_GROUPS_FAILING };
+       TOTAL_GROUPS_FAILING, INDEX_MERGED, INDEX_REDUCED, INDEX_COUNTED, INDEX_FILE_COUNTS, INDEX_FAILING };
 
 static const size_t chunksizes[] = {0, 1, 7, 1000};
 
@@ -539,6 +684,162 @@ static void test_reduced_groups(hpool_pool *pool)
     hpool_source_free(range);
 }
 
+/* ---- The inverted index against a sequential one ----------------------- */
+
+typedef struct occurrence {
+    const char *word;
+    size_t size;
+    uint64_t file;
+} occurrence;
+
+static int compare_occurrences(const void *a, const void *b)
+{
+    const occurrence *x = a, *y = b;
+    size_t n = x->size < y->size ? x->size : y->size;
+    int order = memcmp(x->word, y->word, n);
+    if (order == 0)
+        order = (x->size > y->size) - (x->size < y->size);
+    return order ? order : (x->file > y->file) - (x->file < y->file);
+}
+
+/* One word's expected files: occurrences[first, first + count) of the
+ * sorted, deduplicated list. */
+typedef struct posting {
+    size_t first, count;
+} posting;
+
+/* The ids a value of the counted format holds; 0 if it is malformed. */
+static size_t counted_ids(const hpool_pair *pair, const unsigned char **ids)
+{
+    *ids = pair->value;
+    if (pair->value_size == 8)
+        return 1;
+    uint64_t count = 0;
+    if (pair->value_size >= 24)
+        memcpy(&count, pair->value, 8);
+    *ids += 8;
+    return count >= 2 && pair->value_size == 8 + 8 * count ? (size_t)count : 0;
+}
+
+/* Checks one call's index against the sequential one: every word once, in
+ * key order, with exactly its files. */
+static void check_index(hpool_pairs *pairs, int reducer, const occurrence *all, const posting *words, size_t word_count)
+{
+    CHECK(hpool_pairs_count(pairs) == word_count);
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < word_count; i++) {
+        hpool_pair pair;
+        hpool_pairs_get(pairs, i, &pair);
+        const occurrence *first = &all[words[i].first];
+        size_t expected = words[i].count;
+        if (pair.key_size != first->size || memcmp(pair.key, first->word, pair.key_size) != 0) {
+            wrong++;
+            continue;
+        }
+        const unsigned char *ids = pair.value;
+        size_t count = pair.value_size / 8;
+        if (reducer == INDEX_FILE_COUNTS) {
+            uint64_t files;
+            memcpy(&files, pair.value, 8);
+            wrong += pair.value_size != 8 || files != expected;
+            continue;
+        }
+        if (reducer == INDEX_COUNTED)
+            count = counted_ids(&pair, &ids);
+        else if (pair.value_size % 8 != 0)
+            count = 0;
+        bool same = count == expected;
+        for (size_t k = 0; same && k < count; k++)
+            same = id_at(ids, k) == all[words[i].first + k].file;
+        wrong += !same;
+    }
+    CHECK(wrong == 0);
+}
+
+/* Files of Zipf-ish words (w0 often, w1 half as often, ...), a few
+ * hundred words each: common words are in most files, rare ones in one. */
+static void test_inverted_index(hpool_pool *pool)
+{
+    enum { FILES = 800, WORDS_PER_FILE = 300 };
+    char **files = malloc(FILES * sizeof *files);
+    occurrence *all = malloc((size_t)FILES * WORDS_PER_FILE * sizeof *all);
+    size_t occurrences = 0;
+    uint64_t seed = 4242;
+    for (size_t f = 0; f < FILES; f++) {
+        files[f] = malloc(WORDS_PER_FILE * 16 + 1);
+        size_t at = 0;
+        for (int w = 0; w < WORDS_PER_FILE; w++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            unsigned rank = (unsigned)__builtin_ctzll((seed >> 20) | (1ull << 40));
+            size_t start = at + (w > 0);
+            at += (size_t)snprintf(files[f] + at, 17, "%sv%u_%u", w ? " " : "", rank, (unsigned)((seed >> 45) % 600));
+            all[occurrences++] = (occurrence){files[f] + start, at - start, f};
+        }
+    }
+    qsort(all, occurrences, sizeof *all, compare_occurrences);
+    posting *words = malloc(occurrences * sizeof *words);
+    size_t kept = 0, word_count = 0;
+    for (size_t i = 0; i < occurrences; i++) {
+        if (kept > 0 && compare_occurrences(&all[kept - 1], &all[i]) == 0)
+            continue; /* the same word in the same file */
+        all[kept] = all[i];
+        bool new_word = kept == 0 || all[kept - 1].size != all[kept].size
+                        || memcmp(all[kept - 1].word, all[kept].word, all[kept].size) != 0;
+        if (new_word)
+            words[word_count++] = (posting){kept, 0};
+        words[word_count - 1].count++;
+        kept++;
+    }
+    CHECK(word_count > 5000 && words[0].count > 1);
+
+    hpool_source *source;
+    hpool_source_records(&source, (const void *const *)files, NULL, FILES);
+    const int reducers[] = {INDEX_MERGED, INDEX_REDUCED, INDEX_COUNTED, INDEX_FILE_COUNTS};
+    for (size_t r = 0; r < sizeof reducers / sizeof reducers[0]; r++)
+        for (size_t c = 0; c < 3; c++) {
+            hpool_pairs *pairs = NULL;
+            hpool_report report;
+            CHECK_RC(0, run_keyed(pool, EMIT_FILE_WORDS, source, chunksizes[c], reducers[r], &pairs, &report));
+            CHECK(small_budget ? report.spilled_bytes > 0 : report.spilled_bytes == 0);
+            check_index(pairs, reducers[r], all, words, word_count);
+            hpool_pairs_free(pairs);
+        }
+    /* the root's merges asked for more room at least once (others' are theirs) */
+    CHECK(hpool_pool_size(pool) > 1 || counted_merge_asks > 0);
+
+    /* A merge that fails fails the call, with its code, and the pool goes on. */
+    for (size_t c = 0; c < 3; c++)
+        check_reduce_fails(pool, EMIT_FILE_WORDS, source, INDEX_FAILING, 55);
+    hpool_pairs *pairs = NULL;
+    CHECK_RC(0, run_keyed(pool, EMIT_FILE_WORDS, source, 0, INDEX_MERGED, &pairs, NULL));
+    check_index(pairs, INDEX_MERGED, all, words, word_count);
+    hpool_pairs_free(pairs);
+
+    hpool_source_free(source);
+    for (size_t f = 0; f < FILES; f++)
+        free(files[f]);
+    free(files);
+    free(all);
+    free(words);
+}
+
+/* Options with a merge and a combiner, or a merge and a value size, are refused. */
+static void test_merge_misuse(void)
+{
+    hpool_keyed_reducer both = {.name = "both", .value_size = 8, .combine = add_counts, .merge = merge_ids};
+    hpool_keyed_reducer sized = {.name = "sized", .value_size = 8, .merge = merge_ids};
+    const hpool_keyed_reducer *wrong[] = {&both, &sized};
+    for (size_t w = 0; w < 2; w++) {
+        hpool_options options = HPOOL_OPTIONS_INIT;
+        options.functions = functions;
+        options.function_count = sizeof functions / sizeof functions[0];
+        options.keyed_reducers = wrong[w];
+        options.keyed_reducer_count = 1;
+        hpool_pool *pool = NULL;
+        CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));
+    }
+}
+
 static void test_empty_and_single_key(hpool_pool *pool)
 {
     const char *same[] = {"k k k", "k", "", "k k"};
@@ -576,6 +877,7 @@ int main(int argc, char **argv)
         options.memory_budget = (size_t)atoll(argv[1]) << 20;
         small_budget = options.memory_budget > 0 && options.memory_budget < (64u << 20);
     }
+    test_merge_misuse();
     hpool_pool *pool;
     int rc = hpool_pool_create(&pool, &options);
     CHECK_RC(0, rc);
@@ -585,6 +887,7 @@ int main(int argc, char **argv)
         test_long_words(pool);
         test_binary_and_failures(pool);
         test_reduced_groups(pool);
+        test_inverted_index(pool);
         test_distinct_keys(pool, 2000000);
     }
     if (rc == 0) {

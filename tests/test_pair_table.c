@@ -1,4 +1,4 @@
-/* test_pair_table.c: the keyed pair table on its own: combining, growing, merging, partitioning and its encoding. */
+/* test_pair_table.c: the keyed pair table on its own: combining, merging values of any size, growing, partitioning and its encoding. */
 #include "check.h"
 #include "keyed/keyed_private.h"
 
@@ -206,12 +206,224 @@ static void test_out_of_memory(void)
     free(seen);
 }
 
+/* ---- Merge tables ----------------------------------------------------- */
+
+static uint64_t merge_calls;
+
+/* The sorted union of two sorted lists of u64 ids. */
+static int union_ids(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size,
+                     void *user)
+{
+    const unsigned char *x = a, *y = b;
+    unsigned char *to = out;
+    size_t i = 0, j = 0, n = 0;
+    merge_calls++;
+    while (i < a_size || j < b_size) {
+        uint64_t u = UINT64_MAX, v = UINT64_MAX;
+        if (i < a_size)
+            memcpy(&u, x + i, 8);
+        if (j < b_size)
+            memcpy(&v, y + j, 8);
+        uint64_t next = i < a_size && (j == b_size || u <= v) ? u : v;
+        i += i < a_size && u == next ? 8 : 0;
+        j += j < b_size && v == next ? 8 : 0;
+        memcpy(to + n, &next, 8);
+        n += 8;
+    }
+    *out_size = n;
+    return 0;
+}
+
+/* The larger of two u64s: same size, new content, so merged in place. */
+static int larger(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size, void *user)
+{
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    memcpy(out, x > y ? &x : &y, 8);
+    *out_size = 8;
+    return 0;
+}
+
+/* Asks for 100 bytes more than offered, then writes a union padded to that. */
+static int union_asking(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size,
+                        void *user)
+{
+    if (*out_size < a_size + b_size + 100) {
+        *out_size = a_size + b_size + 100;
+        (*(int *)user)++;
+        return 0;
+    }
+    size_t room = *out_size;
+    union_ids(a, a_size, b, b_size, out, out_size, NULL);
+    return *out_size <= room ? 0 : 1;
+}
+
+static int failing(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size, void *user)
+{
+    return 66;
+}
+
+static int too_big(const void *a, size_t a_size, const void *b, size_t b_size, void *out, size_t *out_size, void *user)
+{
+    *out_size = (size_t)UINT32_MAX + 1;
+    return 0;
+}
+
+static const hpool_keyed_reducer merging = {.name = "union", .merge = union_ids};
+
+/* True if every key of table holds the ids 0 .. ids-1 and no key shows twice. */
+static bool holds_ids(const hpool__pair_table *table, size_t keys, uint64_t ids)
+{
+    unsigned char *seen = calloc(keys, 1);
+    bool fine = true;
+    size_t visited = 0;
+    HPOOL__FOR_EACH_ENTRY(table, entry)
+    {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        char key[32] = {0};
+        memcpy(key, hpool__entry_key(entry), header->key_size < 31 ? header->key_size : 31);
+        int i = atoi(key + 4);
+        fine = fine && i >= 0 && (size_t)i < keys && !seen[i] && header->value_size == 8 * ids;
+        if (i >= 0 && (size_t)i < keys)
+            seen[i] = 1;
+        for (uint64_t k = 0; fine && k < ids; k++) {
+            uint64_t id;
+            memcpy(&id, hpool__entry_value(entry) + 8 * k, 8);
+            fine = id == k;
+        }
+        visited++;
+    }
+    free(seen);
+    return fine && visited == keys && table->count == keys;
+}
+
+/* Lists that grow with every id: each merge moves its key to a new entry
+ * and leaves the old one dead; iteration, counts, partitions and sorted
+ * runs see only the live ones, and compaction keeps the arena within twice
+ * what is live. */
+static void test_merging(void)
+{
+    enum { MERGE_KEYS = 3000, IDS = 12 };
+    hpool__pair_table table;
+    hpool__pair_table_init(&table, &merging);
+    CHECK(table.combining && !table.staging);
+    hpool_emitter *emitter = calloc(1, sizeof *emitter);
+    emitter->table = &table;
+    char key[32];
+    size_t live_bytes = 0;
+    for (uint64_t id = IDS; id-- > 0;) /* newest first: each union puts it in front */
+        for (int i = 0; i < MERGE_KEYS; i++) {
+            size_t size = key_of(i, key);
+            if (id % 2)
+                CHECK_RC(0, hpool_emit(emitter, key, size, &id, sizeof id));
+            else
+                CHECK_RC(0, hpool__pair_table_add(&table, key, size, &id, sizeof id));
+            CHECK(2 * table.dead_bytes <= table.arena.size);
+        }
+    for (int i = 0; i < MERGE_KEYS; i++)
+        live_bytes += hpool__entry_size((uint32_t)key_of(i, key), 8 * IDS);
+    CHECK(holds_ids(&table, MERGE_KEYS, IDS));
+    CHECK(table.arena.size <= 2 * live_bytes + 1024 && table.arena.size >= live_bytes);
+    /* an id the lists hold already: the same size, merged in place */
+    size_t arena_size = table.arena.size, calls = merge_calls;
+    uint64_t zero = 0;
+    CHECK_RC(0, hpool__pair_table_add(&table, "key-7", 5, &zero, sizeof zero));
+    CHECK(merge_calls == calls + 1 && table.arena.size == arena_size && holds_ids(&table, MERGE_KEYS, IDS));
+
+    /* Dead entries are not shipped: the partitions decode into a table that
+     * holds the same lists, and the sorted run has one pair per key. */
+    enum { RANKS = 2 };
+    hpool__buffer parts[RANKS] = {{0}};
+    CHECK_RC(0, hpool__pair_table_partition(&table, RANKS, parts));
+    hpool__pair_table owned;
+    hpool__pair_table_init(&owned, &merging);
+    for (int r = 0; r < RANKS; r++)
+        CHECK_RC(0, hpool__pair_tables_add_encoded(&owned, 1, parts[r].data, parts[r].size));
+    CHECK(holds_ids(&owned, MERGE_KEYS, IDS));
+    hpool__buffer sorted = {0};
+    CHECK_RC(0, hpool__pair_table_encode_by_key(&table, &sorted));
+    size_t at = 0, pairs = 0;
+    hpool_pair pair;
+    while (hpool__pair_decode_next(sorted.data, sorted.size, &at, &pair) == 1)
+        pairs += pair.value_size == 8 * IDS;
+    CHECK(pairs == MERGE_KEYS);
+    /* merging one merge table into another merges the lists */
+    CHECK_RC(0, hpool__pair_table_merge(&owned, &table));
+    CHECK(holds_ids(&owned, MERGE_KEYS, IDS));
+
+    /* The empty key hashes to non-zero, so no live entry looks dead. */
+    hpool__pair_table plain;
+    hpool__pair_table_init(&plain, &listing);
+    CHECK_RC(0, hpool__pair_table_add(&plain, "", 0, "", 0));
+    CHECK(((const hpool__entry_header *)plain.arena.data)->hash != 0 && !hpool__entry_is_dead(plain.arena.data));
+
+    for (int r = 0; r < RANKS; r++)
+        hpool__buffer_release(&parts[r]);
+    hpool__buffer_release(&sorted);
+    hpool__pair_table_release(&plain);
+    hpool__pair_table_release(&owned);
+    hpool__pair_table_release(&table);
+    free(emitter);
+}
+
+/* New bytes of the same size stay in place; a merge asking for more room
+ * gets it on a second call; a failing merge and one past UINT32_MAX bytes
+ * fail with HPOOL_EFAILED, their code kept and the value as it was. */
+static void test_merge_calls(void)
+{
+    hpool_keyed_reducer largest = {.name = "max", .merge = larger};
+    hpool__pair_table table;
+    hpool__pair_table_init(&table, &largest);
+    uint64_t values[] = {5, 3, 9, 1};
+    for (int i = 0; i < 4; i++)
+        CHECK_RC(0, hpool__pair_table_add(&table, "k", 1, &values[i], 8));
+    uint64_t got = 0;
+    memcpy(&got, hpool__entry_value(table.arena.data), 8);
+    CHECK(got == 9 && table.count == 1 && table.arena.size == hpool__entry_size(1, 8));
+    hpool__pair_table_release(&table);
+
+    int asks = 0;
+    hpool_keyed_reducer asking = {.name = "asking", .merge = union_asking, .user = &asks};
+    hpool__pair_table_init(&table, &asking);
+    for (uint64_t id = 0; id < 3; id++)
+        CHECK_RC(0, hpool__pair_table_add(&table, "k", 1, &id, 8));
+    CHECK(asks == 2 && table.count == 1);
+    HPOOL__FOR_EACH_ENTRY(&table, entry)
+    {
+        const unsigned char *ids = hpool__entry_value(entry);
+        uint64_t second = 0;
+        memcpy(&second, ids + 8, 8);
+        CHECK(((const hpool__entry_header *)entry)->value_size == 24 && second == 1);
+    }
+    hpool__pair_table_release(&table);
+
+    hpool_merge_fn *failures[] = {failing, too_big};
+    const int codes[] = {66, HPOOL_EINVAL};
+    for (int f = 0; f < 2; f++) {
+        hpool_keyed_reducer spec = {.name = "failing", .merge = failures[f]};
+        hpool__pair_table_init(&table, &spec);
+        hpool_emitter emitter = {.table = &table};
+        uint64_t id = 1;
+        CHECK_RC(0, hpool_emit(&emitter, "k", 1, &id, 8));
+        CHECK_RC(HPOOL_EFAILED, hpool_emit(&emitter, "k", 1, &id, 8));
+        CHECK(table.merge_code == codes[f] && table.count == 1);
+        CHECK(hpool__entry_value(table.arena.data)[0] == 1);
+        /* the first code stays */
+        CHECK_RC(HPOOL_EFAILED, hpool__pair_table_add(&table, "k", 1, &id, 8));
+        CHECK(table.merge_code == codes[f]);
+        hpool__pair_table_release(&table);
+    }
+}
+
 int main(void)
 {
     test_combining();
     test_listing();
     test_partition();
     test_out_of_memory();
+    test_merging();
+    test_merge_calls();
     if (check_failures == 0)
         printf("pair table: all checks passed\n");
     return check_failures ? 1 : 0;

@@ -31,6 +31,24 @@ static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
     hpool__keyed_store_free(store);
 }
 
+/* A merge that failed while this rank gathered its keys (into its owned
+ * tables) must not stop the exchange, since every rank waits for this
+ * one's partitions and run: the code is kept in the store, for
+ * finish_if_complete to report, and 0 returned. Other errors pass. */
+static int keep_merge_failure(hpool__keyed_store *store, int rc)
+{
+    if (rc != HPOOL_EFAILED)
+        return rc;
+    for (int s = 0; s < store->thread_count; s++) {
+        if (store->merge_code == 0)
+            store->merge_code = store->owned[s].merge_code;
+        store->owned[s].merge_code = 0;
+    }
+    if (store->merge_code == 0) /* only merges fail with HPOOL_EFAILED here; still, never report success */
+        store->merge_code = HPOOL_EFAILED;
+    return 0;
+}
+
 /* Hands this rank's sorted runs, merged, to the keyed reducer's write
  * function. */
 static int write_share(int rank, const hpool_keyed_reducer *spec, unsigned char *runs, size_t size, int *code)
@@ -58,6 +76,10 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     hpool__buffer run = {0};
     hpool__run_header header = {.call_id = store->call_id};
     int rc = hpool__buffer_append(&run, room_for_header, RUN_PREFIX);
+    if (rc == 0 && store->merge_code != 0) {
+        rc = HPOOL_EFAILED;
+        header.code = store->merge_code;
+    }
     if (rc == 0)
         rc = hpool__spill_reduce(store, &pool->team, &run, &header.code);
     const hpool_keyed_reducer *spec = &pool->keyed_reducers[store->keyed];
@@ -100,11 +122,11 @@ static int start_spilled_shuffle(hpool_pool *pool, hpool__keyed_store *store)
     bool ended = false;
     if (rc == 0 && fseek(own, 0, SEEK_SET) != 0)
         rc = HPOOL_EIO;
-    while (rc == 0 && !ended) {
+    while (rc == 0 && !ended && store->merge_code == 0) {
         piece.size = 0;
         rc = hpool__spill_read_piece(own, &piece, piece_bytes(store), &ended);
         if (rc == 0 && piece.size > 0)
-            rc = hpool__spill_add_owned(store, piece.data, piece.size);
+            rc = keep_merge_failure(store, hpool__spill_add_owned(store, piece.data, piece.size));
     }
     hpool__buffer_release(&piece);
     for (int rank = 0; rc == 0 && rank < store->ranks; rank++)
@@ -183,7 +205,8 @@ int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
     hpool__buffer *parts = hpool__calloc((size_t)threads * (size_t)ranks, sizeof *parts);
     if (parts == NULL)
         return HPOOL_ENOMEM;
-    int rc = hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team);
+    int rc = keep_merge_failure(store,
+                                hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team));
     for (int t = 0; t < threads; t++)
         hpool__pair_table_release(&store->mapped[t]);
     if (rc == 0)
@@ -228,7 +251,9 @@ int hpool__keyed_pairs_received(hpool_pool *pool, hpool__message *message)
         return HPOOL_EPEER;
     }
     hpool__keyed_store *store = hpool__keyed_store_get(pool, header.call_id, header.keyed);
-    int rc = store == NULL ? HPOOL_ENOMEM : hpool__spill_add_owned(store, pairs, size);
+    int rc = store == NULL ? HPOOL_ENOMEM
+             : store->merge_code != 0 ? 0 /* failed already: nothing more to gather */
+                                      : keep_merge_failure(store, hpool__spill_add_owned(store, pairs, size));
     free(message->data);
     if (rc != 0)
         return rc;

@@ -6,14 +6,24 @@
 
 #include <stdio.h>
 
-/* Pairs in an arena: with a combiner one entry per key, found through an
- * open-addressing index; without, every pair in emission order. */
+/* Pairs in an arena: with a combiner or a merge one entry per key, found
+ * through an open-addressing index; without, every pair in emission order.
+ * A merge that outgrows its entry moves the key to a new entry at the end
+ * and leaves the old one dead (see hpool__entry_is_dead); the table
+ * compacts itself once dead entries are half its arena. */
 typedef struct hpool__pair_table {
     const hpool_keyed_reducer *spec;
-    bool combining;
+    bool combining; /* one entry per key: spec->combine or spec->merge */
+    bool staging;   /* spec->combine: fixed-size values, staged by the emitter */
     hpool__buffer arena;
     uint64_t *slots; /* 0 for empty, else arena offset + 1 and hash bits */
-    size_t capacity, count;
+    size_t capacity, count; /* count: live entries */
+    /* Merge tables only: the merge's output, bytes of dead entries in the
+     * arena, and the first failing merge's code (HPOOL_EINVAL for a value
+     * past UINT32_MAX bytes), kept for the report. */
+    hpool__buffer merged;
+    size_t dead_bytes;
+    int merge_code;
 } hpool__pair_table;
 
 /* Pairs for a combining table are staged a batch at a time, so their slots
@@ -66,11 +76,22 @@ static inline unsigned char *hpool__entry_value(unsigned char *entry)
     return entry + sizeof(hpool__entry_header) + hpool__round8(((hpool__entry_header *)entry)->key_size);
 }
 
-/* Visits each entry of a table, in arena order. */
+/* A stretch of a merge table's arena that no key uses any more: key size
+ * 0 and hash 0, a header no live entry has (the empty key's hash is not 0,
+ * which test_pair_table checks), and a value spanning the stretch. */
+static inline bool hpool__entry_is_dead(const unsigned char *entry)
+{
+    const hpool__entry_header *header = (const hpool__entry_header *)entry;
+    return header->key_size == 0 && header->hash == 0;
+}
+
+/* Visits each live entry of a table, in arena order. */
 #define HPOOL__FOR_EACH_ENTRY(table, entry)                                                                       \
     for (unsigned char *entry = (table)->arena.data; entry != NULL && entry < (table)->arena.data + (table)->arena.size; \
          entry += hpool__entry_size(((hpool__entry_header *)entry)->key_size,                                   \
-                                    ((hpool__entry_header *)entry)->value_size))
+                                    ((hpool__entry_header *)entry)->value_size))                                \
+        if (hpool__entry_is_dead(entry)) {                                                                        \
+        } else
 
 /* Encoded pairs, as in PAIRS messages and spill files: u32 key size, u32
  * value size, key, value, one after another. */
@@ -140,6 +161,9 @@ struct hpool__keyed_store {
     FILE **runs;                  /* owned pairs spilled, each sorted by key */
     size_t run_count, run_capacity;
     uint64_t spilled_bytes;
+    /* The first merge that failed as the rank gathered its keys: its pairs
+     * are dropped from then on, and its run reports the code. */
+    int merge_code;
     bool sending;                 /* pieces of the outbox still to send */
     int send_rank;
 };
@@ -159,7 +183,9 @@ int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t s
 int hpool__spill_owned_if_over(hpool__keyed_store *store);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
 int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
-/* hpool__pair_tables_reduce over the owned tables and the store's sorted runs. */
+/* hpool__pair_tables_reduce over the owned tables and the store's sorted
+ * runs. On a reduce function's or a merge's failure (HPOOL_EFAILED), *code
+ * is its return. */
 int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code);
 void hpool__spill_close(hpool__keyed_store *store);
 

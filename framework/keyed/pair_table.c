@@ -1,4 +1,4 @@
-/* pair_table.c: pair tables with combiners, the emitter that fills them, encoded pairs, and partitions by key. */
+/* pair_table.c: pair tables with combiners and merges, the emitter that fills them, encoded pairs, and partitions by key. */
 #include "keyed_private.h"
 
 #include <stdlib.h>
@@ -61,15 +61,17 @@ void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer 
 {
     memset(table, 0, sizeof *table);
     table->spec = spec;
-    table->combining = spec != NULL && spec->combine != NULL;
+    table->combining = spec != NULL && (spec->combine != NULL || spec->merge != NULL);
+    table->staging = spec != NULL && spec->combine != NULL;
 }
 
 void hpool__pair_table_release(hpool__pair_table *table)
 {
     hpool__buffer_release(&table->arena);
+    hpool__buffer_release(&table->merged);
     free(table->slots);
     table->slots = NULL;
-    table->capacity = table->count = 0;
+    table->capacity = table->count = table->dead_bytes = 0;
 }
 
 static int grow_slots(hpool__pair_table *table)
@@ -176,6 +178,138 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
     return 0;
 }
 
+/* ---- Merge tables: values of any size -------------------------------- */
+
+static void rebuild_slots(hpool__pair_table *table);
+
+/* The largest value a dead header spans: a multiple of 8 that fits its u32. */
+#define DEAD_SPAN_MAX ((size_t)UINT32_MAX & ~(size_t)15)
+
+/* Turns size bytes of the arena (whole entries) into dead stretches, more
+ * than one if they are more than one header can span; each is at least a
+ * header long. */
+static void mark_dead(unsigned char *at, size_t size)
+{
+    while (size > 0) {
+        size_t span = size - sizeof(hpool__entry_header);
+        if (span > DEAD_SPAN_MAX) /* leave no remainder shorter than a header */
+            span = span - DEAD_SPAN_MAX < sizeof(hpool__entry_header) ? DEAD_SPAN_MAX - 8 : DEAD_SPAN_MAX;
+        *(hpool__entry_header *)at = (hpool__entry_header){0, 0, (uint32_t)span};
+        at += sizeof(hpool__entry_header) + span;
+        size -= sizeof(hpool__entry_header) + span;
+    }
+}
+
+/* Moves the live entries to the front, in order, and points the slots at
+ * their new places. */
+static void compact(hpool__pair_table *table)
+{
+    unsigned char *kept = table->arena.data, *end = table->arena.data + table->arena.size;
+    for (unsigned char *entry = kept, *next; entry < end; entry = next) {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        size_t size = hpool__entry_size(header->key_size, header->value_size);
+        next = entry + size;
+        if (hpool__entry_is_dead(entry))
+            continue;
+        if (kept != entry)
+            memmove(kept, entry, size); /* may overwrite this header: read above */
+        kept += size;
+    }
+    table->arena.size = (size_t)(kept - table->arena.data);
+    table->dead_bytes = 0;
+    rebuild_slots(table);
+}
+
+static int merge_failed(hpool__pair_table *table, int code)
+{
+    if (table->merge_code == 0)
+        table->merge_code = code;
+    return HPOOL_EFAILED;
+}
+
+/* Merges value into the entry that slot at leads to. The merge writes
+ * into the table's scratch buffer, then the result goes back in place if
+ * it rounds to the same size, or else to a new entry at the end, the slot
+ * following it. Compacting when half the arena is dead keeps the arena
+ * within twice the live entries, and costs no more copying than the moves
+ * did. */
+static int merge_into_entry(hpool__pair_table *table, size_t at, const void *value, size_t value_size)
+{
+    const hpool_keyed_reducer *spec = table->spec;
+    unsigned char *entry = slot_entry(table, table->slots[at]);
+    hpool__entry_header *header = (hpool__entry_header *)entry;
+    size_t old_size = header->value_size, room = old_size + value_size, merged_size;
+    for (;;) {
+        /* never a NULL out, even for two empty values */
+        if (hpool__buffer_reserve(&table->merged, room > 8 ? room : 8) != 0)
+            return HPOOL_ENOMEM;
+        merged_size = room;
+        int code = spec->merge(hpool__entry_value(entry), old_size, value, value_size, table->merged.data,
+                               &merged_size, spec->user);
+        if (code != 0)
+            return merge_failed(table, code);
+        if (merged_size <= room)
+            break;
+        if (merged_size > UINT32_MAX)
+            return merge_failed(table, HPOOL_EINVAL);
+        room = merged_size; /* it asked for more: again, with that much */
+    }
+    if (hpool__round8(merged_size) == hpool__round8(old_size)) {
+        memcpy(hpool__entry_value(entry), table->merged.data, merged_size);
+        header->value_size = (uint32_t)merged_size;
+        return 0;
+    }
+    size_t from = (size_t)(entry - table->arena.data);
+    hpool__entry_header moved = {header->hash, header->key_size, (uint32_t)merged_size};
+    size_t size = hpool__entry_size(moved.key_size, moved.value_size);
+    size_t dead = hpool__entry_size(moved.key_size, (uint32_t)old_size);
+    if (table->arena.size + size >= SLOT_OFFSET_MASK)
+        return HPOOL_ENOMEM; /* a terabyte of pairs in one table */
+    if (hpool__buffer_reserve(&table->arena, size) != 0)
+        return HPOOL_ENOMEM;
+    entry = table->arena.data + from; /* the arena may have moved */
+    unsigned char *to = table->arena.data + table->arena.size;
+    memset(to, 0, size);
+    *(hpool__entry_header *)to = moved;
+    memcpy(hpool__entry_key(to), hpool__entry_key(entry), moved.key_size);
+    memcpy(hpool__entry_value(to), table->merged.data, merged_size);
+    table->slots[at] = make_slot(table->arena.size, moved.hash);
+    table->arena.size += size;
+    mark_dead(entry, dead);
+    table->dead_bytes += dead;
+    if (2 * table->dead_bytes > table->arena.size)
+        compact(table);
+    return 0;
+}
+
+/* Adds a pair to a merge table: merged into its key's entry, or a new
+ * entry. The probe is combine_hashed's, kept apart so that the word
+ * count's path stays as it is. */
+static int merge_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size, const void *value,
+                        size_t value_size)
+{
+    uint64_t offset;
+    if (2 * (table->count + 1) > table->capacity && grow_slots(table) != 0)
+        return HPOOL_ENOMEM;
+    size_t mask = table->capacity - 1, at = hash & mask;
+    for (uint64_t slot; (slot = table->slots[at]) != 0; at = (at + 1) & mask) {
+        if (!slot_may_hold(slot, hash))
+            continue;
+        unsigned char *entry = slot_entry(table, slot);
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size))
+            return merge_into_entry(table, at, value, value_size);
+    }
+    if (table->arena.size >= SLOT_OFFSET_MASK)
+        return HPOOL_ENOMEM;
+    if (append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset) != 0)
+        return HPOOL_ENOMEM;
+    table->slots[at] = make_slot(offset, hash);
+    return 0;
+}
+
+/* ---- Adding pairs ------------------------------------------------------ */
+
 static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void *key, size_t key_size,
                             const void *value, size_t value_size)
 {
@@ -184,6 +318,8 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
     uint64_t offset;
     if (!table->combining)
         return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
+    if (!table->staging)
+        return merge_hashed(table, hash, key, key_size, value, value_size);
     if (value_size != table->spec->value_size)
         return HPOOL_EINVAL;
     return combine_hashed(table, hash, key, key_size, value, value_size);
@@ -259,7 +395,7 @@ int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const v
     if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
         return HPOOL_EINVAL;
     hpool__pair_table *table = emitter->table;
-    if (table->combining && key_size + value_size <= sizeof emitter->staged) {
+    if (table->staging && key_size + value_size <= sizeof emitter->staged) {
         if (value_size != table->spec->value_size)
             return HPOOL_EINVAL;
         if (emitter->staged_bytes + key_size + value_size > sizeof emitter->staged)
@@ -399,6 +535,8 @@ static int split_in_place(hpool__pair_table *table, int ranks, int me, hpool__bu
         const hpool__entry_header *header = (const hpool__entry_header *)entry;
         size_t size = hpool__entry_size(header->key_size, header->value_size);
         next = entry + size;
+        if (hpool__entry_is_dead(entry))
+            continue;
         int owner = owner_of(header->hash, ranks), share = hpool__share_of(header->hash, shares);
         if (owner == me && share == keep) {
             if (kept != entry)
@@ -412,9 +550,10 @@ static int split_in_place(hpool__pair_table *table, int ranks, int me, hpool__bu
                              header->value_size);
         }
     }
-    if (count != table->count) {
+    if (kept != end) { /* pairs left, or dead entries dropped */
         table->arena.size = (size_t)(kept - table->arena.data);
         table->count = count;
+        table->dead_bytes = 0;
         rebuild_slots(table);
     }
     return rc;

@@ -179,7 +179,8 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
             rc = reader_advance(&readers[r]);
     }
     /* Each key's pairs are gathered in a table of their own (combining if
-     * there is a combiner), then reduced into the output as if unspilled. */
+     * there is a combiner or a merge), then reduced into the output as if
+     * unspilled. */
     const hpool_keyed_reducer *spec = store->owned[0].spec;
     hpool__pair_table group, output;
     hpool__pair_table_init(&group, spec);
@@ -199,6 +200,8 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
             while (rc == 0 && readers[r].live && compare_keys(&readers[r].current, &wanted) == 0) {
                 const hpool_pair *pair = &readers[r].current;
                 rc = hpool__pair_table_add(&group, pair->key, pair->key_size, pair->value, pair->value_size);
+                if (rc == HPOOL_EFAILED) /* a merge failed */
+                    *code = group.merge_code;
                 if (rc == 0)
                     rc = reader_advance(&readers[r]);
             }

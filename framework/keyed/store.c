@@ -74,7 +74,12 @@ int hpool__keyed_chunk_done(hpool__keyed_store *store, int thread, int code)
     hpool__emitter_flush(emitter);
     if (code == 0 && emitter->error != 0)
         code = emitter->error;
-    emitter->error = 0; /* the error is the chunk's: the next chunk starts clean */
+    /* A merge that failed fails the chunk with its own code, whatever the
+     * map function made of the HPOOL_EFAILED that hpool_emit gave it: the
+     * merge's is the cause. */
+    if (emitter->table->merge_code != 0)
+        code = emitter->table->merge_code;
+    emitter->error = emitter->table->merge_code = 0; /* the error is the chunk's: the next chunk starts clean */
     /* The threads' tables share half the budget; the other half is for
      * what the shuffle reads back and sends. */
     size_t share = store->budget / 2 / (size_t)store->thread_count;
