@@ -32,8 +32,9 @@ int hpool__keyed_chunk_done(hpool__keyed_store *store, int thread, int code);
 
 /* Shuffle and reduce phases, driven by the engines. */
 
-/* SHUFFLE arrived (or, on the root, the map phase ended). */
-int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed);
+/* SHUFFLE arrived (or, on the root, the map phase ended), with the call's
+ * argument (size bytes at argument). */
+int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed, const void *argument, size_t size);
 /* PAIRS arrived; takes the message's data. */
 int hpool__keyed_pairs_received(hpool_pool *pool, struct hpool__message *message);
 /* Root: KEYED_RESULT arrived; takes the message's data. */

@@ -116,9 +116,12 @@ typedef struct hpool__cancel_header {
     uint32_t reserved;
 } hpool__cancel_header;
 
+/* SHUFFLE: the header, then argument_size bytes of the call's argument,
+ * for the reduce functions of a rank that may have run no batch of it. */
 typedef struct hpool__shuffle_header {
     uint32_t call_id;
     uint32_t keyed; /* the keyed reducer's index */
+    uint64_t argument_size;
 } hpool__shuffle_header;
 
 typedef struct hpool__credit_header {

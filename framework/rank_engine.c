@@ -51,11 +51,15 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
         break;
     case HPOOL__MSG_SHUFFLE: {
         hpool__shuffle_header shuffle;
-        rc = hpool__message_decode(message, &shuffle, sizeof shuffle, NULL, NULL);
-        if (rc == 0 && shuffle.keyed >= pool->keyed_reducer_count)
+        const unsigned char *argument = NULL;
+        size_t argument_size = 0;
+        rc = hpool__message_decode(message, &shuffle, sizeof shuffle, &argument, &argument_size);
+        if (rc == 0 && (shuffle.keyed >= pool->keyed_reducer_count || shuffle.argument_size != argument_size))
             rc = HPOOL_EPEER;
+        if (rc == 0) /* the store copies the argument */
+            rc = hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed, argument, argument_size);
         free(message->data);
-        return rc != 0 ? rc : hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed);
+        return rc;
     }
     case HPOOL__MSG_PAIRS:
         return hpool__keyed_pairs_received(pool, message);

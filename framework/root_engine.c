@@ -82,6 +82,21 @@ static int send_cancellations(hpool_pool *pool)
     return 0;
 }
 
+/* SHUFFLE to every other rank, with the call's argument after the header. */
+static int send_shuffle(hpool_pool *pool, const hpool__shuffle_header *shuffle, const void *argument)
+{
+    if (pool->transport.size == 1)
+        return 0;
+    size_t size = HPOOL__BODY_OFFSET(hpool__shuffle_header) + shuffle->argument_size;
+    unsigned char *message = hpool__malloc(size);
+    if (message == NULL)
+        return hpool__fail(HPOOL_ENOMEM, "no memory for a SHUFFLE message");
+    hpool__message_write_header(message, HPOOL__MSG_SHUFFLE, shuffle, sizeof *shuffle);
+    if (shuffle->argument_size > 0)
+        memcpy(message + HPOOL__BODY_OFFSET(hpool__shuffle_header), argument, shuffle->argument_size);
+    return hpool__transport_send_to_all(&pool->transport, pool->root, HPOOL__MSG_SHUFFLE, message, size);
+}
+
 /* Starts the shuffle of keyed calls whose map phase is over: every rank,
  * this one included, partitions its pairs. With pool->lock held. */
 static int start_shuffles(hpool_pool *pool)
@@ -91,11 +106,14 @@ static int start_shuffles(hpool_pool *pool)
             continue;
         call->shuffle_pending = false;
         call->shuffling = true;
-        hpool__shuffle_header shuffle = {.call_id = call->id, .keyed = (uint32_t)call->spec.reducer};
+        hpool__shuffle_header shuffle = {.call_id = call->id,
+                                         .keyed = (uint32_t)call->spec.reducer,
+                                         .argument_size = call->spec.argument_size};
         pthread_mutex_unlock(&pool->lock);
-        int rc = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_SHUFFLE, &shuffle, sizeof shuffle);
+        int rc = send_shuffle(pool, &shuffle, call->argument);
         if (rc == 0)
-            rc = hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed);
+            rc = hpool__keyed_shuffle_start(pool, shuffle.call_id, (int)shuffle.keyed, call->argument,
+                                            call->spec.argument_size);
         pthread_mutex_lock(&pool->lock);
         if (rc != 0)
             return rc;

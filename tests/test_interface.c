@@ -47,11 +47,53 @@ static int no_argument(hpool_task *task, void *user)
     return task->argument == NULL && task->argument_size == 0 ? 0 : 7;
 }
 
+/* Keyed: each of a few items emits 64 keys (so every rank owns some, even
+ * ranks that run no item), valued by the argument as the map function and
+ * its emitter see it; the reduce function checks its own view and sums. */
+static int emit_keys(hpool_task *task, void *user)
+{
+    (void)user;
+    const void *data;
+    size_t size;
+    if (hpool_emitter_argument(task->emitter, &data, &size) != 0 || size != sizeof(int64_t)
+        || data == NULL || task->argument_size != size || memcmp(data, task->argument, size) != 0)
+        return 8;
+    int64_t n;
+    memcpy(&n, data, sizeof n);
+    for (int64_t k = 0; k < 64; k++) {
+        int64_t key = k, value = n * (*(const int64_t *)task->input + 1);
+        if (hpool_emit(task->emitter, &key, sizeof key, &value, sizeof value) != 0)
+            return 9;
+    }
+    return 0;
+}
+
+static int sum_times_argument(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out,
+                              void *user)
+{
+    (void)user;
+    const void *data;
+    size_t size;
+    if (hpool_emitter_argument(out, &data, &size) != 0 || size != sizeof(int64_t))
+        return 10;
+    int64_t n, sum = 0;
+    memcpy(&n, data, sizeof n);
+    const void *value;
+    size_t value_size;
+    while (hpool_values_next(values, &value, &value_size) == 0)
+        sum += *(const int64_t *)value;
+    sum *= n; /* the reduce function uses the argument too */
+    return hpool_emit(out, key, key_size, &sum, sizeof sum);
+}
+
+static const hpool_keyed_reducer keyed_reducers[] = {{.name = "sum_times_argument", .reduce = sum_times_argument}};
+
 static const hpool_function functions[] = {
     {.name = "times", .map = times},
     {.name = "times_span", .span = times_span},
     {.name = "echo_argument", .map = echo_argument},
     {.name = "no_argument", .map = no_argument},
+    {.name = "emit_keys", .map = emit_keys},
 };
 
 /* The detail of code on this thread, into a static buffer. */
@@ -138,6 +180,33 @@ static void test_argument(hpool_pool *pool)
     free(big);
     hpool_source_free(few);
     hpool_source_free(range);
+}
+
+static void test_keyed_argument(hpool_pool *pool)
+{
+    hpool_source *few;
+    CHECK_RC(0, hpool_source_range(&few, 0, 3)); /* items 0, 1, 2: values n, 2n, 3n */
+    int64_t n = 7;
+    hpool_pairs *pairs = NULL;
+    hpool_call call = HPOOL_CALL_INIT;
+    call.function = 4;
+    call.source = few;
+    call.chunksize = 1;
+    call.reducer = 0;
+    call.pairs = &pairs;
+    call.argument = &n;
+    call.argument_size = sizeof n;
+    hpool_report report;
+    CHECK_RC(0, hpool_map_reduce_keyed(pool, &call, &report));
+    CHECK(report.failed == 0);
+    CHECK(pairs != NULL && hpool_pairs_count(pairs) == 64);
+    for (uint64_t i = 0; pairs != NULL && i < hpool_pairs_count(pairs); i++) {
+        hpool_pair pair;
+        CHECK_RC(0, hpool_pairs_get(pairs, i, &pair));
+        CHECK(pair.value_size == sizeof(int64_t) && *(const int64_t *)pair.value == 6 * n * n);
+    }
+    hpool_pairs_free(pairs);
+    hpool_source_free(few);
 }
 
 static void test_struct_sizes(hpool_pool *pool)
@@ -252,12 +321,15 @@ int main(int argc, char **argv)
     hpool_options options = HPOOL_OPTIONS_INIT;
     options.functions = functions;
     options.function_count = sizeof functions / sizeof functions[0];
+    options.keyed_reducers = keyed_reducers;
+    options.keyed_reducer_count = 1;
     hpool_pool *pool = NULL;
     CHECK_RC(0, hpool_pool_create(&pool, &options));
     if (pool == NULL)
         return 1;
     if (hpool_pool_is_root(pool)) {
         test_argument(pool);
+        test_keyed_argument(pool);
         test_struct_sizes(pool);
         test_details(pool);
     } else {

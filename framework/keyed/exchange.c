@@ -189,10 +189,10 @@ int hpool__keyed_progress(hpool_pool *pool, bool *busy)
     }
 }
 
-int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed)
+int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed, const void *argument, size_t size)
 {
     hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
-    if (store == NULL)
+    if (store == NULL || hpool__keyed_store_set_argument(store, argument, size) != 0)
         return HPOOL_ENOMEM;
     int ranks = pool->transport.size, me = pool->transport.rank;
     store->shuffle_started = true;

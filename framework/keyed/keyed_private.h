@@ -32,9 +32,16 @@ typedef struct hpool__pair_table {
  * rather than 16 leaves each prefetch longer to land (word count, 2
  * threads: 16 -> 0.68 s, 32 -> 0.63, 64 -> 0.61, 128 -> 0.59, 512 -> 0.60). */
 #define HPOOL__STAGED_PAIRS 128
+/* The call's argument (hpool_call.argument) as keyed functions see it. */
+typedef struct hpool__argument {
+    const void *data;
+    size_t size;
+} hpool__argument;
+
 struct hpool_emitter {
     hpool__pair_table *table;
     int error;
+    hpool__argument argument; /* for hpool_emitter_argument() */
     size_t staged_count, staged_bytes;
     /* Each staged pair's hash (taken while its key is hot, and its slot
      * prefetched then), key size, and where its key and value start. */
@@ -122,9 +129,10 @@ int hpool__pair_tables_add_encoded(hpool__pair_table *shares, int count, const v
 /* Reduces every key of the shares' tables and appends the output pairs to
  * out as packed sorted runs (see hpool__merge_packed_runs), a team thread
  * per share. On a reduce function's failure, *code is its return. */
-int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
-                              int *code);
-int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code);
+int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team,
+                              const hpool__argument *argument, hpool__buffer *out, int *code);
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, const hpool__argument *argument,
+                                  int *code);
 /* Appends the table's pairs to out as packed runs in spec's output order,
  * sorted on the team's threads. */
 int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_keyed_reducer *spec,
@@ -166,11 +174,18 @@ struct hpool__keyed_store {
     int merge_code;
     bool sending;                 /* pieces of the outbox still to send */
     int send_rank;
+    /* The call's argument, copied from its first batch or its SHUFFLE,
+     * for the keyed map and reduce functions of this rank. */
+    void *argument_copy;
+    hpool__argument argument;
+    bool has_argument;
 };
 
 /* The rank's store for a keyed call, made on first use (store.c); NULL
  * if memory ran out. */
 hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, int keyed);
+/* Gives the store the call's argument, the first time; 0 or HPOOL_ENOMEM. */
+int hpool__keyed_store_set_argument(hpool__keyed_store *store, const void *data, size_t size);
 void hpool__keyed_store_free(hpool__keyed_store *store);
 
 /* Spilling keyed pairs to temporary files (spill.c). */

@@ -70,11 +70,11 @@ static unsigned char **entry_index(const hpool__pair_table *table)
  * is a key of its own in a combining table; otherwise entries are grouped
  * by key first. */
 static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsigned char **index, size_t count,
-                          hpool__pair_table *output, int *code)
+                          const hpool__argument *argument, hpool__pair_table *output, int *code)
 {
     if (!combining)
         qsort(index, count, sizeof *index, compare_entry_keys);
-    hpool_emitter out = {.table = output};
+    hpool_emitter out = {.table = output, .argument = argument != NULL ? *argument : (hpool__argument){NULL, 0}};
     int rc = 0;
     for (size_t start = 0, end; start < count && rc == 0; start = end) {
         end = start + 1;
@@ -95,7 +95,8 @@ static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsig
 
 /* Reduces every key of table into output (a plain list). Without a reduce
  * function the pairs pass through. */
-int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, int *code)
+int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *output, const hpool__argument *argument,
+                                  int *code)
 {
     const hpool_keyed_reducer *spec = table->spec;
     if (spec->reduce == NULL)
@@ -103,7 +104,7 @@ int hpool__pair_table_reduce_into(hpool__pair_table *table, hpool__pair_table *o
     unsigned char **index = entry_index(table);
     if (index == NULL)
         return HPOOL_ENOMEM;
-    int rc = reduce_entries(spec, table->combining, index, table->count, output, code);
+    int rc = reduce_entries(spec, table->combining, index, table->count, argument, output, code);
     free(index);
     return rc;
 }
@@ -153,6 +154,7 @@ typedef struct reduce_job {
     int table_count;
     const hpool_keyed_reducer *spec; /* the output order, and the reduce function */
     bool reduce;
+    const hpool__argument *argument; /* the call's, for the reduce function */
     reduce_share *shares;
 } reduce_job;
 
@@ -193,7 +195,8 @@ static int run_share(reduce_job *job, reduce_share *share, int part, int parts)
     }
     if (job->reduce) {
         hpool__pair_table_init(&share->output, NULL);
-        int rc = reduce_entries(job->spec, table->combining, index, count, &share->output, &share->code);
+        int rc = reduce_entries(job->spec, table->combining, index, count, job->argument, &share->output,
+                                &share->code);
         free(index);
         if (rc != 0)
             return rc;
@@ -241,13 +244,14 @@ static int pack_runs(const reduce_share *shares, int parts, hpool__buffer *out)
  * threads, a share each: one table per share, or one table split by hash;
  * appends the shares' sorted runs to out. */
 static int sort_on_team(const hpool__pair_table *tables, int table_count, const hpool_keyed_reducer *spec,
-                        bool reduce, hpool__team *team, hpool__buffer *out, int *code)
+                        bool reduce, const hpool__argument *argument, hpool__team *team, hpool__buffer *out,
+                        int *code)
 {
     int parts = table_count > 1 ? table_count : tables->count < PARALLEL_MIN_ENTRIES ? 1 : team->thread_count;
     reduce_share *shares = hpool__calloc((size_t)parts, sizeof *shares);
     if (shares == NULL)
         return HPOOL_ENOMEM;
-    reduce_job job = {tables, table_count, spec, reduce, shares};
+    reduce_job job = {tables, table_count, spec, reduce, argument, shares};
     hpool__team_parallel(team, run_share_part, &job, parts);
     int rc = 0;
     for (int p = 0; p < parts && rc == 0; p++)
@@ -267,12 +271,12 @@ int hpool__pair_table_encode_sorted(const hpool__pair_table *table, const hpool_
                                     hpool__team *team, hpool__buffer *out)
 {
     int unused = 0;
-    return sort_on_team(table, 1, spec, false, team, out, &unused);
+    return sort_on_team(table, 1, spec, false, NULL, team, out, &unused);
 }
 
-int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team, hpool__buffer *out,
-                              int *code)
+int hpool__pair_tables_reduce(const hpool__pair_table *shares, int count, hpool__team *team,
+                              const hpool__argument *argument, hpool__buffer *out, int *code)
 {
     const hpool_keyed_reducer *spec = shares->spec;
-    return sort_on_team(shares, count, spec, spec->reduce != NULL, team, out, code);
+    return sort_on_team(shares, count, spec, spec->reduce != NULL, argument, team, out, code);
 }

@@ -163,7 +163,7 @@ static int compare_keys(const hpool_pair *a, const hpool_pair *b)
 int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buffer *run, int *code)
 {
     if (store->run_count == 0)
-        return hpool__pair_tables_reduce(store->owned, store->thread_count, team, run, code);
+        return hpool__pair_tables_reduce(store->owned, store->thread_count, team, &store->argument, run, code);
     /* What is still in memory becomes the last run, so every key is merged
      * from sorted files only. */
     int rc = spill_owned(store);
@@ -206,7 +206,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
                     rc = reader_advance(&readers[r]);
             }
         if (rc == 0)
-            rc = hpool__pair_table_reduce_into(&group, &output, code);
+            rc = hpool__pair_table_reduce_into(&group, &output, &store->argument, code);
         hpool__pair_table_release(&group);
         hpool__pair_table_init(&group, spec);
     }

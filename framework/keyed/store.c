@@ -42,9 +42,36 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
     return store;
 }
 
+int hpool__keyed_store_set_argument(hpool__keyed_store *store, const void *data, size_t size)
+{
+    if (store->has_argument)
+        return 0; /* every batch and the SHUFFLE carry the same bytes */
+    if (size > 0) {
+        store->argument_copy = hpool__malloc(size);
+        if (store->argument_copy == NULL)
+            return HPOOL_ENOMEM;
+        memcpy(store->argument_copy, data, size);
+    }
+    store->argument = (hpool__argument){store->argument_copy, size};
+    store->has_argument = true;
+    for (int t = 0; t < store->thread_count; t++)
+        store->emitters[t].argument = store->argument;
+    return 0;
+}
+
+int hpool_emitter_argument(const hpool_emitter *emitter, const void **data, size_t *size)
+{
+    if (emitter == NULL || data == NULL || size == NULL)
+        return hpool__fail(HPOOL_EINVAL, "hpool_emitter_argument: emitter, data or size is NULL");
+    *data = emitter->argument.data;
+    *size = emitter->argument.size;
+    return 0;
+}
+
 void hpool__keyed_store_free(hpool__keyed_store *store)
 {
     hpool__spill_close(store);
+    free(store->argument_copy);
     for (int t = 0; t < store->thread_count; t++) {
         hpool__pair_table_release(&store->mapped[t]);
         hpool__pair_table_release(&store->owned[t]);
@@ -59,7 +86,10 @@ void hpool__keyed_store_free(hpool__keyed_store *store)
 int hpool__keyed_attach(hpool_pool *pool, hpool__batch *batch)
 {
     batch->store = hpool__keyed_store_get(pool, batch->call_id, batch->reducer);
-    return batch->store != NULL ? 0 : HPOOL_ENOMEM;
+    if (batch->store == NULL)
+        return HPOOL_ENOMEM;
+    /* Before the batch runs: the team's threads read it through their emitters. */
+    return hpool__keyed_store_set_argument(batch->store, batch->argument, batch->argument_size);
 }
 
 hpool_emitter *hpool__keyed_emitter(hpool__keyed_store *store, int thread)
