@@ -143,7 +143,8 @@ static bool batch_sizes_agree(const hpool__batch_header *header, size_t body_siz
     if (body_size < fixed || header->argument_size > body_size - fixed)
         return false;
     uint64_t data_and_padding = body_size - fixed - header->argument_size;
-    return header->data_size <= data_and_padding && hpool__round_up(fixed + header->data_size, 8) == fixed + data_and_padding;
+    return header->data_size <= data_and_padding
+           && hpool__round_up(fixed + header->data_size, 8) == fixed + data_and_padding;
 }
 
 int hpool__batch_decode(hpool__message *message, hpool__batch **batch_out)

@@ -314,14 +314,16 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
                             const void *value, size_t value_size)
 {
     if (key_size > UINT32_MAX || value_size > UINT32_MAX)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_emit: a %s of %zu bytes: keys and values are at most 4 GiB",
+                           key_size > UINT32_MAX ? "key" : "value", key_size > UINT32_MAX ? key_size : value_size);
     uint64_t offset;
     if (!table->combining)
         return append_entry(table, hash, key, (uint32_t)key_size, value, (uint32_t)value_size, &offset);
     if (!table->staging)
         return merge_hashed(table, hash, key, key_size, value, value_size);
     if (value_size != table->spec->value_size)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu",
+                           value_size, table->spec->name, table->spec->value_size);
     return combine_hashed(table, hash, key, key_size, value, value_size);
 }
 
@@ -392,12 +394,18 @@ static inline void copy_small(unsigned char *to, const unsigned char *from, size
 
 int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
 {
-    if (emitter == NULL || (key == NULL && key_size > 0) || (value == NULL && value_size > 0))
-        return HPOOL_EINVAL;
+    if (emitter == NULL)
+        return hpool__fail(HPOOL_EINVAL, "hpool_emit: emitter is NULL: only keyed calls have one "
+                                         "(task->emitter in hpool_map_reduce_keyed)");
+    if ((key == NULL && key_size > 0) || (value == NULL && value_size > 0))
+        return hpool__fail(HPOOL_EINVAL, "hpool_emit: %s is NULL with a size of %zu", key == NULL ? "key" : "value",
+                           key == NULL ? key_size : value_size);
     hpool__pair_table *table = emitter->table;
     if (table->staging && key_size + value_size <= sizeof emitter->staged) {
         if (value_size != table->spec->value_size)
-            return HPOOL_EINVAL;
+            return hpool__fail(HPOOL_EINVAL,
+                               "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu", value_size,
+                               table->spec->name, table->spec->value_size);
         if (emitter->staged_bytes + key_size + value_size > sizeof emitter->staged)
             hpool__emitter_flush(emitter);
         uint64_t hash = hash_key(key, key_size);

@@ -15,7 +15,7 @@ struct hpool_values {
 int hpool_values_next(hpool_values *values, const void **data, size_t *size)
 {
     if (values == NULL || data == NULL || size == NULL)
-        return HPOOL_EINVAL;
+        return hpool__fail(HPOOL_EINVAL, "hpool_values_next: values, data or size is NULL");
     if (values->next == values->count)
         return HPOOL_EOF;
     unsigned char *entry = values->entries[values->next++];

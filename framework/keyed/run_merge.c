@@ -142,8 +142,11 @@ uint64_t hpool_pairs_count(const hpool_pairs *pairs)
 
 int hpool_pairs_get(const hpool_pairs *pairs, uint64_t i, hpool_pair *pair)
 {
-    if (pairs == NULL || pair == NULL || i >= pairs->count)
-        return HPOOL_EINVAL;
+    if (pairs == NULL || pair == NULL)
+        return hpool__fail(HPOOL_EINVAL, "hpool_pairs_get: pairs or pair is NULL");
+    if (i >= pairs->count)
+        return hpool__fail(HPOOL_EINVAL, "hpool_pairs_get: pair %llu of %llu", (unsigned long long)i,
+                           (unsigned long long)pairs->count);
     *pair = pairs->pairs[i];
     return 0;
 }
