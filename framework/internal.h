@@ -198,7 +198,10 @@ struct hpool__team {
     const void *owner;            /* the pool: its threads are marked with it */
     hpool__batch_done_fn *on_batch_done;
     hpool__credit_fn *on_credit;
-    void *on_batch_done_user;          /* and on_credit's */
+    /* Runs on the thread in hpool__team_parallel every quarter second it
+     * waits: a rank's engine still says it is alive while its team reduces. */
+    hpool__credit_fn *while_waiting;
+    void *on_batch_done_user;          /* and on_credit's and while_waiting's */
     /* What the team holds, for the root's credit: chunks received and
      * chunks completed in all (both under lock), each completed chunk
      * counted before its batch is reported done. */
@@ -286,6 +289,7 @@ typedef struct hpool__pending_send {
     void *buffer;                  /* freed when done, if not NULL */
     struct shared_buffer *shared;  /* a piece's message, freed after its last piece */
     size_t size;
+    int dest;
 } hpool__pending_send;
 
 typedef struct hpool__transport {
@@ -310,6 +314,10 @@ int hpool__transport_receive(hpool__transport *transport, hpool__message *messag
 /* Completes sends that are done; 0 or HPOOL_EMPI. */
 int hpool__transport_progress(hpool__transport *transport);
 int hpool__transport_flush(hpool__transport *transport);
+/* Stops waiting for the sends to rank, which has stalled: their requests
+ * are freed and their buffers left behind, since MPI may still read them
+ * if the rank wakes. */
+void hpool__transport_abandon_sends_to(hpool__transport *transport, int rank);
 /* Collective: every rank's size bytes of data, on root one after another in
  * *all with their sizes in *sizes (both malloc'd, root only; NULL elsewhere). */
 int hpool__transport_gather(hpool__transport *transport, int root, const void *data, size_t size, void **all,
@@ -440,10 +448,24 @@ static inline void hpool__release_chunks(hpool__call_state *call, uint64_t chunk
  * it, and the chunks it said it completed (from its results and credit
  * messages; read from the team for the root itself). It holds the
  * difference: running, queued, or done and not yet reported. */
+/* A batch the root sent to a rank and has not had back. */
+typedef struct hpool__outstanding {
+    uint32_t call_id;
+    uint64_t first, count;
+} hpool__outstanding;
+
 typedef struct hpool__rank_load {
     int threads;
     uint64_t chunks_sent, chunks_completed;
     bool engine_ended; /* it sent STOPPED or ERROR: nothing more comes */
+    /* The stall watchdog: when the root last heard from the rank (every
+     * rank's engine sends a HEARTBEAT at least every second), and the
+     * batches it holds, to name them if it goes silent. */
+    uint64_t last_heard_ns;
+    bool stalled;
+    hpool__outstanding *outstanding;
+    size_t outstanding_count, outstanding_capacity;
+    char host[64];
 } hpool__rank_load;
 
 struct hpool_pool {
@@ -458,6 +480,11 @@ struct hpool_pool {
     size_t keyed_reducer_count;
     size_t window;                  /* chunks per call; 0: automatic */
     hpool__team team;
+    uint64_t stall_timeout_ns;      /* 0: never */
+    uint64_t slow_item_ns;          /* 0: off */
+    bool crash_report;
+    uint64_t last_round_ns;         /* the root engine's last watchdog round */
+    uint64_t heartbeat_sent_ns;     /* a serving rank's last HEARTBEAT */
 
     pthread_t engine;
     bool engine_started;
@@ -511,6 +538,20 @@ hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int de
 
 /* Engine threads (root_engine.c, rank_engine.c), and how they wait (engine_wait.c). */
 void *hpool__root_engine(void *pool);
+/* A serving rank's team_parallel keepalive: a HEARTBEAT when one is due. */
+void hpool__rank_keepalive(void *pool);
+
+/* The stall watchdog (watchdog.c), on the root, with pool->lock held. */
+void hpool__watchdog_start(hpool_pool *pool);
+/* A message came from rank. */
+void hpool__watchdog_heard(hpool_pool *pool, int rank);
+/* A batch went to rank, and came back. */
+int hpool__watchdog_sent(hpool_pool *pool, int rank, uint32_t call_id, uint64_t first, uint64_t count);
+void hpool__watchdog_returned(hpool_pool *pool, int rank, uint32_t call_id, uint64_t first);
+/* HPOOL_ESTALLED, with a detail naming it, for the first rank silent for
+ * longer than the stall timeout, which is then counted as ended; else 0. */
+int hpool__watchdog_check(hpool_pool *pool);
+void hpool__watchdog_free(hpool_pool *pool);
 void *hpool__rank_engine(void *pool);
 /* How an engine polls MPI: its wait starts at 16 µs << first_shift after
  * anything happened and doubles, while nothing does, up to 16 µs <<

@@ -434,6 +434,8 @@ int hpool__placement_report(hpool_pool *pool, int requested)
     for (int r = 0; rc == 0 && r < ranks; r++) {
         pool->loads[r].threads = records[r]->threads > 0 ? records[r]->threads : 1;
         pool->total_threads += (uint64_t)pool->loads[r].threads;
+        /* for naming a rank in errors (a stalled rank's host) */
+        snprintf(pool->loads[r].host, sizeof pool->loads[r].host, "%s", records[r]->host);
     }
     if (rc == 0 && mode != PLACEMENT_QUIET)
         warn_if_oversubscribed(records, ranks);

@@ -284,9 +284,46 @@ static int copy_tables(hpool_pool *pool, const hpool_options *options)
     return 0;
 }
 
+/* A duration in seconds: the option if set, else the variable's value if
+ * set (a number, "never" or "off"; anything else is an error), else
+ * fallback. *ns is 0 for never. */
+static int seconds_setting(double option, const char *variable, double fallback, uint64_t *ns)
+{
+    double seconds = option;
+    if (seconds == 0) {
+        const char *text = getenv(variable);
+        seconds = fallback;
+        if (text != NULL && *text != '\0') {
+            char *end;
+            double parsed = strtod(text, &end);
+            if (strcmp(text, "never") == 0 || strcmp(text, "off") == 0)
+                seconds = -1;
+            else if (end == text || *end != '\0' || !(parsed > 0) || parsed > 1e9)
+                return hpool__fail(HPOOL_EINVAL, "%s is \"%s\": give a number of seconds above 0, or \"never\"",
+                                   variable, text);
+            else
+                seconds = parsed;
+        }
+    }
+    *ns = seconds > 0 ? (uint64_t)(seconds * 1e9) : 0;
+    return 0;
+}
+
 /* Settings from the options and the environment. */
 static int configure(hpool_pool *pool, const hpool_options *options)
 {
+    int rc = seconds_setting(options->stall_timeout, "HPOOL_STALL_TIMEOUT", 60, &pool->stall_timeout_ns);
+    if (rc == 0)
+        rc = seconds_setting(options->slow_item, "HPOOL_SLOW_ITEM", -1, &pool->slow_item_ns);
+    if (rc != 0)
+        return rc;
+    /* a timeout of under four heartbeats would take a late one for a stall */
+    if (pool->stall_timeout_ns != 0 && pool->stall_timeout_ns < 4 * (uint64_t)HPOOL__HEARTBEAT_NS)
+        pool->stall_timeout_ns = 4 * (uint64_t)HPOOL__HEARTBEAT_NS;
+    const char *crash = getenv("HPOOL_CRASH_REPORT");
+    bool crash_off_by_environment = crash != NULL && (strcmp(crash, "0") == 0 || strcmp(crash, "off") == 0
+                                                      || strcmp(crash, "no") == 0);
+    pool->crash_report = options->crash_report > 0 || (options->crash_report == 0 && !crash_off_by_environment);
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
     pool->thread_count = hpool__resolve_threads(options->threads, &pool->team.cpus);
@@ -325,6 +362,7 @@ static int start_team(hpool_pool *pool, const hpool_options *options)
     team->owner = pool;
     team->on_batch_done = on_local_batch_done;
     team->on_credit = on_local_credit;
+    team->while_waiting = hpool_pool_is_root(pool) ? NULL : hpool__rank_keepalive;
     team->on_batch_done_user = pool;
     team->pin = hpool__resolve_bind(options->bind);
     team->pin_offset = hpool__pin_offset(team->thread_count);
@@ -640,6 +678,7 @@ static void destroy(hpool_pool *pool)
         pthread_mutex_destroy(&pool->stores_lock);
     }
     hpool__keyed_free_all(pool); /* what a failed exchange left */
+    hpool__watchdog_free(pool);
     free(pool->temp_dir);
     free(pool->loads);
     free(pool->functions);

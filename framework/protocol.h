@@ -27,6 +27,11 @@
  *                         S sent, so S's sends complete and R may finish
  *   S -> R  ERROR         S's engine stopped on an error: nothing it holds
  *                         will come back, and nothing follows (as STOPPED)
+ *   all the while:
+ *   S -> R  HEARTBEAT     at least every second (HPOOL__HEARTBEAT_NS), from
+ *                         S's engine thread, which never runs map
+ *                         functions: a rank silent for the stall timeout
+ *                         is stopped, hung or cut off, not busy
  *
  * MPI keeps the order of messages between two ranks on one tag, not across
  * tags; nothing here depends on more than that: a RESULT carries its own
@@ -45,8 +50,12 @@
  * one to HPOOL__PROTOCOL_VERSION. */
 
 #define HPOOL__PROTOCOL_MAGIC 0x4c4f4f50u /* "POOL" in little-endian memory */
-#define HPOOL__PROTOCOL_VERSION 3u        /* 1: 0.1.0 without envelopes; 2: no call argument */
+#define HPOOL__PROTOCOL_VERSION 4u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat */
 #define HPOOL__TAG_BASE 7100
+/* How often a serving rank's engine says it is alive, at least; the stall
+ * timeout is counted in these (a timeout under four of them would mistake
+ * a scheduling hiccup for a stall), so it is at most a quarter of it. */
+#define HPOOL__HEARTBEAT_NS 1000000000u
 
 enum hpool__message_type {
     HPOOL__MSG_BATCH = 1,
@@ -59,6 +68,7 @@ enum hpool__message_type {
     HPOOL__MSG_CREDIT,
     HPOOL__MSG_ERROR,
     HPOOL__MSG_STOPPED,
+    HPOOL__MSG_HEARTBEAT,
     /* Inside transport.c: a message too big for one MPI count travels as a
      * LARGE header and then PIECEs of raw bytes, in order, on one tag. */
     HPOOL__MSG_LARGE,

@@ -80,6 +80,25 @@ static void report_engine_error(hpool_pool *pool, int code)
         hpool__transport_flush(&pool->transport);
 }
 
+/* Tells the root this rank is alive, at least every HPOOL__HEARTBEAT_NS:
+ * a rank that stays silent for the stall timeout has stalled. Only the
+ * engine thread sends. */
+static int send_heartbeat_if_due(hpool_pool *pool)
+{
+    uint64_t now = hpool__now_ns();
+    if (now - pool->heartbeat_sent_ns < HPOOL__HEARTBEAT_NS)
+        return 0;
+    pool->heartbeat_sent_ns = now;
+    return hpool__message_send(&pool->transport, pool->root, HPOOL__MSG_HEARTBEAT, NULL, 0);
+}
+
+void hpool__rank_keepalive(void *argument)
+{
+    hpool_pool *pool = argument;
+    if (send_heartbeat_if_due(pool) == 0)
+        hpool__transport_progress(&pool->transport);
+}
+
 void *hpool__rank_engine(void *argument)
 {
     hpool_pool *pool = argument;
@@ -129,6 +148,8 @@ void *hpool__rank_engine(void *argument)
                 completed_reported = completed;
             busy = true;
         }
+        if (rc == 0)
+            rc = send_heartbeat_if_due(pool);
         if (rc == 0)
             rc = hpool__transport_progress(transport);
         if (rc == 0)

@@ -35,11 +35,17 @@ static int dispatch(hpool_pool *pool, bool *busy)
             } else {
                 void *buffer;
                 size_t bytes;
+                uint32_t call_id = batch->call_id;
+                uint64_t first = batch->first, count = batch->count;
                 rc = hpool__batch_encode(batch, &buffer, &bytes);
                 if (rc == 0)
                     rc = hpool__transport_send(&pool->transport, dest, HPOOL__MSG_BATCH, buffer, bytes);
                 /* the root keeps only what it needs to collect the results */
                 hpool__batch_free(batch);
+                pthread_mutex_lock(&pool->lock);
+                if (rc == 0)
+                    rc = hpool__watchdog_sent(pool, dest, call_id, first, count);
+                pthread_mutex_unlock(&pool->lock);
             }
             pthread_mutex_lock(&pool->lock);
             if (rc != 0)
@@ -146,6 +152,9 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
         }
         break;
     }
+    case HPOOL__MSG_HEARTBEAT: /* heard: that is all it says */
+        rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
+        break;
     case HPOOL__MSG_ERROR: {
         /* The rank's engine stopped: nothing it holds will come back. */
         hpool__error_header error;
@@ -195,7 +204,10 @@ static int receive_results(hpool_pool *pool, bool *busy)
                 name_received_error(rc, type, message.source);
         }
         pthread_mutex_lock(&pool->lock);
+        if (received > 0)
+            hpool__watchdog_heard(pool, message.source);
         if (rc == 0 && batch != NULL) {
+            hpool__watchdog_returned(pool, message.source, batch->call_id, batch->first);
             batch->origin_rank = message.source;
             rc = note_completed(pool, message.source, batch->sender_chunks_completed);
             if (rc == 0)
@@ -251,13 +263,27 @@ static void fail_all_calls(hpool_pool *pool, int error)
  * has said it stopped. After an error the root stops reading results, and
  * a rank whose results were never received would wait for its sends to
  * complete forever. */
-static int drain_until_stopped(hpool_pool *pool)
+static int count_waiting(const hpool_pool *pool)
 {
     int waiting = 0;
     for (int rank = 0; rank < pool->transport.size; rank++)
         waiting += rank != pool->root && !pool->loads[rank].engine_ended;
+    return waiting;
+}
+
+/* ... and the watchdog stops it waiting for a rank that went silent. */
+static int drain_until_stopped(hpool_pool *pool)
+{
     unsigned idle_rounds = 0;
-    while (waiting > 0) {
+    int stalled = 0;
+    pthread_mutex_lock(&pool->lock);
+    while (count_waiting(pool) > 0) {
+        int rc = hpool__watchdog_check(pool);
+        if (rc != 0) {
+            stalled = stalled ? stalled : rc;
+            continue;
+        }
+        pthread_mutex_unlock(&pool->lock);
         hpool__message message;
         int received = hpool__transport_receive(&pool->transport, &message);
         if (received < 0)
@@ -267,18 +293,18 @@ static int drain_until_stopped(hpool_pool *pool)
                 return HPOOL_EMPI;
             pthread_mutex_lock(&pool->lock);
             hpool__engine_wait(pool, true, &idle_rounds, HPOOL__POLL_ROOT);
-            pthread_mutex_unlock(&pool->lock);
             continue;
         }
         idle_rounds = 0;
+        pthread_mutex_lock(&pool->lock);
+        hpool__watchdog_heard(pool, message.source);
         bool ended = message.type == HPOOL__MSG_STOPPED || message.type == HPOOL__MSG_ERROR;
-        if (ended && message.source != pool->root && !pool->loads[message.source].engine_ended) {
+        if (ended && message.source != pool->root)
             pool->loads[message.source].engine_ended = true;
-            waiting--;
-        }
         free(message.data);
     }
-    return 0;
+    pthread_mutex_unlock(&pool->lock);
+    return stalled;
 }
 
 void *hpool__root_engine(void *argument)
@@ -289,6 +315,7 @@ void *hpool__root_engine(void *argument)
     unsigned idle_rounds = 0;
     int rc = 0;
     pthread_mutex_lock(&pool->lock);
+    hpool__watchdog_start(pool);
     for (;;) {
         bool busy = false;
         while (pool->local_done.head != NULL) {
@@ -299,6 +326,8 @@ void *hpool__root_engine(void *argument)
         }
         if (rc == 0 && polling)
             rc = receive_results(pool, &busy);
+        if (rc == 0 && polling)
+            rc = hpool__watchdog_check(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
         if (rc == 0)

@@ -138,8 +138,15 @@ void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, 
     pthread_mutex_lock(&team->lock);
     team->job = &job;
     pthread_cond_broadcast(&team->work_ready);
-    while (job.parts_done < job.parts)
-        pthread_cond_wait(&team->job_done, &team->lock);
+    while (job.parts_done < job.parts) {
+        hpool__deadline quarter_second = hpool__deadline_in_seconds(0.25);
+        if (!hpool__cond_wait_until(&team->job_done, &team->lock, &quarter_second) && team->while_waiting != NULL
+            && job.parts_done < job.parts) {
+            pthread_mutex_unlock(&team->lock);
+            team->while_waiting(team->on_batch_done_user);
+            pthread_mutex_lock(&team->lock);
+        }
+    }
     pthread_mutex_unlock(&team->lock);
 }
 
@@ -297,7 +304,7 @@ int hpool__team_start(hpool__team *team)
         goto no_work_ready;
     if (pthread_cond_init(&team->threads_started, NULL) != 0)
         goto no_threads_started;
-    if (pthread_cond_init(&team->job_done, NULL) != 0)
+    if (hpool__cond_init_monotonic(&team->job_done) != 0)
         goto no_job_done;
     if (pthread_create(&team->thread, NULL, team_main, team) != 0)
         goto no_thread;

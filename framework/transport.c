@@ -118,6 +118,7 @@ static int start_send(hpool__transport *transport, int dest, int type, void *dat
     send->buffer = owner;
     send->shared = shared;
     send->size = size;
+    send->dest = dest;
     transport->pending_bytes += size;
     transport->send_count++;
     return 0;
@@ -193,6 +194,20 @@ int hpool__transport_send_to_all(hpool__transport *transport, int except, int ty
         free(shared);
     }
     return rc;
+}
+
+void hpool__transport_abandon_sends_to(hpool__transport *transport, int rank)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < transport->send_count; i++) {
+        if (transport->sends[i].dest == rank) {
+            MPI_Request_free(&transport->sends[i].request);
+            transport->pending_bytes -= transport->sends[i].size;
+        } else {
+            transport->sends[kept++] = transport->sends[i];
+        }
+    }
+    transport->send_count = kept;
 }
 
 int hpool__transport_progress(hpool__transport *transport)

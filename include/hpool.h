@@ -164,7 +164,8 @@ HPOOL_API const char *hpool_version_string(void);
     XX(EIO, -15, "input/output error")                                         \
     XX(EVERSION, -16, "ranks run hpool builds that speak different protocols") \
     XX(EDEADLK, -17, "a pool's own thread (a map function or callback) waited on that pool") \
-    XX(EBUSY, -18, "a pool still uses MPI: free every pool first")
+    XX(EBUSY, -18, "a pool still uses MPI: free every pool first")                 \
+    XX(ESTALLED, -19, "a rank, or an item, stopped making progress")
 
 enum {
     HPOOL_OK = 0,
@@ -539,12 +540,40 @@ typedef struct hpool_options {
      * they are bound; -1 (HPOOL_PLACEMENT=quiet or 0) nothing. Every rank
      * should pass the same value. */
     int placement;
+    /* The stall watchdog: the root fails every call with HPOOL_ESTALLED
+     * when a rank has not been heard from for this many seconds (its
+     * engine thread answers while its workers compute, so a long item is
+     * not a stall: a stopped, hung or unreachable rank is), naming the
+     * rank, its host and the items it held; hpool_pool_join then stops
+     * waiting for it, and a map function that never returns is abandoned
+     * after as long (see hpool_pool_free). 0 takes HPOOL_STALL_TIMEOUT
+     * (seconds), else 60, and never less than 4; negative: never. Every
+     * rank should pass the same value. After HPOOL_ESTALLED, MPI_Finalize
+     * would wait for the silent rank as well: end the job with MPI_Abort
+     * (the apps do), and mpirun kills what is left of it. */
+    double stall_timeout;
+    /* A crash report: when a map, span, init, combine or reduce function
+     * dies of SIGSEGV, SIGBUS, SIGFPE, SIGILL or SIGABRT, one line on
+     * stderr names the rank, host, thread, function and item, e.g.
+     *     hpool: rank 1 (node2) thread 3: SIGSEGV in map function "parse" at item 4711
+     * and the signal then takes its default action (a core dump; mpirun
+     * ends the job). Written with async-signal-safe calls only; a signal
+     * elsewhere goes to the handler there was before. 0 takes
+     * HPOOL_CRASH_REPORT (0, off or no: none), else on; -1 never installs
+     * a handler, for programs that have their own; 1 installs it. */
+    int crash_report;
+    /* Report an item that has run for longer than this many seconds, once,
+     * on stderr: rank, host, thread, function and index, to find a stuck
+     * map function. 0 takes HPOOL_SLOW_ITEM (seconds), else off; negative:
+     * off. */
+    double slow_item;
 } hpool_options;
 
 /* Start every hpool_options from this (C and C++):
  *     hpool_options options = HPOOL_OPTIONS_INIT;
  *     options.threads = 4; */
-#define HPOOL_OPTIONS_INIT {sizeof(hpool_options), 0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0}
+#define HPOOL_OPTIONS_INIT \
+    {sizeof(hpool_options), 0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, 0.0, 0, 0.0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line

@@ -46,4 +46,13 @@ void app_print_error(const char *program, const char *doing, int code)
         fprintf(stderr, "%s: %s: %s\n", program, doing, detail);
     else
         fprintf(stderr, "%s: %s\n", program, detail);
+    /* A stalled rank would hold MPI_Finalize, and so the job, forever: the
+     * app, not the library, ends the job, and mpirun kills what is stopped. */
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (code == HPOOL_ESTALLED && initialized && !finalized) {
+        fflush(NULL);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_SOME_FAILED);
+    }
 }

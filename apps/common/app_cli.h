@@ -33,7 +33,9 @@ void app_usage_error(const char *program, const char *format, ...) APP_PRINTF_LI
 /* Prints "PROGRAM: DOING: DETAIL" on stderr, DETAIL being what
  * hpool_error_detail() says of code, the last error hpool returned to this
  * thread: which field, rank or function, not only the code's sentence.
- * DOING may be NULL. On every rank: each rank's detail is its own. */
+ * DOING may be NULL. On every rank: each rank's detail is its own. After
+ * HPOOL_ESTALLED (a rank stopped answering) it ends the job with
+ * MPI_Abort(EXIT_SOME_FAILED), since MPI_Finalize would wait for that rank. */
 void app_print_error(const char *program, const char *doing, int code);
 
 /* On the rank that speaks for all, prints "PROGRAM (hpool) X.Y.Z" on

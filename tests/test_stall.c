@@ -1,0 +1,113 @@
+/* test_stall.c: a rank that stops (SIGSTOP, as kill -STOP does) fails the call with HPOOL_ESTALLED naming it, within the stall timeout, and the pool still joins and frees. */
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+
+#include <hpool.h>
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *pid_file;
+
+static double now_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* Items take 50 ms; on rank 1, the fifth item it runs stops the whole
+ * process, the way kill -STOP does, after leaving its pid for the root to
+ * wake it with. */
+static atomic_int items_run;
+
+static int nap_or_stop(hpool_task *task, void *user)
+{
+    int rank = *(const int *)user;
+    if (rank == 1 && atomic_fetch_add(&items_run, 1) == 4) {
+        FILE *file = fopen(pid_file, "w");
+        if (file != NULL) {
+            fprintf(file, "%ld\n", (long)getpid());
+            fclose(file);
+        }
+        raise(SIGSTOP);
+    }
+    struct timespec nap = {0, 50 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    *(int64_t *)task->result = *(const int64_t *)task->input;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_stall PID_FILE\n");
+        return 2;
+    }
+    pid_file = argv[1];
+    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    hpool_function functions[] = {{.name = "nap_or_stop", .map = nap_or_stop, .user = &rank}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = 1;
+    options.stall_timeout = 4; /* the shortest it takes: four heartbeats */
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return 1;
+    if (hpool_pool_size(pool) != 2) {
+        fprintf(stderr, "test_stall: run it with 2 ranks\n");
+        return 1;
+    }
+    if (hpool_pool_is_root(pool)) {
+        remove(pid_file);
+        enum { N = 200 };
+        static int64_t out[N];
+        hpool_source *range;
+        hpool_source_range(&range, 0, N);
+        hpool_call call = HPOOL_CALL_INIT;
+        call.source = range;
+        call.results = out;
+        call.result_size = sizeof out[0];
+        call.chunksize = 1;
+        double started = now_seconds();
+        int rc = hpool_map(pool, &call, NULL);
+        double took = now_seconds() - started;
+        CHECK_RC(HPOOL_ESTALLED, rc);
+        char detail[512];
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: after %.1f s: %s\n", took, detail);
+        CHECK(strstr(detail, "rank 1 (host ") != NULL && strstr(detail, "has not answered for") != NULL);
+        CHECK(strstr(detail, "it held item") != NULL); /* the batches it held */
+        /* the timeout, and not much more: the rest of the run was 200 x 50 ms over 3 threads or fewer */
+        CHECK(took >= 4 && took < 20);
+        /* A later call fails at once, with the same error. */
+        CHECK_RC(HPOOL_ESTALLED, hpool_map(pool, &call, NULL));
+        started = now_seconds();
+        CHECK_RC(HPOOL_ESTALLED, hpool_pool_join(pool));
+        CHECK(now_seconds() - started < 10);
+        hpool_source_free(range);
+        /* Wake rank 1, so the job can end normally. */
+        FILE *file = fopen(pid_file, "r");
+        long pid = 0;
+        CHECK(file != NULL && fscanf(file, "%ld", &pid) == 1 && pid > 0);
+        if (file != NULL)
+            fclose(file);
+        if (pid > 0)
+            kill((pid_t)pid, SIGCONT);
+    } else {
+        hpool_pool_join(pool); /* after the root gave up, what it says does not matter */
+    }
+    hpool_pool_free(pool);
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0 && rank == 0)
+        printf("stall: all checks passed\n");
+    return check_failures != 0;
+}
