@@ -55,6 +55,10 @@ static int execute_items(const hpool_function *function, hpool_span *span, const
         } else if (span->results != NULL) {
             task.result = (unsigned char *)span->results + i * result_size;
         }
+        if (chunk->status != NULL) {
+            atomic_store_explicit(&chunk->status->item, task.index, memory_order_relaxed);
+            atomic_store_explicit(&chunk->status->sequence, chunk->status->sequence + 1, memory_order_relaxed);
+        }
         int rc = function->map(&task, function->user);
         if (rc != 0)
             hpool__chunk_fail(chunk, task.index, rc);
@@ -143,18 +147,37 @@ static int execute_function(const hpool__team *team, hpool__batch *batch, hpool_
 {
     const hpool_function *function = &team->functions[batch->function];
     function_state *state = &thread->functions[batch->function];
+    hpool__worker_status *status = chunk->status;
+    if (status != NULL)
+        atomic_store_explicit(&status->function, batch->function, memory_order_relaxed);
     if (!state->initialized) {
         state->initialized = true;
+        if (status != NULL)
+            atomic_store_explicit(&status->kind, HPOOL__WORK_INIT, memory_order_relaxed);
         state->init_code = function->init ? function->init(&state->state, function->user) : 0;
     }
     if (state->init_code != 0)
         return state->init_code;
     span->state = state->state;
     unsigned char *value = thread->scratch + aligned_value_size(reducer);
+    if (status != NULL) {
+        /* a span function's work is its span; an item function's, each item */
+        atomic_store_explicit(&status->item, span->first, memory_order_relaxed);
+        atomic_store_explicit(&status->count, function->span != NULL ? span->count : 1, memory_order_relaxed);
+        atomic_store_explicit(&status->sequence, status->sequence + 1, memory_order_relaxed);
+        atomic_store_explicit(&status->kind, function->span != NULL ? HPOOL__WORK_SPAN : HPOOL__WORK_MAP,
+                              memory_order_relaxed);
+    }
+    int code;
     if (batch->block_size > 0)
-        return execute_blocks(function, span, chunk, reducer, value);
-    int code = function->span != NULL ? function->span(span, function->user)
+        code = execute_blocks(function, span, chunk, reducer, value);
+    else
+        code = function->span != NULL ? function->span(span, function->user)
                                       : execute_items(function, span, reducer, value);
+    if (status != NULL)
+        atomic_store_explicit(&status->kind, HPOOL__WORK_IDLE, memory_order_relaxed);
+    if (batch->block_size > 0)
+        return code;
     return chunk->error != 0 ? chunk->error : code;
 }
 
@@ -190,6 +213,8 @@ void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t
     hpool__chunk_context chunk;
     hpool_span span;
     int code = open_span(batch, c, &chunk, &span);
+    if (team->statuses != NULL && thread_index >= 0 && thread_index < team->thread_count)
+        chunk.status = &team->statuses[thread_index];
     if (batch->mode == HPOOL__KEYED) /* pairs go into this thread's table of the rank's store */
         span.emitter = hpool__keyed_emitter(batch->store, thread_index);
     const hpool_reducer *reducer = NULL;

@@ -32,9 +32,14 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
         *idle_rounds = 0;
         return;
     }
-    if (!polling) {
+    if (!polling && pool->slow_item_ns == 0) {
         while (!pool->engine_has_news)
             pthread_cond_wait(&pool->engine_wake, &pool->lock);
+    } else if (!polling) {
+        /* the slow-item report looks once a second */
+        hpool__deadline second = hpool__deadline_in_ns(1000000000u);
+        if (!pool->engine_has_news)
+            hpool__cond_wait_until(&pool->engine_wake, &pool->lock, &second);
     } else {
         hpool__deadline deadline = hpool__deadline_in_ns(poll_wait_ns(*idle_rounds, poll));
         if (!pool->engine_has_news)

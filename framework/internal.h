@@ -182,6 +182,21 @@ typedef struct hpool__team_job {
     int parts, next_part, parts_done;
 } hpool__team_job;
 
+/* What one worker thread is running, for the crash report (read by the
+ * thread's own signal handler) and the slow-item report (read by the
+ * engine): relaxed atomics, plain stores on the hot path. */
+enum hpool__work_kind { HPOOL__WORK_IDLE, HPOOL__WORK_MAP, HPOOL__WORK_SPAN, HPOOL__WORK_INIT };
+typedef struct hpool__worker_status {
+    _Atomic int kind;                /* an hpool__work_kind */
+    _Atomic int function;            /* index in the team's functions */
+    _Atomic uint64_t item;           /* the item, or a span's first */
+    _Atomic uint64_t count;          /* 1, or a span's items */
+    _Atomic uint64_t sequence;       /* changes with every item or span */
+    /* The engine's own, for the slow-item report. */
+    uint64_t seen_sequence, seen_since_ns;
+    bool reported;
+} hpool__worker_status;
+
 struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
@@ -224,7 +239,20 @@ struct hpool__team {
     int threads_ready;            /* threads that filled thread_cpus */
     bool openmp_bound;            /* OpenMP bound the threads to places */
     pthread_cond_t threads_started;
+    int rank;                     /* for the reports: the pool's rank */
+    hpool__worker_status *statuses; /* one per thread */
 };
+
+/* ---- Crash and slow-item reports (crash.c) --------------------------- */
+
+/* Installs the process's crash handler, once: SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL, SIGABRT. 0 or HPOOL_EINVAL (sigaction failed). */
+int hpool__crash_handler_install(void);
+/* A worker thread starts: its status, rank and host, for its handler. */
+void hpool__crash_worker_started(const hpool__team *team, int thread);
+/* The engine, every round: at most once a second, reports (once each) the
+ * items running longer than options.slow_item. */
+void hpool__report_slow_items(hpool_pool *pool);
 
 /* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
 typedef struct hpool__chunk_context {
@@ -234,6 +262,7 @@ typedef struct hpool__chunk_context {
     hpool__failure *failures;   /* this chunk's, merged into the batch after */
     size_t failure_count, failure_capacity;
     int error;                  /* an allocation failed */
+    hpool__worker_status *status; /* the running thread's, or NULL */
 } hpool__chunk_context;
 
 /* Records a failed item of the chunk (span.c); on no memory, chunk->error. */
@@ -485,6 +514,7 @@ struct hpool_pool {
     bool crash_report;
     uint64_t last_round_ns;         /* the root engine's last watchdog round */
     uint64_t heartbeat_sent_ns;     /* a serving rank's last HEARTBEAT */
+    uint64_t slow_items_checked_ns; /* the engine's last slow-item check */
 
     pthread_t engine;
     bool engine_started;

@@ -363,6 +363,12 @@ static int start_team(hpool_pool *pool, const hpool_options *options)
     team->on_batch_done = on_local_batch_done;
     team->on_credit = on_local_credit;
     team->while_waiting = hpool_pool_is_root(pool) ? NULL : hpool__rank_keepalive;
+    team->rank = pool->transport.rank;
+    if (pool->crash_report) {
+        int rc = hpool__crash_handler_install();
+        if (rc != 0)
+            return rc;
+    }
     team->on_batch_done_user = pool;
     team->pin = hpool__resolve_bind(options->bind);
     team->pin_offset = hpool__pin_offset(team->thread_count);

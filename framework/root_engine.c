@@ -328,6 +328,7 @@ void *hpool__root_engine(void *argument)
             rc = receive_results(pool, &busy);
         if (rc == 0 && polling)
             rc = hpool__watchdog_check(pool);
+        hpool__report_slow_items(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
         if (rc == 0)

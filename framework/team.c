@@ -208,6 +208,7 @@ void hpool__team_wait_started(hpool__team *team)
 static void worker_loop(hpool__team *team)
 {
     hpool__set_thread_owner(team->owner);
+    hpool__crash_worker_started(team, omp_get_thread_num());
     place_worker(team);
     hpool__thread_state *thread = hpool__thread_state_new(team); /* NULL: its chunks fail, HPOOL_ENOMEM */
     pthread_mutex_lock(&team->lock);
@@ -296,8 +297,14 @@ int hpool__team_start(hpool__team *team)
     if (hpool__test_fault("team_start"))
         return HPOOL_ETHREAD;
     team->thread_cpus = hpool__calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
-    if (team->thread_cpus == NULL)
+    team->statuses = hpool__calloc((size_t)team->thread_count, sizeof *team->statuses);
+    if (team->thread_cpus == NULL || team->statuses == NULL) {
+        free(team->thread_cpus);
+        free(team->statuses);
+        team->thread_cpus = NULL;
+        team->statuses = NULL;
         return HPOOL_ENOMEM;
+    }
     if (pthread_mutex_init(&team->lock, NULL) != 0)
         goto no_lock;
     if (pthread_cond_init(&team->work_ready, NULL) != 0)
@@ -321,6 +328,8 @@ no_work_ready:
 no_lock:
     free(team->thread_cpus);
     team->thread_cpus = NULL;
+    free(team->statuses);
+    team->statuses = NULL;
     return HPOOL_ETHREAD;
 }
 
@@ -340,5 +349,7 @@ void hpool__team_stop(hpool__team *team)
     pthread_mutex_destroy(&team->lock);
     free(team->thread_cpus);
     team->thread_cpus = NULL;
+    free(team->statuses);
+    team->statuses = NULL;
     team->started = false;
 }
