@@ -123,7 +123,7 @@ static void drop_outputs(hpool__batch *batch)
 void hpool__collect(hpool_pool *pool, hpool__batch *batch)
 {
     hpool__call_state *call = find_call(pool, batch->call_id);
-    if (call == NULL) {
+    if (call == NULL || call->complete) { /* a batch whose call ended without it: abandoned */
         hpool__batch_free(batch);
         return;
     }

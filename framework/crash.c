@@ -163,16 +163,43 @@ int hpool__crash_handler_install(void)
     return 0;
 }
 
-void hpool__report_slow_items(hpool_pool *pool)
+int hpool__longest_running(const hpool_pool *pool, uint64_t *age_ns, char *text, size_t size)
+{
+    const hpool__team *team = &pool->team;
+    int longest = -1;
+    uint64_t now = hpool__now_ns(), oldest = 0;
+    for (int t = 0; team->statuses != NULL && t < team->thread_count; t++) {
+        const hpool__worker_status *status = &team->statuses[t];
+        if (atomic_load_explicit(&status->kind, memory_order_relaxed) == HPOOL__WORK_IDLE)
+            continue;
+        if (longest < 0 || now - status->seen_since_ns > oldest) {
+            longest = t;
+            oldest = now - status->seen_since_ns;
+        }
+    }
+    *age_ns = oldest;
+    if (longest >= 0) {
+        worker_identity worker = {.team = team, .status = (hpool__worker_status *)&team->statuses[longest],
+                                  .thread = longest};
+        if (gethostname(worker.host, sizeof worker.host - 1) != 0)
+            strcpy(worker.host, "?");
+        line out = {.used = 0};
+        describe_work(&out, "still running", &worker);
+        snprintf(text, size, "%.*s", (int)out.used, out.text);
+    }
+    return longest;
+}
+
+void hpool__track_workers(hpool_pool *pool)
 {
     hpool__team *team = &pool->team;
-    uint64_t threshold_ns = pool->slow_item_ns;
-    if (threshold_ns == 0 || team->statuses == NULL)
+    if (team->statuses == NULL)
         return;
     uint64_t now = hpool__now_ns();
-    if (now - pool->slow_items_checked_ns < 1000000000u)
+    if (now - pool->slow_items_checked_ns < 250000000u)
         return;
     pool->slow_items_checked_ns = now;
+    uint64_t threshold_ns = pool->slow_item_ns;
     for (int t = 0; t < team->thread_count; t++) {
         hpool__worker_status *status = &team->statuses[t];
         uint64_t sequence = atomic_load_explicit(&status->sequence, memory_order_relaxed);
@@ -183,7 +210,7 @@ void hpool__report_slow_items(hpool_pool *pool)
             status->reported = false;
             continue;
         }
-        if (status->reported || now - status->seen_since_ns < threshold_ns)
+        if (threshold_ns == 0 || status->reported || now - status->seen_since_ns < threshold_ns)
             continue;
         status->reported = true;
         worker_identity worker = {.team = team, .status = status, .thread = t};

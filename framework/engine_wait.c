@@ -32,12 +32,13 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
         *idle_rounds = 0;
         return;
     }
-    if (!polling && pool->slow_item_ns == 0) {
+    bool watching_items = pool->slow_item_ns != 0 || (pool->terminating && pool->stall_timeout_ns != 0);
+    if (!polling && !watching_items) {
         while (!pool->engine_has_news)
             pthread_cond_wait(&pool->engine_wake, &pool->lock);
     } else if (!polling) {
-        /* the slow-item report looks once a second */
-        hpool__deadline second = hpool__deadline_in_ns(1000000000u);
+        /* the slow-item report and the terminate's watchdog look four times a second */
+        hpool__deadline second = hpool__deadline_in_ns(250000000u);
         if (!pool->engine_has_news)
             hpool__cond_wait_until(&pool->engine_wake, &pool->lock, &second);
     } else {

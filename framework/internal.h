@@ -250,9 +250,14 @@ struct hpool__team {
 int hpool__crash_handler_install(void);
 /* A worker thread starts: its status, rank and host, for its handler. */
 void hpool__crash_worker_started(const hpool__team *team, int thread);
-/* The engine, every round: at most once a second, reports (once each) the
- * items running longer than options.slow_item. */
-void hpool__report_slow_items(hpool_pool *pool);
+/* The engine, every round: at most four times a second, notes since when
+ * each worker thread runs its item, and reports (once each) the items
+ * running longer than options.slow_item. */
+void hpool__track_workers(hpool_pool *pool);
+/* The thread whose item has run longest, and for how long (ns); -1 if all
+ * are idle. Its line ("hpool: rank 0 (host) thread 2: ... at item 17")
+ * goes into text. */
+int hpool__longest_running(const hpool_pool *pool, uint64_t *age_ns, char *text, size_t size);
 
 /* What hpool_span_emit and hpool_span_fail need while a chunk runs. */
 typedef struct hpool__chunk_context {
@@ -310,6 +315,9 @@ bool hpool__team_is_short(hpool__team *team);
 void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
 void hpool__team_stop(hpool__team *team);
+/* As stop, without waiting: for a team one of whose threads never returns.
+ * Its memory is left to the threads. */
+void hpool__team_abandon(hpool__team *team);
 
 /* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
 
@@ -531,6 +539,10 @@ struct hpool_pool {
     } calls;                        /* under way, in order of submission */
     uint32_t next_call_id;
     bool closed, joining, joined;
+    /* hpool_pool_terminate was called: after the stall timeout, an item
+     * still running is abandoned (team_abandoned: its thread is left to
+     * run, and the pool's memory with it). */
+    bool terminating, team_abandoned;
     hpool__batch_queue local_done;  /* finished by this rank's team */
     hpool__rank_load *loads;        /* per rank: what it holds */
     uint64_t total_threads;         /* worker threads of all ranks */

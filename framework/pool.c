@@ -611,6 +611,9 @@ int hpool_pool_terminate(hpool_pool *pool)
                            pool->transport.rank, pool->root);
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
+    pool->terminating = true;
+    pool->engine_has_news = true; /* the engine starts watching the running items */
+    pthread_cond_signal(&pool->engine_wake);
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
         hpool__cancel_call(pool, call);
     while (pool->calls.head != NULL && pool->engine_started)
@@ -643,7 +646,10 @@ int hpool_pool_join(hpool_pool *pool)
     if (pool->engine_started)
         pthread_join(pool->engine, NULL);
     pool->engine_started = false;
-    hpool__team_stop(&pool->team);
+    if (pool->team_abandoned)
+        hpool__team_abandon(&pool->team); /* a thread that never returns is left behind */
+    else
+        hpool__team_stop(&pool->team);
     pthread_mutex_lock(&pool->lock);
     pool->joined = true;
     /* Anything the team finished after the engine left (only on error). */
@@ -677,6 +683,8 @@ void hpool_pool_free(hpool_pool *pool)
 static void destroy(hpool_pool *pool)
 {
     hpool__transport_close(&pool->transport);
+    if (pool->team_abandoned)
+        return; /* its abandoned thread may still use the pool: it stays, until the process ends */
     if (pool->locks_ready) {
         pthread_cond_destroy(&pool->changed);
         pthread_cond_destroy(&pool->engine_wake);

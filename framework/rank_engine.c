@@ -150,7 +150,7 @@ void *hpool__rank_engine(void *argument)
         }
         if (rc == 0)
             rc = send_heartbeat_if_due(pool);
-        hpool__report_slow_items(pool);
+        hpool__track_workers(pool);
         if (rc == 0)
             rc = hpool__transport_progress(transport);
         if (rc == 0)

@@ -307,6 +307,34 @@ static int drain_until_stopped(hpool_pool *pool)
     return stalled;
 }
 
+/* After hpool_pool_terminate: an item that still runs past the stall
+ * timeout is abandoned, and its call ends with HPOOL_ESTALLED, so that
+ * terminate and free return. With pool->lock held. */
+static void abandon_stuck_items(hpool_pool *pool)
+{
+    uint64_t age;
+    char running[300];
+    if (hpool__longest_running(pool, &age, running, sizeof running) < 0 || age <= pool->stall_timeout_ns)
+        return;
+    pool->team_abandoned = true;
+    int code = hpool__fail(HPOOL_ESTALLED,
+                           "%s after %.0f s, past the stall timeout (%.0f s, HPOOL_STALL_TIMEOUT) since "
+                           "hpool_pool_terminate: abandoned with its thread, which may still write its own result",
+                           running, (double)age / 1e9, (double)pool->stall_timeout_ns / 1e9);
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
+        if (call->local_uncollected == 0)
+            continue;
+        call->batches_uncollected -= call->local_uncollected;
+        call->local_uncollected = 0;
+        call->source_ended = true;
+        call->total = call->cut;
+        if (call->report.status == 0) {
+            call->report.status = code;
+            snprintf(call->detail, sizeof call->detail, "%s", hpool__detail_text(code));
+        }
+    }
+}
+
 void *hpool__root_engine(void *argument)
 {
     hpool_pool *pool = argument;
@@ -328,13 +356,15 @@ void *hpool__root_engine(void *argument)
             rc = receive_results(pool, &busy);
         if (rc == 0 && polling)
             rc = hpool__watchdog_check(pool);
-        hpool__report_slow_items(pool);
+        hpool__track_workers(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
         if (rc == 0)
             rc = start_shuffles(pool);
         if (rc == 0)
             rc = dispatch(pool, &busy);
+        if (pool->terminating && pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL)
+            abandon_stuck_items(pool);
         /* calls with nothing to cut, such as n = 0, complete here */
         for (hpool__call_state *call = pool->calls.head, *next; call != NULL; call = next) {
             next = call->next;

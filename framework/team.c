@@ -333,6 +333,18 @@ no_lock:
     return HPOOL_ETHREAD;
 }
 
+void hpool__team_abandon(hpool__team *team)
+{
+    if (!team->started)
+        return;
+    pthread_mutex_lock(&team->lock);
+    team->stopping = true; /* the other threads end after their chunks */
+    pthread_cond_broadcast(&team->work_ready);
+    pthread_mutex_unlock(&team->lock);
+    pthread_detach(team->thread);
+    team->started = false;
+}
+
 /* Lets the threads finish every queued chunk, then ends them. */
 void hpool__team_stop(hpool__team *team)
 {

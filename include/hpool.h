@@ -611,7 +611,14 @@ HPOOL_API int hpool_pool_close(hpool_pool *pool);
 
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
  *  started: those items fail with HPOOL_ECANCELED. Running items finish.
- *  Blocks until every call of the pool has ended.
+ *  Blocks until every call of the pool has ended, or, for an item of the
+ *  root that still runs the stall timeout after it started (a map
+ *  function that never returns), no longer: that item is abandoned, its
+ *  call ends with HPOOL_ESTALLED (the detail names the item), and its
+ *  thread is left to run: it may still write its own result slot, and
+ *  hpool_pool_free then leaves the pool's memory to it, until the
+ *  process ends. This is the way out of a stuck map function: terminate,
+ *  then free.
  *  Threads: any thread of the root but the pool's own (HPOOL_EDEADLK there). */
 HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 
@@ -622,7 +629,11 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
  *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
-/*! hpool_pool_free() : joins if not joined yet, then frees.
+/*! hpool_pool_free() : joins if not joined yet, then frees. Like join, it
+ *  waits for running items; after hpool_pool_terminate abandoned one, it
+ *  returns at once and leaves the pool's memory to that thread. A rank
+ *  silent for the stall timeout is not waited for (HPOOL_ESTALLED). A
+ *  pointer that is not a live pool (freed already) is ignored.
  *  Threads: one thread per rank, when no other thread uses the pool or its
  *  handles; does nothing on the pool's own threads. */
 HPOOL_API void hpool_pool_free(hpool_pool *pool);
@@ -741,7 +752,9 @@ typedef struct hpool_call {
  *  @return : 0; HPOOL_EFAILED if any item failed (report says how many and
  *  the first), every other result still delivered; HPOOL_ECANCELED; or a
  *  usage error: HPOOL_EINVAL (also for a result_size with no results array
- *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK.
+ *  to hold the results), HPOOL_ECLOSED, HPOOL_ENOTROOT, HPOOL_EDEADLK; or
+ *  HPOOL_ESTALLED when a rank stopped answering (options.stall_timeout)
+ *  or an item was abandoned after hpool_pool_terminate.
  *  Threads: any thread of the root but the pool's own: several threads may
  *  make calls on one pool at once, and they run side by side. */
 HPOOL_API int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report);

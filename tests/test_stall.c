@@ -43,12 +43,75 @@ static int nap_or_stop(hpool_task *task, void *user)
     return 0;
 }
 
+/* A map function that never returns, at item 5. */
+static int never_returns(hpool_task *task, void *user)
+{
+    (void)user;
+    while (*(const int64_t *)task->input == 5) {
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+    *(int64_t *)task->result = *(const int64_t *)task->input;
+    return 0;
+}
+
+/* After hpool_async_get timed out on it: hpool_pool_terminate returns
+ * after the stall timeout, the call ends with HPOOL_ESTALLED naming the
+ * item, and hpool_pool_free returns at once (the thread is abandoned). */
+static int test_stuck(void)
+{
+    hpool_function functions[] = {{.name = "never_returns", .map = never_returns}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = 1;
+    options.threads = 2;
+    options.stall_timeout = 4;
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return 1;
+    enum { N = 50 };
+    static int64_t out[N];
+    hpool_source *range;
+    hpool_source_range(&range, 0, N);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = range;
+    call.results = out;
+    call.result_size = sizeof out[0];
+    call.chunksize = 1;
+    hpool_async *async = NULL;
+    CHECK_RC(0, hpool_map_async(pool, &call, &async));
+    CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
+    double started = now_seconds();
+    CHECK_RC(0, hpool_pool_terminate(pool));
+    double took = now_seconds() - started;
+    CHECK(took >= 2 && took < 15); /* the stall timeout from the item's start */
+    hpool_report report;
+    CHECK_RC(HPOOL_ESTALLED, hpool_async_get(async, 0, &report));
+    char detail[512];
+    hpool_error_detail(HPOOL_ESTALLED, detail, sizeof detail);
+    fprintf(stderr, "test_stall: terminate took %.1f s: %s\n", took, detail);
+    CHECK(strstr(detail, "still running in map function \"never_returns\" at item 5") != NULL);
+    CHECK(strstr(detail, "abandoned") != NULL);
+    hpool_async_free(async);
+    started = now_seconds();
+    hpool_pool_free(pool);
+    CHECK(now_seconds() - started < 2);
+    hpool_source_free(range);
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0)
+        printf("stall stuck: all checks passed\n");
+    return check_failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stall PID_FILE\n");
+        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck\n");
         return 2;
     }
+    if (argc > 2 && strcmp(argv[2], "stuck") == 0)
+        return test_stuck();
     pid_file = argv[1];
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     int rank = 0;
