@@ -26,7 +26,7 @@ static int crasher(hpool_task *task, void *user)
         }
     } else if (here) {
         if (strcmp(mode, "segv") == 0 || strcmp(mode, "off") == 0)
-            *(volatile int *)(uintptr_t)task->index = 1; /* index 17: a wild write, as a bug makes */
+            *(volatile int *)(uintptr_t)(task->index * 16) = 1; /* a wild write, as a bug makes */
         else if (strcmp(mode, "abort") == 0)
             abort();
         else if (strcmp(mode, "fpe") == 0)
