@@ -154,7 +154,7 @@ HPOOL_API const char *hpool_version_string(void);
     XX(ETHREAD, -5, "could not start a thread")                                \
     XX(ETIMEDOUT, -6, "timed out")                                             \
     XX(EFAILED, -7, "some items failed")                                       \
-    XX(ECANCELED, -8, "canceled by hpool_pool_terminate")                      \
+    XX(ECANCELED, -8, "canceled before it ran (hpool_pool_terminate, or its call failed)") \
     XX(ECLOSED, -9, "pool is closed")                                          \
     XX(ENOTROOT, -10, "only the root rank may make calls")                     \
     XX(EMISMATCH, -11, "ranks registered different function tables")          \
@@ -660,7 +660,7 @@ typedef struct hpool_report {
  *  NUL-terminated, cut to size), exactly one of:
  *      14 items, all succeeded
  *      3 of 14 items failed, the first at index 4 (code 2: the map function reported a failure)
- *      3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled by hpool_pool_terminate)
+ *      3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled before it ran (hpool_pool_terminate, or its call failed))
  *      14 items, and the call failed: HPOOL_EMPI (MPI call failed)
  *  The code's text is hpool_strerror()'s.
  *  @return : 0, or HPOOL_EINVAL for a NULL report or buf, or size 0.

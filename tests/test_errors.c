@@ -42,8 +42,8 @@ int main(void)
     report.canceled = 2;
     report.first_failed_code = HPOOL_ECANCELED;
     CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
-    CHECK(strcmp(text, "3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled by "
-                       "hpool_pool_terminate)") == 0);
+    CHECK(strcmp(text, "3 of 14 items failed (2 of them canceled), the first at index 4 (code -8: canceled before "
+                       "it ran (hpool_pool_terminate, or its call failed))") == 0);
     report = (hpool_report){.items = 14};
     CHECK_RC(0, hpool_report_format(&report, text, sizeof text));
     CHECK(strcmp(text, "14 items, all succeeded") == 0);
