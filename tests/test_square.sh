@@ -196,7 +196,8 @@ printf '%s\n' \
     '-9223372036854775809' \
     '12abc' \
     '10' >"$MIXED"
-printf '%s\n' 9 16 49 144 100 >"$SCRATCH/expected_mixed"
+# In order, a bad line leaves its output line empty: line k is still line k.
+printf '%s\n' 9 16 '' '' '' 49 144 '' '' '' '' 100 >"$SCRATCH/expected_mixed"
 printf '%s\t%s\n' 3 9 -4 16 7 49 12 144 10 100 >"$SCRATCH/expected_mixed_unordered"
 
 expect_mixed_errors() {
@@ -212,7 +213,7 @@ expect_mixed_errors() {
     [ "$count" -eq 7 ] || fail "expected 7 bad lines reported, got $count"
 }
 
-CHECK="--input with bad lines prints the good ones in order, names each bad FILE:LINE, exits 1"
+CHECK="--input with bad lines prints the good ones in order, an empty line for each bad one, names each bad FILE:LINE, exits 1"
 run_square --input "$MIXED"
 expect_status 1
 expect_output "$SCRATCH/expected_mixed"
