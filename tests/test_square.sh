@@ -340,7 +340,7 @@ expect_status 2
 expect_one_square_message
 pass
 
-for bad in "--chunksize 0 10" "--chunksize x 10" "--threads 0 10" "--threads -1 10" \
+for bad in "--chunksize 0 10" "--chunksize x 10" "--threads 0 10" "--threads -1 10" "--threads 4097 10" \
     "10 --chunksize" "--input" "10 11" "--input $MIXED 10" "10000000000000000000"; do
     CHECK="'$bad' exits 2"
     # shellcheck disable=SC2086 # split into words, the way a shell would

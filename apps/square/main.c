@@ -38,7 +38,7 @@ static const char usage_text[] =
     "                  then read as a pipe.\n"
     "  --chunksize C   items per task sent to a worker (C >= 1); by default the\n"
     "                  pool adapts it to the cost of an item\n"
-    "  --threads T     worker threads per rank (T >= 1)\n"
+    "  --threads T     worker threads per rank (1 <= T <= 4096)\n"
     "  -h, --help      print this help and exit\n"
     "  --version       print the version and exit\n"
     "\n"
@@ -195,8 +195,9 @@ static int parse_options(int argc, char **argv, settings *settings, const char *
             settings->chunksize = (size_t)number;
             break;
         case OPTION_THREADS:
-            if (parse_count(optarg, 1 << 20, &number) != 0 || number == 0) {
-                app_usage_error("square", "--threads must be a positive integer, not '%s'", optarg);
+            /* 4096, as metatags and the library's HPOOL_THREADS allow. */
+            if (parse_count(optarg, 4096, &number) != 0 || number == 0) {
+                app_usage_error("square", "--threads must be an integer in 1..4096, not '%s'", optarg);
                 return PARSED_USAGE_ERROR;
             }
             settings->threads = (int)number;
