@@ -196,7 +196,8 @@ printf '%s\n' \
     '-9223372036854775809' \
     '12abc' \
     '10' >"$MIXED"
-printf '%s\n' 9 16 49 144 100 >"$SCRATCH/expected_mixed"
+# In order, a bad line leaves its output line empty: line k is still line k.
+printf '%s\n' 9 16 '' '' '' 49 144 '' '' '' '' 100 >"$SCRATCH/expected_mixed"
 printf '%s\t%s\n' 3 9 -4 16 7 49 12 144 10 100 >"$SCRATCH/expected_mixed_unordered"
 
 expect_mixed_errors() {
@@ -212,7 +213,7 @@ expect_mixed_errors() {
     [ "$count" -eq 7 ] || fail "expected 7 bad lines reported, got $count"
 }
 
-CHECK="--input with bad lines prints the good ones in order, names each bad FILE:LINE, exits 1"
+CHECK="--input with bad lines prints the good ones in order, an empty line for each bad one, names each bad FILE:LINE, exits 1"
 run_square --input "$MIXED"
 expect_status 1
 expect_output "$SCRATCH/expected_mixed"
@@ -339,7 +340,7 @@ expect_status 2
 expect_one_square_message
 pass
 
-for bad in "--chunksize 0 10" "--chunksize x 10" "--threads 0 10" "--threads -1 10" \
+for bad in "--chunksize 0 10" "--chunksize x 10" "--threads 0 10" "--threads -1 10" "--threads 4097 10" \
     "10 --chunksize" "--input" "10 11" "--input $MIXED 10" "10000000000000000000"; do
     CHECK="'$bad' exits 2"
     # shellcheck disable=SC2086 # split into words, the way a shell would

@@ -18,18 +18,27 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --unordered     print \"x<TAB>x squared\" lines as items complete, in any\n"
-    "                  order, instead of squares in input order\n"
+    "                  order, instead of squares in input order; a bad line\n"
+    "                  prints nothing\n"
     "  --sum           print only the sum of the squares, modulo 2^64 (unsigned\n"
-    "                  64-bit wrap-around); no per-item output\n"
-    "  --input FILE    square the integers in FILE instead of 1..N. Each line\n"
-    "                  holds one integer in -9223372036854775808..\n"
-    "                  9223372036854775807, optionally signed and surrounded by\n"
-    "                  spaces or tabs; CRLF line ends are accepted. The file is\n"
-    "                  read lazily, so it may be larger than memory. Squares are\n"
-    "                  printed exactly, even beyond 2^64.\n"
+    "                  64-bit wrap-around); no per-item output; bad lines are\n"
+    "                  left out of the sum\n"
+    "  --input FILE    square the integers in FILE instead of 1..N; \"-\" reads\n"
+    "                  stdin. Each line holds one integer in\n"
+    "                  -9223372036854775808..9223372036854775807, optionally\n"
+    "                  signed and surrounded by spaces or tabs, in at most 4096\n"
+    "                  bytes; CRLF line ends are accepted. The file is read\n"
+    "                  lazily, in bounded memory, so it may be larger than\n"
+    "                  memory. Output line k is the square of line k: a bad\n"
+    "                  line (not an integer, overflowing, or longer than 4096\n"
+    "                  bytes) leaves its output line empty. Squares are printed\n"
+    "                  exactly, even beyond 2^64. FILE may be a regular file,\n"
+    "                  a pipe, a socket, a terminal or /dev/null, not another\n"
+    "                  device; a FIFO needs a writer within 1 second, and is\n"
+    "                  then read as a pipe.\n"
     "  --chunksize C   items per task sent to a worker (C >= 1); by default the\n"
     "                  pool adapts it to the cost of an item\n"
-    "  --threads T     worker threads per rank (T >= 1)\n"
+    "  --threads T     worker threads per rank (1 <= T <= 4096)\n"
     "  -h, --help      print this help and exit\n"
     "  --version       print the version and exit\n"
     "\n"
@@ -53,11 +62,14 @@ static const char usage_text[] =
     "\n"
     "exit status:\n"
     "  0  every item was squared\n"
-    "  1  some input lines were not integers or overflowed (each is reported on\n"
-    "     stderr as FILE:LINE, and every good line is still printed), or a\n"
-    "     run-time error occurred\n"
+    "  1  some input lines were bad (each is reported on stderr as\n"
+    "     FILE:LINE: CAUSE, and every good line is still printed); reading FILE\n"
+    "     failed (reported as FILE:LINE: read error: CAUSE, after every line\n"
+    "     read before it); the pool could not start (its threads, say, or an\n"
+    "     invalid HPOOL_THREADS); or another run-time error occurred\n"
     "  2  usage error: unknown option, bad option value, N missing, negative or\n"
-    "     not an integer, or the --input file cannot be opened\n"
+    "     not an integer, or an --input file that cannot be opened, is a\n"
+    "     directory or a device, or is a FIFO that no process writes to\n"
     "  mpirun and srun pass these statuses on.\n";
 
 enum { PARSED_RUN, PARSED_HELP, PARSED_VERSION, PARSED_USAGE_ERROR };
@@ -183,8 +195,9 @@ static int parse_options(int argc, char **argv, settings *settings, const char *
             settings->chunksize = (size_t)number;
             break;
         case OPTION_THREADS:
-            if (parse_count(optarg, 1 << 20, &number) != 0 || number == 0) {
-                app_usage_error("square", "--threads must be a positive integer, not '%s'", optarg);
+            /* 4096, as metatags and the library's HPOOL_THREADS allow. */
+            if (parse_count(optarg, 4096, &number) != 0 || number == 0) {
+                app_usage_error("square", "--threads must be an integer in 1..4096, not '%s'", optarg);
                 return PARSED_USAGE_ERROR;
             }
             settings->threads = (int)number;

@@ -1,45 +1,28 @@
 /* run.c: square's work on the root: 1..N or a file's lines read lazily, streamed in order, as they complete, or summed; failures reported. */
-#define _POSIX_C_SOURCE 200809L /* getline, ssize_t, fileno, fstat */
 #include "square.h"
 
 #include "app_cli.h"
+#include "lines.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ---- Reading --input lazily ----------------------------------------------- */
 
-typedef struct line_reader {
-    FILE *file;
-    char *line;
-    size_t capacity;
-    int read_errno; /* set when getline failed for a reason other than EOF */
-} line_reader;
-
-/* The producer: yields each line without its newline or a trailing \r. It
- * runs on one pool thread at a time, so the single line buffer is safe. */
+/* The producer: yields each line (lines.c bounds its length). It runs on one
+ * pool thread at a time, so the reader's single line buffer is safe. A read
+ * error ends the lines as the end of the file would, and run_input then
+ * reports it and exits 1: returned to hpool as an error, it would drop the
+ * lines already read into the batch being cut, which sources.c packs whole. */
 static int produce_line(const void **data, size_t *size, void *user)
 {
-    line_reader *reader = user;
-    errno = 0;
-    ssize_t length = getline(&reader->line, &reader->capacity, reader->file);
-    if (length < 0) {
-        if (ferror(reader->file)) {
-            reader->read_errno = errno != 0 ? errno : EIO;
-            return HPOOL_EIO;
-        }
+    const char *line;
+    if (line_reader_next(user, &line, size) <= 0)
         return HPOOL_EOF;
-    }
-    if (length > 0 && reader->line[length - 1] == '\n')
-        length--;
-    if (length > 0 && reader->line[length - 1] == '\r')
-        length--;
-    *data = reader->line;
-    *size = (size_t)length;
+    *data = line;
     return 0;
 }
 
@@ -47,26 +30,18 @@ static int produce_line(const void **data, size_t *size, void *user)
 
 /* Where failures are reported: a file's lines, or a range's values. */
 typedef struct failure_context {
-    const char *input_path;     /* NULL for a range */
-    const line_reader *reader;  /* NULL for a range */
+    const char *input_name; /* the --input file as messages name it; NULL for a range */
 } failure_context;
 
 static const char *line_failure_text(int code)
 {
-    switch (code) {
-    case LINE_NOT_AN_INTEGER:
-        return "not an integer";
-    case LINE_INTEGER_OVERFLOW:
-        return "integer overflow";
-    default:
-        return code < 0 ? hpool_strerror(code) : "failed";
-    }
+    return code < 0 ? hpool_strerror(code) : square_line_failure_text(code);
 }
 
 static void report_item_failure(const failure_context *context, uint64_t index, int code)
 {
-    if (context->input_path != NULL)
-        fprintf(stderr, "square: %s:%" PRIu64 ": %s\n", context->input_path, index + 1,
+    if (context->input_name != NULL)
+        fprintf(stderr, "square: %s:%" PRIu64 ": %s\n", context->input_name, index + 1,
                 line_failure_text(code));
     else
         fprintf(stderr, "square: item %" PRIu64 " (x = %" PRIu64 "): %s\n", index, index + 1,
@@ -79,15 +54,12 @@ static void report_reduce_failure(uint64_t index, int code, void *user)
     report_item_failure(user, index, code);
 }
 
-static int status_of_call(int rc, const failure_context *context)
+static int status_of_call(int rc)
 {
     if (rc == 0)
         return EXIT_ALL_GOOD;
-    /* Failed items were reported one by one; a read error of ours is reported
-     * with the file name and errno by run_input, which says more. */
-    int reported = rc == HPOOL_EFAILED ||
-                   (rc == HPOOL_EIO && context->reader != NULL && context->reader->read_errno != 0);
-    if (!reported)
+    /* Failed items were reported one by one. */
+    if (rc != HPOOL_EFAILED)
         app_print_error("square", NULL, rc);
     return EXIT_SOME_FAILED;
 }
@@ -106,20 +78,25 @@ static int run_sum(hpool_pool *pool, hpool_call *call, const failure_context *co
     hpool_report report;
     int rc = hpool_map_reduce(pool, call, &report);
     if (rc != 0 && rc != HPOOL_EFAILED)
-        return status_of_call(rc, context);
+        return status_of_call(rc);
     printf("%" PRIu64 "\n", sum); /* the sum of the good items, even if some failed */
-    return status_of_call(rc, context);
+    return status_of_call(rc);
 }
 
-/* Prints one delivered result, or reports it if its item failed. */
+/* Prints one delivered result, or reports it if its item failed. In input
+ * order a failed item leaves its line empty, so that output line k is still
+ * the square of input line k; unordered lines carry x, and a failed one is
+ * not printed. */
 static void print_result(output *out, const settings *settings, const failure_context *context,
                          const hpool_result *result)
 {
+    output_reserve_line(out);
     if (result->status != 0) {
         report_item_failure(context, result->index, result->status);
+        if (!settings->unordered)
+            output_char(out, '\n');
         return;
     }
-    output_reserve_line(out);
     if (settings->input_path != NULL) {
         square_of_line line;
         memcpy(&line, result->data, sizeof line);
@@ -164,7 +141,7 @@ static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settin
                                  : hpool_imap(pool, call, &iter);
     if (rc != 0) {
         free(out);
-        return status_of_call(rc, context);
+        return status_of_call(rc);
     }
     hpool_result result;
     while ((rc = hpool_iter_next(iter, &result, -1)) == 0) {
@@ -178,10 +155,10 @@ static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settin
         fprintf(stderr, "square: write error: %s\n", strerror(out->write_errno));
         status = EXIT_SOME_FAILED;
     } else if (rc != HPOOL_EOF) {
-        status = status_of_call(rc, context);
+        status = status_of_call(rc);
     } else {
         hpool_report report;
-        status = status_of_call(hpool_iter_report(iter, &report), context);
+        status = status_of_call(hpool_iter_report(iter, &report));
     }
     hpool_iter_free(iter);
     free(out);
@@ -194,11 +171,11 @@ static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settin
  * results (or a sum) is sent. */
 static int run_range(hpool_pool *pool, const settings *settings)
 {
-    failure_context context = {.input_path = NULL, .reader = NULL};
+    failure_context context = {.input_name = NULL};
     hpool_source *range;
     int rc = hpool_source_range(&range, 1, settings->last + 1);
     if (rc != 0)
-        return status_of_call(rc, &context);
+        return status_of_call(rc);
     hpool_call call = HPOOL_CALL_INIT;
     call.source = range;
     call.chunksize = settings->chunksize;
@@ -219,25 +196,22 @@ static int run_range(hpool_pool *pool, const settings *settings)
 
 static int run_input(hpool_pool *pool, const settings *settings)
 {
-    line_reader reader = {.file = fopen(settings->input_path, "r")};
-    if (reader.file == NULL) {
-        fprintf(stderr, "square: %s: %s\n", settings->input_path, strerror(errno));
-        return EXIT_USAGE;
+    line_reader *reader = malloc(sizeof *reader);
+    if (reader == NULL) {
+        fprintf(stderr, "square: %s\n", hpool_strerror(HPOOL_ENOMEM));
+        return EXIT_SOME_FAILED;
     }
-    /* fopen accepts a directory; only reading it fails. Saying so now keeps
-     * every unusable FILE a usage error. */
-    struct stat file_status;
-    if (fstat(fileno(reader.file), &file_status) == 0 && S_ISDIR(file_status.st_mode)) {
-        fprintf(stderr, "square: %s: %s\n", settings->input_path, strerror(EISDIR));
-        fclose(reader.file);
-        return EXIT_USAGE;
+    failure_context context;
+    if (line_reader_open(reader, settings->input_path, &context.input_name) != 0) {
+        free(reader);
+        return EXIT_USAGE; /* an --input that cannot be read at all, as for a missing file */
     }
-    failure_context context = {.input_path = settings->input_path, .reader = &reader};
     hpool_source *lines;
-    int rc = hpool_source_producer(&lines, produce_line, &reader);
+    int rc = hpool_source_producer(&lines, produce_line, reader);
     if (rc != 0) {
-        fclose(reader.file);
-        return status_of_call(rc, &context);
+        line_reader_close(reader);
+        free(reader);
+        return status_of_call(rc);
     }
     hpool_call call = HPOOL_CALL_INIT;
     call.source = lines;
@@ -251,13 +225,15 @@ static int run_input(hpool_pool *pool, const settings *settings)
         call.result_size = sizeof(square_of_line);
         status = run_stream(pool, &call, settings, &context);
     }
-    if (reader.read_errno != 0) {
-        fprintf(stderr, "square: %s: %s\n", settings->input_path, strerror(reader.read_errno));
+    /* After the output, as the last line: the input ended there. */
+    if (reader->read_errno != 0) {
+        fprintf(stderr, "square: %s:%" PRIu64 ": read error: %s\n", context.input_name,
+                reader->line_number + 1, strerror(reader->read_errno));
         status = EXIT_SOME_FAILED;
     }
     hpool_source_free(lines);
-    free(reader.line);
-    fclose(reader.file);
+    line_reader_close(reader);
+    free(reader);
     return status;
 }
 

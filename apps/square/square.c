@@ -1,49 +1,7 @@
-/* square.c: square's kernel on hpool: the map functions (x -> x², exact to 128 bits), the reduce (a sum mod 2^64), and the integer line they parse. */
+/* square.c: square's kernel on hpool: the map functions (x -> x², exact to 128 bits) and the reduce (a sum mod 2^64). */
 #include "square.h"
 
 #include <string.h>
-
-/* ---- Parsing an integer strictly ---------------------------------------- */
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* Hand-written instead of strtoll because an item is not NUL-terminated, and
- * strtoll accepts more than a line of numbers should hold (0x, newlines). */
-int square_parse_int64(const char *text, size_t size, int64_t *value)
-{
-    size_t at = 0;
-    while (at < size && is_blank(text[at]))
-        at++;
-    int negative = 0;
-    if (at < size && (text[at] == '+' || text[at] == '-')) {
-        negative = text[at] == '-';
-        at++;
-    }
-    /* The magnitude of INT64_MIN is one more than INT64_MAX. */
-    uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t magnitude = 0;
-    size_t digits = 0;
-    int overflow = 0;
-    for (; at < size && text[at] >= '0' && text[at] <= '9'; at++, digits++) {
-        unsigned digit = (unsigned)(text[at] - '0');
-        if (magnitude > (limit - digit) / 10)
-            overflow = 1; /* keep scanning: trailing junk still makes it "not an integer" */
-        else
-            magnitude = magnitude * 10 + digit;
-    }
-    while (at < size && is_blank(text[at]))
-        at++;
-    if (digits == 0 || at != size)
-        return LINE_NOT_AN_INTEGER;
-    if (overflow)
-        return LINE_INTEGER_OVERFLOW;
-    /* Negate in unsigned arithmetic so INT64_MIN does not overflow. */
-    *value = negative ? (int64_t)(0 - magnitude) : (int64_t)magnitude;
-    return 0;
-}
 
 /* ---- Map functions ------------------------------------------------------ */
 
@@ -101,7 +59,7 @@ static int sum_squares_range_span(hpool_span *span, void *user)
 static int square_line(hpool_task *task, void *user)
 {
     square_of_line result;
-    int code = square_parse_int64(task->input, task->input_size, &result.x);
+    int code = square_parse_line(task->input, task->input_size, &result.x);
     if (code != 0)
         return code;
     uint64_t x = square_magnitude(result.x);
@@ -117,7 +75,7 @@ static int square_line(hpool_task *task, void *user)
 static int square_line_mod_2_64(hpool_task *task, void *user)
 {
     int64_t x;
-    int code = square_parse_int64(task->input, task->input_size, &x);
+    int code = square_parse_line(task->input, task->input_size, &x);
     if (code != 0)
         return code;
     uint64_t square = (uint64_t)x * (uint64_t)x;

@@ -2,22 +2,13 @@
 #ifndef SQUARE_H
 #define SQUARE_H
 
+#include "parse.h"
+
 #include <hpool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 /* ---- The kernel (square.c) ---------------------------------------------- */
-
-/* What a map function returns for a bad input line. */
-enum {
-    LINE_NOT_AN_INTEGER = 1,
-    LINE_INTEGER_OVERFLOW = 2
-};
-
-/* Parses bytes [text, text+size) as a decimal int64: an optional sign,
- * optional blanks (spaces, tabs) around it, nothing else. Returns 0,
- * LINE_NOT_AN_INTEGER or LINE_INTEGER_OVERFLOW; *value is set only on 0. */
-int square_parse_int64(const char *text, size_t size, int64_t *value);
 
 /* |x| as a uint64, defined for INT64_MIN too. */
 static inline uint64_t square_magnitude(int64_t x)
