@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,8 +39,25 @@ static const char *line_failure_text(int code)
     return code < 0 ? hpool_strerror(code) : square_line_failure_text(code);
 }
 
+/* Items canceled before they ran (the call failed, or was terminated):
+ * one line for all of them at the end, not one each, which for a range of
+ * billions would be billions of lines. */
+static atomic_uint_fast64_t canceled_items;
+
+static void report_canceled_items(void)
+{
+    uint64_t canceled = atomic_exchange(&canceled_items, 0);
+    if (canceled > 0)
+        fprintf(stderr, "square: %" PRIu64 " item%s canceled before %s ran\n", canceled,
+                canceled == 1 ? " was" : "s were", canceled == 1 ? "it" : "they");
+}
+
 static void report_item_failure(const failure_context *context, uint64_t index, int code)
 {
+    if (code == HPOOL_ECANCELED) {
+        atomic_fetch_add(&canceled_items, 1);
+        return;
+    }
     if (context->input_name != NULL)
         fprintf(stderr, "square: %s:%" PRIu64 ": %s\n", context->input_name, index + 1,
                 line_failure_text(code));
@@ -56,6 +74,7 @@ static void report_reduce_failure(uint64_t index, int code, void *user)
 
 static int status_of_call(int rc)
 {
+    report_canceled_items();
     if (rc == 0)
         return EXIT_ALL_GOOD;
     /* Failed items were reported one by one. */
