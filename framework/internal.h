@@ -484,6 +484,7 @@ struct hpool_pool {
     hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */
     size_t memory_budget;
     char *temp_dir;
+    const char *temp_dir_origin;    /* where it came from, for spill failures' details */
 };
 
 /* ---- Scheduling (scheduler.c): pure rules over the root's counts ------ */

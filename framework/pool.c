@@ -298,10 +298,17 @@ static int configure(hpool_pool *pool, const hpool_options *options)
         pool->memory_budget = value > 0 ? (size_t)value << 20 : (size_t)1 << 30;
     }
     const char *temp_dir = options->temp_dir ? options->temp_dir : getenv("TMPDIR");
-    pool->temp_dir = hpool__strdup(temp_dir && *temp_dir ? temp_dir : "/tmp");
+    pool->temp_dir_origin = options->temp_dir ? "options.temp_dir" : "TMPDIR";
+    if (temp_dir == NULL || *temp_dir == '\0') {
+        temp_dir = "/tmp";
+        pool->temp_dir_origin = "the default: set options.temp_dir or TMPDIR";
+    }
+    pool->temp_dir = hpool__strdup(temp_dir);
     pool->loads = hpool__calloc((size_t)pool->transport.size, sizeof *pool->loads);
     pool->next_call_id = 1;
-    return pool->temp_dir != NULL && pool->loads != NULL ? 0 : HPOOL_ENOMEM;
+    if (pool->temp_dir == NULL || pool->loads == NULL)
+        return hpool__fail(HPOOL_ENOMEM, "no memory for the pool's settings");
+    return 0;
 }
 
 static int init_locks(hpool_pool *pool)

@@ -521,7 +521,10 @@ typedef struct hpool_options {
      * reduced output itself is kept in memory: the root delivers it so. */
     size_t memory_budget;
     /* Where spill files go (created and unlinked at once); NULL takes
-     * TMPDIR, or /tmp. */
+     * TMPDIR, or /tmp. A spill file that cannot be created, written or
+     * read back fails the keyed call with HPOOL_EIO, whose detail names
+     * the directory, the cause (e.g. "No such file or directory", "No
+     * space left on device") and, with several ranks, the rank. */
     const char *temp_dir;
     /* Pin each worker thread to one CPU: thread i to the i-th CPU of the
      * rank's affinity mask, wrapping around; ranks that share a mask (not
@@ -737,7 +740,9 @@ HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_r
  *  sent to the rank that owns the key's hash, reduced there key by key, and
  *  sorted; the root merges the ranks' sorted runs into *call->pairs.
  *  @return : as hpool_map(); a failing reduce function or merge fails the
- *  call with HPOOL_EFAILED and its code in the report.
+ *  call with HPOOL_EFAILED and its code in the report; a spill file that
+ *  cannot be made, written or read back (options.temp_dir) fails it with
+ *  HPOOL_EIO, and no memory with HPOOL_ENOMEM, the detail saying where.
  *  Threads: as hpool_map(). */
 HPOOL_API int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 
