@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_faults_lib.sh: a full disk (a file size limit) while spilling is named as a spill failure, by the library and by wordcount.
+# test_faults_lib.sh: a full disk (a file size limit) while spilling is named as a spill failure, by the library and by wordcount; threads that cannot start are HPOOL_ETHREAD.
 set -uo pipefail
 faults=$1
 wordcount=$2
@@ -44,6 +44,13 @@ with open(sys.argv[1], "w") as f:
     || fail "wordcount does not name the spill failure: $(cat "$scratch/err")"
   if grep -q "words.txt" "$scratch/err"; then fail "wordcount blames the input file: $(cat "$scratch/err")"; fi
   [ "$(grep -c "wordcount:" "$scratch/err")" = 1 ] || fail "wordcount says more than one line: $(cat "$scratch/err")"
+fi
+
+# Threads whose stacks do not fit in the address space: hpool's probe says
+# so, instead of libgomp's exit(1). Plain only (mpirun needs the room), and
+# not under ASan, whose shadow memory needs far more.
+if [ -z "${HPOOL_LAUNCH:-}" ] && ! ldd "$faults" | grep -q libasan; then
+  (ulimit -v 1000000; "$faults" probe) > "$scratch/probe" 2>&1 || fail "test_faults_lib probe: $(cat "$scratch/probe")"
 fi
 
 exit $((failures > 0))
