@@ -321,7 +321,8 @@ static void describe_thread_limits(char *text, size_t size)
  *    across processes (and is not enforced for root), and cgroup pids.max,
  *    kernel.threads-max, vm.max_map_count and RLIMIT_AS each stop thread
  *    creation in their own way; only creating them asks all at once.
- *    It costs about 15 us a thread (4096 threads: 60 ms), once per pool.
+ *    It costs about 50 us a thread, once per pool (on 2 cores: 16
+ *    threads 0.7 ms, 1000 threads 49 ms, 4096 threads 0.24 s).
  *    Another process may take the last threads between the probe and the
  *    team's start; that race remains. */
 int hpool__check_threads(int threads, const char *origin)
