@@ -332,8 +332,8 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call)
 
 /* A rank's sorted run of a keyed call; the last one completes the call.
  * code: 0, a reduce function's positive code, or a negative error. */
-void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
-                              size_t size)
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, const char *detail,
+                              uint64_t spilled_bytes, void *run, size_t size)
 {
     hpool__call_state *call = find_call(pool, call_id);
     if (call == NULL || call->keyed_done) {
@@ -348,6 +348,8 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint
             free(run);
             call->keyed_done = true;
             call->report.status = HPOOL_ENOMEM;
+            snprintf(call->detail, sizeof call->detail, "no memory on the root for the table of %d ranks' keyed output",
+                     ranks);
             hpool__complete_if_done(pool, call);
             return;
         }
@@ -358,8 +360,14 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint
     call->runs_received++;
     if (code > 0 && call->keyed_code == 0)
         call->keyed_code = code;
-    else if (code < 0 && call->report.status == 0)
+    else if (code < 0 && call->report.status == 0) {
         call->report.status = code;
+        /* The caller's detail names the rank when there are several. */
+        if (detail != NULL && detail[0] != '\0' && ranks > 1)
+            snprintf(call->detail, sizeof call->detail, "rank %d: %s", rank, detail);
+        else if (detail != NULL && detail[0] != '\0')
+            snprintf(call->detail, sizeof call->detail, "%s", detail);
+    }
     call->report.spilled_bytes += spilled_bytes;
     if (call->runs_received < ranks)
         return;
@@ -367,8 +375,11 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint
     int rc = hpool__merge_runs(call->runs, call->run_sizes, (size_t)ranks, &pool->keyed_reducers[call->spec.reducer],
                                &pairs);
     call->runs_received = 0; /* the merge owns the runs now */
-    if (rc != 0 && call->report.status == 0)
+    if (rc != 0 && call->report.status == 0) {
         call->report.status = rc;
+        snprintf(call->detail, sizeof call->detail, "the root could not merge the ranks' keyed output: %s",
+                 rc == HPOOL_ENOMEM ? "no memory for its index of the pairs" : hpool_strerror(rc));
+    }
     if (call->keyed_code != 0 && call->report.status == 0) {
         call->report.status = HPOOL_EFAILED;
         call->report.first_failed_code = call->keyed_code;

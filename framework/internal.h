@@ -377,8 +377,22 @@ int hpool__live_pools(void);
 /* ---- Placement (placement.c) ----------------------------------------- */
 
 /* Threads per rank: requested, else the environment, else this rank's
- * share of cpus (its CPUs, from hpool__team_rank_cpus). */
-int hpool__resolve_threads(int requested, const hpool__cpus *cpus);
+ * share of cpus (its CPUs, from hpool__team_rank_cpus), into *threads,
+ * and *origin names where the count came from. HPOOL_EINVAL for an
+ * HPOOL_THREADS that is not a positive count. */
+int hpool__resolve_threads(int requested, const hpool__cpus *cpus, int *threads, const char **origin);
+/* The most worker threads a rank runs (documented at options.threads). */
+#define HPOOL__MAX_THREADS 4096
+/* Whether threads worker threads can start on this rank: at most
+ * HPOOL__MAX_THREADS, and the system lets them start (a probe). 0, or
+ * HPOOL_ETHREAD with a detail naming the count, origin and the limit. */
+int hpool__check_threads(int threads, const char *origin);
+/* A variable of hpool's that must be a positive whole number: 0 and
+ * *value (0 when unset or empty), or HPOOL_EINVAL naming it and its value. */
+int hpool__env_positive(const char *name, long *value);
+/* HPOOL_BIND (when bind is 0) and HPOOL_PLACEMENT (when placement is 0)
+ * are each unset or one of the words: 0, or HPOOL_EINVAL naming them. */
+int hpool__check_placement_environment(int bind, int placement);
 bool hpool__launched_by_mpi_launcher(void);
 /* Whether hpool pins threads: options.bind, else HPOOL_BIND; never when
  * OMP_PROC_BIND is false, and OpenMP's own binding comes first (team.c). */
@@ -553,6 +567,7 @@ struct hpool_pool {
     hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */
     size_t memory_budget;
     char *temp_dir;
+    const char *temp_dir_origin;    /* where it came from, for spill failures' details */
 };
 
 /* ---- Scheduling (scheduler.c): pure rules over the root's counts ------ */

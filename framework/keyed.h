@@ -27,7 +27,8 @@ int hpool__keyed_attach(hpool_pool *pool, struct hpool__batch *batch);
 hpool_emitter *hpool__keyed_emitter(hpool__keyed_store *store, int thread);
 /* After a chunk: adds what is staged, and spills the thread's table to
  * disk past its share of the memory budget. Returns code if not 0, else
- * the emitter's or the spill's error. */
+ * the emitter's error; a spill's error is the call's (kept in the store,
+ * reported with the rank's run), not the chunk's. */
 int hpool__keyed_chunk_done(hpool__keyed_store *store, int thread, int code);
 
 /* Shuffle and reduce phases, driven by the engines. */
@@ -47,9 +48,10 @@ void hpool__keyed_free_all(hpool_pool *pool);
 
 /* The root's side (collection.c). */
 
-/* A rank's run arrived (pool->lock held); completes the call at the last. */
-void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int code, uint64_t spilled_bytes, void *run,
-                              size_t size);
+/* Rank rank's run arrived (pool->lock held); completes the call at the
+ * last. detail: what went wrong on that rank when code is an error, or "". */
+void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, const char *detail,
+                              uint64_t spilled_bytes, void *run, size_t size);
 /* Merges the ranks' packed sorted runs into an hpool_pairs, which takes
  * ownership of the buffers. 0 or HPOOL_ENOMEM. */
 int hpool__merge_runs(void **buffers, const size_t *sizes, size_t buffer_count, const hpool_keyed_reducer *spec,

@@ -2,29 +2,66 @@
 #define _GNU_SOURCE
 #include "internal.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 /* A positive integer at the start of the variable (OMP_NUM_THREADS may be a
- * list such as "4,2": its first level is ours), or 0. */
+ * list such as "4,2": its first level is ours), or 0. Lenient: for the
+ * variables that belong to OpenMP, Slurm or MPI launchers, which check
+ * their own; hpool's own are checked by the functions below. */
 static int positive_from_env(const char *name)
 {
     const char *text = getenv(name);
     if (text == NULL || *text == '\0')
         return 0;
     char *end;
+    errno = 0;
     long value = strtol(text, &end, 10);
-    if (end == text || value <= 0 || value > 4096)
+    if (end == text || value <= 0)
         return 0;
     if (*end != '\0' && *end != ',')
         return 0;
-    return (int)value;
+    return errno == ERANGE || value > INT_MAX ? INT_MAX : (int)value; /* too many: hpool__check_threads says so */
+}
+
+/* A positive decimal integer, the whole of text but for surrounding
+ * blanks: 1 and *value, or 0 if text is anything else ("abc", "-3", "0",
+ * "4x"). A number past LONG_MAX is LONG_MAX. */
+static int parse_positive(const char *text, long *value)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    if (*text < '0' || *text > '9') /* no sign: "-3" and "+3" are not counts */
+        return 0;
+    char *end;
+    errno = 0;
+    long parsed = strtol(text, &end, 10);
+    while (*end == ' ' || *end == '\t')
+        end++;
+    if (*end != '\0' || parsed <= 0)
+        return 0;
+    *value = errno == ERANGE ? LONG_MAX : parsed;
+    return 1;
+}
+
+int hpool__env_positive(const char *name, long *value)
+{
+    *value = 0;
+    const char *text = getenv(name);
+    if (text == NULL || *text == '\0') /* unset, or set empty: the default */
+        return 0;
+    if (!parse_positive(text, value))
+        return hpool__fail(HPOOL_EINVAL, "%s is \"%.64s\": give a positive whole number, or unset it", name, text);
+    return 0;
 }
 
 /* ---- CPU sets ---------------------------------------------------------- */
@@ -176,16 +213,40 @@ static int cpus_of_this_node(void)
     return online > 0 ? (int)online : 1;
 }
 
-int hpool__resolve_threads(int requested, const hpool__cpus *cpus)
+static int share_of_cpus(const hpool__cpus *cpus);
+
+int hpool__resolve_threads(int requested, const hpool__cpus *cpus, int *threads, const char **origin)
 {
+    *threads = requested;
+    *origin = "options.threads";
     if (requested > 0)
-        return requested;
-    static const char *const variables[] = {"HPOOL_THREADS", "OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK"};
+        return 0;
+    /* HPOOL_THREADS is hpool's own: a value that is not a count is an
+     * error, not a silent fall-through to the next source. OMP_NUM_THREADS
+     * is OpenMP's, which warns of a bad value itself (and ignores it, as we
+     * do); SLURM_CPUS_PER_TASK is Slurm's. */
+    long value;
+    int rc = hpool__env_positive("HPOOL_THREADS", &value);
+    if (rc != 0)
+        return rc;
+    *origin = "HPOOL_THREADS";
+    *threads = value > INT_MAX ? INT_MAX : (int)value;
+    if (value > 0)
+        return 0;
+    static const char *const variables[] = {"OMP_NUM_THREADS", "SLURM_CPUS_PER_TASK"};
     for (size_t i = 0; i < sizeof variables / sizeof variables[0]; i++) {
-        int value = positive_from_env(variables[i]);
-        if (value > 0)
-            return value;
+        *origin = variables[i];
+        *threads = positive_from_env(variables[i]);
+        if (*threads > 0)
+            return 0;
     }
+    *origin = "this rank's share of its CPUs";
+    *threads = share_of_cpus(cpus);
+    return 0;
+}
+
+static int share_of_cpus(const hpool__cpus *cpus)
+{
     /* Our share of the affinity mask. Unbound ranks on a node all have the
      * same mask, so each gets its part of it. A bound rank has a mask of
      * its own, but launchers also bind several ranks to one socket (Open
@@ -196,6 +257,109 @@ int hpool__resolve_threads(int requested, const hpool__cpus *cpus)
     int share = (launcher_bound_ranks() ? cpus_of_this_node() : mask_cpus) / ranks;
     int threads = share < mask_cpus ? share : mask_cpus;
     return threads > 0 ? threads : 1;
+}
+
+/* ---- Can the threads start? ------------------------------------------ */
+
+/* Probe threads wait here until every one has started, so they all live at
+ * once, as the team's will. */
+typedef struct thread_probe {
+    pthread_mutex_t lock;
+    pthread_cond_t released;
+    bool release;
+} thread_probe;
+
+static void *probe_thread(void *argument)
+{
+    thread_probe *probe = argument;
+    pthread_mutex_lock(&probe->lock);
+    while (!probe->release)
+        pthread_cond_wait(&probe->released, &probe->lock);
+    pthread_mutex_unlock(&probe->lock);
+    return NULL;
+}
+
+/* The system's limits on threads, for a detail: "RLIMIT_NPROC 100
+ * (ulimit -u...), kernel.threads-max 63432", and the address space and
+ * stack size when they are limited (each thread's stack needs room). */
+static void describe_thread_limits(char *text, size_t size)
+{
+    struct rlimit limit;
+    char processes[32] = "unlimited", kernel[32] = "unknown", memory[96] = "";
+    if (getrlimit(RLIMIT_NPROC, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        snprintf(processes, sizeof processes, "%llu", (unsigned long long)limit.rlim_cur);
+    if (getrlimit(RLIMIT_AS, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+        struct rlimit stack = {0, 0};
+        getrlimit(RLIMIT_STACK, &stack);
+        snprintf(memory, sizeof memory, ", RLIMIT_AS %llu KiB (ulimit -v) for stacks of %llu KiB (ulimit -s)",
+                 (unsigned long long)limit.rlim_cur >> 10,
+                 stack.rlim_cur == RLIM_INFINITY ? 0ull : (unsigned long long)stack.rlim_cur >> 10);
+    }
+    FILE *file = fopen("/proc/sys/kernel/threads-max", "r");
+    long threads_max;
+    if (file != NULL) {
+        if (fscanf(file, "%ld", &threads_max) == 1)
+            snprintf(kernel, sizeof kernel, "%ld", threads_max);
+        fclose(file);
+    }
+    snprintf(text, size, "RLIMIT_NPROC %s (ulimit -u; not enforced for root), kernel.threads-max %s%s", processes,
+             kernel, memory);
+}
+
+/* libgomp cannot report a thread it failed to create: it prints "Thread
+ * creation failed" and calls exit(1), which would end the caller's
+ * program (and, under mpirun, the job). So the count is checked before
+ * OpenMP sees it, in two steps:
+ *  - a cap, HPOOL__MAX_THREADS (4096) per rank, caught without trying:
+ *    more workers than a node has CPUs only queue for them, the largest
+ *    nodes have a few thousand, and a count such as 100000 is a typo that
+ *    would otherwise spend seconds (and the kernel's map count) on stacks;
+ *  - below it, the threads themselves: this many threads with the default
+ *    attributes (libgomp's, unless OMP_STACKSIZE or GOMP_STACKSIZE sets
+ *    bigger stacks), all alive at once, then joined. Reading the limits
+ *    instead would miss some: RLIMIT_NPROC counts the user's threads
+ *    across processes (and is not enforced for root), and cgroup pids.max,
+ *    kernel.threads-max, vm.max_map_count and RLIMIT_AS each stop thread
+ *    creation in their own way; only creating them asks all at once.
+ *    It costs about 50 us a thread, once per pool (on 2 cores: 16
+ *    threads 0.7 ms, 1000 threads 49 ms, 4096 threads 0.24 s).
+ *    Another process may take the last threads between the probe and the
+ *    team's start; that race remains. */
+int hpool__check_threads(int threads, const char *origin)
+{
+    if (threads > HPOOL__MAX_THREADS)
+        return hpool__fail(HPOOL_ETHREAD,
+                           "%d worker threads per rank (from %s): hpool's limit is %d threads per rank", threads,
+                           origin, HPOOL__MAX_THREADS);
+    pthread_t *started = hpool__calloc((size_t)threads, sizeof *started);
+    if (started == NULL)
+        return hpool__fail(HPOOL_ENOMEM, "no memory to check that %d worker threads can start", threads);
+    thread_probe probe = {.release = false};
+    if (pthread_mutex_init(&probe.lock, NULL) != 0 || pthread_cond_init(&probe.released, NULL) != 0) {
+        free(started);
+        return hpool__fail(HPOOL_ETHREAD, "could not make a lock to check that %d worker threads can start",
+                           threads);
+    }
+    int created = 0, error = 0;
+    while (created < threads && (error = pthread_create(&started[created], NULL, probe_thread, &probe)) == 0)
+        created++;
+    pthread_mutex_lock(&probe.lock);
+    probe.release = true;
+    pthread_cond_broadcast(&probe.released);
+    pthread_mutex_unlock(&probe.lock);
+    for (int t = 0; t < created; t++)
+        pthread_join(started[t], NULL);
+    pthread_cond_destroy(&probe.released);
+    pthread_mutex_destroy(&probe.lock);
+    free(started);
+    if (error == 0)
+        return 0;
+    char limits[256], reason[128];
+    describe_thread_limits(limits, sizeof limits);
+    return hpool__fail(HPOOL_ETHREAD,
+                       "%d worker threads per rank (from %s) cannot start: the system refused thread %d (%s); "
+                       "limits: %s",
+                       threads, origin, created + 1, strerror_r(error, reason, sizeof reason), limits);
 }
 
 int hpool__pin_offset(int threads)
@@ -251,6 +415,32 @@ bool hpool__resolve_bind(int requested)
     if (requested != 0)
         return requested > 0;
     return env_is("HPOOL_BIND", yes_words);
+}
+
+static void line_append(char *line, size_t size, const char *format, ...) __attribute__((format(printf, 3, 4)));
+
+/* A yes/no variable that is set must say one of the words, not be
+ * silently taken as no (or, for HPOOL_PLACEMENT, as the default). */
+static int check_words(const char *name)
+{
+    const char *text = getenv(name);
+    if (text == NULL || *text == '\0' || env_is(name, yes_words) || env_is(name, no_words))
+        return 0;
+    char words[128] = "";
+    for (const char *const *word = yes_words; *word != NULL; word++)
+        line_append(words, sizeof words, "%s%s", word == yes_words ? "" : ", ", *word);
+    line_append(words, sizeof words, "; or ");
+    for (const char *const *word = no_words; *word != NULL; word++)
+        line_append(words, sizeof words, "%s%s", word == no_words ? "" : ", ", *word);
+    return hpool__fail(HPOOL_EINVAL, "%s is \"%.64s\": give one of %s (or unset it)", name, text, words);
+}
+
+int hpool__check_placement_environment(int bind, int placement)
+{
+    int rc = bind == 0 ? check_words("HPOOL_BIND") : 0;
+    if (rc == 0 && placement == 0)
+        rc = check_words("HPOOL_PLACEMENT");
+    return rc;
 }
 
 enum { PLACEMENT_QUIET = -1, PLACEMENT_WARN = 0, PLACEMENT_PRINT = 1 };

@@ -326,19 +326,37 @@ static int configure(hpool_pool *pool, const hpool_options *options)
     pool->crash_report = options->crash_report > 0 || (options->crash_report == 0 && !crash_off_by_environment);
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
-    pool->thread_count = hpool__resolve_threads(options->threads, &pool->team.cpus);
+    const char *threads_origin;
+    int rc = hpool__resolve_threads(options->threads, &pool->team.cpus, &pool->thread_count, &threads_origin);
+    if (rc == 0)
+        rc = hpool__check_placement_environment(options->bind, options->placement);
     pool->window = options->window;
     pool->memory_budget = options->memory_budget;
-    if (pool->memory_budget == 0) {
-        const char *mib = getenv("HPOOL_MEMORY_BUDGET");
-        long long value = mib ? atoll(mib) : 0;
-        pool->memory_budget = value > 0 ? (size_t)value << 20 : (size_t)1 << 30;
+    if (rc == 0 && pool->memory_budget == 0) {
+        long mib;
+        rc = hpool__env_positive("HPOOL_MEMORY_BUDGET", &mib);
+        if (rc == 0 && (unsigned long)mib > SIZE_MAX >> 20)
+            rc = hpool__fail(HPOOL_EINVAL, "HPOOL_MEMORY_BUDGET is %ld MiB, more than this machine can address",
+                             mib);
+        pool->memory_budget = mib > 0 ? (size_t)mib << 20 : (size_t)1 << 30;
     }
+    /* Last: it starts threads, and the options are known good by now. */
+    if (rc == 0)
+        rc = hpool__check_threads(pool->thread_count, threads_origin);
+    if (rc != 0)
+        return rc;
     const char *temp_dir = options->temp_dir ? options->temp_dir : getenv("TMPDIR");
-    pool->temp_dir = hpool__strdup(temp_dir && *temp_dir ? temp_dir : "/tmp");
+    pool->temp_dir_origin = options->temp_dir ? "options.temp_dir" : "TMPDIR";
+    if (temp_dir == NULL || *temp_dir == '\0') {
+        temp_dir = "/tmp";
+        pool->temp_dir_origin = "the default: set options.temp_dir or TMPDIR";
+    }
+    pool->temp_dir = hpool__strdup(temp_dir);
     pool->loads = hpool__calloc((size_t)pool->transport.size, sizeof *pool->loads);
     pool->next_call_id = 1;
-    return pool->temp_dir != NULL && pool->loads != NULL ? 0 : HPOOL_ENOMEM;
+    if (pool->temp_dir == NULL || pool->loads == NULL)
+        return hpool__fail(HPOOL_ENOMEM, "no memory for the pool's settings");
+    return 0;
 }
 
 static int init_locks(hpool_pool *pool)

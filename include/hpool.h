@@ -497,7 +497,12 @@ typedef struct hpool_options {
      * SLURM_STEP_TASKS_PER_NODE from srun), at least 1. When the launcher
      * bound each rank to its own CPUs (mpirun's default for up to 2 ranks,
      * srun --cpu-bind, mpiexec.mpich -bind-to), the rank keeps its mask, up
-     * to the node's CPUs divided by its ranks. */
+     * to the node's CPUs divided by its ranks. HPOOL_THREADS, when set and
+     * not empty, must be a positive whole number ("abc", "-3", "0" and "4x"
+     * make hpool_pool_create fail with HPOOL_EINVAL, naming it); OpenMP
+     * checks OMP_NUM_THREADS itself. At most 4096 threads per rank, and
+     * only as many as the system lets start: more, from any source, is
+     * HPOOL_ETHREAD on every rank, before OpenMP tries (it would exit). */
     int threads;
     /* The ranks: duplicated, so hpool's messages never mix with yours.
      * MPI_COMM_NULL means MPI_COMM_WORLD, or one rank without MPI when MPI is
@@ -518,17 +523,21 @@ typedef struct hpool_options {
     const hpool_keyed_reducer *keyed_reducers; /* for hpool_map_reduce_keyed */
     size_t keyed_reducer_count;
     /* Bytes of pairs a rank holds in memory for a keyed call before it
-     * spills them to files; 0 takes HPOOL_MEMORY_BUDGET (MiB) or 1 GiB. The
-     * reduced output itself is kept in memory: the root delivers it so. */
+     * spills them to files; 0 takes HPOOL_MEMORY_BUDGET (MiB, a positive
+     * whole number, else HPOOL_EINVAL) or 1 GiB. The reduced output itself
+     * is kept in memory: the root delivers it so. */
     size_t memory_budget;
     /* Where spill files go (created and unlinked at once); NULL takes
-     * TMPDIR, or /tmp. */
+     * TMPDIR, or /tmp. A spill file that cannot be created, written or
+     * read back fails the keyed call with HPOOL_EIO, whose detail names
+     * the directory, the cause (e.g. "No such file or directory", "No
+     * space left on device") and, with several ranks, the rank. */
     const char *temp_dir;
     /* Pin each worker thread to one CPU: thread i to the i-th CPU of the
      * rank's affinity mask, wrapping around; ranks that share a mask (not
      * bound by their launcher) take consecutive runs of it by their rank on
-     * the node. 0 takes HPOOL_BIND (1, true or close pin); 1 pins; -1 never
-     * pins. OpenMP's binding wins: when OMP_PROC_BIND or OMP_PLACES make
+     * the node. 0 takes HPOOL_BIND (1, true or close: pin; 0, false, no or
+     * off: do not; another value is HPOOL_EINVAL); 1 pins; -1 never pins. OpenMP's binding wins: when OMP_PROC_BIND or OMP_PLACES make
      * OpenMP bind the threads to places, hpool leaves them there; and
      * OMP_PROC_BIND=false means no pinning at all. */
     int bind;
@@ -537,8 +546,9 @@ typedef struct hpool_options {
      * threads of the ranks on one host outnumber the CPUs in their affinity
      * masks; 1 (HPOOL_PLACEMENT=1) that warning and, at each pool creation,
      * a line per rank: rank -> host -> CPUs, and each thread's CPUs when
-     * they are bound; -1 (HPOOL_PLACEMENT=quiet or 0) nothing. Every rank
-     * should pass the same value. */
+     * they are bound; -1 (HPOOL_PLACEMENT=quiet or 0) nothing; another
+     * HPOOL_PLACEMENT is HPOOL_EINVAL. Every rank should pass the same
+     * value. */
     int placement;
     /* The stall watchdog: the root fails every call with HPOOL_ESTALLED
      * when a rank has not been heard from for this many seconds (its
@@ -779,7 +789,9 @@ HPOOL_API int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_r
  *  sent to the rank that owns the key's hash, reduced there key by key, and
  *  sorted; the root merges the ranks' sorted runs into *call->pairs.
  *  @return : as hpool_map(); a failing reduce function or merge fails the
- *  call with HPOOL_EFAILED and its code in the report.
+ *  call with HPOOL_EFAILED and its code in the report; a spill file that
+ *  cannot be made, written or read back (options.temp_dir) fails it with
+ *  HPOOL_EIO, and no memory with HPOOL_ENOMEM, the detail saying where.
  *  Threads: as hpool_map(). */
 HPOOL_API int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report);
 

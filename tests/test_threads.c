@@ -107,8 +107,12 @@ static void check_precedence(int mask)
     setenv("HPOOL_THREADS", "3", 1);
     CHECK(threads_of_new_pool(0) == 3);
     CHECK(threads_of_new_pool(2) == 2); /* options win over everything */
-    setenv("HPOOL_THREADS", "zero", 1); /* unusable values are skipped */
+    setenv("HPOOL_THREADS", "zero", 1); /* hpool's own: an error, not skipped (test_faults_lib: the detail) */
+    CHECK(threads_of_new_pool(0) == -1);
+    setenv("HPOOL_THREADS", "", 1); /* empty is unset */
     CHECK(threads_of_new_pool(0) == 4);
+    setenv("OMP_NUM_THREADS", "zero", 1); /* OpenMP's: skipped, OpenMP warns itself */
+    CHECK(threads_of_new_pool(0) == 5);
     clear_environment();
 }
 

@@ -179,10 +179,30 @@ static const hpool_keyed_reducer keyed[] = {
     {.name = "word_count", .value_size = sizeof(uint64_t), .combine = add_counts, .compare = by_count_then_word},
 };
 
+typedef struct call_context {
+    const file_range *ranges;
+    uint64_t hpool_failures; /* items that failed with hpool's own codes */
+} call_context;
+
+/* A positive code is the map function's errno for its file; a negative
+ * one is hpool's (no memory, canceled), not the file's fault: the call's
+ * detail names it once, after the call. */
 static void report_failure(uint64_t index, int code, void *user)
 {
-    const file_range *ranges = user;
-    fprintf(stderr, "wordcount: %s: %s\n", paths[ranges[index].file], strerror(code > 0 ? code : EIO));
+    call_context *context = user;
+    if (code < 0) {
+        context->hpool_failures++;
+        return;
+    }
+    fprintf(stderr, "wordcount: %s: %s\n", paths[context->ranges[index].file], strerror(code));
+}
+
+/* One line with the call's error and its detail. */
+static void report_error(int rc)
+{
+    char detail[512];
+    hpool_error_detail(rc, detail, sizeof detail);
+    fprintf(stderr, "wordcount: %s\n", detail);
 }
 
 static int print_pairs(const hpool_pairs *pairs)
@@ -208,7 +228,9 @@ int main(int argc, char **argv)
                 "\\f, \\r) and prints COUNT<TAB>WORD lines, most frequent first, ties by the\n"
                 "word's bytes. Runs as one process or under mpirun; threads per rank from\n"
                 "HPOOL_THREADS, OMP_NUM_THREADS or the CPUs available.\n"
-                "Exit status: 0, 1 if a file could not be read (the others are counted), 2 usage.\n");
+                "Exit status: 0, 1 if a file could not be read (the others are counted) or\n"
+                "the count failed (one line says why, e.g. a spill file in TMPDIR that could\n"
+                "not be written), 2 usage.\n");
         return argc < 2 ? 2 : 0;
     }
     /* Fully buffered even when stdout is a terminal or mpirun's pipe:
@@ -229,7 +251,7 @@ int main(int argc, char **argv)
     hpool_pool *pool;
     int rc = hpool_pool_create(&pool, &options);
     if (rc != 0) {
-        fprintf(stderr, "wordcount: %s\n", hpool_strerror(rc));
+        report_error(rc);
         hpool_mpi_finalize();
         return 1;
     }
@@ -268,19 +290,22 @@ int main(int argc, char **argv)
             call.chunksize = 1;
             call.reducer = 0;
             call.pairs = &pairs;
+            call_context context = {ranges, 0};
             call.error_callback = report_failure;
-            call.user = ranges;
+            call.user = &context;
             rc = hpool_map_reduce_keyed(pool, &call, NULL);
+            /* Files that failed were named one by one; anything else (a
+             * spill file that could not be written, no memory) once. */
+            if (rc != 0 && (rc != HPOOL_EFAILED || context.hpool_failures > 0))
+                report_error(rc);
             hpool_source_free(source);
+        } else {
+            report_error(rc);
         }
         if (pairs != NULL && print_pairs(pairs) != 0)
             status = 1;
-        if (rc == HPOOL_EFAILED)
+        if (rc != 0)
             status = 1;
-        else if (rc != 0) {
-            fprintf(stderr, "wordcount: %s\n", hpool_strerror(rc));
-            status = 1;
-        }
         hpool_pairs_free(pairs);
         free(ranges);
     }

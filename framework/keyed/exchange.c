@@ -31,14 +31,19 @@ static void remove_store(hpool_pool *pool, hpool__keyed_store *store)
     hpool__keyed_store_free(store);
 }
 
-/* A merge that failed while this rank gathered its keys (into its owned
- * tables) must not stop the exchange, since every rank waits for this
- * one's partitions and run: the code is kept in the store, for
- * finish_if_complete to report, and 0 returned. Other errors pass. */
-static int keep_merge_failure(hpool__keyed_store *store, int rc)
+/* A failure while this rank gathers its keys (into its owned tables) must
+ * not stop the exchange, since every rank waits for this one's partitions
+ * and run: a merge's code (HPOOL_EFAILED) is kept in the store, and any
+ * other error of the rank's own work (a spill file, no memory) as the
+ * store's error, for finish_if_complete to report; 0 is returned. */
+static int keep_failure(hpool__keyed_store *store, int rc)
 {
-    if (rc != HPOOL_EFAILED)
-        return rc;
+    if (rc == 0)
+        return 0;
+    if (rc != HPOOL_EFAILED) {
+        hpool__keyed_store_fail(store, rc);
+        return 0;
+    }
     for (int s = 0; s < store->thread_count; s++) {
         if (store->merge_code == 0)
             store->merge_code = store->owned[s].merge_code;
@@ -47,6 +52,25 @@ static int keep_merge_failure(hpool__keyed_store *store, int rc)
     if (store->merge_code == 0) /* only merges fail with HPOOL_EFAILED here; still, never report success */
         store->merge_code = HPOOL_EFAILED;
     return 0;
+}
+
+/* Whether the store has failed already: nothing more to gather. */
+static bool store_failed(const hpool__keyed_store *store)
+{
+    return store->merge_code != 0 || store->error != 0;
+}
+
+/* Drops the pairs a failed store still holds in memory. */
+static void drop_pairs(hpool__keyed_store *store)
+{
+    for (int t = 0; t < store->thread_count; t++) {
+        const hpool_keyed_reducer *spec = store->mapped[t].spec;
+        hpool__pair_table_release(&store->mapped[t]);
+        hpool__pair_table_init(&store->mapped[t], spec);
+        spec = store->owned[t].spec;
+        hpool__pair_table_release(&store->owned[t]);
+        hpool__pair_table_init(&store->owned[t], spec);
+    }
 }
 
 /* Hands this rank's sorted runs, merged, to the keyed reducer's write
@@ -76,7 +100,9 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     hpool__buffer run = {0};
     hpool__run_header header = {.call_id = store->call_id};
     int rc = hpool__buffer_append(&run, room_for_header, RUN_PREFIX);
-    if (rc == 0 && store->merge_code != 0) {
+    if (rc == 0 && store->error != 0) {
+        rc = store->error;
+    } else if (rc == 0 && store->merge_code != 0) {
         rc = HPOOL_EFAILED;
         header.code = store->merge_code;
     }
@@ -85,24 +111,39 @@ static int finish_if_complete(hpool_pool *pool, hpool__keyed_store *store)
     const hpool_keyed_reducer *spec = &pool->keyed_reducers[store->keyed];
     if (rc == 0 && spec->write != NULL)
         rc = write_share(pool->transport.rank, spec, run.data + RUN_PREFIX, run.size - RUN_PREFIX, &header.code);
+    if (rc != HPOOL_EFAILED) /* a reduce, write or merge function's failure is in header.code */
+        hpool__keyed_store_fail(store, rc);
+    if (store->error == HPOOL_ENOMEM && store->error_detail[0] == '\0')
+        snprintf(store->error_detail, sizeof store->error_detail,
+                 "out of memory in the shuffle or reduce of a keyed call (memory budget %zu bytes: a lower "
+                 "options.memory_budget or HPOOL_MEMORY_BUDGET spills sooner)", store->budget);
     if (run.data != NULL && (rc != 0 || spec->write != NULL)) {
-        /* the root gets none of it: no runs */
+        /* the root gets none of it: no runs, and after a failure of the
+         * rank's own, its detail (text without the NUL) */
         static const uint64_t no_runs = 0;
         run.size = RUN_PREFIX;
         if (hpool__buffer_append(&run, &no_runs, sizeof no_runs) != 0 && rc == 0)
             rc = HPOOL_ENOMEM;
+        if (store->error != 0)
+            hpool__buffer_append(&run, store->error_detail, strlen(store->error_detail)); /* no memory: no detail */
     }
     header.status = rc;
     header.spilled_bytes = store->spilled_bytes;
+    char detail[sizeof store->error_detail];
+    snprintf(detail, sizeof detail, "%s", store->error != 0 ? store->error_detail : "");
     remove_store(pool, store);
     if (run.data == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "no memory for the KEYED_RESULT message of a keyed call");
     hpool__message_write_header(run.data, HPOOL__MSG_KEYED_RESULT, &header, sizeof header);
     if (hpool_pool_is_root(pool)) {
-        memmove(run.data, run.data + RUN_PREFIX, run.size - RUN_PREFIX);
+        size_t size = run.size - RUN_PREFIX;
+        if (header.status != 0 && size > sizeof(uint64_t))
+            size = sizeof(uint64_t); /* the detail goes on its own */
+        memmove(run.data, run.data + RUN_PREFIX, size);
         pthread_mutex_lock(&pool->lock);
-        hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
-                                 header.spilled_bytes, run.data, run.size - RUN_PREFIX);
+        hpool__keyed_run_arrived(pool, header.call_id, pool->transport.rank,
+                                 header.status == HPOOL_EFAILED ? header.code : header.status, detail,
+                                 header.spilled_bytes, run.data, size);
         pthread_mutex_unlock(&pool->lock);
         return 0;
     }
@@ -120,20 +161,22 @@ static int start_spilled_shuffle(hpool_pool *pool, hpool__keyed_store *store)
     FILE *own = store->outbox[pool->transport.rank];
     hpool__buffer piece = {0};
     bool ended = false;
-    if (rc == 0 && fseek(own, 0, SEEK_SET) != 0)
-        rc = HPOOL_EIO;
-    while (rc == 0 && !ended && store->merge_code == 0) {
+    if (rc == 0)
+        rc = hpool__spill_rewind(store, own);
+    while (rc == 0 && !ended && !store_failed(store)) {
         piece.size = 0;
-        rc = hpool__spill_read_piece(own, &piece, piece_bytes(store), &ended);
+        rc = hpool__spill_read_piece(store, own, &piece, piece_bytes(store), &ended);
         if (rc == 0 && piece.size > 0)
-            rc = keep_merge_failure(store, hpool__spill_add_owned(store, piece.data, piece.size));
+            rc = keep_failure(store, hpool__spill_add_owned(store, piece.data, piece.size));
     }
     hpool__buffer_release(&piece);
     for (int rank = 0; rc == 0 && rank < store->ranks; rank++)
-        if (fseek(store->outbox[rank], 0, SEEK_SET) != 0)
-            rc = HPOOL_EIO;
-    if (rc != 0)
-        return rc;
+        rc = hpool__spill_rewind(store, store->outbox[rank]);
+    /* A failure here is the call's: the other ranks still get a last
+     * partition from this one (empty, see hpool__keyed_progress). */
+    keep_failure(store, rc);
+    if (store->error != 0)
+        drop_pairs(store);
     store->partitions_received++;
     store->sending = true;
     store->send_rank = 0;
@@ -165,16 +208,23 @@ int hpool__keyed_progress(hpool_pool *pool, bool *busy)
             hpool__buffer message = {0};
             hpool__pairs_header header = {.call_id = store->call_id, .keyed = store->keyed};
             bool ended = false;
-            int rc = hpool__buffer_append(&message, room_for_header, PAIRS_PREFIX);
-            if (rc == 0)
-                rc = hpool__spill_read_piece(store->outbox[store->send_rank], &message, piece, &ended);
-            if (rc != 0) {
-                hpool__buffer_release(&message);
-                return rc;
+            if (hpool__buffer_append(&message, room_for_header, PAIRS_PREFIX) != 0)
+                return hpool__fail(HPOOL_ENOMEM, "no memory for a PAIRS message");
+            /* After a failure of this rank's, its partitions are sent
+             * empty: the owners still count a last one from it. */
+            if (store->error == 0) {
+                keep_failure(store, hpool__spill_read_piece(store, store->outbox[store->send_rank], &message, piece,
+                                                            &ended));
+                if (store->error != 0)
+                    drop_pairs(store);
+            }
+            if (store->error != 0) {
+                message.size = PAIRS_PREFIX;
+                ended = true;
             }
             header.last = ended;
             hpool__message_write_header(message.data, HPOOL__MSG_PAIRS, &header, sizeof header);
-            rc = hpool__transport_send(&pool->transport, store->send_rank, HPOOL__MSG_PAIRS, message.data, message.size);
+            int rc = hpool__transport_send(&pool->transport, store->send_rank, HPOOL__MSG_PAIRS, message.data, message.size);
             if (rc != 0)
                 return rc;
             *busy = true;
@@ -192,25 +242,31 @@ int hpool__keyed_progress(hpool_pool *pool, bool *busy)
 int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed, const void *argument, size_t size)
 {
     hpool__keyed_store *store = hpool__keyed_store_get(pool, call_id, keyed);
-    if (store == NULL || hpool__keyed_store_set_argument(store, argument, size) != 0)
-        return HPOOL_ENOMEM;
+    if (store == NULL)
+        return hpool__fail(HPOOL_ENOMEM, "no memory for a keyed call's store on rank %d", pool->transport.rank);
+    if (hpool__keyed_store_set_argument(store, argument, size) != 0)
+        keep_failure(store, hpool__fail(HPOOL_ENOMEM, "no memory for a copy of the call's argument (%zu bytes)", size));
     int ranks = pool->transport.size, me = pool->transport.rank;
     store->shuffle_started = true;
-    if (store->outbox != NULL)
+    if (store->outbox != NULL && store->error == 0)
         return start_spilled_shuffle(pool, store);
+    /* After a failure (a spill's, in the map phase): every rank still gets
+     * this one's partition, empty. */
+    if (store->error != 0)
+        drop_pairs(store);
     /* Each thread's table: other ranks' pairs encoded, one buffer per thread
      * and rank, then sent as one message per rank; this rank's own pairs go
      * straight into its share tables, never encoded. */
     int threads = store->thread_count;
     hpool__buffer *parts = hpool__calloc((size_t)threads * (size_t)ranks, sizeof *parts);
     if (parts == NULL)
-        return HPOOL_ENOMEM;
-    int rc = keep_merge_failure(store,
-                                hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team));
+        return hpool__fail(HPOOL_ENOMEM, "no memory for the table of %d partitions", threads * ranks);
+    int rc = keep_failure(store,
+                          hpool__pair_tables_gather(store->mapped, store->owned, threads, ranks, me, parts, &pool->team));
     for (int t = 0; t < threads; t++)
         hpool__pair_table_release(&store->mapped[t]);
-    if (rc == 0)
-        rc = hpool__spill_owned_if_over(store);
+    if (rc == 0 && store->error == 0)
+        rc = keep_failure(store, hpool__spill_owned_if_over(store));
     hpool__pairs_header header = {.call_id = call_id, .keyed = keyed, .last = 1};
     for (int rank = 0; rank < ranks && rc == 0; rank++) {
         if (rank == me)
@@ -220,7 +276,7 @@ int hpool__keyed_shuffle_start(hpool_pool *pool, uint32_t call_id, int keyed, co
             size += parts[(size_t)t * (size_t)ranks + (size_t)rank].size;
         hpool__buffer message = {0};
         if (hpool__buffer_reserve(&message, size) != 0) {
-            rc = HPOOL_ENOMEM;
+            rc = hpool__fail(HPOOL_ENOMEM, "no memory for a PAIRS message of %zu bytes to rank %d", size, rank);
             break;
         }
         hpool__buffer_append(&message, room_for_header, PAIRS_PREFIX);
@@ -251,9 +307,10 @@ int hpool__keyed_pairs_received(hpool_pool *pool, hpool__message *message)
         return HPOOL_EPEER;
     }
     hpool__keyed_store *store = hpool__keyed_store_get(pool, header.call_id, header.keyed);
-    int rc = store == NULL ? HPOOL_ENOMEM
-             : store->merge_code != 0 ? 0 /* failed already: nothing more to gather */
-                                      : keep_merge_failure(store, hpool__spill_add_owned(store, pairs, size));
+    int rc = store == NULL ? hpool__fail(HPOOL_ENOMEM, "no memory for a keyed call's store on rank %d",
+                                         pool->transport.rank)
+             : store_failed(store) ? 0 /* failed already: nothing more to gather */
+                                   : keep_failure(store, hpool__spill_add_owned(store, pairs, size));
     free(message->data);
     if (rc != 0)
         return rc;
@@ -272,9 +329,18 @@ int hpool__keyed_run_received(hpool_pool *pool, hpool__message *message)
         free(message->data);
         return HPOOL_EPEER;
     }
+    /* After a failure of the rank's own, its detail follows "no runs". */
+    char detail[256] = "";
+    if (header.status != 0 && header.status != HPOOL_EFAILED && size > sizeof(uint64_t)) {
+        size_t length = size - sizeof(uint64_t) < sizeof detail - 1 ? size - sizeof(uint64_t) : sizeof detail - 1;
+        memcpy(detail, runs + sizeof(uint64_t), length);
+        detail[length] = '\0';
+        size = sizeof(uint64_t);
+    }
     memmove(message->data, runs, size);
     pthread_mutex_lock(&pool->lock);
-    hpool__keyed_run_arrived(pool, header.call_id, header.status == HPOOL_EFAILED ? header.code : header.status,
+    hpool__keyed_run_arrived(pool, header.call_id, message->source,
+                             header.status == HPOOL_EFAILED ? header.code : header.status, detail,
                              header.spilled_bytes, message->data, size);
     pthread_mutex_unlock(&pool->lock);
     return 0;

@@ -165,6 +165,7 @@ struct hpool__keyed_store {
     int ranks;
     size_t budget;                /* bytes a table may hold before it spills */
     const char *temp_dir;
+    const char *temp_dir_origin;  /* "TMPDIR", "options.temp_dir"...: for details */
     FILE **outbox;                /* after a map-side spill: per owner rank */
     FILE **runs;                  /* owned pairs spilled, each sorted by key */
     size_t run_count, run_capacity;
@@ -172,6 +173,12 @@ struct hpool__keyed_store {
     /* The first merge that failed as the rank gathered its keys: its pairs
      * are dropped from then on, and its run reports the code. */
     int merge_code;
+    /* The first error of the rank's own keyed work (a spill file that could
+     * not be made, written or read back; no memory), with its detail. The
+     * exchange goes on without this rank's pairs, so no rank waits for
+     * them, and the run reports it: the call fails with it on the root. */
+    int error;
+    char error_detail[256];
     bool sending;                 /* pieces of the outbox still to send */
     int send_rank;
     /* The call's argument, copied from its first batch or its SHUFFLE,
@@ -187,17 +194,27 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
 /* Gives the store the call's argument, the first time; 0 or HPOOL_ENOMEM. */
 int hpool__keyed_store_set_argument(hpool__keyed_store *store, const void *data, size_t size);
 void hpool__keyed_store_free(hpool__keyed_store *store);
+/* Keeps code, a negative error this thread has just made (with its detail,
+ * if any), as the store's error unless it has one; returns code. */
+int hpool__keyed_store_fail(hpool__keyed_store *store, int code);
 
 /* Spilling keyed pairs to temporary files (spill.c). */
 size_t hpool__pair_table_bytes(const hpool__pair_table *table);
+/* The spill functions fail with HPOOL_EIO, with a detail naming the
+ * directory and errno's text (ENOSPC, EFBIG...), or HPOOL_ENOMEM, with a
+ * detail saying what could not be allocated. */
 /* Sends a mapped table to the outbox files, one per owner rank, and
- * empties it. With store->lock held if team threads may run. */
+ * empties it, even on failure. With store->lock held if team threads may
+ * run. */
 int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table);
 int hpool__spill_add_owned(hpool__keyed_store *store, const void *data, size_t size);
 /* Spills the owned tables if they hold more than half the budget. */
 int hpool__spill_owned_if_over(hpool__keyed_store *store);
+/* Flushes a spill file and goes back to its start, to read it. */
+int hpool__spill_rewind(const hpool__keyed_store *store, FILE *file);
 /* Reads pairs from file, encoded, up to about max_bytes; *ended at EOF. */
-int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended);
+int hpool__spill_read_piece(const hpool__keyed_store *store, FILE *file, hpool__buffer *out, size_t max_bytes,
+                            bool *ended);
 /* hpool__pair_tables_reduce over the owned tables and the store's sorted
  * runs. On a reduce function's or a merge's failure (HPOOL_EFAILED), *code
  * is its return. */

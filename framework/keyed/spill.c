@@ -2,23 +2,76 @@
 #define _GNU_SOURCE
 #include "keyed_private.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* A file that vanishes when closed, even if the process dies. */
-static FILE *temp_file(const char *dir)
+/* errno's text, thread-safe (team threads spill too). */
+static const char *errno_text(int error, char *buf, size_t size)
 {
+    return strerror_r(error, buf, size); /* the GNU one: returns the text */
+}
+
+/* Where the store's temporary directory came from, for details. */
+static const char *temp_dir_origin(const hpool__keyed_store *store)
+{
+    return store->temp_dir_origin != NULL ? store->temp_dir_origin : "options.temp_dir or TMPDIR";
+}
+
+/* A spill failure's detail: the call, the directory, errno's text and
+ * where the directory was set, e.g. "cannot create a spill file in
+ * /nonexistent: No such file or directory (TMPDIR)". */
+static int spill_fail(const hpool__keyed_store *store, const char *what, int error)
+{
+    char text[128];
+    return hpool__fail(HPOOL_EIO, "%s a spill file in %s: %s (%s)", what, store->temp_dir,
+                       errno_text(error, text, sizeof text), temp_dir_origin(store));
+}
+
+/* A file that vanishes when closed, even if the process dies. 0, or
+ * HPOOL_EIO with a detail naming the directory and the cause. */
+static int temp_file(const hpool__keyed_store *store, FILE **out)
+{
+    *out = NULL;
     char path[4096];
-    snprintf(path, sizeof path, "%s/hpool-spill-XXXXXX", dir);
+    if ((size_t)snprintf(path, sizeof path, "%s/hpool-spill-XXXXXX", store->temp_dir) >= sizeof path)
+        return spill_fail(store, "cannot create", ENAMETOOLONG);
     int fd = mkstemp(path);
     if (fd < 0)
-        return NULL;
+        return spill_fail(store, "cannot create", errno);
     unlink(path);
     FILE *file = fdopen(fd, "w+b");
-    if (file == NULL)
+    if (file == NULL) {
+        int error = errno;
         close(fd);
-    return file;
+        return spill_fail(store, "cannot open", error);
+    }
+    *out = file;
+    return 0;
+}
+
+/* Writes size bytes to a spill file: 0, or HPOOL_EIO naming the cause (a
+ * full disk is ENOSPC, a file size limit EFBIG). */
+static int write_spill(const hpool__keyed_store *store, FILE *file, const void *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    errno = 0;
+    if (fwrite(data, 1, size, file) == size)
+        return 0;
+    return spill_fail(store, "cannot write to", errno ? errno : EIO);
+}
+
+int hpool__spill_rewind(const hpool__keyed_store *store, FILE *file)
+{
+    /* The buffered tail is written here: a full disk shows now if not before. */
+    errno = 0;
+    if (fflush(file) != 0)
+        return spill_fail(store, "cannot write to", errno ? errno : EIO);
+    if (fseek(file, 0, SEEK_SET) != 0)
+        return spill_fail(store, "cannot seek in", errno ? errno : EIO);
+    return 0;
 }
 
 size_t hpool__pair_table_bytes(const hpool__pair_table *table)
@@ -26,26 +79,36 @@ size_t hpool__pair_table_bytes(const hpool__pair_table *table)
     return table->arena.capacity + table->capacity * sizeof *table->slots;
 }
 
-/* Map side: the rank's pairs so far go to one file per owner rank. */
+/* Map side: the rank's pairs so far go to one file per owner rank. The
+ * table is emptied whatever happens, so a failed spill cannot grow it. */
 int hpool__spill_mapped(hpool__keyed_store *store, hpool__pair_table *table)
 {
     int ranks = store->ranks;
+    int rc = 0;
     if (store->outbox == NULL) {
-        store->outbox = hpool__calloc((size_t)ranks, sizeof *store->outbox);
-        if (store->outbox == NULL)
-            return HPOOL_ENOMEM;
-        for (int rank = 0; rank < ranks; rank++)
-            if ((store->outbox[rank] = temp_file(store->temp_dir)) == NULL)
-                return HPOOL_EIO;
+        /* All files or none: a later spill writes to each. */
+        FILE **outbox = hpool__calloc((size_t)ranks, sizeof *outbox);
+        if (outbox == NULL)
+            rc = hpool__fail(HPOOL_ENOMEM, "no memory for the table of %d spill files", ranks);
+        for (int rank = 0; rc == 0 && rank < ranks; rank++)
+            rc = temp_file(store, &outbox[rank]);
+        if (rc == 0) {
+            store->outbox = outbox;
+        } else {
+            for (int rank = 0; outbox != NULL && rank < ranks; rank++)
+                if (outbox[rank] != NULL)
+                    fclose(outbox[rank]);
+            free(outbox);
+        }
     }
-    hpool__buffer *parts = hpool__calloc((size_t)ranks, sizeof *parts);
-    if (parts == NULL)
-        return HPOOL_ENOMEM;
-    int rc = hpool__pair_table_partition(table, ranks, parts);
-    for (int rank = 0; rank < ranks; rank++) {
-        if (rc == 0 && parts[rank].size > 0 && fwrite(parts[rank].data, 1, parts[rank].size, store->outbox[rank])
-                                                    != parts[rank].size)
-            rc = HPOOL_EIO;
+    hpool__buffer *parts = rc == 0 ? hpool__calloc((size_t)ranks, sizeof *parts) : NULL;
+    if (rc == 0 && parts == NULL)
+        rc = hpool__fail(HPOOL_ENOMEM, "no memory to partition pairs for spilling");
+    if (rc == 0 && hpool__pair_table_partition(table, ranks, parts) != 0)
+        rc = hpool__fail(HPOOL_ENOMEM, "no memory to encode %zu pairs for spilling", table->count);
+    for (int rank = 0; parts != NULL && rank < ranks; rank++) {
+        if (rc == 0)
+            rc = write_spill(store, store->outbox[rank], parts[rank].data, parts[rank].size);
         store->spilled_bytes += parts[rank].size;
         hpool__buffer_release(&parts[rank]);
     }
@@ -66,16 +129,17 @@ static int spill_owned(hpool__keyed_store *store)
             continue;
         FILE **grown = hpool__grow_array(store->runs, &store->run_capacity, store->run_count, sizeof *grown);
         if (grown == NULL)
-            return HPOOL_ENOMEM;
+            return hpool__fail(HPOOL_ENOMEM, "no memory for the table of %zu spill files", store->run_count + 1);
         store->runs = grown;
-        FILE *file = temp_file(store->temp_dir);
-        if (file == NULL)
-            return HPOOL_EIO;
+        FILE *file;
+        if ((rc = temp_file(store, &file)) != 0)
+            return rc;
         store->runs[store->run_count++] = file;
         hpool__buffer sorted = {0};
-        rc = hpool__pair_table_encode_by_key(owned, &sorted);
-        if (rc == 0 && sorted.size > 0 && fwrite(sorted.data, 1, sorted.size, file) != sorted.size)
-            rc = HPOOL_EIO;
+        if (hpool__pair_table_encode_by_key(owned, &sorted) != 0)
+            rc = hpool__fail(HPOOL_ENOMEM, "no memory to sort %zu pairs for spilling", owned->count);
+        if (rc == 0)
+            rc = write_spill(store, file, sorted.data, sorted.size);
         store->spilled_bytes += sorted.size;
         hpool__buffer_release(&sorted);
         const hpool_keyed_reducer *spec = owned->spec;
@@ -103,29 +167,36 @@ int hpool__spill_owned_if_over(hpool__keyed_store *store)
     return 0;
 }
 
-/* One pair from a file into out, encoded: 1, 0 at the end, or an error. */
-static int read_pair(FILE *file, hpool__buffer *out)
+/* One pair from a file into out, encoded: 1, 0 at the end, or an error
+ * (HPOOL_EIO for a failed read or a file cut short, HPOOL_ENOMEM). */
+static int read_pair(const hpool__keyed_store *store, FILE *file, hpool__buffer *out)
 {
     uint32_t sizes[2];
+    errno = 0;
     size_t got = fread(sizes, 1, sizeof sizes, file);
-    if (got == 0)
-        return ferror(file) ? HPOOL_EIO : 0;
+    if (got == 0 && !ferror(file))
+        return 0;
     if (got != sizeof sizes)
-        return HPOOL_EIO;
+        return ferror(file) ? spill_fail(store, "cannot read", errno ? errno : EIO)
+                            : hpool__fail(HPOOL_EIO, "a spill file in %s ends inside a pair: was it truncated?",
+                                          store->temp_dir);
     size_t body = (size_t)sizes[0] + sizes[1];
     if (hpool__buffer_append(out, sizes, sizeof sizes) != 0 || hpool__buffer_reserve(out, body) != 0)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "no memory for a spilled pair of %zu bytes read back", body);
     if (body > 0 && fread(out->data + out->size, 1, body, file) != body)
-        return HPOOL_EIO;
+        return ferror(file) ? spill_fail(store, "cannot read", errno ? errno : EIO)
+                            : hpool__fail(HPOOL_EIO, "a spill file in %s ends inside a pair: was it truncated?",
+                                          store->temp_dir);
     out->size += body;
     return 1;
 }
 
-int hpool__spill_read_piece(FILE *file, hpool__buffer *out, size_t max_bytes, bool *ended)
+int hpool__spill_read_piece(const hpool__keyed_store *store, FILE *file, hpool__buffer *out, size_t max_bytes,
+                            bool *ended)
 {
     *ended = false;
     while (out->size < max_bytes) {
-        int rc = read_pair(file, out);
+        int rc = read_pair(store, file, out);
         if (rc < 0)
             return rc;
         if (rc == 0) {
@@ -145,10 +216,10 @@ typedef struct run_reader {
     bool live;
 } run_reader;
 
-static int reader_advance(run_reader *reader)
+static int reader_advance(const hpool__keyed_store *store, run_reader *reader)
 {
     reader->pair.size = 0;
-    int rc = read_pair(reader->file, &reader->pair);
+    int rc = read_pair(store, reader->file, &reader->pair);
     reader->live = rc == 1;
     if (reader->live)
         hpool__decode_pair_at(reader->pair.data, &reader->current);
@@ -170,13 +241,12 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
     size_t count = store->run_count;
     run_reader *readers = hpool__calloc(count, sizeof *readers);
     if (readers == NULL)
-        return HPOOL_ENOMEM;
+        return hpool__fail(HPOOL_ENOMEM, "no memory to read back %zu spill files", count);
     for (size_t r = 0; r < count && rc == 0; r++) {
         readers[r].file = store->runs[r];
-        if (fseek(readers[r].file, 0, SEEK_SET) != 0)
-            rc = HPOOL_EIO;
-        else
-            rc = reader_advance(&readers[r]);
+        rc = hpool__spill_rewind(store, readers[r].file);
+        if (rc == 0)
+            rc = reader_advance(store, &readers[r]);
     }
     /* Each key's pairs are gathered in a table of their own (combining if
      * there is a combiner or a merge), then reduced into the output as if
@@ -203,7 +273,7 @@ int hpool__spill_reduce(hpool__keyed_store *store, hpool__team *team, hpool__buf
                 if (rc == HPOOL_EFAILED) /* a merge failed */
                     *code = group.merge_code;
                 if (rc == 0)
-                    rc = reader_advance(&readers[r]);
+                    rc = reader_advance(store, &readers[r]);
             }
         if (rc == 0)
             rc = hpool__pair_table_reduce_into(&group, &output, &store->argument, code);

@@ -16,6 +16,7 @@ hpool__keyed_store *hpool__keyed_store_get(hpool_pool *pool, uint32_t call_id, i
         store->ranks = pool->transport.size;
         store->budget = pool->memory_budget;
         store->temp_dir = pool->temp_dir;
+        store->temp_dir_origin = pool->temp_dir_origin;
         pthread_mutex_init(&store->lock, NULL);
         store->thread_count = pool->thread_count;
         store->mapped = hpool__calloc((size_t)store->thread_count, sizeof *store->mapped);
@@ -57,6 +58,15 @@ int hpool__keyed_store_set_argument(hpool__keyed_store *store, const void *data,
     for (int t = 0; t < store->thread_count; t++)
         store->emitters[t].argument = store->argument;
     return 0;
+}
+
+int hpool__keyed_store_fail(hpool__keyed_store *store, int code)
+{
+    if (code < 0 && store->error == 0) {
+        store->error = code;
+        snprintf(store->error_detail, sizeof store->error_detail, "%s", hpool__detail_text(code));
+    }
+    return code;
 }
 
 int hpool_emitter_argument(const hpool_emitter *emitter, const void **data, size_t *size)
@@ -111,11 +121,20 @@ int hpool__keyed_chunk_done(hpool__keyed_store *store, int thread, int code)
         code = emitter->table->merge_code;
     emitter->error = emitter->table->merge_code = 0; /* the error is the chunk's: the next chunk starts clean */
     /* The threads' tables share half the budget; the other half is for
-     * what the shuffle reads back and sends. */
+     * what the shuffle reads back and sends. A spill that fails is the
+     * call's error, not the chunk's (its items were mapped): the call fails
+     * with it, and from then on the thread's pairs are dropped at each
+     * spill, so memory stays within the budget. */
     size_t share = store->budget / 2 / (size_t)store->thread_count;
     if (code == 0 && store->budget > 0 && hpool__pair_table_bytes(emitter->table) > share) {
         pthread_mutex_lock(&store->lock);
-        code = hpool__spill_mapped(store, emitter->table);
+        if (store->error == 0) {
+            hpool__keyed_store_fail(store, hpool__spill_mapped(store, emitter->table));
+        } else {
+            const hpool_keyed_reducer *spec = emitter->table->spec;
+            hpool__pair_table_release(emitter->table);
+            hpool__pair_table_init(emitter->table, spec);
+        }
         pthread_mutex_unlock(&store->lock);
     }
     return code;
