@@ -327,7 +327,7 @@ static int configure(hpool_pool *pool, const hpool_options *options)
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
     const char *threads_origin;
-    int rc = hpool__resolve_threads(options->threads, &pool->team.cpus, &pool->thread_count, &threads_origin);
+    rc = hpool__resolve_threads(options->threads, &pool->team.cpus, &pool->thread_count, &threads_origin);
     if (rc == 0)
         rc = hpool__check_placement_environment(options->bind, options->placement);
     pool->window = options->window;
