@@ -73,7 +73,8 @@ typedef struct scan_outcome {
 } scan_outcome;
 
 /* Calls on_match for each match of re.findall semantics: leftmost,
- * non-overlapping, an empty match advances by one. Returns on_match's first
+ * non-overlapping, an empty match advances by one character (a byte unless
+ * the pattern sets (*UTF)). Returns on_match's first
  * non-zero return, else 0; outcome says if the scan stopped early. */
 int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
               scan_outcome *outcome);
