@@ -45,34 +45,84 @@ int page_buffer_append(page_buffer *buffer, const void *data, size_t size)
     return 0;
 }
 
-int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t size)
+const char *pages_file_kind(unsigned mode)
+{
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISLNK(mode))
+        return "a symbolic link";
+    return "not a file";
+}
+
+/* Only regular files are pages. A page is named by its path and read by
+ * whichever rank's thread gets it, so a FIFO (read once, by one reader, and
+ * waiting forever for a writer), a socket, or a device (/dev/zero never
+ * ends) is not one. O_NONBLOCK makes the open of a FIFO return at once so
+ * that fstat can tell; it changes nothing for a regular file. */
+int pages_read_file(const char *path, size_t max_size, page_buffer *buffer, char *message, size_t size)
 {
     buffer->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         snprintf(message, size, "cannot open: %s", strerror(errno));
         return -1;
     }
     struct stat status;
-    if (fstat(fd, &status) != 0 || S_ISDIR(status.st_mode)) {
-        snprintf(message, size, "cannot read: %s", S_ISDIR(status.st_mode) ? "is a directory" : strerror(errno));
+    if (fstat(fd, &status) != 0) {
+        snprintf(message, size, "cannot read: %s", strerror(errno));
         close(fd);
         return -1;
     }
-    /* One byte more than the size, so a file that grew is noticed and read on. */
-    size_t expected = S_ISREG(status.st_mode) ? (size_t)status.st_size + 1 : 64 * 1024;
+    if (S_ISDIR(status.st_mode)) {
+        snprintf(message, size, "cannot read: is a directory");
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(status.st_mode)) {
+        snprintf(message, size, "not a regular file (%s); skipped", pages_file_kind(status.st_mode));
+        close(fd);
+        return -1;
+    }
+    if (status.st_size > 0 && (uint64_t)status.st_size > max_size) {
+        snprintf(message, size, "larger than --max-page-size (%llu bytes > %zu); skipped",
+                 (unsigned long long)status.st_size, max_size);
+        close(fd);
+        return -1;
+    }
+    /* One byte more than the size, so a file that grew is noticed and read
+     * on; /proc files say 0 and are read until the end or the limit. */
+    size_t expected = status.st_size > 0 ? (size_t)status.st_size + 1 : 64 * 1024;
     if (page_buffer_reserve(buffer, expected) != 0) {
         snprintf(message, size, "cannot read: out of memory for %zu bytes", expected);
         close(fd);
         return -1;
     }
     for (;;) {
-        if (buffer->size == buffer->capacity && page_buffer_reserve(buffer, buffer->capacity) != 0) {
-            snprintf(message, size, "cannot read: out of memory");
+        if (buffer->size > max_size) {
+            snprintf(message, size, "larger than --max-page-size (more than %zu bytes); skipped", max_size);
+            buffer->size = 0;
             close(fd);
             return -1;
         }
-        ssize_t got = read(fd, buffer->data + buffer->size, buffer->capacity - buffer->size);
+        if (buffer->size == buffer->capacity && page_buffer_reserve(buffer, buffer->capacity) != 0) {
+            snprintf(message, size, "cannot read: out of memory after %zu bytes", buffer->size);
+            close(fd);
+            return -1;
+        }
+        /* Never far past the limit; by whole 4 KiB blocks, since some /proc
+         * files refuse reads of odd sizes (pagemap: 8 bytes at a time). */
+        size_t room = buffer->capacity - buffer->size;
+        if (room > max_size + 4096 - buffer->size)
+            room = max_size + 4096 - buffer->size;
+        ssize_t got = read(fd, buffer->data + buffer->size, room);
         if (got == 0)
             break;
         if (got < 0) {
