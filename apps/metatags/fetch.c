@@ -6,9 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A released body keeps its buffer for the next transfer up to this size. */
-#define FETCH_KEPT_BUFFER ((size_t)256 << 10)
-
 typedef struct fetcher fetcher;
 
 typedef struct transfer {
@@ -23,8 +20,9 @@ typedef struct transfer {
 
 /* How the bodies are bounded together: a task's 32 transfers once held 32
  * bodies at once (four gzip bombs of 0.9 MB took 3.9 GB). Now the body
- * being waited for may grow to max_body, and the others together only while
- * all bodies held stay within max_body: one that would go over is paused
+ * being waited for may grow to max_body, and the others only while the
+ * buffers of all bodies (their capacity: what is allocated) stay within
+ * max_body: one that would go over is paused
  * (CURL_WRITEFUNC_PAUSE; libcurl gives the same bytes again on resume) until
  * a scanned body is released. Pausing rather than failing keeps the output
  * independent of which pages share a task. */
@@ -34,7 +32,7 @@ struct fetcher {
     size_t capacity;
     long timeout_ms;
     size_t max_body;
-    size_t held;    /* bytes in the bodies not yet released */
+    size_t held;    /* bytes allocated to the bodies not yet released */
     size_t awaited; /* the slot fetcher_wait waits for, or SIZE_MAX */
 };
 
@@ -63,7 +61,9 @@ void fetcher_reset(fetcher *fetcher)
         if (t->active)
             curl_multi_remove_handle(fetcher->multi, t->easy);
         t->active = t->done = t->too_big = t->out_of_memory = t->paused = false;
-        t->body.size = 0;
+        free(t->body.data);
+        t->body.data = NULL;
+        t->body.size = t->body.capacity = 0;
     }
     fetcher->held = 0;
     fetcher->awaited = SIZE_MAX;
@@ -86,13 +86,10 @@ void fetcher_release(fetcher *fetcher, size_t slot)
     if (slot >= fetcher->capacity || fetcher->transfers[slot] == NULL)
         return;
     transfer *t = fetcher->transfers[slot];
-    fetcher->held -= t->body.size < fetcher->held ? t->body.size : fetcher->held;
-    t->body.size = 0;
-    if (t->body.capacity > FETCH_KEPT_BUFFER) {
-        free(t->body.data);
-        t->body.data = NULL;
-        t->body.capacity = 0;
-    }
+    fetcher->held -= t->body.capacity < fetcher->held ? t->body.capacity : fetcher->held;
+    free(t->body.data);
+    t->body.data = NULL;
+    t->body.size = t->body.capacity = 0;
     if (fetcher->awaited == slot)
         fetcher->awaited = SIZE_MAX;
     resume_paused(fetcher);
@@ -130,16 +127,17 @@ static size_t receive(char *data, size_t one, size_t count, void *user)
         t->too_big = true;
         return 0;
     }
-    if (t->slot != fetcher->awaited && size > fetcher->max_body - (fetcher->held < fetcher->max_body
-                                                                        ? fetcher->held : fetcher->max_body)) {
+    size_t before = body->capacity;
+    size_t growth = page_buffer_grown_capacity(body, size, fetcher->max_body) - before;
+    if (t->slot != fetcher->awaited && growth > 0 && fetcher->held + growth > fetcher->max_body) {
         t->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }
-    if (page_buffer_append(body, data, size) != 0) {
+    if (page_buffer_append_at_most(body, data, size, fetcher->max_body) != 0) {
         t->out_of_memory = true;
         return 0;
     }
-    fetcher->held += size;
+    fetcher->held += body->capacity - before;
     return size;
 }
 

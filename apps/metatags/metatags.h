@@ -120,8 +120,14 @@ typedef struct page_buffer {
 /* Room for more bytes after buffer->size, contents kept; the buffer is
  * page-aligned. 0, or -1 when out of memory. */
 int page_buffer_reserve(page_buffer *buffer, size_t more);
+/* The same, never growing the capacity past most (rounded up to 4 KiB)
+ * unless more needs it. */
+int page_buffer_reserve_at_most(page_buffer *buffer, size_t more, size_t most);
+/* The capacity page_buffer_reserve_at_most would leave. */
+size_t page_buffer_grown_capacity(const page_buffer *buffer, size_t more, size_t most);
 /* Appends size bytes (room reserved first). 0, or -1 when out of memory. */
 int page_buffer_append(page_buffer *buffer, const void *data, size_t size);
+int page_buffer_append_at_most(page_buffer *buffer, const void *data, size_t size, size_t most);
 
 /* What kind of file mode is, for messages: "a FIFO", "a socket", ... */
 const char *pages_file_kind(unsigned mode);
