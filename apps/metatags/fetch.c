@@ -1,29 +1,42 @@
-/* fetch.c: fetches URLs with libcurl, a whole span's transfers at once on one multi handle. */
+/* fetch.c: fetches URLs with libcurl, a whole span's transfers at once on one multi handle, their bodies bounded together. */
 #include "metatags.h"
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Bodies beyond this are cut off and reported rather than filling memory. */
-#define FETCH_MAX_BODY ((size_t)1 << 30)
+typedef struct fetcher fetcher;
 
 typedef struct transfer {
     CURL *easy;
+    fetcher *owner;
+    size_t slot;
     page_buffer body;
-    bool active, done, too_big;
+    bool active, done, too_big, out_of_memory, paused;
     CURLcode result;
     char error[CURL_ERROR_SIZE];
 } transfer;
 
+/* How the bodies are bounded together: a task's 32 transfers once held 32
+ * bodies at once (four gzip bombs of 0.9 MB took 3.9 GB). Now the body
+ * being waited for may grow to max_body, and the others only while the
+ * buffers of all bodies (their capacity: what is allocated) stay within
+ * max_body: one that would go over is paused
+ * (CURL_WRITEFUNC_PAUSE; libcurl gives the same bytes again on resume) until
+ * a scanned body is released. Pausing rather than failing keeps the output
+ * independent of which pages share a task. */
 struct fetcher {
     CURLM *multi;
     transfer **transfers; /* each apart: libcurl holds pointers to them */
     size_t capacity;
     long timeout_ms;
+    size_t max_body;
+    size_t held;    /* bytes allocated to the bodies not yet released */
+    size_t awaited; /* the slot fetcher_wait waits for, or SIZE_MAX */
 };
 
-fetcher *fetcher_create(long timeout_ms)
+fetcher *fetcher_create(long timeout_ms, size_t max_body)
 {
     fetcher *fetcher = calloc(1, sizeof *fetcher);
     if (fetcher == NULL)
@@ -34,6 +47,8 @@ fetcher *fetcher_create(long timeout_ms)
         return NULL;
     }
     fetcher->timeout_ms = timeout_ms;
+    fetcher->max_body = max_body;
+    fetcher->awaited = SIZE_MAX;
     return fetcher;
 }
 
@@ -45,9 +60,39 @@ void fetcher_reset(fetcher *fetcher)
             continue;
         if (t->active)
             curl_multi_remove_handle(fetcher->multi, t->easy);
-        t->active = t->done = t->too_big = false;
-        t->body.size = 0;
+        t->active = t->done = t->too_big = t->out_of_memory = t->paused = false;
+        free(t->body.data);
+        t->body.data = NULL;
+        t->body.size = t->body.capacity = 0;
     }
+    fetcher->held = 0;
+    fetcher->awaited = SIZE_MAX;
+}
+
+/* Lets the paused transfers try again; each pauses anew if still no room. */
+static void resume_paused(fetcher *fetcher)
+{
+    for (size_t i = 0; i < fetcher->capacity; i++) {
+        transfer *t = fetcher->transfers[i];
+        if (t != NULL && t->active && t->paused) {
+            t->paused = false;
+            curl_easy_pause(t->easy, CURLPAUSE_CONT);
+        }
+    }
+}
+
+void fetcher_release(fetcher *fetcher, size_t slot)
+{
+    if (slot >= fetcher->capacity || fetcher->transfers[slot] == NULL)
+        return;
+    transfer *t = fetcher->transfers[slot];
+    fetcher->held -= t->body.capacity < fetcher->held ? t->body.capacity : fetcher->held;
+    free(t->body.data);
+    t->body.data = NULL;
+    t->body.size = t->body.capacity = 0;
+    if (fetcher->awaited == slot)
+        fetcher->awaited = SIZE_MAX;
+    resume_paused(fetcher);
 }
 
 void fetcher_free(fetcher *fetcher)
@@ -69,16 +114,31 @@ void fetcher_free(fetcher *fetcher)
     free(fetcher);
 }
 
+/* libcurl's write callback: the bytes after decompression. Returning
+ * fewer than given stops the transfer with a write error, whose message
+ * ("Failure writing output to destination") fetcher_wait replaces. */
 static size_t receive(char *data, size_t one, size_t count, void *user)
 {
     transfer *t = user;
+    fetcher *fetcher = t->owner;
     size_t size = one * count;
     page_buffer *body = &t->body;
-    if (body->size + size > FETCH_MAX_BODY) {
+    if (size > fetcher->max_body - body->size) {
         t->too_big = true;
-        return 0; /* makes libcurl stop with a write error */
+        return 0;
     }
-    return page_buffer_append(body, data, size) == 0 ? size : 0;
+    size_t before = body->capacity;
+    size_t growth = page_buffer_grown_capacity(body, size, fetcher->max_body) - before;
+    if (t->slot != fetcher->awaited && growth > 0 && fetcher->held + growth > fetcher->max_body) {
+        t->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (page_buffer_append_at_most(body, data, size, fetcher->max_body) != 0) {
+        t->out_of_memory = true;
+        return 0;
+    }
+    fetcher->held += body->capacity - before;
+    return size;
 }
 
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url)
@@ -100,8 +160,10 @@ int fetcher_start(fetcher *fetcher, size_t slot, const char *url)
     if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
         return HPOOL_ENOMEM;
     curl_easy_reset(t->easy);
-    t->body.size = 0;
-    t->done = t->too_big = false;
+    fetcher_release(fetcher, slot);
+    t->owner = fetcher;
+    t->slot = slot;
+    t->done = t->too_big = t->out_of_memory = t->paused = false;
     t->error[0] = '\0';
     CURL *easy = t->easy;
     curl_easy_setopt(easy, CURLOPT_URL, url);
@@ -144,6 +206,11 @@ static void collect_finished(fetcher *fetcher)
 int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *message, size_t size)
 {
     transfer *t = fetcher->transfers[slot];
+    fetcher->awaited = slot;
+    if (t->paused) {
+        t->paused = false;
+        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    }
     while (!t->done) {
         int running = 0;
         CURLMcode rc = curl_multi_perform(fetcher->multi, &running);
@@ -156,7 +223,12 @@ int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *messag
         }
     }
     if (t->too_big) {
-        snprintf(message, size, "fetch failed: page larger than %zu bytes", FETCH_MAX_BODY);
+        snprintf(message, size, "larger than --max-page-size (more than %zu bytes, decompressed); skipped",
+                 fetcher->max_body);
+        return -1;
+    }
+    if (t->out_of_memory) {
+        snprintf(message, size, "fetch failed: out of memory after %zu bytes of the page", t->body.size);
         return -1;
     }
     if (t->result != CURLE_OK) {

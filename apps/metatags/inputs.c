@@ -1,13 +1,15 @@
 /* inputs.c: turns the command line's INPUTs (files, directories, @LIST files, URLs) into the list of pages. */
-#define _GNU_SOURCE /* strndup, getline */
+#define _GNU_SOURCE /* strndup */
 #include "metatags.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 bool input_is_url(const char *name)
 {
@@ -16,8 +18,17 @@ bool input_is_url(const char *name)
 
 static void report(input_list *list, const char *name, const char *why)
 {
-    fprintf(stderr, "metatags: %s: %s\n", name, why);
+    char *quoted = output_quote_name(name);
+    fprintf(stderr, "metatags: %s: %s\n", quoted != NULL ? quoted : name, why);
+    free(quoted);
     list->failures++;
+}
+
+static void report_not_regular(input_list *list, const char *name, unsigned mode)
+{
+    char why[128];
+    snprintf(why, sizeof why, "not a regular file (%s); skipped", pages_file_kind(mode));
+    report(list, name, why);
 }
 
 /* Takes name (malloc'd) into the list. */
@@ -62,6 +73,18 @@ static char *join(const char *directory, const char *name)
     if (path != NULL)
         sprintf(path, slash ? "%s%s" : "%s/%s", directory, name);
     return path;
+}
+
+/* The file type of a directory entry that is never a page, or 0. */
+static unsigned mode_of_type(unsigned char type)
+{
+    switch (type) {
+    case DT_FIFO: return S_IFIFO;
+    case DT_SOCK: return S_IFSOCK;
+    case DT_CHR: return S_IFCHR;
+    case DT_BLK: return S_IFBLK;
+    default: return 0;
+    }
 }
 
 /* The directories from the walk's top down to the one being read, to tell
@@ -129,6 +152,15 @@ static int walk(input_list *list, const char *path, const ancestor *parent)
                 free(child);
             continue;
         }
+        /* A FIFO named like a page would hang its reader, a device would
+         * never end: only regular files are pages. */
+        unsigned mode = mode_of_type(types[i]);
+        if (mode != 0) {
+            if (is_page_name(child))
+                report_not_regular(list, child, mode);
+            free(child);
+            continue;
+        }
         struct stat status;
         if (stat(child, &status) != 0) {
             if (is_page_name(child)) {
@@ -144,17 +176,23 @@ static int walk(input_list *list, const char *path, const ancestor *parent)
             while (seen != NULL && !(seen->device == status.st_dev && seen->inode == status.st_ino))
                 seen = seen->parent;
             if (seen != NULL) {
-                char why[4200];
-                snprintf(why, sizeof why, "directory loop: this is %s again; not walked twice", seen->path);
+                char *quoted = output_quote_name(seen->path);
+                char why[17000];
+                snprintf(why, sizeof why, "directory loop: this is %s again; not walked twice",
+                         quoted != NULL ? quoted : seen->path);
+                free(quoted);
                 report(list, child, why);
             } else {
                 ancestor here = {status.st_dev, status.st_ino, child, parent};
                 rc = walk(list, child, &here);
             }
             free(child);
-        } else if (is_page_name(child)) {
+        } else if (!is_page_name(child)) {
+            free(child);
+        } else if (S_ISREG(status.st_mode)) {
             rc = append(list, child, 0);
         } else {
+            report_not_regular(list, child, status.st_mode);
             free(child);
         }
     }
@@ -195,9 +233,13 @@ static int add_input(input_list *list, const char *name, bool listed)
         report(list, name, why);
         return 0;
     }
-    if (!S_ISDIR(status.st_mode)) {
+    if (S_ISREG(status.st_mode)) {
         char *copy = strdup(name);
         return copy != NULL ? append(list, copy, (uint64_t)status.st_size) : -1;
+    }
+    if (!S_ISDIR(status.st_mode)) {
+        report_not_regular(list, name, status.st_mode);
+        return 0;
     }
     size_t first = list->count;
     ancestor top = {status.st_dev, status.st_ino, name, NULL};
@@ -212,32 +254,147 @@ static int add_input(input_list *list, const char *name, bool listed)
     return 0;
 }
 
-/* One name per line; blank lines are skipped and a CR before the LF goes. */
+/* Reads a @LIST through a buffer of its own rather than getline, so that a
+ * line too long to be a name (a file of zeros, say, under ulimit -v) is
+ * skipped without being held, and a read error is told from the end. */
+typedef struct list_reader {
+    int fd;
+    char buffer[64 * 1024];
+    size_t start, end;
+    bool at_end;
+} list_reader;
+
+enum { LINE_READ = 0, LINE_END = -1, LINE_TOO_LONG = -2, LINE_HAS_NUL = -3, LINE_READ_ERROR = -4,
+       LINE_NO_MEMORY = -5 };
+
+/* The next line, without its LF, into *line (a buffer grown as needed);
+ * LINE_READ, or one of the others (errno set for LINE_READ_ERROR). A line
+ * over METATAGS_MAX_LIST_LINE or with a NUL byte is read to its end and
+ * refused. */
+static int next_line(list_reader *reader, char **line, size_t *capacity, size_t *length)
+{
+    size_t used = 0;
+    bool too_long = false, has_nul = false, any = false;
+    for (;;) {
+        if (reader->start == reader->end) {
+            if (reader->at_end)
+                break;
+            ssize_t got = read(reader->fd, reader->buffer, sizeof reader->buffer);
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0)
+                return LINE_READ_ERROR;
+            reader->start = 0;
+            reader->end = (size_t)got;
+            reader->at_end = got == 0;
+            continue;
+        }
+        any = true;
+        const char *from = reader->buffer + reader->start;
+        size_t available = reader->end - reader->start;
+        const char *newline = memchr(from, '\n', available);
+        size_t take = newline != NULL ? (size_t)(newline - from) : available;
+        reader->start += take + (newline != NULL);
+        if (memchr(from, '\0', take) != NULL)
+            has_nul = true;
+        if (!too_long && used + take > METATAGS_MAX_LIST_LINE)
+            too_long = true;
+        if (!too_long) {
+            if (used + take + 1 > *capacity) {
+                size_t grown_capacity = *capacity > 0 ? *capacity : 256;
+                while (grown_capacity < used + take + 1)
+                    grown_capacity *= 2;
+                char *grown = realloc(*line, grown_capacity);
+                if (grown == NULL)
+                    return LINE_NO_MEMORY;
+                *line = grown;
+                *capacity = grown_capacity;
+            }
+            memcpy(*line + used, from, take);
+            used += take;
+        }
+        if (newline != NULL)
+            break;
+    }
+    if (!any)
+        return LINE_END;
+    if (too_long)
+        return LINE_TOO_LONG;
+    if (has_nul)
+        return LINE_HAS_NUL;
+    (*line)[used] = '\0';
+    *length = used;
+    return LINE_READ;
+}
+
+/* One name per line; blank lines are skipped and a CR before the LF goes.
+ * A bad line is reported with its number and the list read on; a list that
+ * cannot be read (a directory, a read error) is reported as such. */
 static int add_list(input_list *list, const char *list_name)
 {
+    char shown[4200];
+    snprintf(shown, sizeof shown, "@%s", list_name);
     bool from_stdin = strcmp(list_name, "-") == 0;
-    FILE *file = from_stdin ? stdin : fopen(list_name, "r");
-    if (file == NULL) {
-        char why[256];
+    /* A FIFO is a fine list (find ... | metatags @/dev/stdin): it is read
+     * here, once, on the root, and waiting for its writer is right. */
+    int fd = from_stdin ? STDIN_FILENO : open(list_name, O_RDONLY | O_CLOEXEC);
+    char why[256];
+    if (fd < 0) {
         snprintf(why, sizeof why, "cannot open list: %s", strerror(errno));
-        char shown[4200];
-        snprintf(shown, sizeof shown, "@%s", list_name);
         report(list, shown, why);
         return 0;
     }
+    struct stat status;
+    if (fstat(fd, &status) == 0 && S_ISDIR(status.st_mode)) {
+        report(list, shown, "cannot read list: is a directory (give it without the @ to walk it)");
+        if (!from_stdin)
+            close(fd);
+        return 0;
+    }
+    list_reader *reader = malloc(sizeof *reader);
+    if (reader == NULL) {
+        if (!from_stdin)
+            close(fd);
+        return -1;
+    }
+    reader->fd = fd;
+    reader->start = reader->end = 0;
+    reader->at_end = false;
     char *line = NULL;
-    size_t capacity = 0;
-    ssize_t length;
+    size_t capacity = 0, length = 0;
     int rc = 0;
-    while (rc == 0 && (length = getline(&line, &capacity, file)) >= 0) {
-        while (length > 0 && (line[length - 1] == '\n' || line[length - 1] == '\r'))
+    for (size_t number = 1; rc == 0; number++) {
+        int got = next_line(reader, &line, &capacity, &length);
+        if (got == LINE_END)
+            break;
+        if (got == LINE_NO_MEMORY) {
+            rc = -1;
+            break;
+        }
+        if (got == LINE_READ_ERROR) {
+            snprintf(why, sizeof why, "cannot read list at line %zu: %s; the rest of the list is not read", number,
+                     strerror(errno));
+            report(list, shown, why);
+            break;
+        }
+        if (got == LINE_TOO_LONG || got == LINE_HAS_NUL) {
+            if (got == LINE_TOO_LONG)
+                snprintf(why, sizeof why, "line %zu: longer than %zu bytes, not a name; skipped", number,
+                         METATAGS_MAX_LIST_LINE);
+            else
+                snprintf(why, sizeof why, "line %zu: has a NUL byte, not a name; skipped", number);
+            report(list, shown, why);
+            continue;
+        }
+        while (length > 0 && line[length - 1] == '\r')
             line[--length] = '\0';
         if (length > 0)
             rc = add_input(list, line, true);
     }
     free(line);
+    free(reader);
     if (!from_stdin)
-        fclose(file);
+        close(fd);
     return rc;
 }
 

@@ -21,10 +21,12 @@ static const char usage_text[] =
     "The pages are read on a pool of worker threads in one or more MPI ranks.\n"
     "\n"
     "INPUT is one of:\n"
-    "  FILE            an HTML page\n"
+    "  FILE            an HTML page: a regular file (a FIFO, socket or device is\n"
+    "                  reported and skipped, never read)\n"
     "  DIRECTORY       every file under it whose name ends in .html or .htm,\n"
     "                  recursively, symbolic links followed, in bytewise order\n"
-    "                  of their paths\n"
+    "                  of their paths; one so named that is not a regular file\n"
+    "                  is reported and skipped\n"
     "  @LIST           each line of the file LIST is an INPUT (not an @LIST);\n"
     "                  @- reads the list from stdin; a line ending in .html or\n"
     "                  .htm is read as a page (a directory so named is reported)\n"
@@ -32,28 +34,38 @@ static const char usage_text[] =
     "\n"
     "output (stdout):\n"
     "  default         PATH<TAB>MATCH per match: pages in input order, matches\n"
-    "                  in page order\n"
+    "                  in page order; raw bytes, like grep -o (a TAB or newline\n"
+    "                  in a path or match makes the line ambiguous: use\n"
+    "                  --format tsv or jsonl to parse it back)\n"
     "  --unordered     the same lines, pages in the order they complete; each\n"
     "                  page's lines stay together\n"
     "  --count         COUNT<TAB>MATCH per distinct match, by count descending,\n"
     "                  then by the match's bytes; the same for any number of\n"
-    "                  ranks and threads\n"
+    "                  ranks and threads; MATCH raw, or escaped by --format tsv\n"
+    "  --format tsv    the same lines with TAB, newline, CR and backslash in\n"
+    "                  PATH and MATCH written as \\t, \\n, \\r and \\\\ (PostgreSQL's\n"
+    "                  COPY text format): split at the one TAB, then unescape\n"
     "  --format jsonl  one JSON object per line instead: {\"path\":...,\"match\":...}\n"
     "                  or {\"match\":...,\"count\":N}. Strings are the bytes as\n"
     "                  UTF-8; a byte that is not part of valid UTF-8 is written\n"
     "                  as \\udcXX (U+DC00 + the byte, Python's surrogateescape),\n"
     "                  so json.loads(line)[\"match\"].encode(\"utf-8\",\n"
     "                  \"surrogateescape\") gives back the exact bytes.\n"
-    "                  --format tsv is the default; its fields are raw bytes.\n"
+    "  --format raw    the default\n"
     "\n"
     "options:\n"
-    "  --pattern REGEX PCRE2 syntax, matched against bytes (no UTF mode), with\n"
+    "  --pattern REGEX PCRE2 syntax, matched against bytes (no UTF mode unless it\n"
+    "                  starts with (*UTF)), with\n"
     "                  newline = \\n; prints whole matches, groups ignored\n"
     "  -i, --ignore-case  caseless (ASCII letters)\n"
     "  --progress      a progress line on stderr: pages done / total, MB/s, ETA;\n"
     "                  on by default when stderr is a terminal\n"
     "  --no-progress   no progress line\n"
     "  --timeout S     seconds allowed per URL (default 30)\n"
+    "  --max-page-size N  bytes a page may have, read or fetched (decompressed),\n"
+    "                  with K, M or G for KiB, MiB, GiB (default 64M); a larger\n"
+    "                  one is reported and skipped. A task's fetched bodies\n"
+    "                  together hold at most twice this: transfers wait for room\n"
     "  --chunksize C   pages per task; URLs in one task are fetched at once, so\n"
     "                  with URLs C is also the transfers per worker thread\n"
     "                  (default for URLs: 32; for files the pool adapts it)\n"
@@ -65,18 +77,23 @@ static const char usage_text[] =
     "\n"
     "bad input: each of these gets a line 'metatags: INPUT: why' on stderr, and\n"
     "every other page's matches are still printed: a missing or unreadable\n"
-    "file, a directory loop, a URL that fails or times out (HTTP status >= 400\n"
-    "fails), an empty page, a binary page (a NUL byte) or one that is not UTF-8\n"
-    "(both still searched as bytes, their matches printed), a tag left open for\n"
-    "over 1 MiB of its line, and a page where PCRE2's match limit stops a\n"
-    "pattern that backtracks too much (the matches before it are printed).\n"
+    "file, a FIFO, socket or device, a page over --max-page-size, a directory\n"
+    "given as @LIST, a @LIST line over 1 MiB or with a NUL byte (the rest of\n"
+    "the list is read), a directory loop, a URL that fails or times out (HTTP\n"
+    "status >= 400 fails), out of memory (named as such), an empty page, a\n"
+    "binary page (a NUL byte) or one that is not UTF-8 (both still searched as\n"
+    "bytes, their matches printed), a tag left open for over 1 MiB of its line,\n"
+    "and a page where PCRE2's match limit stops a pattern that backtracks too\n"
+    "much (the matches before it are printed). In INPUT, TAB, newline, CR and\n"
+    "backslash are written \\t, \\n, \\r and \\\\, other control bytes \\xNN.\n"
     "\n"
     "MPI: started by mpirun or srun, rank 0 reads the inputs and prints; every\n"
     "rank's threads read, fetch and match pages.\n"
     "\n"
     "exit status:\n"
     "  0  every input was read and searched without a report\n"
-    "  1  some input was reported on stderr, or a run-time error occurred\n"
+    "  1  some input was reported on stderr (skipped, or searched with a\n"
+    "     warning), or a run-time error occurred\n"
     "  2  usage error: unknown option, bad value, no INPUT, invalid pattern\n"
     "     (with PCRE2's message and the offset in the pattern)\n";
 
@@ -88,10 +105,35 @@ typedef struct settings {
     size_t chunksize;
     int threads;
     long timeout_ms;
+    size_t max_page_size;
     char **inputs;
     int input_count;
     char error[512]; /* a usage error, printed by rank 0 only */
 } settings;
+
+/* A byte count: digits, then K, M or G (powers of 1024), at most 2^40. */
+static bool parse_size(const char *text, size_t *value)
+{
+    char *end;
+    errno = 0;
+    if (text[0] < '0' || text[0] > '9')
+        return false;
+    unsigned long long parsed = strtoull(text, &end, 10);
+    int shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift > 0)
+        end++;
+    const unsigned long long most = 1ull << 40;
+    if (errno != 0 || *end != '\0' || parsed < 1 || parsed > most >> shift)
+        return false;
+    *value = (size_t)(parsed << shift);
+    return true;
+}
 
 static bool parse_positive(const char *text, long long max, long long *value)
 {
@@ -109,7 +151,7 @@ static bool parse_positive(const char *text, long long max, long long *value)
 static void parse_arguments(int argc, char **argv, settings *settings)
 {
     enum { OPT_COUNT = 256, OPT_UNORDERED, OPT_FORMAT, OPT_PATTERN, OPT_PROGRESS, OPT_NO_PROGRESS,
-           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS, OPT_VERSION };
+           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS, OPT_MAX_PAGE_SIZE, OPT_VERSION };
     static const struct option long_options[] = {
         {"count", no_argument, NULL, OPT_COUNT},
         {"unordered", no_argument, NULL, OPT_UNORDERED},
@@ -121,6 +163,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"chunksize", required_argument, NULL, OPT_CHUNKSIZE},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"max-page-size", required_argument, NULL, OPT_MAX_PAGE_SIZE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -128,6 +171,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
     settings->pattern = "<meta .*?>";
     settings->progress = -1;
     settings->timeout_ms = 30000;
+    settings->max_page_size = METATAGS_DEFAULT_MAX_PAGE_SIZE;
     opterr = 0;
     int option;
     long long value;
@@ -136,12 +180,14 @@ static void parse_arguments(int argc, char **argv, settings *settings)
         case OPT_COUNT: settings->count = true; break;
         case OPT_UNORDERED: settings->unordered = true; break;
         case OPT_FORMAT:
-            if (strcmp(optarg, "tsv") == 0)
+            if (strcmp(optarg, "raw") == 0)
+                settings->format = FORMAT_RAW;
+            else if (strcmp(optarg, "tsv") == 0)
                 settings->format = FORMAT_TSV;
             else if (strcmp(optarg, "jsonl") == 0)
                 settings->format = FORMAT_JSONL;
             else
-                snprintf(settings->error, sizeof settings->error, "--format takes tsv or jsonl, not '%s'", optarg);
+                snprintf(settings->error, sizeof settings->error, "--format takes raw, tsv or jsonl, not '%s'", optarg);
             break;
         case OPT_PATTERN: settings->pattern = optarg; break;
         case 'i': settings->caseless = true; break;
@@ -171,13 +217,25 @@ static void parse_arguments(int argc, char **argv, settings *settings)
                 snprintf(settings->error, sizeof settings->error, "--threads takes an integer in 1..4096, not '%s'",
                          optarg);
             break;
+        case OPT_MAX_PAGE_SIZE:
+            if (!parse_size(optarg, &settings->max_page_size))
+                snprintf(settings->error, sizeof settings->error,
+                         "--max-page-size takes bytes in 1..2^40, with K, M or G for KiB, MiB or GiB, not '%s'",
+                         optarg);
+            break;
         case 'h': settings->help = true; break;
         case OPT_VERSION: settings->version = true; break;
         case ':':
             snprintf(settings->error, sizeof settings->error, "option '%s' needs a value", argv[optind - 1]);
             break;
         default:
-            snprintf(settings->error, sizeof settings->error, "unknown option '%s'", argv[optind - 1]);
+            /* A short option inside a word (-q.html) leaves optind on that
+             * word, or past it when it was the word's last letter: optopt
+             * names it either way. A long one has no optopt. */
+            if (optopt != 0)
+                snprintf(settings->error, sizeof settings->error, "unknown option '-%c'", optopt);
+            else
+                snprintf(settings->error, sizeof settings->error, "unknown option '%s'", argv[optind - 1]);
             break;
         }
         if (settings->error[0] != '\0')
@@ -409,6 +467,7 @@ int main(int argc, char **argv)
     parse_arguments(argc, argv, &settings);
     static worker_config config;
     config.timeout_ms = settings.timeout_ms;
+    config.max_page_size = settings.max_page_size;
     if (settings.error[0] == '\0' && !settings.help && !settings.version) {
         char why[300];
         if (scan_pattern_compile(&config.pattern, settings.pattern, settings.caseless, why, sizeof why) != 0)

@@ -14,6 +14,17 @@
  * is reported: Python's findall finds nothing there either. */
 #define METATAGS_LONG_TAG_BYTES ((size_t)1 << 20)
 
+/* --max-page-size's default: far above real pages (the largest on this
+ * machine's /usr/share/doc is Node.js's one-page API, 8.4 MB; python3.11-doc's
+ * largest is 2.6 MB), far below memory: a thread holds one file page, or a
+ * task's fetched bodies of at most twice this (see fetch.c), so 64 threads
+ * stay under 8 GiB even on hostile input. */
+#define METATAGS_DEFAULT_MAX_PAGE_SIZE ((size_t)64 << 20)
+
+/* A @LIST line longer than this is not a name (PATH_MAX is 4096 bytes): it
+ * is reported and skipped, and the list read on, without holding it. */
+#define METATAGS_MAX_LIST_LINE ((size_t)1 << 20)
+
 /* ---- Byte checks (bytes.c) --------------------------------------------- */
 
 /* Where a page first stops being UTF-8 text, if it does. */
@@ -73,7 +84,8 @@ typedef struct scan_outcome {
 } scan_outcome;
 
 /* Calls on_match for each match of re.findall semantics: leftmost,
- * non-overlapping, an empty match advances by one. Returns on_match's first
+ * non-overlapping, an empty match advances by one character (a byte unless
+ * the pattern sets (*UTF)). Returns on_match's first
  * non-zero return, else 0; outcome says if the scan stopped early. */
 int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
               scan_outcome *outcome);
@@ -108,20 +120,38 @@ typedef struct page_buffer {
 /* Room for more bytes after buffer->size, contents kept; the buffer is
  * page-aligned. 0, or -1 when out of memory. */
 int page_buffer_reserve(page_buffer *buffer, size_t more);
+/* The same, never growing the capacity past most (rounded up to 4 KiB)
+ * unless more needs it. */
+int page_buffer_reserve_at_most(page_buffer *buffer, size_t more, size_t most);
+/* The capacity page_buffer_reserve_at_most would leave. */
+size_t page_buffer_grown_capacity(const page_buffer *buffer, size_t more, size_t most);
 /* Appends size bytes (room reserved first). 0, or -1 when out of memory. */
 int page_buffer_append(page_buffer *buffer, const void *data, size_t size);
+int page_buffer_append_at_most(page_buffer *buffer, const void *data, size_t size, size_t most);
 
-/* Reads a whole file; on error writes why into message and returns -1. */
-int pages_read_file(const char *path, page_buffer *buffer, char *message, size_t size);
+/* What kind of file mode is, for messages: "a FIFO", "a socket", ... */
+const char *pages_file_kind(unsigned mode);
+
+/* Reads a whole regular file of at most max_size bytes; refuses any other
+ * kind of file without waiting on it (a FIFO is opened non-blocking). On
+ * error writes why into message and returns -1. */
+int pages_read_file(const char *path, size_t max_size, page_buffer *buffer, char *message, size_t size);
 
 typedef struct fetcher fetcher;
-fetcher *fetcher_create(long timeout_ms);
+/* Each body is cut off at max_body bytes (decompressed) and reported; the
+ * bodies of a task's transfers together hold at most 2 * max_body bytes:
+ * the body being waited for, and the others together up to max_body (a
+ * transfer that would go over waits, paused, until bodies are released). */
+fetcher *fetcher_create(long timeout_ms, size_t max_body);
 void fetcher_free(fetcher *fetcher);
 /* Starts fetching url as transfer slot (0.. slots-1 of this batch). */
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url);
 /* Waits for slot's transfer; on success its body is in *body (owned by the
- * fetcher until fetcher_reset); on failure message says why. */
+ * fetcher until fetcher_release or fetcher_reset); on failure message says
+ * why. */
 int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *message, size_t size);
+/* Frees slot's body, making room for the transfers still running. */
+void fetcher_release(fetcher *fetcher, size_t slot);
 /* Cancels and forgets every transfer. */
 void fetcher_reset(fetcher *fetcher);
 
@@ -133,6 +163,7 @@ void fetcher_reset(fetcher *fetcher);
 typedef struct worker_config {
     scan_pattern pattern;
     long timeout_ms;      /* per URL */
+    size_t max_page_size; /* per page, read or fetched (decompressed) */
 } worker_config;
 
 /* A span function over page names: streams get one record per page (see
@@ -144,13 +175,18 @@ void worker_fini(void *state, void *user);
 
 /* ---- Output (output.c) ----------------------------------------------------- */
 
-enum output_format { FORMAT_TSV, FORMAT_JSONL };
+/* RAW writes the bytes as they are (like grep -o); TSV escapes TAB, LF, CR
+ * and backslash in each field as PostgreSQL's COPY text format does. */
+enum output_format { FORMAT_RAW, FORMAT_TSV, FORMAT_JSONL };
 
 void output_match(FILE *out, enum output_format format, const char *path, size_t path_size,
                   const uint8_t *match, size_t match_size);
 void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count);
 /* A JSON string of any bytes: UTF-8 passes through, others become \udcXX. */
 void output_json_string(FILE *out, const uint8_t *data, size_t size);
+/* A name for a line on stderr, malloc'd: TAB, LF, CR and backslash as \t,
+ * \n, \r and \\, other control bytes as \xNN. NULL when out of memory. */
+char *output_quote_name(const char *name);
 
 /* ---- Progress (progress.c) ---------------------------------------------------- */
 

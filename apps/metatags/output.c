@@ -1,7 +1,56 @@
-/* output.c: writes matches and counts as tab-separated lines or JSON lines. */
+/* output.c: writes matches and counts as raw or escaped tab-separated lines or JSON lines, and quotes names for stderr. */
 #include "metatags.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One field of --format tsv: PostgreSQL's COPY text format, reduced to the
+ * four bytes that would make a line ambiguous. A backslash is always
+ * doubled, so no other escape (\N, \x41, \.) can appear by accident. */
+static void output_tsv_field(FILE *out, const uint8_t *data, size_t size)
+{
+    size_t plain = 0;
+    for (size_t i = 0; i < size; i++) {
+        const char *escape;
+        switch (data[i]) {
+        case '\t': escape = "\\t"; break;
+        case '\n': escape = "\\n"; break;
+        case '\r': escape = "\\r"; break;
+        case '\\': escape = "\\\\"; break;
+        default: continue;
+        }
+        fwrite(data + plain, 1, i - plain, out);
+        fputs(escape, out);
+        plain = i + 1;
+    }
+    fwrite(data + plain, 1, size - plain, out);
+}
+
+char *output_quote_name(const char *name)
+{
+    size_t length = strlen(name);
+    char *quoted = malloc(4 * length + 1);
+    if (quoted == NULL)
+        return NULL;
+    char *at = quoted;
+    for (size_t i = 0; i < length; i++) {
+        unsigned char byte = (unsigned char)name[i];
+        switch (byte) {
+        case '\t': *at++ = '\\'; *at++ = 't'; break;
+        case '\n': *at++ = '\\'; *at++ = 'n'; break;
+        case '\r': *at++ = '\\'; *at++ = 'r'; break;
+        case '\\': *at++ = '\\'; *at++ = '\\'; break;
+        default:
+            if (byte < 0x20 || byte == 0x7F)
+                at += sprintf(at, "\\x%02X", byte);
+            else
+                *at++ = (char)byte;
+        }
+    }
+    *at = '\0';
+    return quoted;
+}
 
 void output_json_string(FILE *out, const uint8_t *data, size_t size)
 {
@@ -45,10 +94,17 @@ void output_json_string(FILE *out, const uint8_t *data, size_t size)
 void output_match(FILE *out, enum output_format format, const char *path, size_t path_size, const uint8_t *match,
                   size_t match_size)
 {
-    if (format == FORMAT_TSV) {
+    if (format == FORMAT_RAW) {
         fwrite(path, 1, path_size, out);
         putc('\t', out);
         fwrite(match, 1, match_size, out);
+        putc('\n', out);
+        return;
+    }
+    if (format == FORMAT_TSV) {
+        output_tsv_field(out, (const uint8_t *)path, path_size);
+        putc('\t', out);
+        output_tsv_field(out, match, match_size);
         putc('\n', out);
         return;
     }
@@ -61,9 +117,12 @@ void output_match(FILE *out, enum output_format format, const char *path, size_t
 
 void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count)
 {
-    if (format == FORMAT_TSV) {
+    if (format != FORMAT_JSONL) {
         fprintf(out, "%" PRIu64 "\t", count);
-        fwrite(match, 1, match_size, out);
+        if (format == FORMAT_TSV)
+            output_tsv_field(out, match, match_size);
+        else
+            fwrite(match, 1, match_size, out);
         putc('\n', out);
         return;
     }

@@ -75,7 +75,9 @@ void progress_report(progress *progress, const char *path, const char *message)
         fputs("\r\033[K", stderr);
         progress->line_shown = false;
     }
-    fprintf(stderr, "metatags: %s: %s\n", path, message);
+    char *quoted = output_quote_name(path);
+    fprintf(stderr, "metatags: %s: %s\n", quoted != NULL ? quoted : path, message);
+    free(quoted);
     if (progress != NULL)
         pthread_mutex_unlock(&progress->lock);
 }

@@ -138,7 +138,14 @@ static void stop(scan_outcome *outcome, size_t offset, int code)
     outcome->stop_code = code;
 }
 
-/* Patterns without a literal start: PCRE2 searches the whole page. */
+/* Patterns without a literal start: PCRE2 searches the whole page.
+ * After an empty match the next search starts at the same offset with
+ * PCRE2_NOTEMPTY_ATSTART, not anchored: a non-empty match may start where
+ * the empty one did (Python 3.7+), and otherwise PCRE2 itself moves on, by
+ * a whole character in UTF mode, where stepping one byte would land inside
+ * a character ("bad offset into UTF string"). The start offset stays where
+ * the last match ended, so \G holds only there: one empty match for \G, as
+ * in Perl, not one at every position. */
 static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
                            scan_outcome *outcome)
 {
@@ -147,22 +154,10 @@ static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, s
     bool after_empty = false;
     while (offset <= size) {
         size_t start, end;
-        int rc;
-        if (after_empty) {
-            /* Python 3.7+: a non-empty match may start where an empty one
-             * did; otherwise move on by one byte. */
-            rc = match_once(scanner, pattern->code, page, size, offset, PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED,
+        int rc = match_once(scanner, pattern->code, page, size, offset, after_empty ? PCRE2_NOTEMPTY_ATSTART : 0,
                             &start, &end);
-            if (rc == 0) {
-                after_empty = false;
-                offset++;
-                continue;
-            }
-        } else {
-            rc = match_once(scanner, pattern->code, page, size, offset, 0, &start, &end);
-            if (rc == 0)
-                break;
-        }
+        if (rc == 0)
+            break;
         if (rc < 0) {
             stop(outcome, offset, rc);
             return 0;

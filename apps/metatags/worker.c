@@ -148,7 +148,8 @@ static int emit_report_pair(worker_state *state, uint64_t index)
 
 /* Item i's bytes: its finished transfer, or the file read into the
  * thread's buffer. On failure the reason is added to the page's report. */
-static int page_of(worker_state *state, size_t i, const char *name, page_buffer **page)
+static int page_of(worker_state *state, const worker_config *config, size_t i, const char *name,
+                   page_buffer **page)
 {
     char why[512];
     if (input_is_url(name)) {
@@ -158,7 +159,7 @@ static int page_of(worker_state *state, size_t i, const char *name, page_buffer 
         }
         return 0;
     }
-    if (pages_read_file(name, &state->file, why, sizeof why) != 0) {
+    if (pages_read_file(name, config->max_page_size, &state->file, why, sizeof why) != 0) {
         add_problem(state, "%s", why);
         return -1;
     }
@@ -176,7 +177,7 @@ static int start_transfers(worker_state *state, const worker_config *config, con
         hpool_span_input(span, i, &data, &size);
         if (!input_is_url(data))
             continue;
-        if (state->fetcher == NULL && (state->fetcher = fetcher_create(config->timeout_ms)) == NULL)
+        if (state->fetcher == NULL && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size)) == NULL)
             return HPOOL_ENOMEM;
         int rc = fetcher_start(state->fetcher, i, data);
         if (rc != 0)
@@ -198,8 +199,11 @@ int worker_map_pages(hpool_span *span, void *user)
         state->problems_size = 0;
         state->matches.size = 0;
         page_buffer *page;
-        if (page_of(state, i, data, &page) == 0)
+        if (page_of(state, config, i, data, &page) == 0)
             rc = check_and_scan(state, page, span->emitter != NULL ? emit_match : record_match);
+        /* Scanned: its room goes to the transfers still running. */
+        if (state->fetcher != NULL && input_is_url(data))
+            fetcher_release(state->fetcher, i);
         if (rc != 0)
             break;
         if (span->emitter == NULL)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """reference.py: what metatags must print, computed with Python's re.findall, for golden files and tests.
 
-    reference.py [--count] [--format tsv|jsonl] [--pattern P] [-i] INPUT...
+    reference.py [--count] [--format raw|jsonl] [--pattern P] [-i] INPUT...
 
 INPUTs are files, directories (walked like metatags: names ending .html or
 .htm, symbolic links followed, whole paths sorted bytewise) or @LIST files.
@@ -71,7 +71,10 @@ def main():
         else:
             inputs.append(os.fsencode(a))
         i += 1
-    regex = re.compile(pattern, flags)
+    # (*UTF) makes PCRE2 match characters: Python's str patterns on the
+    # decoded page do the same (an empty match moves on by a character).
+    utf = pattern.startswith(b"(*UTF)")
+    regex = re.compile(pattern[len(b"(*UTF)"):].decode() if utf else pattern, flags)
     out = sys.stdout.buffer
     counts = Counter()
     for argument in inputs:
@@ -83,7 +86,10 @@ def main():
                 continue
             # findall's matches; for patterns with groups findall would give
             # the groups, metatags (like grep -o) the whole match.
-            for match in (m.group(0) for m in regex.finditer(data)):
+            text = data.decode("utf-8") if utf else data
+            for match in (m.group(0) for m in regex.finditer(text)):
+                if utf:
+                    match = match.encode("utf-8")
                 if count:
                     counts[match] += 1
                 elif jsonl:

@@ -8,6 +8,8 @@ Writes the port it listens on (127.0.0.1, chosen by the kernel) to PORT_FILE.
                 at once are counted
   /stall/NAME   never answers (for timeouts)
   /stats        the most /delay/ requests that were in flight at once
+  /gzip-bomb/N  260 kB, Content-Encoding: gzip, that inflate to 256 MiB of
+                zeros (N is anything: many URLs, one body, made once)
 """
 import functools
 import os
@@ -15,8 +17,21 @@ import http.server
 import sys
 import threading
 import time
+import zlib
 
 lock = threading.Lock()
+bomb_lock = threading.Lock()
+bomb = None
+
+
+def gzip_bomb():
+    global bomb
+    with bomb_lock:
+        if bomb is None:
+            compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip format
+            zeros = bytes(1 << 20)
+            bomb = b"".join(compressor.compress(zeros) for _ in range(256)) + compressor.flush()
+        return bomb
 in_flight = 0
 most_in_flight = 0
 
@@ -30,6 +45,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.path == "/stats":
             body = str(most_in_flight).encode()
             self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        if self.path.startswith("/gzip-bomb/"):
+            body = gzip_bomb()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
