@@ -27,10 +27,7 @@ for example in header_example readme_example; do
     echo "extract_examples.sh: found no $example" >&2
     exit 1
   fi
-  # Rewritten only when changed, so an unchanged example is not rebuilt.
-  if cmp -s "$output_dir/$example.c.new" "$output_dir/$example.c"; then
-    rm "$output_dir/$example.c.new"
-  else
-    mv "$output_dir/$example.c.new" "$output_dir/$example.c"
-  fi
+  # Always rewritten, so the file is newer than what it came from and make
+  # does not run this again for each target that compiles it.
+  mv "$output_dir/$example.c.new" "$output_dir/$example.c"
 done
