@@ -393,6 +393,9 @@ int hpool__env_positive(const char *name, long *value);
 /* HPOOL_BIND (when bind is 0) and HPOOL_PLACEMENT (when placement is 0)
  * are each unset or one of the words: 0, or HPOOL_EINVAL naming them. */
 int hpool__check_placement_environment(int bind, int placement);
+/* A yes/no variable: *value 1, 0, or -1 when unset; HPOOL_EINVAL (with a
+ * detail listing the words) when set to anything else. */
+int hpool__env_yes_no(const char *name, int *value);
 bool hpool__launched_by_mpi_launcher(void);
 /* Whether hpool pins threads: options.bind, else HPOOL_BIND; never when
  * OMP_PROC_BIND is false, and OpenMP's own binding comes first (team.c). */

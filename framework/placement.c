@@ -435,6 +435,13 @@ static int check_words(const char *name)
     return hpool__fail(HPOOL_EINVAL, "%s is \"%.64s\": give one of %s (or unset it)", name, text, words);
 }
 
+int hpool__env_yes_no(const char *name, int *value)
+{
+    int rc = check_words(name);
+    *value = rc != 0 ? -1 : env_is(name, yes_words) ? 1 : env_is(name, no_words) ? 0 : -1;
+    return rc;
+}
+
 int hpool__check_placement_environment(int bind, int placement)
 {
     int rc = bind == 0 ? check_words("HPOOL_BIND") : 0;

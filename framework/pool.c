@@ -320,10 +320,10 @@ static int configure(hpool_pool *pool, const hpool_options *options)
     /* a timeout of under four heartbeats would take a late one for a stall */
     if (pool->stall_timeout_ns != 0 && pool->stall_timeout_ns < 4 * (uint64_t)HPOOL__HEARTBEAT_NS)
         pool->stall_timeout_ns = 4 * (uint64_t)HPOOL__HEARTBEAT_NS;
-    const char *crash = getenv("HPOOL_CRASH_REPORT");
-    bool crash_off_by_environment = crash != NULL && (strcmp(crash, "0") == 0 || strcmp(crash, "off") == 0
-                                                      || strcmp(crash, "no") == 0);
-    pool->crash_report = options->crash_report > 0 || (options->crash_report == 0 && !crash_off_by_environment);
+    int crash_by_environment = -1;
+    if (options->crash_report == 0 && (rc = hpool__env_yes_no("HPOOL_CRASH_REPORT", &crash_by_environment)) != 0)
+        return rc;
+    pool->crash_report = options->crash_report > 0 || (options->crash_report == 0 && crash_by_environment != 0);
     pool->root = options->root;
     hpool__team_rank_cpus(&pool->team.cpus);
     const char *threads_origin;

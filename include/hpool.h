@@ -569,8 +569,9 @@ typedef struct hpool_options {
      * and the signal then takes its default action (a core dump; mpirun
      * ends the job). Written with async-signal-safe calls only; a signal
      * elsewhere goes to the handler there was before. 0 takes
-     * HPOOL_CRASH_REPORT (0, off or no: none), else on; -1 never installs
-     * a handler, for programs that have their own; 1 installs it. */
+     * HPOOL_CRASH_REPORT (0, false, no, off: none; 1, true, yes, on: on;
+     * other words: HPOOL_EINVAL), else on; -1 never installs a handler,
+     * for programs that have their own; 1 installs it. */
     int crash_report;
     /* Report an item that has run for longer than this many seconds, once,
      * on stderr: rank, host, thread, function and index, to find a stuck

@@ -38,5 +38,10 @@ run slow
 grep -q 'HPOOL_SLOW_ITEM is "abc"' <<<"$err" && [ "$status" -ne 0 ] && echo "ok   HPOOL_SLOW_ITEM=abc is refused" ||
   fail "HPOOL_SLOW_ITEM=abc: status $status: $err"
 
+extra=(HPOOL_CRASH_REPORT=maybe)
+run slow
+grep -q 'HPOOL_CRASH_REPORT is "maybe"' <<<"$err" && [ "$status" -ne 0 ] && echo "ok   HPOOL_CRASH_REPORT=maybe is refused" ||
+  fail "HPOOL_CRASH_REPORT=maybe: status $status: $err"
+
 [ "$failures" -eq 0 ] && echo "crash: all checks passed"
 exit $((failures != 0))
