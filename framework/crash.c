@@ -14,6 +14,7 @@
 typedef struct worker_identity {
     const hpool__team *team;
     hpool__worker_status *status;
+    const hpool_task *task; /* an item function's, while it runs */
     int thread;
     char host[64];
 } worker_identity;
@@ -32,6 +33,8 @@ void hpool__crash_worker_started(const hpool__team *team, int thread)
     if (gethostname(this_worker.host, sizeof this_worker.host - 1) != 0)
         strcpy(this_worker.host, "?");
 }
+
+__thread const hpool_task *hpool__running_task __attribute__((tls_model("initial-exec")));
 
 /* ---- Async-signal-safe formatting: no stdio, no allocation ------------- */
 
@@ -96,6 +99,11 @@ static void describe_work(line *out, const char *what, const worker_identity *wo
     int function = atomic_load_explicit(&status->function, memory_order_relaxed);
     uint64_t item = atomic_load_explicit(&status->item, memory_order_relaxed);
     uint64_t count = atomic_load_explicit(&status->count, memory_order_relaxed);
+    if (worker->task != NULL && kind == HPOOL__WORK_MAP) {
+        /* the crashing thread itself: the exact item */
+        item = worker->task->index;
+        count = 1;
+    }
     put_text(out, "hpool: rank ");
     put_number(out, (uint64_t)worker->team->rank);
     put_text(out, " (");
@@ -128,7 +136,8 @@ static void crash_handler(int sig, siginfo_t *info, void *context)
 {
     (void)info;
     (void)context;
-    const worker_identity *worker = &this_worker;
+    worker_identity *worker = &this_worker;
+    worker->task = hpool__running_task;
     if (worker->status != NULL
         && atomic_load_explicit(&worker->status->kind, memory_order_relaxed) != HPOOL__WORK_IDLE) {
         line out = {.used = 0};
@@ -203,9 +212,11 @@ void hpool__track_workers(hpool_pool *pool)
     for (int t = 0; t < team->thread_count; t++) {
         hpool__worker_status *status = &team->statuses[t];
         uint64_t sequence = atomic_load_explicit(&status->sequence, memory_order_relaxed);
+        uint64_t item = atomic_load_explicit(&status->item, memory_order_relaxed);
         int kind = atomic_load_explicit(&status->kind, memory_order_relaxed);
-        if (kind == HPOOL__WORK_IDLE || sequence != status->seen_sequence) {
+        if (kind == HPOOL__WORK_IDLE || sequence != status->seen_sequence || item != status->seen_item) {
             status->seen_sequence = sequence;
+            status->seen_item = item;
             status->seen_since_ns = now;
             status->reported = false;
             continue;

@@ -187,13 +187,17 @@ typedef struct hpool__team_job {
  * engine): relaxed atomics, plain stores on the hot path. */
 enum hpool__work_kind { HPOOL__WORK_IDLE, HPOOL__WORK_MAP, HPOOL__WORK_SPAN, HPOOL__WORK_INIT };
 typedef struct hpool__worker_status {
-    _Atomic int kind;                /* an hpool__work_kind */
+    /* A cache line of its own: each thread writes its item on every item,
+     * and a line shared with a neighbour's would bounce between cores
+     * (tiny items: a third of the status's cost). */
+    _Alignas(64) _Atomic int kind;   /* an hpool__work_kind */
     _Atomic int function;            /* index in the team's functions */
-    _Atomic uint64_t item;           /* the item, or a span's first */
-    _Atomic uint64_t count;          /* 1, or a span's items */
-    _Atomic uint64_t sequence;       /* changes with every item or span */
-    /* The engine's own, for the slow-item report. */
-    uint64_t seen_sequence, seen_since_ns;
+    _Atomic uint64_t item;           /* the chunk's first item */
+    _Atomic uint64_t count;          /* and its items */
+    _Atomic uint64_t sequence;       /* changes with every chunk */
+    /* The engine's own, for the slow-item report: (sequence, item) as last
+     * seen, and since when. */
+    uint64_t seen_sequence, seen_item, seen_since_ns;
     bool reported;
 } hpool__worker_status;
 
@@ -250,6 +254,14 @@ struct hpool__team {
 int hpool__crash_handler_install(void);
 /* A worker thread starts: its status, rank and host, for its handler. */
 void hpool__crash_worker_started(const hpool__team *team, int thread);
+/* The task an item function runs on this thread, or NULL: its index is the
+ * item a crash report names. Initial-exec TLS, so that the handler's read
+ * never allocates, and a plain store here, not a call. */
+extern __thread const hpool_task *hpool__running_task __attribute__((tls_model("initial-exec")));
+static inline void hpool__crash_set_task(const hpool_task *task)
+{
+    hpool__running_task = task;
+}
 /* The engine, every round: at most four times a second, notes since when
  * each worker thread runs its item, and reports (once each) the items
  * running longer than options.slow_item. */

@@ -297,7 +297,10 @@ int hpool__team_start(hpool__team *team)
     if (hpool__test_fault("team_start"))
         return HPOOL_ETHREAD;
     team->thread_cpus = hpool__calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
-    team->statuses = hpool__calloc((size_t)team->thread_count, sizeof *team->statuses);
+    /* aligned as the type asks: a cache line per thread */
+    team->statuses = aligned_alloc(_Alignof(hpool__worker_status), (size_t)team->thread_count * sizeof *team->statuses);
+    if (team->statuses != NULL)
+        memset(team->statuses, 0, (size_t)team->thread_count * sizeof *team->statuses);
     if (team->thread_cpus == NULL || team->statuses == NULL) {
         free(team->thread_cpus);
         free(team->statuses);
