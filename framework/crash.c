@@ -29,12 +29,14 @@ void hpool__crash_worker_started(const hpool__team *team, int thread)
 {
     this_worker.team = team;
     this_worker.thread = thread;
-    this_worker.status = team->statuses != NULL && thread < team->thread_count ? &team->statuses[thread] : NULL;
+    this_worker.status =
+        team->statuses != NULL && thread >= 0 && thread < team->thread_count ? &team->statuses[thread] : NULL;
     if (gethostname(this_worker.host, sizeof this_worker.host - 1) != 0)
         strcpy(this_worker.host, "?");
 }
 
 __thread const hpool_task *hpool__running_task __attribute__((tls_model("initial-exec")));
+__thread hpool__running_reduce hpool__reducing __attribute__((tls_model("initial-exec")));
 
 /* ---- Async-signal-safe formatting: no stdio, no allocation ------------- */
 
@@ -132,16 +134,58 @@ static void describe_work(line *out, const char *what, const worker_identity *wo
     }
 }
 
+/* The first bytes of a key, printable ones as they are, others as \xNN. */
+static void put_key(line *out, const unsigned char *key, size_t size)
+{
+    static const char hex[] = "0123456789abcdef";
+    put_text(out, "\"");
+    for (size_t i = 0; i < size && i < 40 && out->used < sizeof out->text - 8; i++) {
+        if (key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\') {
+            out->text[out->used++] = (char)key[i];
+        } else {
+            out->text[out->used++] = '\\';
+            out->text[out->used++] = 'x';
+            out->text[out->used++] = hex[key[i] >> 4];
+            out->text[out->used++] = hex[key[i] & 15];
+        }
+    }
+    put_text(out, size > 40 ? "\"..." : "\"");
+}
+
+/* "hpool: rank 1 (node2) thread 0: SIGSEGV in reduce function "words" at key "the"" */
+static void describe_reduce(line *out, const char *what, const worker_identity *worker)
+{
+    put_text(out, "hpool: rank ");
+    put_number(out, (uint64_t)worker->team->rank);
+    put_text(out, " (");
+    put_text(out, worker->host);
+    if (worker->thread < 0) {
+        put_text(out, ") engine thread: ");
+    } else {
+        put_text(out, ") thread ");
+        put_number(out, (uint64_t)worker->thread);
+        put_text(out, ": ");
+    }
+    put_text(out, what);
+    put_text(out, " in reduce function of \"");
+    put_text(out, hpool__reducing.reducer);
+    put_text(out, "\" at key ");
+    put_key(out, hpool__reducing.key, hpool__reducing.key_size);
+}
+
 static void crash_handler(int sig, siginfo_t *info, void *context)
 {
     (void)info;
     (void)context;
     worker_identity *worker = &this_worker;
     worker->task = hpool__running_task;
+    line out = {.used = 0};
     if (worker->status != NULL
-        && atomic_load_explicit(&worker->status->kind, memory_order_relaxed) != HPOOL__WORK_IDLE) {
-        line out = {.used = 0};
+        && atomic_load_explicit(&worker->status->kind, memory_order_relaxed) != HPOOL__WORK_IDLE)
         describe_work(&out, signal_name(sig), worker);
+    else if (worker->team != NULL && hpool__reducing.reducer != NULL)
+        describe_reduce(&out, signal_name(sig), worker);
+    if (out.used > 0) {
         out.text[out.used++] = '\n';
         ssize_t written = write(STDERR_FILENO, out.text, out.used);
         (void)written;

@@ -252,7 +252,8 @@ struct hpool__team {
 /* Installs the process's crash handler, once: SIGSEGV, SIGBUS, SIGFPE,
  * SIGILL, SIGABRT. 0 or HPOOL_EINVAL (sigaction failed). */
 int hpool__crash_handler_install(void);
-/* A worker thread starts: its status, rank and host, for its handler. */
+/* A worker thread starts (thread -1: the engine thread, which runs keyed
+ * reduce functions too): its status, rank and host, for its handler. */
 void hpool__crash_worker_started(const hpool__team *team, int thread);
 /* The task an item function runs on this thread, or NULL: its index is the
  * item a crash report names. Initial-exec TLS, so that the handler's read
@@ -262,6 +263,13 @@ static inline void hpool__crash_set_task(const hpool_task *task)
 {
     hpool__running_task = task;
 }
+/* The keyed reduce function running on this thread and its key, or NULL. */
+typedef struct hpool__running_reduce {
+    const char *reducer;
+    const void *key;
+    size_t key_size;
+} hpool__running_reduce;
+extern __thread hpool__running_reduce hpool__reducing __attribute__((tls_model("initial-exec")));
 /* The engine, every round: at most four times a second, notes since when
  * each worker thread runs its item, and reports (once each) the items
  * running longer than options.slow_item. */

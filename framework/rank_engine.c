@@ -103,6 +103,7 @@ void *hpool__rank_engine(void *argument)
 {
     hpool_pool *pool = argument;
     hpool__prepare_engine_thread();
+    hpool__crash_worker_started(&pool->team, -1); /* it runs keyed reduce functions too */
     hpool__transport *transport = &pool->transport;
     bool stop = false;
     unsigned idle_rounds = 0;

@@ -339,6 +339,7 @@ void *hpool__root_engine(void *argument)
 {
     hpool_pool *pool = argument;
     hpool__prepare_engine_thread();
+    hpool__crash_worker_started(&pool->team, -1); /* it runs keyed reduce functions too */
     bool polling = pool->transport.size > 1;
     unsigned idle_rounds = 0;
     int rc = 0;

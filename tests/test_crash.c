@@ -36,6 +36,25 @@ static int crasher(hpool_task *task, void *user)
     return 0;
 }
 
+/* Keyed: every item emits ("boom", 1); the reduce function dies on it. */
+static int emit_boom(hpool_task *task, void *user)
+{
+    (void)user;
+    int64_t one = 1;
+    return hpool_emit(task->emitter, "boom", 4, &one, sizeof one);
+}
+
+static int reduce_dies(const void *key, size_t key_size, hpool_values *values, hpool_emitter *out, void *user)
+{
+    (void)values;
+    (void)out;
+    (void)user;
+    static volatile uintptr_t wild = 256; /* an address the compiler cannot see through */
+    if (key_size == 4 && memcmp(key, "boom", 4) == 0)
+        *(volatile int *)wild = 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -48,10 +67,14 @@ int main(int argc, char **argv)
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
     crash_rank = size > 1 ? 1 : 0;
-    hpool_function functions[] = {{.name = "crasher", .map = crasher, .user = &rank}};
+    hpool_function functions[] = {{.name = "crasher", .map = crasher, .user = &rank},
+                                  {.name = "emit_boom", .map = emit_boom}};
+    static const hpool_keyed_reducer keyed[] = {{.name = "dies", .reduce = reduce_dies}};
     hpool_options options = HPOOL_OPTIONS_INIT;
     options.functions = functions;
-    options.function_count = 1;
+    options.function_count = 2;
+    options.keyed_reducers = keyed;
+    options.keyed_reducer_count = 1;
     hpool_pool *pool = NULL;
     int rc = hpool_pool_create(&pool, &options);
     if (rc != 0) {
@@ -70,7 +93,18 @@ int main(int argc, char **argv)
         call.results = out;
         call.result_size = sizeof out[0];
         call.chunksize = 1;
-        rc = hpool_map(pool, &call, NULL);
+        if (strcmp(mode, "reduce") == 0) {
+            hpool_pairs *pairs = NULL;
+            call.function = 1;
+            call.results = NULL;
+            call.result_size = 0;
+            call.reducer = 0;
+            call.pairs = &pairs;
+            rc = hpool_map_reduce_keyed(pool, &call, NULL);
+            hpool_pairs_free(pairs);
+        } else {
+            rc = hpool_map(pool, &call, NULL);
+        }
         hpool_source_free(range);
     }
     hpool_pool_free(pool);

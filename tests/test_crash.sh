@@ -21,6 +21,11 @@ for mode in segv abort fpe; do
   [ -n "$line" ] && echo "ok   $mode: $line" || fail "$mode: no crash line for $sig on rank $crash_rank in: $err"
 done
 
+run reduce
+[ "$status" -ne 0 ] || fail "reduce: the run exited 0 after a crash"
+line=$(grep -E '^hpool: rank [0-9]+ \([^)]+\) (thread [0-9]+|engine thread): SIGSEGV in reduce function of "dies" at key "boom"$' <<<"$err")
+[ -n "$line" ] && echo "ok   reduce: $line" || fail "reduce: no crash line in: $err"
+
 extra=(HPOOL_CRASH_REPORT=0)
 run off
 [ "$status" -ne 0 ] && [ "$status" -ne 126 ] && [ "$status" -ne 127 ] || fail "off: the run exited $status: $err"

@@ -82,7 +82,9 @@ static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsig
             end++;
         hpool_values values = {index + start, end - start, 0};
         const hpool__entry_header *header = (const hpool__entry_header *)index[start];
+        hpool__reducing = (hpool__running_reduce){spec->name, hpool__entry_key(index[start]), header->key_size};
         int result = spec->reduce(hpool__entry_key(index[start]), header->key_size, &values, &out, spec->user);
+        hpool__reducing.reducer = NULL;
         if (result != 0) {
             *code = result;
             rc = HPOOL_EFAILED;
