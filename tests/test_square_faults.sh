@@ -71,9 +71,12 @@ expect_only_message() {
 
 # ---- A 300 MB line under a memory limit ------------------------------------
 
-# Lines 1, 2, then 300 MB of NULs (sparse: no disk, no memory), then 3, 4, 5.
+# Lines 1, 2, then a 300 MB line: 70 KiB of x (so the first 64 KiB, which
+# square checks for binary data, hold no NUL) and 300 MB of NULs (sparse: no
+# disk, no memory); then 3, 4, 5.
 LONG=$SCRATCH/long-line.txt
 printf '1\n2\n' >"$LONG"
+head -c 71680 /dev/zero | tr '\0' x >>"$LONG"
 truncate -s +300M "$LONG"
 printf '\n3\n4\n5\n' >>"$LONG"
 LONG_MESSAGE="square: $LONG:3: line longer than 4096 bytes"
@@ -130,6 +133,19 @@ for device in /dev/zero /dev/urandom; do
     expect_status 2
     expect_no_output
     expect_only_message "square: $device: a character device, not a file, pipe or terminal"
+    pass
+done
+
+# A regular file whose first 64 KiB hold a NUL is binary, refused at once:
+# /proc/self/pagemap would otherwise be read for hours, bad line after bad line.
+for binary in /proc/self/pagemap "$SCRATCH/nul-early.txt"; do
+    printf '1\n2\n\0\n3\n' >"$SCRATCH/nul-early.txt"
+    CHECK="--input $binary (binary data) is refused at once, exit 2"
+    run_square --input "$binary"
+    expect_status 2
+    expect_no_output
+    grep -q "^square: $binary: binary data (a NUL byte at byte [0-9]*), not lines of integers\$" "$ERR" ||
+        fail "no binary-data line: $(cat "$ERR")"
     pass
 done
 

@@ -113,6 +113,27 @@ int line_reader_open(line_reader *reader, const char *path, const char **name)
         line_reader_close(reader);
         return -1;
     }
+    if (S_ISREG(file_status.st_mode)) {
+        /* A file whose first 64 KiB hold a NUL is binary, as grep judges:
+         * /proc/self/pagemap would otherwise be read for hours, bad line
+         * after bad line. The bytes read stay in the buffer as its first. */
+        ssize_t got;
+        while ((got = read(fd, reader->buffer, sizeof reader->buffer)) < 0 && errno == EINTR)
+            ;
+        const char *nul = got > 0 ? memchr(reader->buffer, '\0', (size_t)got) : NULL;
+        if (nul != NULL) {
+            char why[96];
+            snprintf(why, sizeof why, "binary data (a NUL byte at byte %zu), not lines of integers",
+                     (size_t)(nul - reader->buffer));
+            refuse(*name, why);
+            line_reader_close(reader);
+            return -1;
+        }
+        /* a failed read is left to line_reader_next, which reports it as
+         * the read error of line 1 */
+        reader->end = got > 0 ? (size_t)got : 0;
+        reader->ended = got == 0;
+    }
     if (!is_stdin) {
         if (S_ISFIFO(file_status.st_mode) && wait_for_writer(reader, *name) != 0) {
             line_reader_close(reader);

@@ -69,7 +69,8 @@ static const char usage_text[] =
     "     invalid HPOOL_THREADS); or another run-time error occurred\n"
     "  2  usage error: unknown option, bad option value, N missing, negative or\n"
     "     not an integer, or an --input file that cannot be opened, is a\n"
-    "     directory or a device, or is a FIFO that no process writes to\n"
+    "     directory or a device, is a FIFO that no process writes to, or\n"
+    "     holds binary data (a NUL in its first 64 KiB, as /proc/self/pagemap)\n"
     "  mpirun and srun pass these statuses on.\n";
 
 enum { PARSED_RUN, PARSED_HELP, PARSED_VERSION, PARSED_USAGE_ERROR };
