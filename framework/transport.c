@@ -80,12 +80,16 @@ int hpool__transport_agree(hpool__transport *transport, uint64_t value, uint64_t
     *lowest = *highest = value;
     if (!transport->uses_mpi)
         return 0;
-    /* One collective for both: the highest is the lowest of the negations. */
-    uint64_t mine[2] = {value, ~value}, agreed[2];
-    if (MPI_Allreduce(mine, agreed, 2, MPI_UINT64_T, MPI_MIN, transport->comm) != MPI_SUCCESS)
-        return HPOOL_EMPI;
-    *lowest = agreed[0];
-    *highest = ~agreed[1];
+    /* One collective for both: the highest is the lowest of the
+     * complements. In signed 64-bit integers, with the top bit flipped,
+     * which keeps the unsigned order: Debian's MPICH (4.0) takes MPI_MIN on
+     * MPI_UINT64_T as signed, so 2^63 came out lower than 5. */
+    const uint64_t flip = (uint64_t)1 << 63;
+    int64_t mine[2] = {(int64_t)(value ^ flip), ~(int64_t)(value ^ flip)}, agreed[2];
+    if (MPI_Allreduce(mine, agreed, 2, MPI_INT64_T, MPI_MIN, transport->comm) != MPI_SUCCESS)
+        return hpool__fail(HPOOL_EMPI, "MPI_Allreduce of the ranks' agreement failed");
+    *lowest = (uint64_t)agreed[0] ^ flip;
+    *highest = (uint64_t)~agreed[1] ^ flip;
     return 0;
 }
 
