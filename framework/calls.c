@@ -237,6 +237,7 @@ static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeo
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline)) {
             if (call->complete)
                 return 0;
+            call->wait_timed_out = true;
             return hpool__fail(HPOOL_ETIMEDOUT, "the call was not done after %g s: %llu of its items are done",
                                timeout, (unsigned long long)call->done);
         }
