@@ -237,6 +237,8 @@ static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeo
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline)) {
             if (call->complete)
                 return 0;
+            if (timeout > 0) /* a poll (timeout 0) is not a wait given up */
+                call->wait_timed_out = true;
             return hpool__fail(HPOOL_ETIMEDOUT, "the call was not done after %g s: %llu of its items are done",
                                timeout, (unsigned long long)call->done);
         }
@@ -534,6 +536,8 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
         }
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline) && call->ready.head == NULL
             && !call->complete) {
+            if (timeout > 0) /* a poll (timeout 0) is not a wait given up */
+                call->wait_timed_out = true;
             pthread_mutex_unlock(&pool->lock);
             return hpool__fail(HPOOL_ETIMEDOUT, "no result within %g s", timeout);
         }

@@ -32,7 +32,8 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
         *idle_rounds = 0;
         return;
     }
-    bool watching_items = pool->slow_item_ns != 0 || (pool->terminating && pool->stall_timeout_ns != 0);
+    bool watching_items =
+        pool->slow_item_ns != 0 || ((pool->terminating || pool->joining) && pool->stall_timeout_ns != 0);
     if (!polling && !watching_items) {
         while (!pool->engine_has_news)
             pthread_cond_wait(&pool->engine_wake, &pool->lock);

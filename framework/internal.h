@@ -477,6 +477,9 @@ typedef struct hpool__call_state {
     bool cancel_pending;            /* the engine still has to tell the ranks */
     uint64_t canceled_before_start; /* items never cut, counted at the end */
     bool abandoned;                 /* its handle was freed early */
+    /* A wait on it timed out: hpool_pool_join and _free, like terminate,
+     * then abandon an item of it still running past the stall timeout. */
+    bool wait_timed_out;
 
     hpool_report report;
     /* The detail of the call's failure, for hpool_error_detail() on the

@@ -307,6 +307,15 @@ static int drain_until_stopped(hpool_pool *pool)
     return stalled;
 }
 
+/* Whether the caller gave up waiting on a call still under way. */
+static bool some_wait_timed_out(const hpool_pool *pool)
+{
+    for (const hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
+        if (call->wait_timed_out)
+            return true;
+    return false;
+}
+
 /* After hpool_pool_terminate: an item that still runs past the stall
  * timeout is abandoned, and its call ends with HPOOL_ESTALLED, so that
  * terminate and free return. With pool->lock held. */
@@ -318,8 +327,9 @@ static void abandon_stuck_items(hpool_pool *pool)
         return;
     pool->team_abandoned = true;
     int code = hpool__fail(HPOOL_ESTALLED,
-                           "%s after %.0f s, past the stall timeout (%.0f s, HPOOL_STALL_TIMEOUT) since "
-                           "hpool_pool_terminate: abandoned with its thread, which may still write its own result",
+                           "%s after %.0f s, past the stall timeout (%.0f s, HPOOL_STALL_TIMEOUT), with the pool "
+                           "terminated or joined after a wait timed out: abandoned with its thread, which may still "
+                           "write its own result",
                            running, (double)age / 1e9, (double)pool->stall_timeout_ns / 1e9);
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         if (call->local_uncollected == 0)
@@ -364,7 +374,8 @@ void *hpool__root_engine(void *argument)
             rc = start_shuffles(pool);
         if (rc == 0)
             rc = dispatch(pool, &busy);
-        if (pool->terminating && pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL)
+        if (pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL
+            && (pool->terminating || (pool->joining && some_wait_timed_out(pool))))
             abandon_stuck_items(pool);
         /* calls with nothing to cut, such as n = 0, complete here */
         for (hpool__call_state *call = pool->calls.head, *next; call != NULL; call = next) {

@@ -641,8 +641,12 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
 /*! hpool_pool_free() : joins if not joined yet, then frees. Like join, it
- *  waits for running items; after hpool_pool_terminate abandoned one, it
- *  returns at once and leaves the pool's memory to that thread. A rank
+ *  waits for running items, with one exception: when a wait on a call
+ *  timed out (hpool_async_wait, _get, hpool_iter_next), join and free
+ *  abandon an item of the root still running the stall timeout after it
+ *  started, as hpool_pool_terminate does (see there), so a map function
+ *  that never returns cannot hold the program. After such an abandon, free
+ *  returns and leaves the pool's memory to that thread. A rank
  *  silent for the stall timeout is not waited for (HPOOL_ESTALLED). A
  *  pointer that is not a live pool (freed already) is ignored.
  *  Threads: one thread per rank, when no other thread uses the pool or its
