@@ -307,7 +307,7 @@ static void describe_thread_limits(char *text, size_t size)
 }
 
 /* libgomp cannot report a thread it failed to create: it prints "Thread
- * creation failed" and calls exit(1), which would end the caller's
+ * creation failed" and ends the process itself, and with it the caller's
  * program (and, under mpirun, the job). So the count is checked before
  * OpenMP sees it, in two steps:
  *  - a cap, HPOOL__MAX_THREADS (4096) per rank, caught without trying:
