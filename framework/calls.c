@@ -111,12 +111,12 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
 }
 
 /* The checks every call's entry makes, in this order, with details. */
-static int check_entry(const hpool_pool *pool, const void *call_or_input, const char *name, const char *what)
+static int check_entry(const hpool_pool *pool, const hpool_call *call, const char *name)
 {
     if (pool == NULL)
         return hpool__fail(HPOOL_EINVAL, "%s: pool is NULL", name);
-    if (call_or_input == NULL)
-        return hpool__fail(HPOOL_EINVAL, "%s: %s is NULL", name, what);
+    if (call == NULL)
+        return hpool__fail(HPOOL_EINVAL, "%s: call is NULL", name);
     if (hpool__thread_owned_by(pool))
         return hpool__fail(HPOOL_EDEADLK,
                            "%s was called from a map function or callback of the same pool, which would wait for "
@@ -135,7 +135,7 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
                   hpool__call_state **out)
 {
     hpool__detail_clear();
-    int rc = check_entry(pool, caller_spec, call_name(kind), "call");
+    int rc = check_entry(pool, caller_spec, call_name(kind));
     if (rc != 0)
         return rc;
     hpool_call accepted = HPOOL_CALL_INIT;

@@ -93,6 +93,24 @@ static const char *kind_name(int kind)
     return "function";
 }
 
+/* "hpool: rank 1 (node2) thread 3: SIGSEGV in ", or "... engine thread: ..." */
+static void put_who(line *out, const char *what, const worker_identity *worker)
+{
+    put_text(out, "hpool: rank ");
+    put_number(out, (uint64_t)worker->team->rank);
+    put_text(out, " (");
+    put_text(out, worker->host);
+    if (worker->thread < 0) {
+        put_text(out, ") engine thread: ");
+    } else {
+        put_text(out, ") thread ");
+        put_number(out, (uint64_t)worker->thread);
+        put_text(out, ": ");
+    }
+    put_text(out, what);
+    put_text(out, " in ");
+}
+
 /* "hpool: rank 1 (node2) thread 3: SIGSEGV in map function "parse" at item 4711" */
 static void describe_work(line *out, const char *what, const worker_identity *worker)
 {
@@ -106,15 +124,7 @@ static void describe_work(line *out, const char *what, const worker_identity *wo
         item = worker->task->index;
         count = 1;
     }
-    put_text(out, "hpool: rank ");
-    put_number(out, (uint64_t)worker->team->rank);
-    put_text(out, " (");
-    put_text(out, worker->host);
-    put_text(out, ") thread ");
-    put_number(out, (uint64_t)worker->thread);
-    put_text(out, ": ");
-    put_text(out, what);
-    put_text(out, " in ");
+    put_who(out, what, worker);
     put_text(out, kind_name(kind));
     if (function >= 0 && (size_t)function < worker->team->function_count) {
         put_text(out, " \"");
@@ -155,19 +165,8 @@ static void put_key(line *out, const unsigned char *key, size_t size)
 /* "hpool: rank 1 (node2) thread 0: SIGSEGV in reduce function "words" at key "the"" */
 static void describe_reduce(line *out, const char *what, const worker_identity *worker)
 {
-    put_text(out, "hpool: rank ");
-    put_number(out, (uint64_t)worker->team->rank);
-    put_text(out, " (");
-    put_text(out, worker->host);
-    if (worker->thread < 0) {
-        put_text(out, ") engine thread: ");
-    } else {
-        put_text(out, ") thread ");
-        put_number(out, (uint64_t)worker->thread);
-        put_text(out, ": ");
-    }
-    put_text(out, what);
-    put_text(out, " in reduce function of \"");
+    put_who(out, what, worker);
+    put_text(out, "reduce function of \"");
     put_text(out, hpool__reducing.reducer);
     put_text(out, "\" at key ");
     put_key(out, hpool__reducing.key, hpool__reducing.key_size);
@@ -216,6 +215,18 @@ int hpool__crash_handler_install(void)
     return 0;
 }
 
+/* For the engine: "hpool: rank 0 (host) thread 2: still running in ..."
+ * for thread t of team, into text. */
+static void describe_running(const hpool__team *team, int t, char *text, size_t size)
+{
+    worker_identity worker = {.team = team, .status = (hpool__worker_status *)&team->statuses[t], .thread = t};
+    if (gethostname(worker.host, sizeof worker.host - 1) != 0)
+        strcpy(worker.host, "?");
+    line out = {.used = 0};
+    describe_work(&out, "still running", &worker);
+    snprintf(text, size, "%.*s", (int)out.used, out.text);
+}
+
 int hpool__longest_running(const hpool_pool *pool, uint64_t *age_ns, char *text, size_t size)
 {
     const hpool__team *team = &pool->team;
@@ -231,22 +242,16 @@ int hpool__longest_running(const hpool_pool *pool, uint64_t *age_ns, char *text,
         }
     }
     *age_ns = oldest;
-    if (longest >= 0) {
-        worker_identity worker = {.team = team, .status = (hpool__worker_status *)&team->statuses[longest],
-                                  .thread = longest};
-        if (gethostname(worker.host, sizeof worker.host - 1) != 0)
-            strcpy(worker.host, "?");
-        line out = {.used = 0};
-        describe_work(&out, "still running", &worker);
-        snprintf(text, size, "%.*s", (int)out.used, out.text);
-    }
+    if (longest >= 0)
+        describe_running(team, longest, text, size);
     return longest;
 }
 
 void hpool__track_workers(hpool_pool *pool)
 {
     hpool__team *team = &pool->team;
-    if (team->statuses == NULL)
+    /* Nothing watches the items: no clock read in the engine's round. */
+    if (team->statuses == NULL || (pool->slow_item_ns == 0 && !pool->terminating && !pool->joining))
         return;
     uint64_t now = hpool__now_ns();
     if (now - pool->slow_items_checked_ns < 250000000u)
@@ -256,11 +261,9 @@ void hpool__track_workers(hpool_pool *pool)
     for (int t = 0; t < team->thread_count; t++) {
         hpool__worker_status *status = &team->statuses[t];
         uint64_t sequence = atomic_load_explicit(&status->sequence, memory_order_relaxed);
-        uint64_t item = atomic_load_explicit(&status->item, memory_order_relaxed);
         int kind = atomic_load_explicit(&status->kind, memory_order_relaxed);
-        if (kind == HPOOL__WORK_IDLE || sequence != status->seen_sequence || item != status->seen_item) {
+        if (kind == HPOOL__WORK_IDLE || sequence != status->seen_sequence) {
             status->seen_sequence = sequence;
-            status->seen_item = item;
             status->seen_since_ns = now;
             status->reported = false;
             continue;
@@ -268,12 +271,9 @@ void hpool__track_workers(hpool_pool *pool)
         if (threshold_ns == 0 || status->reported || now - status->seen_since_ns < threshold_ns)
             continue;
         status->reported = true;
-        worker_identity worker = {.team = team, .status = status, .thread = t};
-        if (gethostname(worker.host, sizeof worker.host - 1) != 0)
-            strcpy(worker.host, "?");
-        line out = {.used = 0};
-        describe_work(&out, "still running", &worker);
-        fprintf(stderr, "%.*s after %.0f s (the slow-item report, HPOOL_SLOW_ITEM)\n", (int)out.used, out.text,
+        char running[300];
+        describe_running(team, t, running, sizeof running);
+        fprintf(stderr, "%s after %.0f s (the slow-item report, HPOOL_SLOW_ITEM)\n", running,
                 (double)(now - status->seen_since_ns) / 1e9);
     }
 }

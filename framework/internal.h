@@ -195,9 +195,9 @@ typedef struct hpool__worker_status {
     _Atomic uint64_t item;           /* the chunk's first item */
     _Atomic uint64_t count;          /* and its items */
     _Atomic uint64_t sequence;       /* changes with every chunk */
-    /* The engine's own, for the slow-item report: (sequence, item) as last
+    /* The engine's own, for the slow-item report: the sequence as last
      * seen, and since when. */
-    uint64_t seen_sequence, seen_item, seen_since_ns;
+    uint64_t seen_sequence, seen_since_ns;
     bool reported;
 } hpool__worker_status;
 
@@ -515,6 +515,16 @@ typedef struct hpool__call_state {
 
 /* Chunks leave a call's window as they are released (collected, or read
  * by a stream's caller): never more than went in. */
+/* Fails the call with code, and the detail this thread holds for it, unless
+ * it failed already (its first error stays). With pool->lock held. */
+static inline void hpool__call_set_error(hpool__call_state *call, int code)
+{
+    if (call->report.status != 0)
+        return;
+    call->report.status = code;
+    snprintf(call->detail, sizeof call->detail, "%s", hpool__detail_text(code));
+}
+
 static inline void hpool__release_chunks(hpool__call_state *call, uint64_t chunks)
 {
     HPOOL__ASSERT(call->chunks_in_window >= chunks);
@@ -539,7 +549,6 @@ typedef struct hpool__rank_load {
      * rank's engine sends a HEARTBEAT at least every second), and the
      * batches it holds, to name them if it goes silent. */
     uint64_t last_heard_ns;
-    bool stalled;
     hpool__outstanding *outstanding;
     size_t outstanding_count, outstanding_capacity;
     char host[64];

@@ -236,10 +236,7 @@ static void fail_all_calls(hpool_pool *pool, int error)
     }
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         bool first_time = call->report.status == 0; /* this runs every round until the calls end */
-        if (first_time) {
-            call->report.status = error;
-            snprintf(call->detail, sizeof call->detail, "%s", detail);
-        }
+        hpool__call_set_error(call, error);
         call->source_ended = true;
         call->total = call->cut;
         /* What other ranks hold will not come back; what the root's own
@@ -338,10 +335,7 @@ static void abandon_stuck_items(hpool_pool *pool)
         call->local_uncollected = 0;
         call->source_ended = true;
         call->total = call->cut;
-        if (call->report.status == 0) {
-            call->report.status = code;
-            snprintf(call->detail, sizeof call->detail, "%s", hpool__detail_text(code));
-        }
+        hpool__call_set_error(call, code);
     }
 }
 

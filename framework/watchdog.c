@@ -83,7 +83,6 @@ int hpool__watchdog_check(hpool_pool *pool)
             continue;
         /* Nothing more is expected from it, nor waited for. */
         load->engine_ended = true;
-        load->stalled = true;
         hpool__transport_abandon_sends_to(&pool->transport, rank);
         char held[256];
         describe_outstanding(load, held, sizeof held);

@@ -623,7 +623,7 @@ HPOOL_API int hpool_pool_close(hpool_pool *pool);
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
  *  started: those items fail with HPOOL_ECANCELED. Running items finish.
  *  Blocks until every call of the pool has ended, or, for an item of the
- *  root that still runs the stall timeout after it started (a map
+ *  root that still runs the stall timeout after this call (a map
  *  function that never returns), no longer: that item is abandoned, its
  *  call ends with HPOOL_ESTALLED (the detail names the item), and its
  *  thread is left to run: it may still write its own result slot, and
@@ -643,8 +643,8 @@ HPOOL_API int hpool_pool_join(hpool_pool *pool);
 /*! hpool_pool_free() : joins if not joined yet, then frees. Like join, it
  *  waits for running items, with one exception: when a wait on a call
  *  timed out (hpool_async_wait, _get, hpool_iter_next), join and free
- *  abandon an item of the root still running the stall timeout after it
- *  started, as hpool_pool_terminate does (see there), so a map function
+ *  abandon an item of the root still running the stall timeout after the
+ *  join began, as hpool_pool_terminate does (see there), so a map function
  *  that never returns cannot hold the program. After such an abandon, free
  *  returns and leaves the pool's memory to that thread. A rank
  *  silent for the stall timeout is not waited for (HPOOL_ESTALLED). A
