@@ -49,7 +49,7 @@ fi
 # Threads whose stacks do not fit in the address space: hpool's probe says
 # so, instead of libgomp's exit(1). Plain only (mpirun needs the room), and
 # not under ASan, whose shadow memory needs far more.
-if [ -z "${HPOOL_LAUNCH:-}" ] && ! ldd "$faults" | grep -q libasan; then
+if [ -z "${HPOOL_LAUNCH:-}" ] && ! ldd "$faults" | grep libasan >/dev/null; then
   (ulimit -v 1000000; "$faults" probe) > "$scratch/probe" 2>&1 || fail "test_faults_lib probe: $(cat "$scratch/probe")"
 fi
 

@@ -18,7 +18,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 memory_limit_kb=700000
 # The sanitizers reserve terabytes of address space at start, so their
 # builds run unlimited (the memory bound is checked by the plain builds).
-if ldd "$metatags" 2>/dev/null | grep -q 'libasan\|libtsan'; then
+if ldd "$metatags" 2>/dev/null | grep 'libasan\|libtsan' >/dev/null; then
   memory_limit_kb=unlimited
 fi
 

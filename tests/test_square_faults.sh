@@ -33,7 +33,7 @@ run_square() {
 # which doubles its buffer to 512 MB to hold a 300 MB line. The sanitizers
 # reserve terabytes of address space, so their builds run unlimited.
 MEMORY_LIMIT=400000
-if ldd "$SQUARE" 2>/dev/null | grep -q 'libasan\|libtsan'; then
+if ldd "$SQUARE" 2>/dev/null | grep 'libasan\|libtsan' >/dev/null; then
     MEMORY_LIMIT=unlimited
 fi
 run_square_limited() {
