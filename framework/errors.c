@@ -61,9 +61,9 @@ int hpool_error_detail(int code, char *buf, size_t size)
  * caller leaves undefined and this copy would take as the field. So the
  * public structs end without padding, and growing one means appending
  * fields after its last. */
-_Static_assert(sizeof(hpool_options) == offsetof(hpool_options, slow_item) + sizeof(double),
+_Static_assert(sizeof(hpool_options) == offsetof(hpool_options, journal_checkpoint) + sizeof(double),
                "hpool_options must end without padding");
-_Static_assert(sizeof(hpool_call) == offsetof(hpool_call, argument_size) + sizeof(size_t),
+_Static_assert(sizeof(hpool_call) == offsetof(hpool_call, journal_key_size) + sizeof(size_t),
                "hpool_call must end without padding");
 
 int hpool__accept_struct(void *ours, size_t our_size, size_t oldest_size, const void *theirs, size_t their_size,

@@ -35,10 +35,10 @@ void hpool__detail_restore(int code, const char *text);
  * the size of the first layout (0.1). name is "options" or "call". */
 int hpool__accept_struct(void *ours, size_t our_size, size_t oldest_size, const void *theirs, size_t their_size,
                          const char *name, const char *init_macro);
-/* The sizes of the 0.1 layouts, which later versions still accept. When a
- * field is added, these become literal numbers per ABI. */
-#define HPOOL__OPTIONS_SIZE_0_1 sizeof(hpool_options)
-#define HPOOL__CALL_SIZE_0_1 sizeof(hpool_call)
+/* The sizes of the 0.1 layouts, which later versions still accept: they
+ * ended at slow_item and at argument_size. */
+#define HPOOL__OPTIONS_SIZE_0_1 (offsetof(hpool_options, slow_item) + sizeof(double))
+#define HPOOL__CALL_SIZE_0_1 (offsetof(hpool_call, argument_size) + sizeof(size_t))
 
 /* ---- Sources -------------------------------------------------------- */
 

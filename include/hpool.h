@@ -127,7 +127,7 @@ extern "C" {
 /* The version of this header. CMake reads its project version from these
  * three lines, so the library, the package files and the header agree. */
 #define HPOOL_VERSION_MAJOR 0
-#define HPOOL_VERSION_MINOR 1
+#define HPOOL_VERSION_MINOR 2
 #define HPOOL_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
 #define HPOOL_VERSION_NUMBER (HPOOL_VERSION_MAJOR * 10000 + HPOOL_VERSION_MINOR * 100 + HPOOL_VERSION_PATCH)
@@ -165,7 +165,9 @@ HPOOL_API const char *hpool_version_string(void);
     XX(EVERSION, -16, "ranks run hpool builds that speak different protocols") \
     XX(EDEADLK, -17, "a pool's own thread (a map function or callback) waited on that pool") \
     XX(EBUSY, -18, "a pool still uses MPI: free every pool first")                 \
-    XX(ESTALLED, -19, "a rank, or an item, stopped making progress")
+    XX(ESTALLED, -19, "a rank, or an item, stopped making progress")         \
+    XX(ESTOPPED, -20, "stopped before every item ran (hpool_pool_stop or a signal): a rerun with the same journal resumes") \
+    XX(EJOURNAL, -21, "the journal belongs to another call, or is not an hpool journal")
 
 enum {
     HPOOL_OK = 0,
@@ -578,13 +580,30 @@ typedef struct hpool_options {
      * map function. 0 takes HPOOL_SLOW_ITEM (seconds), else off; negative:
      * off. */
     double slow_item;
+    /* After a first stop (hpool_pool_stop, or a signal set with
+     * hpool_pool_stop_on_signal), the items already running may take this
+     * many seconds to finish; then the calls end without them, as after a
+     * second stop. 0 takes HPOOL_STOP_GRACE (seconds), else 30: below the
+     * 120 s of "#SBATCH --signal=B:USR1@120"; negative: no limit. */
+    double stop_grace;
+    /* A call's journal (hpool_call.journal) is made durable (fdatasync)
+     * at least this often, in seconds, from a thread of its own: a crash
+     * loses at most this much completed work to the journal. 0 takes
+     * HPOOL_JOURNAL_SYNC, else 1. */
+    double journal_sync;
+    /* A keyed call with a journal checkpoints its ranks' map-side pairs
+     * this often, in seconds (and always when stopped): to take one, the
+     * root lets every batch out finish before it cuts more, so each costs
+     * about one batch's time of idle threads. 0 takes
+     * HPOOL_JOURNAL_CHECKPOINT, else 60; negative: only when stopped. */
+    double journal_checkpoint;
 } hpool_options;
 
 /* Start every hpool_options from this (C and C++):
  *     hpool_options options = HPOOL_OPTIONS_INIT;
  *     options.threads = 4; */
 #define HPOOL_OPTIONS_INIT \
-    {sizeof(hpool_options), 0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, 0.0, 0, 0.0}
+    {sizeof(hpool_options), 0, MPI_COMM_NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0, NULL, 0, 0, 0.0, 0, 0.0, 0.0, 0.0, 0.0}
 
 /*! hpool_pool_create() : collective over the ranks. Checks that every rank
  *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line
@@ -652,6 +671,46 @@ HPOOL_API int hpool_pool_join(hpool_pool *pool);
  *  Threads: one thread per rank, when no other thread uses the pool or its
  *  handles; does nothing on the pool's own threads. */
 HPOOL_API void hpool_pool_free(hpool_pool *pool);
+
+/* ---- Stopping cleanly: a time limit, a preemption, scancel ----------- */
+
+/*! hpool_pool_stop() : asks the pool to stop, as Slurm asks a job with
+ *  SIGTERM before its time limit. The first stop drains: no item starts
+ *  any more, the items already running finish (for up to
+ *  options.stop_grace seconds), every completed result is delivered (a
+ *  stream delivers all it has: in order, imap stops at the first item that
+ *  did not run), each call's journal is synced, and every call ends with
+ *  HPOOL_ESTOPPED, its report counting the items that did not run as
+ *  canceled; later calls fail with HPOOL_ESTOPPED. A second stop, or the
+ *  grace running out, ends the calls at once: items still running are
+ *  abandoned, as after the stall timeout (see hpool_pool_terminate), and
+ *  join and free no longer wait for the ranks that run them; end the job
+ *  with MPI_Abort then, as after HPOOL_ESTALLED. On a rank other than the
+ *  root, the stop is sent to the root, so the signal may reach any rank,
+ *  or all of them (srun signals every task: that counts as one stop).
+ *  Async-signal-safe: call it from your own signal handler.
+ *  @return : 0, or HPOOL_EINVAL for a pool that is not live.
+ *  Threads: any thread, and signal handlers, while the pool lives. */
+HPOOL_API int hpool_pool_stop(hpool_pool *pool);
+
+/*! hpool_pool_stop_on_signal() : makes signal (SIGTERM, SIGINT, SIGUSR1,
+ *  ...) call hpool_pool_stop() for this pool, with a handler that hpool
+ *  installs (sigaction, SA_RESTART) and hpool_pool_free() puts back as it
+ *  was. Nothing is installed unless asked. Under mpirun, send SIGUSR1 or
+ *  SIGUSR2, which mpirun forwards to every rank; a SIGTERM to mpirun makes
+ *  it kill the ranks. Every rank should ask for the same signals.
+ *  @return : 0, or HPOOL_EINVAL (no pool; SIGKILL, SIGSTOP, a signal the
+ *  crash report uses, or not a signal).
+ *  Threads: the thread that made the pool, before its calls. */
+HPOOL_API int hpool_pool_stop_on_signal(hpool_pool *pool, int signal);
+
+/*! hpool_pool_stopped() : 0 while the pool has not been stopped; 1 once
+ *  it drains after a first stop; 2 after a second stop, or the grace ran
+ *  out. *signal (if not NULL) is the signal that stopped it, or 0 for a
+ *  call of hpool_pool_stop(). On the root it also knows of the stops
+ *  that reached the other ranks.
+ *  Threads: any thread, while the pool lives. */
+HPOOL_API int hpool_pool_stopped(const hpool_pool *pool, int *signal);
 
 /* ======================================================================
  * Calls (root only; each returns HPOOL_ENOTROOT elsewhere)
@@ -756,10 +815,43 @@ typedef struct hpool_call {
      * fold that depends on the call is a different reducer. */
     const void *argument;
     size_t argument_size;
+    /* Optional: the path of a journal, so that a call stopped by
+     * hpool_pool_stop, a time limit or a crash can resume where it
+     * stopped, as GNU parallel's --joblog/--resume does. Only the root
+     * reads and writes it (it may sit on a shared or a local disk); the
+     * directory must exist. The call records its completed work there as
+     * it goes: appended, checksummed records, synced every
+     * options.journal_sync seconds and when the call ends. A later call
+     * with the same journal skips that work and delivers its results from
+     * the journal, exactly as if it had run: the same results, records,
+     * stream order, reduction and pairs, for any number of ranks and
+     * threads. Items that failed are journaled with their code and
+     * delivered failed again (error_callback included); items canceled or
+     * not run are run. A crash at any moment leaves the journal usable: a
+     * torn last record is cut off. A journal of another call is refused
+     * with HPOOL_EJOURNAL, and the detail says what differs: the kind of
+     * call, function, reducer, result size, source (kind, count, and for
+     * arrays, records and columns their bytes' hash), argument, or
+     * journal_key. hpool cannot see what a producer will produce: give
+     * journal_key. A journal that cannot be read, written or synced fails
+     * the call with HPOOL_EIO naming it.
+     * map and imap results and map_reduce partials are journaled per
+     * batch, as they reach the root: the journal's size is about the
+     * results' size plus some 50 bytes a batch. A keyed call journals
+     * checkpoints of its ranks' combined map-side pairs
+     * (options.journal_checkpoint), in files named after the journal
+     * (JOURNAL.RANK.keyed), and a rerun folds them back in. Delete the
+     * journal (and those files) to start again. */
+    const char *journal;
+    /* Bytes that say what the call's inputs and settings are, beyond what
+     * hpool sees (file names, sizes and times, options): a journal written
+     * with other bytes is refused. */
+    const void *journal_key;
+    size_t journal_key_size;
 } hpool_call;
 
 /* Start every hpool_call from this (C and C++). */
-#define HPOOL_CALL_INIT {sizeof(hpool_call), 0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0}
+#define HPOOL_CALL_INIT {sizeof(hpool_call), 0, NULL, 0, NULL, 0, NULL, -1, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, 0}
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
