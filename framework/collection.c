@@ -140,6 +140,11 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);
+    if (call->journal != NULL && batch->origin_rank >= 0) {
+        int journaled = hpool__journal_append(pool, call, batch);
+        if (journaled != 0)
+            hpool__call_set_error(call, journaled);
+    }
     if (batch->whole_failed != 0)
         drop_outputs(batch);
     bool report_failures = (batch->failure_count > 0 || batch->whole_failed != 0) && call->spec.error_callback != NULL;
@@ -257,8 +262,12 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
         report->failed += call->canceled_before_start;
         report->canceled += call->canceled_before_start;
     }
-    if (report->status == 0 && report->canceled > 0)
+    if (report->status == 0 && report->canceled > 0 && call->stopped) {
+        report->status = HPOOL_ESTOPPED;
+        hpool__stop_describe(pool, call);
+    } else if (report->status == 0 && report->canceled > 0) {
         report->status = HPOOL_ECANCELED;
+    }
     else if (report->status == 0 && report->failed > 0)
         report->status = HPOOL_EFAILED;
 
@@ -274,6 +283,12 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
         for (size_t b = 0; b < call->record_batch_count; b++)
             hpool__batch_free(call->record_batches[b]);
         call->record_batch_count = 0;
+    }
+    if (call->journal != NULL) {
+        /* synced before the caller can see the call end */
+        hpool__journal *journal = call->journal;
+        call->journal = NULL;
+        hpool__journal_close(journal, call);
     }
     unlink_call(pool, call);
     /* The callback runs before anyone can see the call complete, so a
@@ -301,6 +316,8 @@ void hpool__call_release(hpool_pool *pool, hpool__call_state *call)
     for (size_t b = 0; b < call->record_batch_count; b++)
         hpool__batch_free(call->record_batches[b]);
     free(call->record_batches);
+    hpool__journal_close(call->journal, NULL);
+    free(call->checkpoint_files);
     free(call->reduction);
     free(call->argument);
     hpool_source_free(call->owned_source);

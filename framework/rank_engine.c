@@ -151,6 +151,8 @@ void *hpool__rank_engine(void *argument)
         }
         if (rc == 0)
             rc = send_heartbeat_if_due(pool);
+        if (rc == 0)
+            rc = hpool__stop_forward(pool);
         hpool__track_workers(pool);
         if (rc == 0)
             rc = hpool__transport_progress(transport);

@@ -155,6 +155,13 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
     case HPOOL__MSG_HEARTBEAT: /* heard: that is all it says */
         rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
         break;
+    case HPOOL__MSG_STOP_REQUEST: {
+        hpool__stop_request_header request;
+        rc = hpool__message_decode(message, &request, sizeof request, NULL, NULL);
+        if (rc == 0)
+            hpool__stop_requested(pool, request.level, request.signal);
+        break;
+    }
     case HPOOL__MSG_ERROR: {
         /* The rank's engine stopped: nothing it holds will come back. */
         hpool__error_header error;
@@ -362,6 +369,7 @@ void *hpool__root_engine(void *argument)
         if (rc == 0 && polling)
             rc = hpool__watchdog_check(pool);
         hpool__track_workers(pool);
+        hpool__stop_apply(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
         if (rc == 0)
