@@ -551,6 +551,45 @@ static void test_merge_failure(hpool_pool *pool)
     free_store(pool, restored);
 }
 
+/* Each allocation of a checkpoint and of a restore failing in turn:
+ * HPOOL_ENOMEM or success, never a crash or a leak (ASan), and the file
+ * a failed checkpoint leaves is the old one. */
+static void test_no_memory(hpool_pool *pool)
+{
+    uint32_t call = next_call++;
+    hpool__keyed_store *store = hpool__keyed_store_get(pool, call, UNION);
+    store->budget = 4096;
+    hpool__buffer expected = {0};
+    emit_pairs(store, UNION, 0, 3000, 500, &expected);
+    hpool__buffer_release(&expected);
+    const char *path = path_in_directory("no-memory.keyed");
+    uint64_t bytes, checksum;
+    CHECK_RC(0, hpool__keyed_checkpoint(pool, call, UNION, path, &bytes, &checksum));
+    int failed = 0;
+    for (long skip = 0; skip < 400; skip++) {
+        uint64_t new_bytes = 0, new_checksum = 0;
+        hpool__test_fail_allocation(skip, false);
+        int rc = hpool__keyed_checkpoint(pool, call, UNION, path, &new_bytes, &new_checksum);
+        hpool__test_fail_allocation(-1, false);
+        CHECK(rc == 0 || rc == HPOOL_ENOMEM);
+        CHECK(rc != 0 || (new_bytes == bytes && new_checksum == checksum));
+        failed += rc != 0;
+
+        uint32_t restored = next_call++;
+        hpool__test_fail_allocation(skip, false);
+        rc = hpool__keyed_restore(pool, restored, UNION, path, bytes, checksum);
+        hpool__test_fail_allocation(-1, false);
+        /* A spill that found no memory is the store's error, and the restore's. */
+        CHECK(rc == 0 || rc == HPOOL_ENOMEM);
+        failed += rc != 0;
+        free_store(pool, restored);
+    }
+    CHECK(failed > 0);
+    struct stat status;
+    CHECK(stat(path, &status) == 0 && (uint64_t)status.st_size == bytes);
+    free_store(pool, call);
+}
+
 /* End to end: pairs restored into the store of the call the pool makes
  * next, which maps nothing, come out of its shuffle and reduce summed. */
 static void test_keyed_call(hpool_pool *pool)
@@ -629,6 +668,7 @@ int main(void)
         test_unwritable(pool);
         test_failed_write_keeps_old(pool);
         test_merge_failure(pool);
+        test_no_memory(pool);
         test_keyed_call(pool);
         CHECK_RC(0, hpool_pool_join(pool));
         hpool_pool_free(pool);

@@ -186,6 +186,7 @@ int hpool__keyed_checkpoint(hpool_pool *pool, uint32_t call_id, int keyed, const
     unsigned char *piece = store != NULL && store->outbox != NULL ? hpool__malloc(PIECE_BYTES) : NULL;
     if (temp_path == NULL || (store != NULL && store->outbox != NULL && piece == NULL)) {
         free(temp_path);
+        free(piece);
         return hpool__fail(HPOOL_ENOMEM, "no memory to write the keyed checkpoint %s", path);
     }
     memcpy(temp_path, path, path_size);
