@@ -71,7 +71,8 @@ int hpool__keyed_checkpoint(hpool_pool *pool, uint32_t call_id, int keyed, const
  * must have exactly bytes bytes and the checksum, else HPOOL_EJOURNAL with
  * a detail naming the path ("changed since it was written", also when it
  * is gone; "not an hpool keyed checkpoint"; or written for another keyed
- * reducer); the store is then untouched. Engine thread, before the call's
+ * reducer); the store is then untouched, unless the file was replaced
+ * between the check and the read-back. Engine thread, before the call's
  * shuffle starts, when no team thread runs a chunk of the call. 0,
  * HPOOL_EJOURNAL, HPOOL_EIO, HPOOL_ENOMEM, or a merge's failure
  * (HPOOL_EFAILED, the merge's code in the detail) as hpool_emit gives it;
