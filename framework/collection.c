@@ -140,7 +140,7 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);
-    if (call->journal != NULL && batch->origin_rank >= 0) {
+    if (call->journal != NULL) {
         int journaled = hpool__journal_append(pool, call, batch);
         if (journaled != 0)
             hpool__call_set_error(call, journaled);
@@ -242,6 +242,17 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
 {
     if (call->complete || !call->source_ended || call->batches_uncollected > 0)
         return;
+    if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done && call->journal != NULL
+        && !call->checkpoint_final_done && call->report.status == 0) {
+        /* At the end of the map phase, or stopped, the pairs are
+         * checkpointed before the shuffle takes them (journal_keyed.c), so
+         * a rerun redoes no map work. After a stop the shuffle then frees
+         * the ranks' stores, and its output, part of the answer, comes
+         * with HPOOL_ESTOPPED. */
+        pool->engine_has_news = true;
+        pthread_cond_signal(&pool->engine_wake);
+        return;
+    }
     if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done) {
         /* The map phase is over; the shuffle runs even after a cancel, as
          * it is what frees the ranks' stores. */
@@ -318,6 +329,8 @@ void hpool__call_release(hpool_pool *pool, hpool__call_state *call)
     free(call->record_batches);
     hpool__journal_close(call->journal, NULL);
     free(call->checkpoint_files);
+    hpool__buffer_release(&call->keyed_ranges);
+    hpool__buffer_release(&call->keyed_failures);
     free(call->reduction);
     free(call->argument);
     hpool_source_free(call->owned_source);

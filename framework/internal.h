@@ -516,10 +516,12 @@ typedef struct hpool__call_state {
      * nothing more of the call until every rank has written its file),
      * the next one's time, and whether the last checkpoint's pairs have
      * been restored into the root's store. */
-    bool checkpointing, checkpoint_wanted, restored;
-    int checkpoints_answered;
-    uint64_t checkpoint_due_ns;
+    bool checkpointing, checkpoint_wanted, restored, checkpoint_final_done;
+    int checkpoints_answered, checkpoint_code;
+    uint64_t checkpoint_due_ns, checkpoint_generation;
     uint64_t *checkpoint_files;     /* per rank: bytes, checksum */
+    /* The items done so far, (first, count) pairs, and their failures. */
+    hpool__buffer keyed_ranges, keyed_failures;
 
     bool complete;                  /* report final, callbacks run */
     void *owned_input;              /* apply_async's copy of its input, */
@@ -715,6 +717,29 @@ int hpool__journal_sync(hpool__call_state *call);
 int hpool__journal_append_checkpoint(hpool__call_state *call, const void *payload, size_t size);
 const void *hpool__journal_checkpoint(const hpool__journal *journal, size_t *size);
 const char *hpool__journal_path(const hpool__journal *journal);
+/* The last checkpoint's generation (0: none); setting it returns the
+ * ranks that wrote the one before. */
+uint64_t hpool__journal_generation(const hpool__journal *journal);
+int hpool__journal_set_generation(hpool__journal *journal, uint64_t generation, int ranks);
+
+/* ---- Keyed calls' checkpoints (journal_keyed.c) ----------------------- */
+
+/* A CHECKPOINT record's parts; HPOOL_EJOURNAL if malformed. */
+int hpool__checkpoint_parse(const void *payload, size_t size, uint64_t *generation, const uint64_t **ranges,
+                            uint64_t *range_count, const hpool__failure **failures, uint64_t *failure_count,
+                            const uint64_t **files, int *ranks);
+/* A collected batch of a journaled keyed call: its done items and failures. */
+int hpool__checkpoint_note_batch(hpool__call_state *call, const hpool__batch *batch);
+/* The root engine, each round, with pool->lock held: restores, and starts
+ * the checkpoints that are due. */
+void hpool__checkpoint_round(hpool_pool *pool);
+/* A rank's (or the root's own) file was written, or failed. pool->lock held. */
+void hpool__checkpoint_answered(hpool_pool *pool, int rank, uint32_t call_id, int code, uint64_t generation,
+                                uint64_t bytes, uint64_t checksum, const char *detail);
+/* A serving rank: CHECKPOINT arrived; writes its file and answers. Takes the message. */
+int hpool__checkpoint_serve(hpool_pool *pool, hpool__message *message);
+/* The root: CHECKPOINTED arrived. pool->lock not held; takes the message. */
+int hpool__checkpoint_received(hpool_pool *pool, hpool__message *message);
 
 /* ---- Stopping (stop.c) ------------------------------------------------ */
 

@@ -73,6 +73,7 @@ struct hpool__journal {
     unsigned char *checkpoint;
     size_t checkpoint_size;
     uint64_t generation;
+    int generation_ranks;
     /* The sync thread: fdatasync every interval until told to stop. */
     pthread_t syncer;
     bool syncer_started, stopping;
@@ -392,8 +393,11 @@ int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool
     hpool__journal *journal = call->journal;
     if (journal == NULL || journal->failed || batch->whole_failed != 0 || batch->count == 0)
         return 0;
-    if (call->kind == HPOOL__CALL_KEYED)
-        return 0; /* its pairs are on the ranks: checkpoints journal them */
+    if (batch->origin_rank < 0 && call->kind != HPOOL__CALL_KEYED)
+        return 0; /* replayed from the journal: it is there */
+    if (call->kind == HPOOL__CALL_KEYED) /* its pairs are on the ranks: checkpoints journal them */
+        return hpool__checkpoint_note_batch(call, batch) == 0 ? 0 : hpool__fail(HPOOL_ENOMEM, "no memory to note a "
+                                                                                            "batch for a checkpoint");
     /* Items that did not run are left out, so a rerun runs them: the runs
      * between them are journaled. */
     uint64_t *skipped = NULL;
@@ -542,6 +546,32 @@ static int by_first(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
+/* A keyed call's last checkpoint: its done items, to skip. */
+static int index_checkpoint(hpool__journal *journal, const hpool__call_state *call)
+{
+    uint64_t generation, range_count, failure_count;
+    const uint64_t *ranges, *files;
+    const hpool__failure *failures;
+    int ranks;
+    if (hpool__checkpoint_parse(journal->checkpoint, journal->checkpoint_size, &generation, &ranges, &range_count,
+                                &failures, &failure_count, &files, &ranks) != 0)
+        return malformed(journal, 0, "a checkpoint that does not add up");
+    for (uint64_t r = 0; r < range_count; r++) {
+        uint64_t first = ranges[2 * r], count = ranges[2 * r + 1];
+        if (count == 0 || first > UINT64_MAX - count
+            || (call->source->count != UINT64_MAX && first + count > call->source->count))
+            return malformed(journal, 0, "a checkpoint of items outside the source");
+        done_range *grown = hpool__grow_array(journal->done, &journal->done_capacity, journal->done_count, sizeof *grown);
+        if (grown == NULL)
+            return hpool__fail(HPOOL_ENOMEM, "no memory for the index of the journal %s", journal->path);
+        journal->done = grown;
+        journal->done[journal->done_count++] = (done_range){first, count, 0, 0};
+    }
+    journal->generation = generation;
+    journal->generation_ranks = ranks;
+    return 0;
+}
+
 /* Reads the records after the header at offset; cuts a torn tail off. */
 static int read_records(hpool__journal *journal, const hpool_pool *pool, const hpool__call_state *call, uint64_t offset,
                         uint64_t file_size)
@@ -597,6 +627,8 @@ static int read_records(hpool__journal *journal, const hpool_pool *pool, const h
     free(payload);
     if (rc == 0 && offset < file_size && ftruncate(journal->fd, (off_t)offset) != 0)
         rc = journal_io_error(journal, "cut back to its last whole record", errno);
+    if (rc == 0 && journal->checkpoint != NULL)
+        rc = index_checkpoint(journal, call);
     if (rc != 0)
         return rc;
     qsort(journal->done, journal->done_count, sizeof *journal->done, by_first);
@@ -734,6 +766,23 @@ int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batc
 {
     hpool__journal *journal = call->journal;
     const done_range *range = &journal->done[journal->next_done];
+    if (call->kind == HPOOL__CALL_KEYED) {
+        /* its pairs are in the restored checkpoint; its failures here */
+        uint64_t generation, range_count, failure_count;
+        const uint64_t *ranges, *files;
+        const hpool__failure *failures;
+        int ranks;
+        batch->first = range->first;
+        batch->count = range->count;
+        hpool__checkpoint_parse(journal->checkpoint, journal->checkpoint_size, &generation, &ranges, &range_count,
+                                &failures, &failure_count, &files, &ranks);
+        for (uint64_t f = 0; f < failure_count; f++)
+            if (failures[f].index >= range->first && failures[f].index - range->first < range->count
+                && hpool__batch_add_failure(batch, failures[f].index, failures[f].code) != 0)
+                return hpool__fail(HPOOL_ENOMEM, "no memory to replay the journal %s", journal->path);
+        journal->next_done++;
+        return 0;
+    }
     unsigned char *payload = hpool__malloc(range->size > 0 ? range->size : 1);
     if (payload == NULL)
         return hpool__fail(HPOOL_ENOMEM, "no memory to read %llu bytes of the journal %s",
@@ -799,6 +848,19 @@ const void *hpool__journal_checkpoint(const hpool__journal *journal, size_t *siz
 {
     *size = journal->checkpoint_size;
     return journal->checkpoint;
+}
+
+uint64_t hpool__journal_generation(const hpool__journal *journal)
+{
+    return journal->generation;
+}
+
+int hpool__journal_set_generation(hpool__journal *journal, uint64_t generation, int ranks)
+{
+    int previous = journal->generation_ranks;
+    journal->generation = generation;
+    journal->generation_ranks = ranks;
+    return previous;
 }
 
 const char *hpool__journal_path(const hpool__journal *journal)

@@ -63,6 +63,8 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
     }
     case HPOOL__MSG_PAIRS:
         return hpool__keyed_pairs_received(pool, message);
+    case HPOOL__MSG_CHECKPOINT:
+        return hpool__checkpoint_serve(pool, message);
     default:
         rc = HPOOL_EPEER;
         break;

@@ -155,6 +155,8 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
     case HPOOL__MSG_HEARTBEAT: /* heard: that is all it says */
         rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
         break;
+    case HPOOL__MSG_CHECKPOINTED:
+        return hpool__checkpoint_received(pool, message);
     case HPOOL__MSG_STOP_REQUEST: {
         hpool__stop_request_header request;
         rc = hpool__message_decode(message, &request, sizeof request, NULL, NULL);
@@ -372,6 +374,7 @@ void *hpool__root_engine(void *argument)
         hpool__stop_apply(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
+        hpool__checkpoint_round(pool);
         if (rc == 0)
             rc = start_shuffles(pool);
         if (rc == 0)

@@ -182,7 +182,8 @@ bool hpool__plan_batch(const hpool_pool *pool, const hpool__call_state *call, in
 hpool__call_state *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan)
 {
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
-        if (!call->source_ended && !call->canceled && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
+        if (!call->source_ended && !call->canceled && !call->checkpoint_wanted && !call->checkpointing
+            && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
             return call;
     return NULL;
 }
