@@ -186,6 +186,8 @@ static outcome run(enum scenario scenario, const char *journal, int threads, lon
         return result;
     current_pool = pool;
     stop_at = stop;
+    if (stop_signal_to_raise != 0)
+        CHECK_RC(0, hpool_pool_stop_on_signal(pool, stop_signal_to_raise));
     atomic_store(&invocations, 0);
     atomic_store(&failures_seen, 0);
     memset(failure_codes, 0, sizeof failure_codes);
@@ -383,7 +385,7 @@ static const char *scenario_name(enum scenario scenario)
 }
 
 /* Stop, resume with other threads, resume again with nothing left to do. */
-static void stop_and_resume(enum scenario scenario, const char *directory, int signal)
+static void stop_and_resume(enum scenario scenario, const char *directory, int by_signal)
 {
     char journal[512], torn[512];
     snprintf(journal, sizeof journal, "%s/journal-%d", directory, (int)scenario);
@@ -392,7 +394,7 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int s
         remove(journal);
         remove(torn);
     }
-    stop_signal_to_raise = signal;
+    stop_signal_to_raise = by_signal;
     outcome first = run(scenario, journal, 2, N / 3, "key");
     stop_signal_to_raise = 0;
     if (is_root()) {
@@ -401,6 +403,7 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int s
         CHECK(first.correct);
         fprintf(stderr, "test_journal: %s stopped: %s\n", scenario_name(scenario), first.detail);
         CHECK(strstr(first.detail, "did not run; the journal has the rest") != NULL);
+        CHECK(strstr(first.detail, by_signal == SIGUSR1 ? "stopped by SIGUSR1" : "stopped by hpool_pool_stop()") != NULL);
         copy_file(journal, torn, 5);
     }
     uint64_t completed = first.report.items - first.report.canceled;
@@ -462,6 +465,9 @@ int main(int argc, char **argv)
     stop_and_resume(UNORDERED_IMAP, directory, 0);
     stop_and_resume(DETERMINISTIC_SUM, directory, 0);
     stop_and_resume(KEYED_COUNT, directory, 0);
+    /* The same stop from a signal, raised on the worker thread that runs
+     * the item, through the handler hpool_pool_stop_on_signal installs. */
+    stop_and_resume(RECORD_IMAP, directory, SIGUSR1);
     /* Not a journal at all. */
     char garbage[512];
     snprintf(garbage, sizeof garbage, "%s/garbage", directory);
