@@ -439,12 +439,90 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int b
     }
 }
 
+/* An item that never returns (item 5), for the stops that cannot wait. */
+static int never_returns(hpool_task *task, void *user)
+{
+    (void)user;
+    while (*(const int64_t *)task->input == 5)
+        nap_ms(100);
+    *(int64_t *)task->result = *(const int64_t *)task->input;
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+/* A second stop, or a first whose grace runs out, ends the call at once
+ * with HPOOL_ESTOPPED, though an item still runs; free then returns. */
+static int stop_at_once(bool by_grace)
+{
+    hpool_function stuck[] = {{.name = "never_returns", .map = never_returns}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = stuck;
+    options.function_count = 1;
+    options.threads = 2;
+    options.stop_grace = by_grace ? 1 : -1;
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return 1;
+    enum { ITEMS = 50 };
+    static int64_t out[ITEMS];
+    hpool_source *range;
+    hpool_source_range(&range, 0, ITEMS);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = range;
+    call.results = out;
+    call.result_size = sizeof out[0];
+    call.chunksize = 1;
+    hpool_async *async = NULL;
+    CHECK_RC(0, hpool_map_async(pool, &call, &async));
+    CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_wait(async, 0.5)); /* item 5 runs by now */
+    CHECK(hpool_pool_stopped(pool, NULL) == 0);
+    double started = now_seconds();
+    CHECK_RC(0, hpool_pool_stop(pool));
+    CHECK(hpool_pool_stopped(pool, NULL) == 1);
+    if (!by_grace) {
+        /* the first stop waits for item 5, which never ends */
+        CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_wait(async, 1.0));
+        CHECK_RC(0, hpool_pool_stop(pool));
+        CHECK(hpool_pool_stopped(pool, NULL) == 2);
+    }
+    hpool_report report;
+    CHECK_RC(HPOOL_ESTOPPED, hpool_async_get(async, 10, &report));
+    double took = now_seconds() - started;
+    char detail[512];
+    hpool_error_detail(HPOOL_ESTOPPED, detail, sizeof detail);
+    fprintf(stderr, "test_journal: stopped at once after %.1f s: %s\n", took, detail);
+    CHECK(strstr(detail, by_grace ? "HPOOL_STOP_GRACE, ran out" : "a second stop") != NULL);
+    CHECK(took >= 0.9 && took < 5);
+    CHECK(out[4] == 4 && out[6] == 6); /* what completed is delivered */
+    hpool_async_free(async);
+    /* later calls are refused */
+    CHECK_RC(HPOOL_ESTOPPED, hpool_map(pool, &call, NULL));
+    started = now_seconds();
+    hpool_pool_free(pool);
+    CHECK(now_seconds() - started < 2);
+    hpool_source_free(range);
+    if (check_failures == 0)
+        printf("test_journal %s: all checks passed\n", by_grace ? "grace" : "at once");
+    return check_failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_journal DIRECTORY\n");
+        fprintf(stderr, "usage: test_journal DIRECTORY | test_journal - at-once | test_journal - grace\n");
         return 2;
     }
+    if (argc > 2 && strcmp(argv[2], "at-once") == 0)
+        return stop_at_once(false);
+    if (argc > 2 && strcmp(argv[2], "grace") == 0)
+        return stop_at_once(true);
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     /* A directory per variant, as ctest runs them side by side. */
     int initialized = 0, size = 0;
