@@ -617,8 +617,8 @@ struct hpool_pool {
      * once), by hpool_pool_stop() from any thread or signal handler, and
      * the signal; on the root, the level applied and the highest any rank
      * asked, and when the grace of a drain runs out. */
-    atomic_int stop_asked, stop_signal, stop_remote;
-    int stop_applied, stop_sent;
+    atomic_int stop_asked, stop_signal, stop_remote, stop_applied;
+    int stop_sent;
     uint64_t stop_deadline_ns, stop_grace_ns;
     uint64_t journal_sync_ns, journal_checkpoint_ns;
 

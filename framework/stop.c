@@ -35,11 +35,14 @@ int hpool_pool_stopped(const hpool_pool *pool, int *signal)
 {
     if (pool == NULL)
         return 0;
-    int level = atomic_load(&((hpool_pool *)pool)->stop_asked);
-    int remote = atomic_load(&((hpool_pool *)pool)->stop_remote);
+    hpool_pool *stopped = (hpool_pool *)pool; /* atomic loads take non-const pointers */
+    int level = atomic_load(&stopped->stop_asked);
+    int remote = atomic_load(&stopped->stop_remote), applied = atomic_load(&stopped->stop_applied);
     if (signal != NULL)
-        *signal = atomic_load(&((hpool_pool *)pool)->stop_signal);
-    return level > remote ? level : remote;
+        *signal = atomic_load(&stopped->stop_signal);
+    if (remote > level)
+        level = remote;
+    return applied > level ? applied : level; /* 2 also when the grace ran out */
 }
 
 /* ---- The handler ----------------------------------------------------------- */
