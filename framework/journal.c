@@ -631,7 +631,8 @@ static int read_records(hpool__journal *journal, const hpool_pool *pool, const h
         rc = index_checkpoint(journal, call);
     if (rc != 0)
         return rc;
-    qsort(journal->done, journal->done_count, sizeof *journal->done, by_first);
+    if (journal->done_count > 1)
+        qsort(journal->done, journal->done_count, sizeof *journal->done, by_first);
     for (size_t i = 1; i < journal->done_count; i++)
         if (journal->done[i].first < journal->done[i - 1].first + journal->done[i - 1].count)
             return malformed(journal, journal->done[i].offset, "items journaled twice");

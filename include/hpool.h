@@ -385,7 +385,8 @@ typedef struct hpool_keyed_reducer {
     /* Optional combiner: values are value_size bytes, and combine folds one
      * into another for the same key, per chunk and per rank, before any
      * pair travels (a word count sends one count per word per rank). It must
-     * be associative and commutative. */
+     * be associative and commutative. The accumulator is 8-byte aligned,
+     * and so is the value when value_size is at most 256 bytes. */
     size_t value_size;
     hpool_combine_fn *combine;
     /* Optional, instead of combine and value_size: merges values of any
