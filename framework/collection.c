@@ -273,10 +273,11 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
         report->failed += call->canceled_before_start;
         report->canceled += call->canceled_before_start;
     }
-    if (report->status == 0 && report->canceled > 0 && call->stopped) {
+    bool lost_items = report->canceled > 0 || call->cut_short;
+    if (report->status == 0 && lost_items && call->stopped) {
         report->status = HPOOL_ESTOPPED;
         hpool__stop_describe(pool, call);
-    } else if (report->status == 0 && report->canceled > 0) {
+    } else if (report->status == 0 && lost_items) {
         report->status = HPOOL_ECANCELED;
     }
     else if (report->status == 0 && report->failed > 0)
@@ -353,6 +354,8 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call)
     if (!call->source_ended) {
         if (call->total != UINT64_MAX)
             call->canceled_before_start = call->total - call->cut;
+        else
+            call->cut_short = true;
         call->source_ended = true;
         call->total = call->cut;
     }

@@ -512,6 +512,9 @@ typedef struct hpool__call_state {
      * holds is replayed instead of run. */
     struct hpool__journal *journal;
     bool stopped;                   /* hpool_pool_stop: ends with HPOOL_ESTOPPED */
+    /* Canceled or stopped before its producer ended: items were left
+     * unread, though none is counted (their number is unknown). */
+    bool cut_short;
     /* Keyed calls with a journal: a checkpoint under way (the root cuts
      * nothing more of the call until every rank has written its file),
      * the next one's time, and whether the last checkpoint's pairs have

@@ -237,10 +237,13 @@ void hpool__stop_apply(hpool_pool *pool)
 void hpool__stop_describe(hpool_pool *pool, hpool__call_state *call)
 {
     char by[32];
-    uint64_t not_run = call->report.canceled;
-    snprintf(call->detail, sizeof call->detail,
-             "stopped by %s: %llu of %llu items did not run%s", signal_text(atomic_load(&pool->stop_signal), by,
-                                                                           sizeof by),
-             (unsigned long long)not_run, (unsigned long long)call->report.items,
-             call->journal != NULL ? "; the journal has the rest: a rerun with it resumes" : "");
+    const char *rest = call->journal != NULL ? "; the journal has the rest: a rerun with it resumes" : "";
+    signal_text(atomic_load(&pool->stop_signal), by, sizeof by);
+    if (call->cut_short) /* a producer's items past the cut are not known */
+        snprintf(call->detail, sizeof call->detail, "stopped by %s after %llu items were read from the source, of "
+                                                    "which %llu did not run; the source was not read to its end%s",
+                 by, (unsigned long long)call->report.items, (unsigned long long)call->report.canceled, rest);
+    else
+        snprintf(call->detail, sizeof call->detail, "stopped by %s: %llu of %llu items did not run%s", by,
+                 (unsigned long long)call->report.canceled, (unsigned long long)call->report.items, rest);
 }

@@ -682,8 +682,10 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
  *  items that did not run as failed with HPOOL_ECANCELED; items never cut
  *  get no error_callback), each call's journal is synced, and every call
  *  that lost items ends with HPOOL_ESTOPPED, its report counting them as
- *  canceled (a keyed call's pairs are then part of the answer); later
- *  calls fail with HPOOL_ESTOPPED. A second stop, or the
+ *  canceled (a producer's items never read are not counted: report.items
+ *  is what was read; a keyed call's pairs are then part of the answer);
+ *  later calls fail with HPOOL_ESTOPPED. hpool_pool_terminate() likewise
+ *  ends a call whose producer it cut short with HPOOL_ECANCELED. A second stop, or the
  *  grace running out, ends the calls at once: items still running are
  *  abandoned, as after the stall timeout (see hpool_pool_terminate), and
  *  join and free no longer wait for the ranks that run them; end the job
