@@ -57,10 +57,13 @@ int app_report_stopped(hpool_pool *pool, const char *program, uint64_t completed
 {
     int signal = 0;
     int level = hpool_pool_stopped(pool, &signal);
-    char completed_text[40], total_text[40];
+    char completed_text[40], total_text[48] = "";
     format_grouped(completed, completed_text, sizeof completed_text);
-    format_grouped(total, total_text, sizeof total_text);
-    fprintf(stderr, "%s: stopped by %s after %s of %s %s; %s\n", program, signal_name(signal),
+    if (total != 0) {
+        memcpy(total_text, " of ", 5);
+        format_grouped(total, total_text + 4, sizeof total_text - 4);
+    }
+    fprintf(stderr, "%s: stopped by %s after %s%s %s; %s\n", program, signal_name(signal),
             completed_text, total_text, unit,
             journal != NULL ? "rerun with the same --journal to resume" : "rerun to start again");
     int initialized = 0, finalized = 0;

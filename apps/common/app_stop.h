@@ -16,7 +16,8 @@ int app_stop_on_signals(hpool_pool *pool);
 
 /* After a call ended with HPOOL_ESTOPPED: prints one line on stderr,
  *     PROGRAM: stopped by SIGTERM after 51,234 of 100,000 UNIT; rerun with the same --journal to resume
- * ("; rerun to start again" when journal is NULL). If the pool was stopped
+ * ("; rerun to start again" when journal is NULL; no " of TOTAL" when
+ * total is 0: the input's end was not reached, so its size is unknown). If the pool was stopped
  * at once (a second signal), items may still run on some rank and
  * MPI_Finalize would wait for them: the job ends here with
  * MPI_Abort(EXIT_STOPPED), as app_print_error does after HPOOL_ESTALLED.
