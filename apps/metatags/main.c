@@ -278,6 +278,7 @@ typedef struct run_state {
     const input_list *inputs;
     progress *progress;
     atomic_bool any_reported; /* also set by the pool thread of error_callback */
+    hpool_pool *pool;
 } run_state;
 
 static void on_progress(uint64_t first, uint64_t count, void *user)
@@ -442,6 +443,10 @@ static int run_count(hpool_pool *pool, hpool_call *call, run_state *run, hpool_r
 
 static void on_item_failed(uint64_t index, int code, void *user)
 {
+    run_state *run = user;
+    /* A stop's canceled pages are said once, in its line. */
+    if (code == HPOOL_ECANCELED && hpool_pool_stopped(run->pool, NULL) != 0)
+        return;
     report_item_failure(user, index, code);
 }
 
@@ -476,7 +481,7 @@ static int run_root(hpool_pool *pool, const settings *settings)
         inputs_free(&inputs);
         return EXIT_SOME_FAILED;
     }
-    run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0};
+    run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0, pool};
     int rc = 0;
     hpool_report report = {0};
     app_journal_key key = {0};
