@@ -19,19 +19,11 @@
  * error ends the lines as the end of the file would, and run_input then
  * reports it and exits 1: returned to hpool as an error, it would drop the
  * lines already read into the batch being cut, which sources.c packs whole. */
-typedef struct line_source {
-    line_reader *reader;
-    int exhausted; /* the reader had no more lines: the input was read to its end */
-} line_source;
-
 static int produce_line(const void **data, size_t *size, void *user)
 {
-    line_source *source = user;
     const char *line;
-    if (line_reader_next(source->reader, &line, size) <= 0) {
-        source->exhausted = 1;
+    if (line_reader_next(user, &line, size) <= 0)
         return HPOOL_EOF;
-    }
     *data = line;
     return 0;
 }
@@ -86,7 +78,6 @@ typedef struct call_end {
     hpool_pool *pool;
     const settings *settings;
     uint64_t total; /* the range's N; 0: unknown (an --input file) */
-    const int *input_exhausted; /* an --input read to its end; NULL for a range */
 } call_end;
 
 static int status_of_call(int rc)
@@ -104,12 +95,6 @@ static int status_of_call(int rc)
  * it canceled are not failures, and a journal's refusal is a usage error. */
 static int status_of_ended_call(const call_end *end, int rc, const hpool_report *report)
 {
-    /* hpool 0.2 ends a stopped call over a producer as if the producer had
-     * ended: HPOOL_EOF, status 0, no item canceled. Only the reader knows
-     * that lines were left. */
-    if ((rc == 0 || rc == HPOOL_EFAILED) && end->input_exhausted != NULL && !*end->input_exhausted &&
-        hpool_pool_stopped(end->pool, NULL) != 0)
-        rc = HPOOL_ESTOPPED;
     if (rc == HPOOL_ESTOPPED) {
         atomic_store(&canceled_items, 0);
         uint64_t completed = report->items - report->canceled;
@@ -252,7 +237,7 @@ static int run_range(hpool_pool *pool, const settings *settings, hpool_call *cal
         return status_of_call(rc);
     hpool_call call = *call_template;
     call.source = range;
-    call_end end = {.pool = pool, .settings = settings, .total = (uint64_t)settings->last, .input_exhausted = NULL};
+    call_end end = {.pool = pool, .settings = settings, .total = (uint64_t)settings->last};
     int status;
     if (settings->sum) {
         call.function = FUNCTION_SUM_SQUARES_RANGE;
@@ -280,9 +265,8 @@ static int run_input(hpool_pool *pool, const settings *settings, hpool_call *cal
         free(reader);
         return EXIT_USAGE; /* an --input that cannot be read at all, as for a missing file */
     }
-    line_source source = {.reader = reader, .exhausted = 0};
     hpool_source *lines;
-    int rc = hpool_source_producer(&lines, produce_line, &source);
+    int rc = hpool_source_producer(&lines, produce_line, reader);
     if (rc != 0) {
         line_reader_close(reader);
         free(reader);
@@ -290,7 +274,7 @@ static int run_input(hpool_pool *pool, const settings *settings, hpool_call *cal
     }
     hpool_call call = *call_template;
     call.source = lines;
-    call_end end = {.pool = pool, .settings = settings, .total = 0, .input_exhausted = &source.exhausted};
+    call_end end = {.pool = pool, .settings = settings, .total = 0};
     int status;
     if (settings->sum) {
         call.function = FUNCTION_SQUARE_LINE_MOD_2_64;
