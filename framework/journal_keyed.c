@@ -258,7 +258,7 @@ void hpool__checkpoint_answered(hpool_pool *pool, int rank, uint32_t call_id, in
     if (rc != 0)
         hpool__cancel_call(pool, call);
     call->checkpoint_due_ns = pool->journal_checkpoint_ns ? hpool__now_ns() + pool->journal_checkpoint_ns : 0;
-    call->checkpoint_final_done = call->source_ended;
+    call->checkpoint_final_done = call->stopped || call->canceled;
     pool->engine_has_news = true;
     hpool__complete_if_done(pool, call);
 }
@@ -282,7 +282,7 @@ void hpool__checkpoint_round(hpool_pool *pool)
         if (call->checkpointing || call->shuffling || call->shuffle_pending)
             continue;
         bool due = call->checkpoint_due_ns != 0 && hpool__now_ns() >= call->checkpoint_due_ns && !call->source_ended;
-        bool final = call->source_ended && !call->checkpoint_final_done && call->report.status == 0;
+        bool final = (call->stopped || call->canceled) && !call->checkpoint_final_done && call->report.status == 0;
         if (due || final)
             call->checkpoint_wanted = true;
         if (call->checkpoint_wanted && call->batches_uncollected == 0)

@@ -843,8 +843,9 @@ typedef struct hpool_call {
      * batch, as they reach the root: the journal's size is about the
      * results' size plus some 50 bytes a batch. A keyed call journals
      * checkpoints of its ranks' combined map-side pairs: every
-     * options.journal_checkpoint seconds, when stopped, and when its map
-     * phase ends. Each rank writes its own file,
+     * options.journal_checkpoint seconds of its map phase, and when
+     * stopped (not when it ends: a rerun of a call that completed redoes
+     * the map work since its last checkpoint). Each rank writes its own file,
      * JOURNAL.GENERATION.RANK.keyed (so over several nodes the directory
      * must be shared), and a rerun folds them all back in on the root.
      * Delete the journal (and those files) to start again. */

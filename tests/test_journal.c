@@ -440,7 +440,9 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int b
     if (is_root()) {
         CHECK_RC(HPOOL_EFAILED, third.rc); /* every 97th item fails */
         CHECK(third.correct);
-        CHECK(third.invocations == 0);
+        /* A keyed call that completes takes no checkpoint: the map work
+         * after the stop's is done again. */
+        CHECK(third.invocations == (scenario == KEYED_COUNT ? (long)(N - completed) : 0));
     }
     /* A torn last record is cut off: its items run again. */
     outcome fourth = run(scenario, torn, 2, -1, "key");
