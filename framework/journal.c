@@ -81,7 +81,13 @@ struct hpool__journal {
     pthread_cond_t wake;
     uint64_t sync_ns;
     int sync_errno;           /* the first failed sync's errno */
+    /* The file, listed among this process's open journals. */
+    dev_t device;
+    ino_t inode;
+    bool listed;
 };
+
+static void forget_open_journal(const hpool__journal *journal);
 
 /* ---- Checksums and fingerprints ---------------------------------------- */
 
@@ -635,7 +641,7 @@ static int read_records(hpool__journal *journal, const hpool_pool *pool, const h
         qsort(journal->done, journal->done_count, sizeof *journal->done, by_first);
     for (size_t i = 1; i < journal->done_count; i++)
         if (journal->done[i].first < journal->done[i - 1].first + journal->done[i - 1].count)
-            return malformed(journal, journal->done[i].offset, "items journaled twice");
+            return malformed(journal, journal->done[i].offset, "items journaled twice: did two runs write it at once?");
     return 0;
 }
 
@@ -658,6 +664,8 @@ void hpool__journal_close(hpool__journal *journal, hpool__call_state *call)
             hpool__call_set_error(call, journal_io_error(journal, "synced", failed));
         close(journal->fd);
     }
+    if (journal->listed)
+        forget_open_journal(journal);
     pthread_mutex_destroy(&journal->lock);
     pthread_cond_destroy(&journal->wake);
     free(journal->done);
@@ -679,6 +687,72 @@ static int sync_directory_of(const char *path)
         close(fd);
     free(copy);
     return error == EINVAL ? 0 : error; /* some file systems cannot sync a directory */
+}
+
+/* One writer at a time: a run killed under mpirun can leave its root
+ * running for a while (mpirun puts each rank in a process group of its
+ * own), and two runs appending to one journal would journal items twice.
+ * A POSIX lock, which NFS also keeps; a holder that is still there after
+ * 10 s is named. */
+/* POSIX locks do not keep two calls of one process apart, so the journals
+ * this process has open are listed too, by file. */
+static pthread_mutex_t open_journals_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_journal {
+    dev_t device;
+    ino_t inode;
+} open_journals[64];
+static size_t open_journal_count;
+
+static void forget_open_journal(const hpool__journal *journal)
+{
+    pthread_mutex_lock(&open_journals_lock);
+    for (size_t i = 0; i < open_journal_count; i++)
+        if (open_journals[i].device == journal->device && open_journals[i].inode == journal->inode) {
+            open_journals[i] = open_journals[--open_journal_count];
+            break;
+        }
+    pthread_mutex_unlock(&open_journals_lock);
+}
+
+static int lock_journal(hpool__journal *journal, const char *name)
+{
+    struct stat status;
+    if (fstat(journal->fd, &status) != 0)
+        return hpool__fail(HPOOL_EIO, "%s: the journal %s could not be read: %s", name, journal->path, strerror(errno));
+    pthread_mutex_lock(&open_journals_lock);
+    bool taken = false;
+    for (size_t i = 0; i < open_journal_count; i++)
+        taken |= open_journals[i].device == status.st_dev && open_journals[i].inode == status.st_ino;
+    if (!taken && open_journal_count < sizeof open_journals / sizeof open_journals[0]) {
+        open_journals[open_journal_count++] = (struct open_journal){status.st_dev, status.st_ino};
+        journal->device = status.st_dev;
+        journal->inode = status.st_ino;
+        journal->listed = true;
+    }
+    pthread_mutex_unlock(&open_journals_lock);
+    if (taken)
+        return hpool__fail(HPOOL_EJOURNAL, "%s: the journal %s is in use by another call of this process: give "
+                                           "each call under way a journal of its own", name, journal->path);
+    for (int attempt = 0;; attempt++) {
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(journal->fd, F_SETLK, &lock) == 0)
+            return 0;
+        if (errno != EACCES && errno != EAGAIN) {
+            if (errno == ENOLCK || errno == EINVAL)
+                return 0; /* a file system without locks: as before them */
+            return hpool__fail(HPOOL_EIO, "%s: the journal %s could not be locked: %s", name, journal->path,
+                               strerror(errno));
+        }
+        if (attempt == 200) {
+            struct flock holder = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            long pid = fcntl(journal->fd, F_GETLK, &holder) == 0 ? (long)holder.l_pid : 0;
+            return hpool__fail(HPOOL_EJOURNAL, "%s: the journal %s is in use by another run (process %ld) and was "
+                                               "not released within 10 s: is an earlier job still running?",
+                               name, journal->path, pid);
+        }
+        struct timespec nap = {0, 50 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+    }
 }
 
 int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *name)
@@ -703,6 +777,11 @@ int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *n
     }
     journal->fd = open(journal->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     struct stat status;
+    if (journal->fd >= 0 && (rc = lock_journal(journal, name)) != 0) {
+        hpool__buffer_release(&ours);
+        hpool__journal_close(journal, NULL);
+        return rc;
+    }
     if (journal->fd < 0 || fstat(journal->fd, &status) != 0) {
         rc = hpool__fail(HPOOL_EIO, "%s: the journal %s could not be opened: %s", name, journal->path, strerror(errno));
     } else if (!S_ISREG(status.st_mode)) {

@@ -4,7 +4,9 @@
 
 #include <hpool.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -535,6 +537,73 @@ static int stop_at_once(bool by_grace)
     return check_failures != 0;
 }
 
+/* A journal another process holds is waited for, then refused, naming
+ * the process; one that another call of this process holds, at once. */
+static int journal_in_use(const char *directory)
+{
+    char journal[512];
+    snprintf(journal, sizeof journal, "%s-locked", directory);
+    remove(journal);
+    int ready[2];
+    if (pipe(ready) != 0)
+        return 1;
+    pid_t holder = fork();
+    if (holder == 0) {
+        int fd = open(journal, O_RDWR | O_CREAT, 0644);
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        fcntl(fd, F_SETLK, &lock);
+        if (write(ready[1], "x", 1) != 1)
+            _exit(1);
+        sleep(30);
+        _exit(0);
+    }
+    char byte;
+    CHECK(read(ready[0], &byte, 1) == 1);
+    hpool_function one[] = {{.name = "square_fixed", .map = square_fixed}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = one;
+    options.function_count = 1;
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return 1;
+    static int64_t out[N];
+    hpool_source *range;
+    hpool_source_range(&range, 0, N);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = range;
+    call.results = out;
+    call.result_size = sizeof out[0];
+    call.journal = journal;
+    double started = now_seconds();
+    int rc = hpool_map(pool, &call, NULL);
+    double took = now_seconds() - started;
+    char detail[512], pid_text[32];
+    hpool_error_detail(rc, detail, sizeof detail);
+    fprintf(stderr, "test_journal: after %.1f s: %s\n", took, detail);
+    CHECK_RC(HPOOL_EJOURNAL, rc);
+    snprintf(pid_text, sizeof pid_text, "(process %ld)", (long)holder);
+    CHECK(strstr(detail, pid_text) != NULL && took >= 9 && took < 20);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    /* Released: the call runs; while it runs, a second call on the same
+     * journal is refused at once. */
+    hpool_async *async = NULL;
+    CHECK_RC(0, hpool_map_async(pool, &call, &async));
+    int64_t other[N];
+    call.results = other;
+    CHECK_RC(HPOOL_EJOURNAL, hpool_map(pool, &call, NULL));
+    hpool_error_detail(HPOOL_EJOURNAL, detail, sizeof detail);
+    CHECK(strstr(detail, "another call of this process") != NULL);
+    CHECK_RC(HPOOL_EFAILED, hpool_async_get(async, -1, NULL)); /* every 97th item fails */
+    hpool_async_free(async);
+    hpool_pool_free(pool);
+    hpool_source_free(range);
+    if (check_failures == 0)
+        printf("test_journal in use: all checks passed\n");
+    return check_failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -545,6 +614,8 @@ int main(int argc, char **argv)
         return stop_at_once(false);
     if (argc > 2 && strcmp(argv[2], "grace") == 0)
         return stop_at_once(true);
+    if (argc > 2 && strcmp(argv[2], "in-use") == 0)
+        return journal_in_use(argv[1]);
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     /* A directory per variant, as ctest runs them side by side. */
     int initialized = 0, size = 0;

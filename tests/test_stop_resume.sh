@@ -260,9 +260,11 @@ pass
 # ---- (b) kill -9 at random moments, then reruns until one completes ------------
 
 # kill_rounds JOURNAL ROUNDS MAX_DELAY_MS PROGRAM ARGS...: ROUNDS times,
-# starts the command with JOURNAL in a session of its own (setsid: mpirun and
-# its ranks share its process group) and kills the whole group with SIGKILL
-# after a random delay; then reruns it unkilled. Leaves the last run's status
+# starts the command with JOURNAL in a session of its own (setsid) and kills
+# the whole session with SIGKILL after a random delay (mpirun puts each rank
+# in a process group of its own, but they stay in its session: a kill of
+# mpirun's group alone left rank 0 writing the journal beside the next run);
+# then reruns it unkilled. Leaves the last run's status
 # and output in STATUS and OUT.
 kill_rounds() {
     local journal=$1 rounds=$2 max_delay_ms=$3 round pid group delay_ms
@@ -280,11 +282,11 @@ kill_rounds() {
         while kill -0 "$pid" 2>/dev/null && [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" != "$pid" ]; do
             sleep 0.001
         done
-        kill -9 -- "-$pid" 2>/dev/null || true
+        pkill -9 -s "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
-        sleep 0.1 # the kernel reaps the rest of the group
-        if pgrep -g "$pid" >/dev/null; then
-            fail "round $round: processes of group $pid outlived kill -9: $(pgrep -a -g "$pid")"
+        sleep 0.1 # the kernel reaps the rest of the session
+        if pgrep -s "$pid" >/dev/null; then
+            fail "round $round: processes of session $pid outlived kill -9: $(pgrep -a -s "$pid")"
         fi
     done
     run "$@"
