@@ -6,7 +6,7 @@
 #       every other setting is an environment variable, as below.
 #   MIN_MB=100 CORPUS=/tmp/hpool-corpus-100 bench/corpora/make_corpus.sh          # once
 #   bench/corpora/make_html_corpus.sh /tmp/hpool-html-corpus-2 2                     # once
-#   RUNS=9 N=1000000000 INTS=FILE CORPUS=DIR HTML_CORPUS=DIR KILLS=10 REDO_N=20000 \
+#   RUNS=9 N=1000000000 INTS=FILE CORPUS=DIR HTML_CORPUS=DIR KILLS=10 REDO_N=10000 \
 #       REDO_ITEM_US=500 KEYED_TRIALS=5 PARTS="cost redo keyed" bench/drivers/journal.sh
 #
 # Part "cost": six runs, each plain and with --journal (deleted before every
@@ -21,6 +21,9 @@
 # wall time, median [min-max]; overhead = journaled median / plain median.
 # Every journaled and replayed run's stdout is compared with cmp to the
 # plain run's. Sizes: the journal (plus its .keyed files) and stdout, bytes.
+# CPU: user + system seconds of the process and its children (mpirun's
+# ranks included), from /usr/bin/time: on a shared machine it moves less
+# with the load than wall time does.
 #
 # Part "redo": bench/journal_redo (REDO_N items of REDO_ITEM_US µs, a
 # counter that survives kill -9) is killed at a random moment (uniform in
@@ -45,7 +48,7 @@ INTS=${INTS:-${TMPDIR:-/tmp}/hpool-ints-1e7.txt}
 CORPUS=${CORPUS:-${TMPDIR:-/tmp}/hpool-corpus-100}
 HTML_CORPUS=${HTML_CORPUS:-${TMPDIR:-/tmp}/hpool-html-corpus-2}
 KILLS=${KILLS:-10}
-REDO_N=${REDO_N:-20000}
+REDO_N=${REDO_N:-10000}
 REDO_ITEM_US=${REDO_ITEM_US:-500}
 KEYED_TRIALS=${KEYED_TRIALS:-5}
 PARTS=${PARTS:-cost redo keyed}
@@ -70,7 +73,9 @@ export HPOOL_PLACEMENT=quiet
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 mpirun_for MPIRUN2 2
-JOURNAL=$TMP/journal
+# A directory of its own, so that its size is the journal's and nothing else's.
+mkdir "$TMP/journal.d"
+JOURNAL=$TMP/journal.d/journal
 
 median_of() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 min_of() { sort -g | head -n 1; }
@@ -81,7 +86,7 @@ stats() {
     column=$(cut -d ' ' -f 1 "$1")
     echo "$(median_of <<<"$column") $(min_of <<<"$column") $(max_of <<<"$column")"
 }
-journal_bytes() { find "$TMP" -maxdepth 1 -name 'journal*' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+journal_bytes() { find "$TMP/journal.d" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 fresh_journal() { rm -f "$JOURNAL" "$JOURNAL".*.keyed; }
 
 # The runs of part "cost": NAME, then the command; JOURNAL_ARGS marks where
@@ -118,6 +123,9 @@ same() {
     fi
 }
 
+# cpu_seconds: user + system seconds of the last run under /usr/bin/time.
+cpu_seconds() { tail -n 1 "$TMP/cpu" | awk '{ printf "%.3f\n", $1 + $2 }'; }
+
 cost_part() {
     local run name order seconds
     cat "${FILES[@]}" "$INTS" >/dev/null
@@ -129,17 +137,20 @@ cost_part() {
             if ((run % 2)); then order="1 0"; else order="0 1"; fi
             for journaled in $order; do
                 case_command "$name" "$journaled"
+                CMD=(/usr/bin/time -q -f '%U %S' -o "$TMP/cpu" "${CMD[@]}")
                 if [ "$journaled" = 0 ]; then
                     seconds=$(wall_once "$TMP/out" "${CMD[@]}")
                     [ -f "$TMP/$name.reference" ] || cp "$TMP/out" "$TMP/$name.reference"
                     same "$name" "plain run" "$TMP/out"
                     echo "$seconds" >>"$TMP/$name.plain"
+                    cpu_seconds >>"$TMP/$name.plain_cpu"
                     wc -c <"$TMP/out" >"$TMP/$name.stdout_bytes"
                 else
                     fresh_journal
                     seconds=$(wall_once "$TMP/out" "${CMD[@]}")
                     cp "$TMP/out" "$TMP/journaled.out"
                     echo "$seconds" >>"$TMP/$name.journaled"
+                    cpu_seconds >>"$TMP/$name.journaled_cpu"
                     journal_bytes >"$TMP/$name.journal_bytes"
                     seconds=$(wall_once "$TMP/out" "${CMD[@]}")
                     echo "$seconds" >>"$TMP/$name.replay"
@@ -160,13 +171,25 @@ cost_part() {
         printf "%-58s %7.3f [%.3f-%.3f] %7.3f [%.3f-%.3f] %8.3f %7.3f [%.3f-%.3f] %12d %12d\n" "$(case_label "$name")" \
             "${plain[@]}" "${journaled[@]}" "$(awk -v a="${journaled[0]}" -v b="${plain[0]}" 'BEGIN { print a / b }')" \
             "${replay[@]}" "$(cat "$TMP/$name.journal_bytes")" "$(cat "$TMP/$name.stdout_bytes")"
+    done
+    echo "-- the same runs' CPU (user + system) seconds, median [min-max] --"
+    printf "%-58s %-24s %-24s %8s\n" run plain journaled overhead
+    for name in "${CASES[@]}"; do
+        read -r -a plain <<<"$(stats "$TMP/$name.plain_cpu")"
+        read -r -a journaled <<<"$(stats "$TMP/$name.journaled_cpu")"
+        printf "%-58s %7.3f [%.3f-%.3f] %7.3f [%.3f-%.3f] %8.3f\n" "$(case_label "$name")" \
+            "${plain[@]}" "${journaled[@]}" "$(awk -v a="${journaled[0]}" -v b="${plain[0]}" 'BEGIN { print a / b }')"
+    done
+    for name in "${CASES[@]}"; do
         parameters="case=$name"
-        local variant statistic i values
-        for variant in plain journaled replay; do
+        local variant statistic i values metric
+        for variant in plain journaled replay plain_cpu journaled_cpu; do
             read -r -a values <<<"$(stats "$TMP/$name.$variant")"
+            metric=seconds
+            case $variant in *_cpu) metric=cpu_seconds ;; esac
             i=0
             for statistic in median min max; do
-                tsv_row hpool "$(case_label "$name"), $variant" "$parameters" "$RUNS" "$statistic" seconds "${values[i]}"
+                tsv_row hpool "$(case_label "$name"), ${variant%_cpu}" "$parameters" "$RUNS" "$statistic" "$metric" "${values[i]}"
                 i=$((i + 1))
             done
         done
@@ -236,6 +259,7 @@ redo_trial() {
 
 redo_part() {
     local layout signal trial full start
+    IN_FLIGHT_CHUNK=$(awk -v us="$REDO_ITEM_US" 'BEGIN { c = int(1000 / us); print c < 1 ? 1 : c }')
     # sum of x^2 for x < n: (n-1) n (2n-1) / 6
     REDO_SUM=$(awk -v n="$REDO_N" 'BEGIN { printf "%.0f", (n - 1) * n * (2 * n - 1) / 6 }')
     echo "== journal_redo: $REDO_N items of $REDO_ITEM_US us, $KILLS kills each, load $(cut -d ' ' -f 1-3 /proc/loadavg) =="
@@ -271,6 +295,10 @@ redo_part() {
             tsv_row journal_redo "$way" "n=$REDO_N item_us=$REDO_ITEM_US" 1 value full_run_seconds "$full"
             tsv_row journal_redo "$way" "n=$REDO_N item_us=$REDO_ITEM_US" 1 mean items_per_journal_record "$per_record"
             echo "  every kill (redone, status of the last rerun, reruns): $(awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' "$file")"
+            # What was running at the kill: a chunk per worker thread, and
+            # hpool sizes chunks to about 1 ms (TARGET_CHUNK_NS in
+            # framework/scheduler.c).
+            echo "  median redone / (2 workers x chunk of $IN_FLIGHT_CHUNK items): $(awk -v r="${values[0]}" -v c="$IN_FLIGHT_CHUNK" 'BEGIN { printf "%.2f", r / (2 * c) }')"
         done
     done
 }
@@ -305,7 +333,7 @@ keyed_part() {
         # The same resume again, from the same stopped journal, under strace:
         # each range a map task reads opens its file once.
         fresh_journal
-        cp "$TMP/stopped"/* "$TMP/"
+        cp "$TMP/stopped"/* "$TMP/journal.d/"
         strace -f -qq -e trace=openat -o "$TMP/strace" "${CMD[@]}" >"$TMP/out" 2>/dev/null
         cmp -s "$TMP/wc.reference" "$TMP/out" || { echo "MISMATCH: wordcount's resume under strace printed other counts" >&2; exit 1; }
         opened=$(grep -c -F "\"$CORPUS/" "$TMP/strace" || true)
