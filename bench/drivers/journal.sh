@@ -7,7 +7,7 @@
 #   MIN_MB=100 CORPUS=/tmp/hpool-corpus-100 bench/corpora/make_corpus.sh          # once
 #   bench/corpora/make_html_corpus.sh /tmp/hpool-html-corpus-2 2                     # once
 #   RUNS=9 N=1000000000 INTS=FILE CORPUS=DIR HTML_CORPUS=DIR KILLS=10 REDO_N=10000 \
-#       REDO_ITEM_US=500 KEYED_TRIALS=5 PARTS="cost redo keyed" bench/drivers/journal.sh
+#       REDO_ITEM_US=500 KEYED_TRIALS=5 PARTS="cost redo keyed" CASES="input wordcount" bench/drivers/journal.sh
 #
 # Part "cost": six runs, each plain and with --journal (deleted before every
 # run, .keyed files too, so every run writes a whole journal), interleaved,
@@ -16,7 +16,8 @@
 # ordered square --input listing of INTS (seq 1 10000000, made if missing),
 # examples/wordcount over CORPUS (make_corpus.sh, concat), metatags --count
 # and the metatags PATH<TAB>MATCH listing over HTML_CORPUS/files.txt; all
-# plain ones 1 x 2 threads. After each journaled run the same command runs
+# plain ones 1 x 2 threads (CASES: sum-threads sum-ranks input wordcount
+# metatags-count metatags-list, or some of them). After each journaled run the same command runs
 # again with the completed journal (the "replay" column). Whole-process
 # wall time, median [min-max]; overhead = journaled median / plain median.
 # Every journaled and replayed run's stdout is compared with cmp to the
@@ -113,7 +114,7 @@ case_label() {
     metatags-list) echo "metatags listing, $(wc -l <"$HTML_CORPUS/files.txt") pages, 1 x 2" ;;
     esac
 }
-CASES=(sum-threads sum-ranks input wordcount metatags-count metatags-list)
+read -r -a CASES <<<"${CASES:-sum-threads sum-ranks input wordcount metatags-count metatags-list}"
 
 # same NAME WHAT OUT: stdout OUT must be the plain run's, byte for byte.
 same() {
