@@ -27,8 +27,8 @@
 # with the load than wall time does.
 #
 # Part "redo": bench/journal_redo (REDO_N items of REDO_ITEM_US µs, a
-# counter that survives kill -9) is killed at a random moment (uniform in
-# 10-80 % of a timed full run), KILLS times, each time with a fresh journal,
+# counter that survives kill -9) is killed at a random moment (when a share
+# of the items, uniform in 10-80 %, has run), KILLS times, each time with a fresh journal,
 # then rerun with the same journal until it exits 0: redone = counter - N.
 # Four ways: kill -9 of the process group (run under setsid) and a drain by
 # SIGTERM, each as 1 rank x 2 threads and mpirun -n 2 x 1 thread (SIGTERM
@@ -208,21 +208,26 @@ redo_command() {
         CMD=("${MPIRUN2[@]}" -x HPOOL_THREADS=1 "$REDO" "$JOURNAL" "$TMP/counter" "$REDO_N" "$REDO_ITEM_US")
     fi
 }
-counter() { od -An -tu8 "$TMP/counter" | tr -d ' '; }
+counter() { od -An -tu8 "$TMP/counter" 2>/dev/null | tr -d ' ' | grep . || echo 0; }
 
-# redo_trial LAYOUT SIGNAL FULL_SECONDS: one kill, then reruns to the end;
+# redo_trial LAYOUT SIGNAL: one kill, then reruns to the end;
 # appends "redone stopped_status reruns" to $TMP/redo.LAYOUT.SIGNAL.
 redo_trial() {
-    local layout=$1 signal=$2 full=$3 delay pid status=0 reruns=0 child
+    local layout=$1 signal=$2 target pid status=0 reruns=0 child
     fresh_journal
     rm -f "$TMP/counter"
     redo_command "$layout"
-    delay=$(awk -v f="$full" -v r="$RANDOM" 'BEGIN { printf "%.3f", f * (0.1 + 0.7 * r / 32768) }')
+    # The moment: when a random share of the items, 10-80 %, has run. A
+    # delay from a timed run would land after the end whenever the
+    # machine's load drops.
+    target=$(awk -v n="$REDO_N" -v r="$RANDOM" 'BEGIN { printf "%d", n * (0.1 + 0.7 * r / 32768) }')
     # Its own session and process group, so that kill -9 reaches mpirun and
     # its ranks alike, and nothing of this script.
     setsid "${CMD[@]}" >"$TMP/redo.out" 2>"$TMP/redo.err" &
     pid=$!
-    sleep "$delay"
+    while kill -0 "$pid" 2>/dev/null && [ "$(counter)" -lt "$target" ]; do
+        sleep 0.005
+    done
     if [ "$signal" = KILL ]; then
         kill -KILL -- "-$pid" 2>/dev/null || true
     elif [ "$layout" = threads ]; then
@@ -278,7 +283,7 @@ redo_part() {
         per_record=$(awk -v s="$(journal_bytes)" -v n="$REDO_N" 'BEGIN { printf "%.1f", n / ((s - 134 - 8 * n) / 64) }')
         for ((trial = 0; trial < KILLS; trial++)); do
             for signal in KILL TERM; do
-                redo_trial "$layout" "$signal" "$full"
+                redo_trial "$layout" "$signal"
             done
         done
         for signal in KILL TERM; do
