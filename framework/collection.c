@@ -141,7 +141,21 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
     }
     count_failures(call, batch);
     if (call->journal != NULL) {
+        /* Hashing and writing a record takes a while (a listing's results
+         * are hundreds of MB): the batch is ours alone until placed
+         * below, so the workers need not wait for the lock meanwhile. A
+         * keyed call's note is small, and read by its checkpoint under
+         * the lock. */
+        bool unlocked = call->kind != HPOOL__CALL_KEYED;
+        if (unlocked) {
+            call->refcount++;
+            pthread_mutex_unlock(&pool->lock);
+        }
         int journaled = hpool__journal_append(pool, call, batch);
+        if (unlocked) {
+            pthread_mutex_lock(&pool->lock);
+            call->refcount--;
+        }
         if (journaled != 0)
             hpool__call_set_error(call, journaled);
     }

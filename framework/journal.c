@@ -92,26 +92,39 @@ static void forget_open_journal(const hpool__journal *journal);
 /* ---- Checksums and fingerprints ---------------------------------------- */
 
 /* A 64-bit hash for the integrity of records against a torn or changed
- * file, not against an adversary: FNV-1a over 8-byte words, mixed at the
- * end. Streamable: pass the previous value as seed. */
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t size)
+ * file, not against an adversary: multiply-xor over 8-byte words in four
+ * independent lanes (a listing's journal is hundreds of MB, and one lane's
+ * chain of multiplies ran at a fifth of memory speed), mixed at the end.
+ * Chained: pass the previous value as seed for the next part of a record
+ * (parts hash alike only if they are cut alike, which the writer and the
+ * reader do: each hashes a record's frame size, then its payload). */
+static uint64_t mix(uint64_t h)
 {
-    const unsigned char *bytes = data;
-    uint64_t h = seed ^ 0xcbf29ce484222325u;
-    while (size >= 8) {
-        uint64_t word;
-        memcpy(&word, bytes, 8);
-        h = (h ^ word) * 0x100000001b3u;
-        h ^= h >> 29;
-        bytes += 8;
-        size -= 8;
-    }
-    while (size-- > 0)
-        h = (h ^ *bytes++) * 0x100000001b3u;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdu;
     h ^= h >> 33;
     return h;
+}
+
+static uint64_t hash_bytes(uint64_t seed, const void *data, size_t size)
+{
+    const unsigned char *bytes = data;
+    const uint64_t prime = 0x100000001b3u, length = size;
+    uint64_t lanes[4] = {seed ^ 0xcbf29ce484222325u, seed + 1, seed + 2, seed + 3};
+    while (size >= 32) {
+        for (int l = 0; l < 4; l++) {
+            uint64_t word;
+            memcpy(&word, bytes + 8 * l, 8);
+            lanes[l] = (lanes[l] ^ word) * prime;
+            lanes[l] ^= lanes[l] >> 29;
+        }
+        bytes += 32;
+        size -= 32;
+    }
+    uint64_t h = mix(lanes[0]) ^ mix(lanes[1] * 3) ^ mix(lanes[2] * 5) ^ mix(lanes[3] * 7);
+    while (size-- > 0)
+        h = (h ^ *bytes++) * prime;
+    return mix(h ^ length);
 }
 
 static uint64_t hash_source(const hpool_source *source)
