@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The file is a sequence of records, each a frame and a payload:
@@ -95,9 +96,17 @@ static void forget_open_journal(const hpool__journal *journal);
  * file, not against an adversary: multiply-xor over 8-byte words in four
  * independent lanes (a listing's journal is hundreds of MB, and one lane's
  * chain of multiplies ran at a fifth of memory speed), mixed at the end.
- * Chained: pass the previous value as seed for the next part of a record
- * (parts hash alike only if they are cut alike, which the writer and the
- * reader do: each hashes a record's frame size, then its payload). */
+ * Streamed, so a record written from several pieces hashes as the one
+ * buffer it is read back into. */
+typedef struct hasher {
+    uint64_t lanes[4];
+    unsigned char tail[32]; /* bytes short of a whole block */
+    size_t tail_size;
+    uint64_t length;
+} hasher;
+
+static const uint64_t hash_prime = 0x100000001b3u;
+
 static uint64_t mix(uint64_t h)
 {
     h ^= h >> 33;
@@ -106,25 +115,66 @@ static uint64_t mix(uint64_t h)
     return h;
 }
 
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t size)
+static void hasher_start(hasher *h, uint64_t seed)
+{
+    *h = (hasher){.lanes = {seed ^ 0xcbf29ce484222325u, seed + 1, seed + 2, seed + 3}};
+}
+
+static void hash_block(hasher *h, const unsigned char *block)
+{
+    for (int l = 0; l < 4; l++) {
+        uint64_t word;
+        memcpy(&word, block + 8 * l, 8);
+        h->lanes[l] = (h->lanes[l] ^ word) * hash_prime;
+        h->lanes[l] ^= h->lanes[l] >> 29;
+    }
+}
+
+static void hasher_add(hasher *h, const void *data, size_t size)
 {
     const unsigned char *bytes = data;
-    const uint64_t prime = 0x100000001b3u, length = size;
-    uint64_t lanes[4] = {seed ^ 0xcbf29ce484222325u, seed + 1, seed + 2, seed + 3};
-    while (size >= 32) {
-        for (int l = 0; l < 4; l++) {
-            uint64_t word;
-            memcpy(&word, bytes + 8 * l, 8);
-            lanes[l] = (lanes[l] ^ word) * prime;
-            lanes[l] ^= lanes[l] >> 29;
-        }
-        bytes += 32;
-        size -= 32;
+    h->length += size;
+    if (h->tail_size > 0) {
+        size_t take = size < 32 - h->tail_size ? size : 32 - h->tail_size;
+        memcpy(h->tail + h->tail_size, bytes, take);
+        h->tail_size += take;
+        bytes += take;
+        size -= take;
+        if (h->tail_size < 32)
+            return;
+        hash_block(h, h->tail);
+        h->tail_size = 0;
     }
-    uint64_t h = mix(lanes[0]) ^ mix(lanes[1] * 3) ^ mix(lanes[2] * 5) ^ mix(lanes[3] * 7);
-    while (size-- > 0)
-        h = (h ^ *bytes++) * prime;
-    return mix(h ^ length);
+    for (; size >= 32; bytes += 32, size -= 32)
+        hash_block(h, bytes);
+    memcpy(h->tail, bytes, size);
+    h->tail_size = size;
+}
+
+static uint64_t hasher_end(const hasher *h)
+{
+    uint64_t x = mix(h->lanes[0]) ^ mix(h->lanes[1] * 3) ^ mix(h->lanes[2] * 5) ^ mix(h->lanes[3] * 7);
+    for (size_t i = 0; i < h->tail_size; i++)
+        x = (x ^ h->tail[i]) * hash_prime;
+    return mix(x ^ h->length);
+}
+
+static uint64_t hash_bytes(uint64_t seed, const void *data, size_t size)
+{
+    hasher h;
+    hasher_start(&h, seed);
+    hasher_add(&h, data, size);
+    return hasher_end(&h);
+}
+
+/* A record's checksum covers its type, its size and its payload. */
+static uint64_t record_checksum(uint32_t type, uint64_t size, const void *payload)
+{
+    hasher h;
+    hasher_start(&h, type);
+    hasher_add(&h, &size, sizeof size);
+    hasher_add(&h, payload, size);
+    return hasher_end(&h);
 }
 
 static uint64_t hash_source(const hpool_source *source)
@@ -294,36 +344,46 @@ typedef struct piece {
     size_t size;
 } piece;
 
-/* Appends one record, frame and payload pieces, with one write. */
+/* Appends one record, frame and payload pieces, with one writev: the
+ * pieces are not copied (a listing's records are hundreds of KB). */
+#define MAX_PIECES 6
 static int append_record(hpool__journal *journal, uint32_t type, const piece *pieces, size_t piece_count)
 {
-    size_t size = 0;
+    HPOOL__ASSERT(piece_count < MAX_PIECES);
+    record_frame frame = {.type = type};
     for (size_t p = 0; p < piece_count; p++)
-        size += pieces[p].size;
-    hpool__buffer record = {0};
-    record_frame frame = {.type = type, .size = size};
-    if (hpool__buffer_reserve(&record, sizeof frame + size) != 0)
-        return hpool__fail(HPOOL_ENOMEM, "no memory for a record of %zu bytes for the journal %s", size, journal->path);
-    hpool__buffer_append(&record, &frame, sizeof frame);
+        frame.size += pieces[p].size;
+    hasher h;
+    hasher_start(&h, type);
+    hasher_add(&h, &frame.size, sizeof frame.size);
     for (size_t p = 0; p < piece_count; p++)
-        hpool__buffer_append(&record, pieces[p].data, pieces[p].size);
-    uint64_t checksum = hash_bytes(type, &frame.size, sizeof frame.size);
-    checksum = hash_bytes(checksum, record.data + sizeof frame, size);
-    memcpy(record.data + offsetof(record_frame, checksum), &checksum, sizeof checksum);
-    int rc = 0;
-    size_t written = 0;
-    while (written < record.size) {
-        ssize_t n = write(journal->fd, record.data + written, record.size - written);
+        hasher_add(&h, pieces[p].data, pieces[p].size);
+    frame.checksum = hasher_end(&h);
+    struct iovec parts[MAX_PIECES];
+    int count = 0;
+    parts[count++] = (struct iovec){&frame, sizeof frame};
+    for (size_t p = 0; p < piece_count; p++)
+        if (pieces[p].size > 0)
+            parts[count++] = (struct iovec){(void *)pieces[p].data, pieces[p].size};
+    struct iovec *part = parts;
+    while (count > 0) {
+        ssize_t n = writev(journal->fd, part, count);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            rc = journal_io_error(journal, "written", n < 0 ? errno : ENOSPC);
-            break;
+        if (n <= 0)
+            return journal_io_error(journal, "written", n < 0 ? errno : ENOSPC);
+        /* a short write: go on from where it stopped */
+        while (count > 0 && (size_t)n >= part->iov_len) {
+            n -= (ssize_t)part->iov_len;
+            part++;
+            count--;
         }
-        written += (size_t)n;
+        if (count > 0) {
+            part->iov_base = (unsigned char *)part->iov_base + n;
+            part->iov_len -= (size_t)n;
+        }
     }
-    hpool__buffer_release(&record);
-    return rc;
+    return 0;
 }
 
 /* Appends the completed items first .. first + count - 1 of batch, which
@@ -623,8 +683,7 @@ static int read_records(hpool__journal *journal, const hpool_pool *pool, const h
             rc = journal_io_error(journal, "read", error);
             break;
         }
-        uint64_t checksum = hash_bytes(frame.type, &frame.size, sizeof frame.size);
-        checksum = hash_bytes(checksum, payload, frame.size);
+        uint64_t checksum = got == frame.size ? record_checksum(frame.type, frame.size, payload) : 0;
         if (got < frame.size || checksum != frame.checksum || frame.zero != 0)
             break; /* torn, or never completely written */
         if (frame.type == RECORD_BATCH && call->kind != HPOOL__CALL_KEYED) {
@@ -815,7 +874,7 @@ int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *n
             && (theirs = hpool__malloc(frame.size + 1)) != NULL)
             error = read_exactly(journal->fd, theirs, frame.size, sizeof frame, &got);
         char why[256] = "it is not an hpool journal";
-        uint64_t checksum = theirs != NULL ? hash_bytes(hash_bytes(frame.type, &frame.size, sizeof frame.size), theirs, got) : 0;
+        uint64_t checksum = theirs != NULL && got == frame.size ? record_checksum(frame.type, frame.size, theirs) : 0;
         if (error != 0)
             rc = hpool__fail(HPOOL_EIO, "%s: the journal %s could not be read: %s", name, journal->path, strerror(error));
         else if (theirs == NULL || got != frame.size || checksum != frame.checksum

@@ -17,7 +17,7 @@
  * Runs x -> x * x over 0..N-1 with call.journal = JOURNAL, each item
  * spinning ITEM_MICROSECONDS of CPU, and adds one to the u64 in COUNTER (a
  * file mapped shared, so the count survives the process being killed) for
- * every item it runs. Stops on SIGTERM (exit 75, as the apps). On success
+ * every item it runs. Stops on SIGTERM or SIGUSR1 (exit 75, as the apps). On success
  * prints the sum of the results and exits 0. The driver kills it, reruns
  * it with the same journal until it exits 0, and reads COUNTER - N: the
  * items run more than once. */
@@ -75,6 +75,7 @@ int main(int argc, char **argv)
         return 1;
     }
     hpool_pool_stop_on_signal(pool, SIGTERM);
+    hpool_pool_stop_on_signal(pool, SIGUSR1); /* what mpirun forwards */
     int status = 0;
     if (hpool_pool_is_root(pool)) {
         int64_t *results = calloc((size_t)n, sizeof *results);

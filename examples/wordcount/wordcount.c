@@ -311,8 +311,9 @@ int main(int argc, char **argv)
                 "not be written), 2 usage or a JOURNAL written for other files (path,\n"
                 "size or modification time), 75 stopped by SIGTERM, SIGINT, SIGUSR1 or\n"
                 "SIGUSR2 (under mpirun, send SIGUSR1): no counts are printed, and one line\n"
-                "says how far it got; rerun with the same --journal to resume (the journal\n"
-                "does not keep the counts yet, so a rerun counts every file again).\n");
+                "says how far it got; rerun with the same --journal to resume: the journal\n"
+                "keeps each rank's counts of the ranges read when stopped (and every\n"
+                "HPOOL_JOURNAL_CHECKPOINT seconds), and a rerun reads only the others.\n");
         return argc < 2 || strcmp(argv[1], "--journal") == 0 ? 2 : 0;
     }
     /* Fully buffered even when stdout is a terminal or mpirun's pipe:
