@@ -133,6 +133,8 @@ static void hash_block(hasher *h, const unsigned char *block)
 static void hasher_add(hasher *h, const void *data, size_t size)
 {
     const unsigned char *bytes = data;
+    if (size == 0)
+        return; /* data may be NULL */
     h->length += size;
     if (h->tail_size > 0) {
         size_t take = size < 32 - h->tail_size ? size : 32 - h->tail_size;
