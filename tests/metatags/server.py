@@ -92,6 +92,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # Many ranks' transfers at once: the default backlog of 5 drops their
+    # connections, and a dropped SYN waits a second or more to be sent again.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         pass  # clients that time out and hang up are part of the test
