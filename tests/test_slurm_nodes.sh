@@ -103,12 +103,14 @@ echo "ok   hosts ctl ($CONTROLLER_ADDRESS) and ${NODES[*]} ($SUBNET.1-3) on a br
 
 start_munged
 # Every host has a network of its own, so Slurm's default ports are free.
-# Each node claims 4 CPUs, so that two 6-rank jobs fit at once.
+# Each node claims 12 CPUs, so that all of a mode's jobs run at once. A
+# requeued job waits as long as a credential lives (cred_expire, 120 s by
+# default) before it starts again: 10 s here.
 {
-    slurm_conf_common 6817 6818 "${NODES[@]}"
+    slurm_conf_common 6817 6818 "${NODES[@]}" | sed 's/^AuthInfo=.*/&,cred_expire=10/'
     echo "SlurmctldHost=ctl($CONTROLLER_ADDRESS)"
     for i in "${!NODES[@]}"; do
-        echo "NodeName=${NODES[$i]} NodeAddr=$SUBNET.$((i + 1)) CPUs=4 State=UNKNOWN"
+        echo "NodeName=${NODES[$i]} NodeAddr=$SUBNET.$((i + 1)) CPUs=12 State=UNKNOWN"
     done
     echo "PartitionName=test Nodes=node[0-2] Default=YES MaxTime=INFINITE State=UP"
     # A time limit's SIGTERM, and SIGKILL a few seconds after it, come soon,
@@ -203,3 +205,177 @@ if [ "$MODE" = across ]; then
     echo "all three-node slurm checks passed"
     exit 0
 fi
+
+# ---- resume: jobs stopped partway end with an uninterrupted run's results --
+
+# metatags reads its pages from ctl, each after a delay that DELAY_FILE sets:
+# a second while the first runs are being stopped, none afterwards, so that
+# the first runs last long enough and the resumed ones are quick.
+WWW=$SCRATCH/www
+make_pages "$WWW/pages" 600
+DELAY_FILE=$SCRATCH/http-delay
+echo 0 >"$DELAY_FILE"
+on_host ctl python3 "$SOURCE/tests/metatags/server.py" "$WWW" "$SCRATCH/http-port" "$CONTROLLER_ADDRESS" "$DELAY_FILE" \
+    </dev/null >"$SCRATCH/log/http.log" 2>&1 &
+wait_until 10 test -s "$SCRATCH/http-port" || { echo "FAIL: the HTTP server in ctl did not start"; exit 1; }
+BASE=http://$CONTROLLER_ADDRESS:$(cat "$SCRATCH/http-port")
+(cd "$WWW" && find pages -name '*.html' | LC_ALL=C sort) | sed "s|^|$BASE/slow/|" >urls.txt
+
+# The uninterrupted runs: metatags on one host, at full speed; square's sum
+# in closed form, which an uninterrupted run prints (the across mode checks).
+on_host ctl "$METATAGS" --no-progress @urls.txt >"$SCRATCH/expected-listing"
+on_host ctl "$METATAGS" --no-progress --count @urls.txt >"$SCRATCH/expected-count"
+[ "$(wc -l <"$SCRATCH/expected-listing")" -gt 600 ] || { echo "FAIL: the one-host listing is short"; exit 1; }
+[ -s "$SCRATCH/expected-count" ] || { echo "FAIL: the one-host --count printed nothing"; exit 1; }
+
+# square --sum is as slow as the CPUs, so its sizes come from one thread's
+# speed here and the CPUs a 3-rank job can use: a short sum takes 10 s at
+# the least, a long one 45 s, more than a time limit's signal may take to come.
+calibration_start=$EPOCHREALTIME
+"$SQUARE" --threads 1 --sum 2000000000 >/dev/null
+cpus=$(nproc)
+[ "$cpus" -le 3 ] || cpus=3
+read -r SHORT_N LONG_N < <(python3 -c "import sys
+rate = 2e9 / ($EPOCHREALTIME - $calibration_start)
+print(int(rate * 10 * $cpus), int(rate * 45 * $cpus))")
+square_sum "$SHORT_N" >"$SCRATCH/expected-short-sum"
+square_sum "$LONG_N" >"$SCRATCH/expected-long-sum"
+echo "ok   uninterrupted runs: a listing of $(wc -l <"$SCRATCH/expected-listing") lines, $(wc -l <"$SCRATCH/expected-count") counts; sums of 1..$SHORT_N and 1..$LONG_N"
+
+# Three jobs per way of stopping, one rank per node each: a listing, a
+# --count and a --sum. --chunksize 4: 4 pages in flight per rank.
+LISTING=(--no-progress --chunksize 4 @urls.txt)
+COUNT=(--no-progress --chunksize 4 --count @urls.txt)
+ONE_PER_NODE=(-N 3 --ntasks-per-node=1 --cpus-per-task=1)
+# The root gives up on a killed rank once it has been silent for the stall
+# timeout, and the job then fails: 5 s rather than 60.
+export HPOOL_STALL_TIMEOUT=5
+echo 1 >"$DELAY_FILE"
+# scancel --signal=TERM signals srun's tasks, the ranks themselves.
+submit TERM_LISTING "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${LISTING[@]}"
+submit TERM_COUNT "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${COUNT[@]}"
+submit TERM_SUM "${ONE_PER_NODE[@]}" "$SOURCE/jobs/square.sbatch" --sum "$SHORT_N"
+# A minute's time limit, USR1 to the batch shell 50 s before it, which the
+# script passes to mpirun, which passes it to the ranks.
+LIMITED=("${ONE_PER_NODE[@]}" --time=1 --signal=B:USR1@50)
+LAUNCHER=mpirun submit LIMIT_LISTING "${LIMITED[@]}" "$SOURCE/jobs/metatags.sbatch" "${LISTING[@]}"
+LAUNCHER=mpirun submit LIMIT_COUNT "${LIMITED[@]}" "$SOURCE/jobs/metatags.sbatch" "${COUNT[@]}"
+LAUNCHER=mpirun submit LIMIT_SUM "${LIMITED[@]}" "$SOURCE/jobs/square.sbatch" --sum "$LONG_N"
+# One rank killed: srun for the metatags jobs, mpirun for square.
+submit KILL_LISTING "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${LISTING[@]}"
+submit KILL_COUNT "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${COUNT[@]}"
+LAUNCHER=mpirun submit KILL_SUM "${ONE_PER_NODE[@]}" "$SOURCE/jobs/square.sbatch" --sum "$SHORT_N"
+echo "submitted jobs ${JOBS[*]}"
+
+# results_of JOBID: the job's results file; journal_of JOBID: its journal.
+results_of() {
+    find "$SCRATCH/submit/results" -maxdepth 1 -name "*-$1.txt" | head -n 1
+}
+journal_of() {
+    find "$SCRATCH/submit/results" -maxdepth 1 -name "*-$1.journal" | head -n 1
+}
+journal_size() { # journal_size JOBID: its journal's size in bytes, or nothing
+    local journal
+    journal=$(journal_of "$1")
+    [ -n "$journal" ] && stat -c %s "$journal"
+}
+# wait_for_progress JOBID: until the job's journal holds more than when it
+# first appeared (its header, maybe a first batch): completed work.
+wait_for_progress() {
+    CHECK="job $1 makes progress"
+    ERR=$(find "$SCRATCH/submit" -maxdepth 1 -name "*-$1.log" | head -n 1)
+    wait_until 60 journal_size "$1" || fail "no journal appeared within 60 s; the job is $(job_state "$1")"
+    local first
+    first=$(journal_size "$1")
+    wait_until 60 sh -c "[ \"\$(stat -c %s '$(journal_of "$1")')\" -gt $first ]" \
+        || fail "its journal did not grow from $first bytes within 60 s; the job is $(job_state "$1")"
+}
+restarts() { # restarts JOBID: how many times Slurm has requeued the job
+    scontrol show job -o "$1" | grep -o 'Restarts=[0-9]*' | cut -d= -f2
+}
+requeued() { # requeued JOBID: Slurm has requeued the job at least once
+    [ "$(restarts "$1")" -ge 1 ]
+}
+# rank_pid NODE JOBID PROGRAM: the pid of the job's rank running PROGRAM on NODE.
+rank_pid() {
+    local pid
+    for pid in $(ip netns pids "$PREFIX-$1"); do
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$3" ] || continue
+        if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_JOB_ID=$2"; then
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+for job in "$TERM_LISTING" "$TERM_COUNT" "$TERM_SUM"; do
+    wait_for_progress "$job"
+    scancel --signal=TERM "$job"
+done
+RESUBMITTED=()
+for job in "$KILL_LISTING:metatags" "$KILL_COUNT:metatags" "$KILL_SUM:square"; do
+    program=${job#*:}
+    job=${job%:*}
+    wait_for_progress "$job"
+    CHECK="job $job: a rank on node1 killed"
+    pid=$(rank_pid node1 "$job" "$program") || fail "no $program of job $job runs on node1"
+    kill -9 "$pid"
+    wait_for_jobs 60 "$job"
+    [ "$(job_state "$job")" != COMPLETED ] || fail "job $job completed although one of its ranks was killed"
+    # By hand, as a user would: the same results file, so the same journal.
+    results=$(results_of "$job")
+    if [ "$program" = square ]; then
+        LAUNCHER=mpirun RESULTS=$results submit again "${ONE_PER_NODE[@]}" "$SOURCE/jobs/square.sbatch" --sum "$SHORT_N"
+    elif [ "$job" = "$KILL_LISTING" ]; then
+        RESULTS=$results submit again "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${LISTING[@]}"
+    else
+        RESULTS=$results submit again "${ONE_PER_NODE[@]}" "$SOURCE/jobs/metatags.sbatch" "${COUNT[@]}"
+    fi
+    RESUBMITTED+=("$job:$again")
+done
+for job in "$TERM_LISTING" "$TERM_COUNT" "$TERM_SUM" "$LIMIT_LISTING" "$LIMIT_COUNT" "$LIMIT_SUM"; do
+    CHECK="job $job is stopped and requeued"
+    wait_until 120 requeued "$job" || fail "job $job was not requeued within 120 s"
+done
+# Every first run has been stopped: the pages come at full speed now.
+echo 0 >"$DELAY_FILE"
+wait_for_jobs 240
+
+# expect_resumed JOBID SIGNAL EXPECTED: the job stopped on SIGNAL, was
+# requeued, and completed with the expected results.
+expect_resumed() {
+    expect_completed "$1"
+    grep -q "stopped by $2" "$ERR" || fail "its log does not say that it was stopped by $2"
+    requeued "$1" || fail "it was not requeued"
+    expect_file "$(results_of "$1")" "$3"
+    pass
+}
+CHECK="metatags listing, scancel --signal=TERM, requeued: the uninterrupted run's listing"
+expect_resumed "$TERM_LISTING" SIGTERM "$SCRATCH/expected-listing"
+CHECK="metatags --count, scancel --signal=TERM, requeued: the uninterrupted run's counts"
+expect_resumed "$TERM_COUNT" SIGTERM "$SCRATCH/expected-count"
+CHECK="square --sum, scancel --signal=TERM, requeued: the uninterrupted run's sum"
+expect_resumed "$TERM_SUM" SIGTERM "$SCRATCH/expected-short-sum"
+CHECK="metatags listing under mpirun, --time=1 --signal=B:USR1@50, requeued: the uninterrupted run's listing"
+expect_resumed "$LIMIT_LISTING" SIGUSR1 "$SCRATCH/expected-listing"
+CHECK="metatags --count under mpirun, --time=1 --signal=B:USR1@50, requeued: the uninterrupted run's counts"
+expect_resumed "$LIMIT_COUNT" SIGUSR1 "$SCRATCH/expected-count"
+CHECK="square --sum under mpirun, --time=1 --signal=B:USR1@50, requeued: the uninterrupted run's sum"
+expect_resumed "$LIMIT_SUM" SIGUSR1 "$SCRATCH/expected-long-sum"
+
+for pair in "${RESUBMITTED[@]}"; do
+    first=${pair%:*}
+    again=${pair#*:}
+    case $first in
+    "$KILL_LISTING") CHECK="metatags listing, a rank SIGKILLed, resubmitted" expected=$SCRATCH/expected-listing ;;
+    "$KILL_COUNT") CHECK="metatags --count, a rank SIGKILLed, resubmitted" expected=$SCRATCH/expected-count ;;
+    *) CHECK="square --sum under mpirun, a rank SIGKILLed, resubmitted" expected=$SCRATCH/expected-short-sum ;;
+    esac
+    CHECK="$CHECK with job $first's journal: the uninterrupted run's results"
+    expect_completed "$again"
+    expect_file "$(results_of "$first")" "$expected"
+    pass
+done
+
+echo "all three-node resume checks passed"
