@@ -188,12 +188,23 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
         }
         memcpy(call->reduction, reducer->identity, reducer->value_size);
     }
-    pthread_mutex_lock(&pool->lock);
-    if (pool->closed) {
-        pthread_mutex_unlock(&pool->lock);
+    if (spec->journal != NULL && (rc = hpool__journal_open(pool, call, call_name(kind))) != 0) {
         free(call->reduction);
         free(call->argument);
         free(call);
+        return rc;
+    }
+    pthread_mutex_lock(&pool->lock);
+    bool stopped = pool->stop_applied != 0 || atomic_load(&pool->stop_asked) != 0;
+    if (pool->closed || stopped) {
+        pthread_mutex_unlock(&pool->lock);
+        hpool__journal_close(call->journal, NULL);
+        free(call->reduction);
+        free(call->argument);
+        free(call);
+        if (stopped)
+            return hpool__fail(HPOOL_ESTOPPED, "%s: the pool was stopped (hpool_pool_stop, or a signal): no more "
+                                               "calls", call_name(kind));
         return hpool__fail(HPOOL_ECLOSED, "%s: the pool is closed (hpool_pool_close, _terminate or _join was "
                                           "called): no more calls", call_name(kind));
     }
@@ -532,7 +543,9 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
             int status = take_status(call);
             pthread_mutex_unlock(&pool->lock);
             /* a stream ends with EOF; its failures are in the report */
-            return status == 0 || status == HPOOL_EFAILED || status == HPOOL_ECANCELED ? HPOOL_EOF : status;
+            return status == 0 || status == HPOOL_EFAILED || status == HPOOL_ECANCELED || status == HPOOL_ESTOPPED
+                       ? HPOOL_EOF
+                       : status;
         }
         if (!hpool__cond_wait_until(&pool->changed, &pool->lock, &deadline) && call->ready.head == NULL
             && !call->complete) {

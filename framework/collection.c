@@ -140,6 +140,11 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->ns_per_item = call->ns_per_item > 0 ? 0.5 * call->ns_per_item + 0.5 * sample : sample;
     }
     count_failures(call, batch);
+    if (call->journal != NULL) {
+        int journaled = hpool__journal_append(pool, call, batch);
+        if (journaled != 0)
+            hpool__call_set_error(call, journaled);
+    }
     if (batch->whole_failed != 0)
         drop_outputs(batch);
     bool report_failures = (batch->failure_count > 0 || batch->whole_failed != 0) && call->spec.error_callback != NULL;
@@ -237,6 +242,17 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
 {
     if (call->complete || !call->source_ended || call->batches_uncollected > 0)
         return;
+    if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done && call->journal != NULL
+        && !call->checkpoint_final_done && call->report.status == 0) {
+        /* At the end of the map phase, or stopped, the pairs are
+         * checkpointed before the shuffle takes them (journal_keyed.c), so
+         * a rerun redoes no map work. After a stop the shuffle then frees
+         * the ranks' stores, and its output, part of the answer, comes
+         * with HPOOL_ESTOPPED. */
+        pool->engine_has_news = true;
+        pthread_cond_signal(&pool->engine_wake);
+        return;
+    }
     if (call->kind == HPOOL__CALL_KEYED && !call->keyed_done) {
         /* The map phase is over; the shuffle runs even after a cancel, as
          * it is what frees the ranks' stores. */
@@ -257,8 +273,13 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
         report->failed += call->canceled_before_start;
         report->canceled += call->canceled_before_start;
     }
-    if (report->status == 0 && report->canceled > 0)
+    bool lost_items = report->canceled > 0 || call->cut_short;
+    if (report->status == 0 && lost_items && call->stopped) {
+        report->status = HPOOL_ESTOPPED;
+        hpool__stop_describe(pool, call);
+    } else if (report->status == 0 && lost_items) {
         report->status = HPOOL_ECANCELED;
+    }
     else if (report->status == 0 && report->failed > 0)
         report->status = HPOOL_EFAILED;
 
@@ -274,6 +295,12 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
         for (size_t b = 0; b < call->record_batch_count; b++)
             hpool__batch_free(call->record_batches[b]);
         call->record_batch_count = 0;
+    }
+    if (call->journal != NULL) {
+        /* synced before the caller can see the call end */
+        hpool__journal *journal = call->journal;
+        call->journal = NULL;
+        hpool__journal_close(journal, call);
     }
     unlink_call(pool, call);
     /* The callback runs before anyone can see the call complete, so a
@@ -301,6 +328,10 @@ void hpool__call_release(hpool_pool *pool, hpool__call_state *call)
     for (size_t b = 0; b < call->record_batch_count; b++)
         hpool__batch_free(call->record_batches[b]);
     free(call->record_batches);
+    hpool__journal_close(call->journal, NULL);
+    free(call->checkpoint_files);
+    hpool__buffer_release(&call->keyed_ranges);
+    hpool__buffer_release(&call->keyed_failures);
     free(call->reduction);
     free(call->argument);
     hpool_source_free(call->owned_source);
@@ -323,6 +354,8 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call)
     if (!call->source_ended) {
         if (call->total != UINT64_MAX)
             call->canceled_before_start = call->total - call->cut;
+        else
+            call->cut_short = true;
         call->source_ended = true;
         call->total = call->cut;
     }

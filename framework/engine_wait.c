@@ -34,12 +34,15 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
     }
     bool watching_items =
         pool->slow_item_ns != 0 || ((pool->terminating || pool->joining) && pool->stall_timeout_ns != 0);
-    if (!polling && !watching_items) {
+    /* A stop asked from a signal handler cannot wake the engine: while
+     * calls are under way, it looks ten times a second. */
+    bool watching_stops = pool->calls.head != NULL;
+    if (!polling && !watching_items && !watching_stops) {
         while (!pool->engine_has_news)
             pthread_cond_wait(&pool->engine_wake, &pool->lock);
     } else if (!polling) {
         /* the slow-item report and the terminate's watchdog look four times a second */
-        hpool__deadline second = hpool__deadline_in_ns(250000000u);
+        hpool__deadline second = hpool__deadline_in_ns(watching_stops ? 100000000u : 250000000u);
         if (!pool->engine_has_news)
             hpool__cond_wait_until(&pool->engine_wake, &pool->lock, &second);
     } else {

@@ -508,6 +508,24 @@ typedef struct hpool__call_state {
     int keyed_code;                 /* a reduce function's failure */
     uint64_t spilled_bytes;
 
+    /* A journal (journal.c): what completed is appended to it, and what it
+     * holds is replayed instead of run. */
+    struct hpool__journal *journal;
+    bool stopped;                   /* hpool_pool_stop: ends with HPOOL_ESTOPPED */
+    /* Canceled or stopped before its producer ended: items were left
+     * unread, though none is counted (their number is unknown). */
+    bool cut_short;
+    /* Keyed calls with a journal: a checkpoint under way (the root cuts
+     * nothing more of the call until every rank has written its file),
+     * the next one's time, and whether the last checkpoint's pairs have
+     * been restored into the root's store. */
+    bool checkpointing, checkpoint_wanted, restored, checkpoint_final_done;
+    int checkpoints_answered, checkpoint_code;
+    uint64_t checkpoint_due_ns, checkpoint_generation;
+    uint64_t *checkpoint_files;     /* per rank: bytes, checksum */
+    /* The items done so far, (first, count) pairs, and their failures. */
+    hpool__buffer keyed_ranges, keyed_failures;
+
     bool complete;                  /* report final, callbacks run */
     void *owned_input;              /* apply_async's copy of its input, */
     hpool_source *owned_source;     /* and its source: freed with the call */
@@ -598,6 +616,15 @@ struct hpool_pool {
     int error;                      /* first transport error */
     char error_detail[384];         /* its detail, for hpool_pool_join */
 
+    /* Stopping (stop.c): the level asked on this rank (1 drain, 2 at
+     * once), by hpool_pool_stop() from any thread or signal handler, and
+     * the signal; on the root, the level applied and the highest any rank
+     * asked, and when the grace of a drain runs out. */
+    atomic_int stop_asked, stop_signal, stop_remote, stop_applied;
+    int stop_sent;
+    uint64_t stop_deadline_ns, stop_grace_ns;
+    uint64_t journal_sync_ns, journal_checkpoint_ns;
+
     pthread_mutex_t stores_lock;    /* guards keyed_stores */
     hpool__keyed_store *keyed_stores; /* every rank: keyed calls under way */
     size_t memory_budget;
@@ -669,6 +696,67 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch);
 void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call);
 void hpool__call_release(hpool_pool *pool, hpool__call_state *call);
 void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call);
+
+/* ---- Journals (journal.c) ------------------------------------------- */
+
+typedef struct hpool__journal hpool__journal;
+/* Opens call->spec.journal for call (name: the API function, for details):
+ * creates it with a header, or checks the header (HPOOL_EJOURNAL when it
+ * is another call's) and indexes the completed work it holds, cutting off
+ * a torn last record. Sets call->journal. On the caller's thread. */
+int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *name);
+/* Syncs and closes; a failed sync becomes the call's error (call may be NULL). */
+void hpool__journal_close(hpool__journal *journal, hpool__call_state *call);
+/* Appends what a collected batch completed (not its items that did not
+ * run). With pool->lock held; an error is the call's. */
+int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool__batch *batch);
+/* The first journaled run that ends after item from: true and its first
+ * item and count, or false when none is left. */
+bool hpool__journal_next_done(hpool__journal *journal, uint64_t from, uint64_t *first, uint64_t *count);
+/* Fills batch with that run's items, failures and outputs, and moves past it. */
+int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batch *batch);
+int hpool__journal_sync(hpool__call_state *call);
+/* Keyed calls: appends a checkpoint record (synced), and the last one read. */
+int hpool__journal_append_checkpoint(hpool__call_state *call, const void *payload, size_t size);
+const void *hpool__journal_checkpoint(const hpool__journal *journal, size_t *size);
+const char *hpool__journal_path(const hpool__journal *journal);
+/* The last checkpoint's generation (0: none); setting it returns the
+ * ranks that wrote the one before. */
+uint64_t hpool__journal_generation(const hpool__journal *journal);
+int hpool__journal_set_generation(hpool__journal *journal, uint64_t generation, int ranks);
+
+/* ---- Keyed calls' checkpoints (journal_keyed.c) ----------------------- */
+
+/* A CHECKPOINT record's parts; HPOOL_EJOURNAL if malformed. */
+int hpool__checkpoint_parse(const void *payload, size_t size, uint64_t *generation, const uint64_t **ranges,
+                            uint64_t *range_count, const hpool__failure **failures, uint64_t *failure_count,
+                            const uint64_t **files, int *ranks);
+/* A collected batch of a journaled keyed call: its done items and failures. */
+int hpool__checkpoint_note_batch(hpool__call_state *call, const hpool__batch *batch);
+/* The root engine, each round, with pool->lock held: restores, and starts
+ * the checkpoints that are due. */
+void hpool__checkpoint_round(hpool_pool *pool);
+/* A rank's (or the root's own) file was written, or failed. pool->lock held. */
+void hpool__checkpoint_answered(hpool_pool *pool, int rank, uint32_t call_id, int code, uint64_t generation,
+                                uint64_t bytes, uint64_t checksum, const char *detail);
+/* A serving rank: CHECKPOINT arrived; writes its file and answers. Takes the message. */
+int hpool__checkpoint_serve(hpool_pool *pool, hpool__message *message);
+/* The root: CHECKPOINTED arrived. pool->lock not held; takes the message. */
+int hpool__checkpoint_received(hpool_pool *pool, hpool__message *message);
+
+/* ---- Stopping (stop.c) ------------------------------------------------ */
+
+/* The root engine, each round, with pool->lock held: applies a stop asked
+ * here or by a rank, and the end of a drain's grace. */
+void hpool__stop_apply(hpool_pool *pool);
+/* A serving rank's engine: sends the root a stop asked here; 0 or an error. */
+int hpool__stop_forward(hpool_pool *pool);
+/* The root: a rank asked to stop (STOP_REQUEST). */
+void hpool__stop_requested(hpool_pool *pool, int level, int signal);
+/* Sets the detail of a call that a stop ended. With pool->lock held. */
+void hpool__stop_describe(hpool_pool *pool, hpool__call_state *call);
+/* hpool_pool_free: puts back the handlers this pool installed. */
+void hpool__stop_release(hpool_pool *pool);
 
 
 #endif

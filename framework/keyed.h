@@ -46,6 +46,41 @@ int hpool__keyed_progress(hpool_pool *pool, bool *busy);
 /* Frees the stores a failed exchange left. */
 void hpool__keyed_free_all(hpool_pool *pool);
 
+/* Journaled calls: a rank's map-side pairs saved, and folded back in on
+ * a rerun (checkpoint.c). */
+
+/* Writes every map-side pair this rank's store for the call holds (each
+ * team thread's mapped table, after flushing its emitter's staged pairs,
+ * and what the tables spilled to the store's outbox files) to a new file
+ * at path: written to "path.tmp", fdatasync'ed, then renamed over path
+ * (and the directory synced), so a crash at any moment leaves either the
+ * old file or the new one whole. The store is unchanged (the call goes on
+ * afterwards). A rank with no store for the call writes a file with no
+ * pairs. *bytes and *checksum describe the file as written (its size, and
+ * hpool__hash64 of all its bytes), for the journal to record. Call it on
+ * the rank's engine thread when no team thread runs a chunk of the call.
+ * 0, HPOOL_EIO (detail: the path and strerror), or HPOOL_ENOMEM (detail);
+ * a store that has already lost pairs to a failed spill gives its error
+ * (HPOOL_EIO or HPOOL_ENOMEM) and writes nothing. */
+int hpool__keyed_checkpoint(hpool_pool *pool, uint32_t call_id, int keyed, const char *path, uint64_t *bytes,
+                            uint64_t *checksum);
+/* Adds the pairs of a checkpoint file to this rank's store for the call
+ * (made if needed), as if this rank's map functions had emitted them:
+ * into the mapped tables (combined there when the keyed reducer combines
+ * or merges), spilling past the memory budget just as chunks do. The file
+ * must have exactly bytes bytes and the checksum, else HPOOL_EJOURNAL with
+ * a detail naming the path ("changed since it was written", also when it
+ * is gone; "not an hpool keyed checkpoint"; or written for another keyed
+ * reducer); the store is then untouched, unless the file was replaced
+ * between the check and the read-back. Engine thread, before the call's
+ * shuffle starts, when no team thread runs a chunk of the call. 0,
+ * HPOOL_EJOURNAL, HPOOL_EIO, HPOOL_ENOMEM, or a merge's failure
+ * (HPOOL_EFAILED, the merge's code in the detail) as hpool_emit gives it;
+ * after an error other than HPOOL_EJOURNAL the store may hold part of the
+ * file's pairs, and the call must fail. */
+int hpool__keyed_restore(hpool_pool *pool, uint32_t call_id, int keyed, const char *path, uint64_t bytes,
+                         uint64_t checksum);
+
 /* The root's side (collection.c). */
 
 /* Rank rank's run arrived (pool->lock held); completes the call at the

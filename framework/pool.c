@@ -315,6 +315,13 @@ static int configure(hpool_pool *pool, const hpool_options *options)
     int rc = seconds_setting(options->stall_timeout, "HPOOL_STALL_TIMEOUT", 60, &pool->stall_timeout_ns);
     if (rc == 0)
         rc = seconds_setting(options->slow_item, "HPOOL_SLOW_ITEM", -1, &pool->slow_item_ns);
+    if (rc == 0)
+        rc = seconds_setting(options->stop_grace, "HPOOL_STOP_GRACE", 30, &pool->stop_grace_ns);
+    if (rc == 0)
+        rc = seconds_setting(options->journal_sync, "HPOOL_JOURNAL_SYNC", 1, &pool->journal_sync_ns);
+    if (rc == 0)
+        rc = seconds_setting(options->journal_checkpoint, "HPOOL_JOURNAL_CHECKPOINT", 60,
+                             &pool->journal_checkpoint_ns);
     if (rc != 0)
         return rc;
     /* a timeout of under four heartbeats would take a late one for a stall */
@@ -694,6 +701,7 @@ void hpool_pool_free(hpool_pool *pool)
         return;
     if (!pool->joined)
         hpool_pool_join(pool);
+    hpool__stop_release(pool);
     forget_live_pool(pool);
     destroy(pool);
 }

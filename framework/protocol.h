@@ -50,7 +50,7 @@
  * one to HPOOL__PROTOCOL_VERSION. */
 
 #define HPOOL__PROTOCOL_MAGIC 0x4c4f4f50u /* "POOL" in little-endian memory */
-#define HPOOL__PROTOCOL_VERSION 4u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat */
+#define HPOOL__PROTOCOL_VERSION 5u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat; 4: no stop or checkpoint */
 #define HPOOL__TAG_BASE 7100
 /* How often a serving rank's engine says it is alive, at least; the stall
  * timeout is counted in these (a timeout under four of them would mistake
@@ -69,6 +69,9 @@ enum hpool__message_type {
     HPOOL__MSG_ERROR,
     HPOOL__MSG_STOPPED,
     HPOOL__MSG_HEARTBEAT,
+    HPOOL__MSG_STOP_REQUEST,  /* a rank was asked to stop (hpool_pool_stop) */
+    HPOOL__MSG_CHECKPOINT,    /* root: write your keyed pairs of a call to a file */
+    HPOOL__MSG_CHECKPOINTED,  /* a rank wrote them, or failed to */
     /* Inside transport.c: a message too big for one MPI count travels as a
      * LARGE header and then PIECEs of raw bytes, in order, on one tag. */
     HPOOL__MSG_LARGE,
@@ -159,6 +162,28 @@ typedef struct hpool__run_header {
     uint32_t reserved;
     uint64_t spilled_bytes;
 } hpool__run_header;
+
+typedef struct hpool__stop_request_header {
+    int32_t level;  /* 1: drain, 2: at once */
+    int32_t signal; /* the signal that asked, or 0 */
+} hpool__stop_request_header;
+
+/* CHECKPOINT: the header, then path_size bytes of the file's path (no NUL). */
+typedef struct hpool__checkpoint_header {
+    uint32_t call_id;
+    uint32_t keyed;
+    uint64_t generation;
+    uint64_t path_size;
+} hpool__checkpoint_header;
+
+/* CHECKPOINTED: the header, then detail_size bytes of the error's detail. */
+typedef struct hpool__checkpointed_header {
+    uint32_t call_id;
+    int32_t code;
+    uint64_t generation;
+    uint64_t bytes, checksum; /* of the file written */
+    uint64_t detail_size;
+} hpool__checkpointed_header;
 
 /* LARGE: the type of the message that follows in pieces, its size, and
  * the size of every piece but the last. */

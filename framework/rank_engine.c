@@ -63,6 +63,8 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
     }
     case HPOOL__MSG_PAIRS:
         return hpool__keyed_pairs_received(pool, message);
+    case HPOOL__MSG_CHECKPOINT:
+        return hpool__checkpoint_serve(pool, message);
     default:
         rc = HPOOL_EPEER;
         break;
@@ -151,6 +153,8 @@ void *hpool__rank_engine(void *argument)
         }
         if (rc == 0)
             rc = send_heartbeat_if_due(pool);
+        if (rc == 0)
+            rc = hpool__stop_forward(pool);
         hpool__track_workers(pool);
         if (rc == 0)
             rc = hpool__transport_progress(transport);

@@ -155,6 +155,15 @@ static int receive_message(hpool_pool *pool, hpool__message *message, hpool__bat
     case HPOOL__MSG_HEARTBEAT: /* heard: that is all it says */
         rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
         break;
+    case HPOOL__MSG_CHECKPOINTED:
+        return hpool__checkpoint_received(pool, message);
+    case HPOOL__MSG_STOP_REQUEST: {
+        hpool__stop_request_header request;
+        rc = hpool__message_decode(message, &request, sizeof request, NULL, NULL);
+        if (rc == 0)
+            hpool__stop_requested(pool, request.level, request.signal);
+        break;
+    }
     case HPOOL__MSG_ERROR: {
         /* The rank's engine stopped: nothing it holds will come back. */
         hpool__error_header error;
@@ -362,8 +371,10 @@ void *hpool__root_engine(void *argument)
         if (rc == 0 && polling)
             rc = hpool__watchdog_check(pool);
         hpool__track_workers(pool);
+        hpool__stop_apply(pool);
         if (rc == 0)
             rc = send_cancellations(pool);
+        hpool__checkpoint_round(pool);
         if (rc == 0)
             rc = start_shuffles(pool);
         if (rc == 0)

@@ -182,7 +182,8 @@ bool hpool__plan_batch(const hpool_pool *pool, const hpool__call_state *call, in
 hpool__call_state *hpool__next_call_to_cut(hpool_pool *pool, int dest, hpool__batch_plan *plan)
 {
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
-        if (!call->source_ended && !call->canceled && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
+        if (!call->source_ended && !call->canceled && !call->checkpoint_wanted && !call->checkpointing
+            && hpool__plan_batch(pool, call, dest, hpool__held_chunks(pool, dest), plan))
             return call;
     return NULL;
 }
@@ -197,17 +198,87 @@ static void end_source(hpool_pool *pool, hpool__call_state *call, int rc)
     hpool__complete_if_done(pool, call);
 }
 
+/* Skips count items of a producer, which ran before and whose results the
+ * journal holds: the producer must still be read past them. */
+static int skip_produced(hpool__call_state *call, uint64_t count, bool *ended)
+{
+    uint64_t skipped = 0;
+    *ended = false;
+    while (skipped < count && !*ended) {
+        hpool__batch *items = hpool__batch_new();
+        if (items == NULL)
+            return hpool__fail(HPOOL_ENOMEM, "no memory to read the source past journaled items");
+        int rc = hpool__source_cut(call->source, call->cut + skipped, count - skipped, MAX_BATCH_BYTES, items, ended);
+        skipped += items->count;
+        hpool__batch_free(items);
+        if (rc != 0)
+            return rc;
+    }
+    if (skipped < count)
+        return hpool__fail(HPOOL_EJOURNAL, "the source ended after %llu items, and the journal %s holds items up to "
+                                           "%llu: it was written for other inputs",
+                           (unsigned long long)(call->cut + skipped), hpool__journal_path(call->journal),
+                           (unsigned long long)(call->cut + count));
+    return 0;
+}
+
+/* Delivers the journal's next run of completed items, which starts where
+ * cutting is, as a batch that ran nowhere: it takes a chunk of the window,
+ * as a cut batch would, so a stream's replay stays in bounded memory. */
+static void replay_journaled(hpool_pool *pool, hpool__call_state *call)
+{
+    hpool__batch *batch = hpool__batch_new();
+    int rc = batch != NULL ? hpool__journal_replay(pool, call, batch)
+                           : hpool__fail(HPOOL_ENOMEM, "no memory to replay the journal");
+    bool ended = false;
+    if (rc == 0 && call->source->is_producer)
+        rc = skip_produced(call, batch->count, &ended);
+    if (rc != 0) {
+        hpool__batch_free(batch);
+        hpool__call_set_error(call, rc);
+        end_source(pool, call, rc);
+        return;
+    }
+    batch->call_id = call->id;
+    batch->function = call->spec.function;
+    batch->reducer = call->mode == HPOOL__REDUCE || call->mode == HPOOL__KEYED ? call->spec.reducer : -1;
+    batch->mode = call->mode;
+    batch->result_size = call->result_size;
+    batch->chunksize = batch->count;
+    batch->chunk_count = 1;
+    batch->block_size = call->block_size;
+    batch->origin_rank = -1; /* the journal's: not journaled again */
+    call->cut += batch->count;
+    call->chunks_in_window += 1;
+    call->batches_uncollected++;
+    if (ended || (call->total != UINT64_MAX && call->cut >= call->total)) {
+        call->source_ended = true;
+        call->total = call->cut;
+    }
+    hpool__collect(pool, batch);
+}
+
 /* Cuts the next batch of call for rank dest as planned, or returns NULL if
- * the source has ended. With pool->lock held: a producer source runs here. */
+ * the source has ended, or the journal's run of items there was delivered
+ * instead. With pool->lock held: a producer source runs here. */
 hpool__batch *hpool__cut_batch(hpool_pool *pool, hpool__call_state *call, int dest, const hpool__batch_plan *plan)
 {
+    uint64_t plan_items = plan->items;
+    uint64_t journaled_first, journaled_count;
+    if (call->journal != NULL && hpool__journal_next_done(call->journal, call->cut, &journaled_first, &journaled_count)) {
+        if (journaled_first <= call->cut) {
+            replay_journaled(pool, call);
+            return NULL;
+        }
+        plan_items = hpool__min_u64(plan_items, journaled_first - call->cut); /* up to the run, not into it */
+    }
     hpool__batch *batch = hpool__batch_new();
     if (batch == NULL) {
         end_source(pool, call, HPOOL_ENOMEM);
         return NULL;
     }
     bool ended = false;
-    int rc = hpool__source_cut(call->source, call->cut, plan->items, MAX_BATCH_BYTES, batch, &ended);
+    int rc = hpool__source_cut(call->source, call->cut, plan_items, MAX_BATCH_BYTES, batch, &ended);
     if (rc != 0 || batch->count == 0) {
         hpool__batch_free(batch);
         end_source(pool, call, rc);

@@ -1,4 +1,4 @@
-/* util.c: the framework's small tools (util.h): allocation, buffers, clocks and deadlines. */
+/* util.c: the framework's small tools (util.h): allocation, buffers, hashing, clocks and deadlines. */
 #define _DEFAULT_SOURCE /* madvise, MADV_HUGEPAGE and strdup under -std=c11 */
 #include "internal.h"
 
@@ -86,6 +86,15 @@ int hpool__compare_bytes(const void *a, size_t a_size, const void *b, size_t b_s
     if (order != 0)
         return order;
     return a_size < b_size ? -1 : a_size > b_size;
+}
+
+uint64_t hpool__hash64(uint64_t seed, const void *data, size_t size)
+{
+    const unsigned char *bytes = data;
+    uint64_t hash = seed;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ bytes[i]) * UINT64_C(0x100000001b3); /* FNV-1a's 64-bit prime */
+    return hash;
 }
 
 int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)

@@ -385,7 +385,8 @@ typedef struct hpool_keyed_reducer {
     /* Optional combiner: values are value_size bytes, and combine folds one
      * into another for the same key, per chunk and per rank, before any
      * pair travels (a word count sends one count per word per rank). It must
-     * be associative and commutative. */
+     * be associative and commutative. The accumulator is 8-byte aligned,
+     * and so is the value when value_size is at most 256 bytes. */
     size_t value_size;
     hpool_combine_fn *combine;
     /* Optional, instead of combine and value_size: merges values of any
@@ -677,11 +678,14 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
 /*! hpool_pool_stop() : asks the pool to stop, as Slurm asks a job with
  *  SIGTERM before its time limit. The first stop drains: no item starts
  *  any more, the items already running finish (for up to
- *  options.stop_grace seconds), every completed result is delivered (a
- *  stream delivers all it has: in order, imap stops at the first item that
- *  did not run), each call's journal is synced, and every call ends with
- *  HPOOL_ESTOPPED, its report counting the items that did not run as
- *  canceled; later calls fail with HPOOL_ESTOPPED. A second stop, or the
+ *  options.stop_grace seconds), every completed result is delivered (the
+ *  items that did not run as failed with HPOOL_ECANCELED; items never cut
+ *  get no error_callback), each call's journal is synced, and every call
+ *  that lost items ends with HPOOL_ESTOPPED, its report counting them as
+ *  canceled (a producer's items never read are not counted: report.items
+ *  is what was read; a keyed call's pairs are then part of the answer);
+ *  later calls fail with HPOOL_ESTOPPED. hpool_pool_terminate() likewise
+ *  ends a call whose producer it cut short with HPOOL_ECANCELED. A second stop, or the
  *  grace running out, ends the calls at once: items still running are
  *  abandoned, as after the stall timeout (see hpool_pool_terminate), and
  *  join and free no longer wait for the ranks that run them; end the job
@@ -817,9 +821,9 @@ typedef struct hpool_call {
     size_t argument_size;
     /* Optional: the path of a journal, so that a call stopped by
      * hpool_pool_stop, a time limit or a crash can resume where it
-     * stopped, as GNU parallel's --joblog/--resume does. Only the root
-     * reads and writes it (it may sit on a shared or a local disk); the
-     * directory must exist. The call records its completed work there as
+     * stopped, as GNU parallel's --joblog/--resume does. The root reads
+     * and writes it; the directory must exist (and, for keyed calls over
+     * several nodes, be shared: see below). The call records its completed work there as
      * it goes: appended, checksummed records, synced every
      * options.journal_sync seconds and when the call ends. A later call
      * with the same journal skips that work and delivers its results from
@@ -838,10 +842,12 @@ typedef struct hpool_call {
      * map and imap results and map_reduce partials are journaled per
      * batch, as they reach the root: the journal's size is about the
      * results' size plus some 50 bytes a batch. A keyed call journals
-     * checkpoints of its ranks' combined map-side pairs
-     * (options.journal_checkpoint), in files named after the journal
-     * (JOURNAL.RANK.keyed), and a rerun folds them back in. Delete the
-     * journal (and those files) to start again. */
+     * checkpoints of its ranks' combined map-side pairs: every
+     * options.journal_checkpoint seconds, when stopped, and when its map
+     * phase ends. Each rank writes its own file,
+     * JOURNAL.GENERATION.RANK.keyed (so over several nodes the directory
+     * must be shared), and a rerun folds them all back in on the root.
+     * Delete the journal (and those files) to start again. */
     const char *journal;
     /* Bytes that say what the call's inputs and settings are, beyond what
      * hpool sees (file names, sizes and times, options): a journal written

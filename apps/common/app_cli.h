@@ -7,7 +7,11 @@
 enum {
     EXIT_ALL_GOOD = 0,
     EXIT_SOME_FAILED = 1, /* something was reported on stderr, or a run-time error */
-    EXIT_USAGE = 2        /* the command line was refused */
+    EXIT_USAGE = 2,       /* the command line was refused */
+    /* EX_TEMPFAIL of sysexits.h: a signal (a time limit, scancel, ^C)
+     * stopped the run before every item ran; a rerun with the same
+     * --journal resumes (app_stop.h). */
+    EXIT_STOPPED = 75
 };
 
 #if defined(__GNUC__)

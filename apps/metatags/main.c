@@ -3,6 +3,7 @@
 #include "metatags.h"
 
 #include "app_cli.h"
+#include "app_stop.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -66,6 +67,11 @@ static const char usage_text[] =
     "                  with K, M or G for KiB, MiB, GiB (default 64M); a larger\n"
     "                  one is reported and skipped. A task's fetched bodies\n"
     "                  together hold at most twice this: transfers wait for room\n"
+    "  --journal FILE  record completed pages in FILE; a rerun of the same command\n"
+    "                  with the same FILE prints the whole output of an\n"
+    "                  uninterrupted run, reading only the pages that had not\n"
+    "                  completed; a FILE written for other options or other\n"
+    "                  pages (paths, sizes, modification times) is refused\n"
     "  --chunksize C   pages per task; URLs in one task are fetched at once, so\n"
     "                  with URLs C is also the transfers per worker thread\n"
     "                  (default for URLs: 32; for files the pool adapts it)\n"
@@ -94,14 +100,22 @@ static const char usage_text[] =
     "  0  every input was read and searched without a report\n"
     "  1  some input was reported on stderr (skipped, or searched with a\n"
     "     warning), or a run-time error occurred\n"
+    "     (a --journal that cannot be read, written or synced, too)\n"
     "  2  usage error: unknown option, bad value, no INPUT, invalid pattern\n"
-    "     (with PCRE2's message and the offset in the pattern)\n";
+    "     (with PCRE2's message and the offset in the pattern), or a --journal\n"
+    "     written for other options or other pages\n"
+    "  75 stopped by SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 (under mpirun, send\n"
+    "     SIGUSR1: mpirun forwards it): the pages completed before the stop are\n"
+    "     printed, in input order up to the first page that did not run\n"
+    "     (--count prints nothing), and one line on stderr says how far it got;\n"
+    "     rerun with the same --journal to resume. A second signal stops at once\n";
 
 typedef struct settings {
     bool count, unordered, caseless, help, version;
     int progress; /* 1 on, 0 off, -1 when stderr is a terminal */
     enum output_format format;
     const char *pattern;
+    const char *journal; /* --journal: NULL for none */
     size_t chunksize;
     int threads;
     long timeout_ms;
@@ -151,7 +165,7 @@ static bool parse_positive(const char *text, long long max, long long *value)
 static void parse_arguments(int argc, char **argv, settings *settings)
 {
     enum { OPT_COUNT = 256, OPT_UNORDERED, OPT_FORMAT, OPT_PATTERN, OPT_PROGRESS, OPT_NO_PROGRESS,
-           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS, OPT_MAX_PAGE_SIZE, OPT_VERSION };
+           OPT_TIMEOUT, OPT_CHUNKSIZE, OPT_THREADS, OPT_MAX_PAGE_SIZE, OPT_VERSION, OPT_JOURNAL };
     static const struct option long_options[] = {
         {"count", no_argument, NULL, OPT_COUNT},
         {"unordered", no_argument, NULL, OPT_UNORDERED},
@@ -164,6 +178,7 @@ static void parse_arguments(int argc, char **argv, settings *settings)
         {"chunksize", required_argument, NULL, OPT_CHUNKSIZE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"max-page-size", required_argument, NULL, OPT_MAX_PAGE_SIZE},
+        {"journal", required_argument, NULL, OPT_JOURNAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -225,6 +240,11 @@ static void parse_arguments(int argc, char **argv, settings *settings)
             break;
         case 'h': settings->help = true; break;
         case OPT_VERSION: settings->version = true; break;
+        case OPT_JOURNAL:
+            if (optarg[0] == '\0')
+                snprintf(settings->error, sizeof settings->error, "--journal needs a file name");
+            settings->journal = optarg;
+            break;
         case ':':
             snprintf(settings->error, sizeof settings->error, "option '%s' needs a value", argv[optind - 1]);
             break;
@@ -258,6 +278,7 @@ typedef struct run_state {
     const input_list *inputs;
     progress *progress;
     atomic_bool any_reported; /* also set by the pool thread of error_callback */
+    hpool_pool *pool;
 } run_state;
 
 static void on_progress(uint64_t first, uint64_t count, void *user)
@@ -319,22 +340,33 @@ static int print_record(run_state *run, uint64_t index, const uint8_t *record, s
     return 0;
 }
 
-static int run_streams(hpool_pool *pool, hpool_call *call, run_state *run)
+static int run_streams(hpool_pool *pool, hpool_call *call, run_state *run, hpool_report *report)
 {
     hpool_iter *iter;
     int rc = run->settings->unordered ? hpool_imap_unordered(pool, call, &iter) : hpool_imap(pool, call, &iter);
     if (rc != 0)
         return rc;
     hpool_result result;
+    /* After a stop, in input order, the first page that did not run ends
+     * the output: pages after it would leave a gap that a rerun with the
+     * journal could not fill in place. The rest is still read, to the end. */
+    bool gap = false;
     while ((rc = hpool_iter_next(iter, &result, -1)) == 0) {
+        if (result.status == HPOOL_ECANCELED && hpool_pool_stopped(pool, NULL) != 0) {
+            gap = !run->settings->unordered;
+            continue;
+        }
+        if (gap)
+            continue;
         if (result.status != 0)
             report_item_failure(run, result.index, result.status);
         else if (print_record(run, result.index, result.data, result.size) != 0)
             report_item_failure(run, result.index, HPOOL_EINVAL);
     }
-    hpool_report report;
     if (rc == HPOOL_EOF)
-        rc = hpool_iter_report(iter, &report);
+        rc = hpool_iter_report(iter, report);
+    else if (rc == HPOOL_ESTOPPED)
+        hpool_iter_report(iter, report); /* the counts of the stop's line */
     hpool_iter_free(iter);
     return rc == HPOOL_EFAILED ? 0 : rc; /* failed items were reported one by one */
 }
@@ -379,13 +411,13 @@ static void add_counts(void *accumulator, const void *value, void *user)
     memcpy(accumulator, &sum, sizeof sum);
 }
 
-static int run_count(hpool_pool *pool, hpool_call *call, run_state *run)
+static int run_count(hpool_pool *pool, hpool_call *call, run_state *run, hpool_report *report)
 {
     hpool_pairs *pairs = NULL;
     call->pairs = &pairs;
     call->reducer = 0;
-    hpool_report report;
-    int rc = hpool_map_reduce_keyed(pool, call, &report);
+    /* A stopped count is only part of one: no pair is printed. */
+    int rc = hpool_map_reduce_keyed(pool, call, report);
     if (rc != 0 && rc != HPOOL_EFAILED) {
         hpool_pairs_free(pairs);
         return rc;
@@ -411,7 +443,32 @@ static int run_count(hpool_pool *pool, hpool_call *call, run_state *run)
 
 static void on_item_failed(uint64_t index, int code, void *user)
 {
+    run_state *run = user;
+    /* A stop's canceled pages are said once, in its line. */
+    if (code == HPOOL_ECANCELED && hpool_pool_stopped(run->pool, NULL) != 0)
+        return;
     report_item_failure(user, index, code);
+}
+
+/* What decides the output beyond what hpool sees (the pages' names): the
+ * options that change what is printed, and each file's size and time, so
+ * that a journal of pages since edited is refused. A URL is only its name:
+ * nothing tells whether its page changed. */
+static void make_journal_key(const settings *settings, const input_list *inputs, app_journal_key *key)
+{
+    app_journal_key_add(key, "program", "metatags");
+    app_journal_key_add(key, "output", settings->count ? "count" : settings->unordered ? "unordered" : "ordered");
+    app_journal_key_add_number(key, "format", settings->format);
+    app_journal_key_add(key, "pattern", settings->pattern);
+    app_journal_key_add_number(key, "ignore-case", settings->caseless);
+    app_journal_key_add_number(key, "max-page-size", (long long)settings->max_page_size);
+    app_journal_key_add_number(key, "timeout-ms", settings->timeout_ms);
+    for (size_t i = 0; i < inputs->count; i++) {
+        if (input_is_url(inputs->names[i]))
+            app_journal_key_add(key, "url", inputs->names[i]);
+        else
+            app_journal_key_add_file(key, "page", inputs->names[i]);
+    }
 }
 
 /* Expands the inputs and runs the call; the exit status. */
@@ -424,9 +481,16 @@ static int run_root(hpool_pool *pool, const settings *settings)
         inputs_free(&inputs);
         return EXIT_SOME_FAILED;
     }
-    run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0};
+    run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0, pool};
     int rc = 0;
-    if (inputs.count > 0) {
+    hpool_report report = {0};
+    app_journal_key key = {0};
+    if (inputs.count > 0 && settings->journal != NULL) {
+        make_journal_key(settings, &inputs, &key);
+        if (key.failed)
+            rc = HPOOL_ENOMEM;
+    }
+    if (inputs.count > 0 && rc == 0) {
         hpool_source *source;
         rc = hpool_source_records(&source, (const void *const *)inputs.names, inputs.lengths, inputs.count);
         if (rc == 0) {
@@ -436,18 +500,31 @@ static int run_root(hpool_pool *pool, const settings *settings)
             call.chunksize = settings->chunksize > 0 ? settings->chunksize : inputs.has_urls ? 32 : 0;
             call.progress = on_progress;
             call.user = &run;
+            if (settings->journal != NULL) {
+                call.journal = settings->journal;
+                call.journal_key = key.bytes;
+                call.journal_key_size = key.size;
+            }
             if (settings->count) {
                 call.error_callback = on_item_failed;
-                rc = run_count(pool, &call, &run);
+                rc = run_count(pool, &call, &run, &report);
             } else {
-                rc = run_streams(pool, &call, &run);
+                rc = run_streams(pool, &call, &run, &report);
             }
             hpool_source_free(source);
         }
     }
     progress_finish(run.progress);
     progress_free(run.progress);
+    app_journal_key_free(&key);
+    uint64_t page_count = inputs.count;
     inputs_free(&inputs);
+    if (rc == HPOOL_ESTOPPED)
+        return app_report_stopped(pool, "metatags", report.items - report.canceled,
+                                  report.items != 0 ? report.items : page_count, "pages", settings->journal);
+    int journal_status = app_journal_failure("metatags", settings->journal, rc);
+    if (journal_status >= 0)
+        return journal_status;
     if (rc != 0) {
         app_print_error("metatags", NULL, rc);
         return EXIT_SOME_FAILED;
@@ -509,8 +586,16 @@ int main(int argc, char **argv)
             app_print_error("metatags", "cannot start the pool", rc);
             status = EXIT_SOME_FAILED;
         } else {
-            status = hpool_pool_is_root(pool) ? run_root(pool, &settings) : EXIT_ALL_GOOD;
+            rc = app_stop_on_signals(pool);
+            if (rc != 0) {
+                app_print_error("metatags", "cannot catch the signals that stop it", rc);
+                status = EXIT_SOME_FAILED;
+            } else {
+                status = hpool_pool_is_root(pool) ? run_root(pool, &settings) : EXIT_ALL_GOOD;
+            }
             rc = hpool_pool_join(pool);
+            if (rc == HPOOL_ESTOPPED)
+                rc = 0; /* the root's call said it once, with its counts */
             if (rc != 0) {
                 app_print_error("metatags", NULL, rc);
                 status = EXIT_SOME_FAILED;

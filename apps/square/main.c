@@ -36,6 +36,12 @@ static const char usage_text[] =
     "                  a pipe, a socket, a terminal or /dev/null, not another\n"
     "                  device; a FIFO needs a writer within 1 second, and is\n"
     "                  then read as a pipe.\n"
+    "  --journal FILE  record completed work in FILE; a rerun of the same command\n"
+    "                  with the same FILE prints the whole output of an\n"
+    "                  uninterrupted run, running only what had not completed\n"
+    "                  (a run stopped by a signal, a time limit or a crash); a\n"
+    "                  FILE written for other options or another input (path,\n"
+    "                  size, modification time) is refused. Not with --input -\n"
     "  --chunksize C   items per task sent to a worker (C >= 1); by default the\n"
     "                  pool adapts it to the cost of an item\n"
     "  --threads T     worker threads per rank (1 <= T <= 4096)\n"
@@ -67,15 +73,22 @@ static const char usage_text[] =
     "     failed (reported as FILE:LINE: read error: CAUSE, after every line\n"
     "     read before it); the pool could not start (its threads, say, or an\n"
     "     invalid HPOOL_THREADS); or another run-time error occurred\n"
+    "     (a --journal that cannot be read, written or synced, too)\n"
     "  2  usage error: unknown option, bad option value, N missing, negative or\n"
     "     not an integer, or an --input file that cannot be opened, is a\n"
     "     directory or a device, is a FIFO that no process writes to, or\n"
-    "     holds binary data (a NUL in its first 64 KiB, as /proc/self/pagemap)\n"
+    "     holds binary data (a NUL in its first 64 KiB, as /proc/self/pagemap);\n"
+    "     or a --journal written for other options or another input\n"
+    "  75 stopped by SIGTERM, SIGINT, SIGUSR1 or SIGUSR2 (under mpirun, send\n"
+    "     SIGUSR1: mpirun forwards it): the results completed before the stop\n"
+    "     are printed, in input order up to the first item that did not run,\n"
+    "     and one line on stderr says how far it got; rerun with the same\n"
+    "     --journal to resume. A second signal stops at once\n"
     "  mpirun and srun pass these statuses on.\n";
 
 enum { PARSED_RUN, PARSED_HELP, PARSED_VERSION, PARSED_USAGE_ERROR };
 
-enum { OPTION_UNORDERED = 256, OPTION_SUM, OPTION_INPUT, OPTION_CHUNKSIZE, OPTION_THREADS, OPTION_VERSION };
+enum { OPTION_UNORDERED = 256, OPTION_SUM, OPTION_INPUT, OPTION_CHUNKSIZE, OPTION_THREADS, OPTION_VERSION, OPTION_JOURNAL };
 
 static const struct option long_options[] = {
     {"unordered", no_argument, NULL, OPTION_UNORDERED},
@@ -83,6 +96,7 @@ static const struct option long_options[] = {
     {"input", required_argument, NULL, OPTION_INPUT},
     {"chunksize", required_argument, NULL, OPTION_CHUNKSIZE},
     {"threads", required_argument, NULL, OPTION_THREADS},
+    {"journal", required_argument, NULL, OPTION_JOURNAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPTION_VERSION},
     {NULL, 0, NULL, 0},
@@ -188,6 +202,13 @@ static int parse_options(int argc, char **argv, settings *settings, const char *
             }
             settings->input_path = optarg;
             break;
+        case OPTION_JOURNAL:
+            if (optarg[0] == '\0') {
+                app_usage_error("square", "%s", "--journal needs a file name");
+                return PARSED_USAGE_ERROR;
+            }
+            settings->journal_path = optarg;
+            break;
         case OPTION_CHUNKSIZE:
             if (parse_count(optarg, SIZE_MAX, &number) != 0 || number == 0) {
                 app_usage_error("square", "--chunksize must be a positive integer, not '%s'", optarg);
@@ -229,6 +250,12 @@ static int parse_arguments(int argc, char **argv, settings *settings)
         return parsed;
     if (settings->sum && settings->unordered) {
         app_usage_error("square", "%s", "--sum and --unordered exclude each other");
+        return PARSED_USAGE_ERROR;
+    }
+    if (settings->journal_path != NULL && settings->input_path != NULL &&
+        strcmp(settings->input_path, "-") == 0) {
+        /* Nothing would tell the next stdin from this one. */
+        app_usage_error("square", "%s", "--journal needs a named --input file, not stdin");
         return PARSED_USAGE_ERROR;
     }
     if (settings->input_path != NULL) {

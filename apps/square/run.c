@@ -2,6 +2,7 @@
 #include "square.h"
 
 #include "app_cli.h"
+#include "app_stop.h"
 #include "lines.h"
 
 #include <errno.h>
@@ -18,11 +19,19 @@
  * error ends the lines as the end of the file would, and run_input then
  * reports it and exits 1: returned to hpool as an error, it would drop the
  * lines already read into the batch being cut, which sources.c packs whole. */
+typedef struct line_source {
+    line_reader *reader;
+    int exhausted; /* the reader had no more lines: the input was read to its end */
+} line_source;
+
 static int produce_line(const void **data, size_t *size, void *user)
 {
+    line_source *source = user;
     const char *line;
-    if (line_reader_next(user, &line, size) <= 0)
+    if (line_reader_next(source->reader, &line, size) <= 0) {
+        source->exhausted = 1;
         return HPOOL_EOF;
+    }
     *data = line;
     return 0;
 }
@@ -72,6 +81,14 @@ static void report_reduce_failure(uint64_t index, int code, void *user)
     report_item_failure(user, index, code);
 }
 
+/* How a call ended, for the exit status and the one line of a stop. */
+typedef struct call_end {
+    hpool_pool *pool;
+    const settings *settings;
+    uint64_t total; /* the range's N; 0: unknown (an --input file) */
+    const int *input_exhausted; /* an --input read to its end; NULL for a range */
+} call_end;
+
 static int status_of_call(int rc)
 {
     report_canceled_items();
@@ -83,10 +100,33 @@ static int status_of_call(int rc)
     return EXIT_SOME_FAILED;
 }
 
+/* Like status_of_call, but a stop is one line and EXIT_STOPPED: the items
+ * it canceled are not failures, and a journal's refusal is a usage error. */
+static int status_of_ended_call(const call_end *end, int rc, const hpool_report *report)
+{
+    /* hpool 0.2 ends a stopped call over a producer as if the producer had
+     * ended: HPOOL_EOF, status 0, no item canceled. Only the reader knows
+     * that lines were left. */
+    if ((rc == 0 || rc == HPOOL_EFAILED) && end->input_exhausted != NULL && !*end->input_exhausted &&
+        hpool_pool_stopped(end->pool, NULL) != 0)
+        rc = HPOOL_ESTOPPED;
+    if (rc == HPOOL_ESTOPPED) {
+        atomic_store(&canceled_items, 0);
+        uint64_t completed = report->items - report->canceled;
+        return app_report_stopped(end->pool, "square", completed, end->total, "items", end->settings->journal_path);
+    }
+    int journal_status = app_journal_failure("square", end->settings->journal_path, rc);
+    if (journal_status >= 0) {
+        atomic_store(&canceled_items, 0);
+        return journal_status;
+    }
+    return status_of_call(rc);
+}
+
 /* ---- The calls ------------------------------------------------------------- */
 
 /* A reduce: only the sum crosses ranks, never a per-item result. */
-static int run_sum(hpool_pool *pool, hpool_call *call, const failure_context *context)
+static int run_sum(hpool_pool *pool, hpool_call *call, const failure_context *context, const call_end *end)
 {
     uint64_t sum = 0;
     call->reducer = REDUCER_SUM_UINT64;
@@ -94,12 +134,13 @@ static int run_sum(hpool_pool *pool, hpool_call *call, const failure_context *co
     call->result_size = sizeof sum;
     call->error_callback = report_reduce_failure;
     call->user = (void *)context;
-    hpool_report report;
+    hpool_report report = {0};
     int rc = hpool_map_reduce(pool, call, &report);
-    if (rc != 0 && rc != HPOOL_EFAILED)
-        return status_of_call(rc);
+    int status = status_of_ended_call(end, rc, &report);
+    if (status == EXIT_STOPPED || (rc != 0 && rc != HPOOL_EFAILED))
+        return status; /* a stopped sum is only part of one: not printed */
     printf("%" PRIu64 "\n", sum); /* the sum of the good items, even if some failed */
-    return status_of_call(rc);
+    return status;
 }
 
 /* Prints one delivered result, or reports it if its item failed. In input
@@ -145,7 +186,7 @@ static void print_result(output *out, const settings *settings, const failure_co
 /* imap or imap_unordered: every result comes back to the root and is printed
  * as it arrives. */
 static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settings,
-                      const failure_context *context)
+                      const failure_context *context, const call_end *end)
 {
     output *out = malloc(sizeof *out);
     if (out == NULL) {
@@ -160,24 +201,38 @@ static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settin
                                  : hpool_imap(pool, call, &iter);
     if (rc != 0) {
         free(out);
-        return status_of_call(rc);
+        hpool_report none = {0};
+        return status_of_ended_call(end, rc, &none);
     }
     hpool_result result;
+    /* After a stop, in input order, the first item that did not run ends
+     * the output: a line after it would leave a gap that a rerun with the
+     * journal could not fill in place. The rest is still read, to the end. */
+    int gap = 0;
     while ((rc = hpool_iter_next(iter, &result, -1)) == 0) {
+        if (result.status == HPOOL_ECANCELED && hpool_pool_stopped(pool, NULL) != 0) {
+            gap = !settings->unordered;
+            continue;
+        }
+        if (gap)
+            continue;
         print_result(out, settings, context, &result);
         if (out->failed)
             break; /* freeing the iterator below cancels the rest */
     }
     output_flush(out);
     int status;
+    hpool_report report = {0};
     if (out->failed) {
         fprintf(stderr, "square: write error: %s\n", strerror(out->write_errno));
         status = EXIT_SOME_FAILED;
     } else if (rc != HPOOL_EOF) {
-        status = status_of_call(rc);
+        /* The report, if the iterator has one, counts what a stop left. */
+        if (rc == HPOOL_ESTOPPED)
+            hpool_iter_report(iter, &report);
+        status = status_of_ended_call(end, rc, &report);
     } else {
-        hpool_report report;
-        status = status_of_call(hpool_iter_report(iter, &report));
+        status = status_of_ended_call(end, hpool_iter_report(iter, &report), &report);
     }
     hpool_iter_free(iter);
     free(out);
@@ -188,32 +243,32 @@ static int run_stream(hpool_pool *pool, hpool_call *call, const settings *settin
 
 /* 1..N is a range source: each rank generates its own items, so nothing but
  * results (or a sum) is sent. */
-static int run_range(hpool_pool *pool, const settings *settings)
+static int run_range(hpool_pool *pool, const settings *settings, hpool_call *call_template)
 {
     failure_context context = {.input_name = NULL};
     hpool_source *range;
     int rc = hpool_source_range(&range, 1, settings->last + 1);
     if (rc != 0)
         return status_of_call(rc);
-    hpool_call call = HPOOL_CALL_INIT;
+    hpool_call call = *call_template;
     call.source = range;
-    call.chunksize = settings->chunksize;
+    call_end end = {.pool = pool, .settings = settings, .total = (uint64_t)settings->last, .input_exhausted = NULL};
     int status;
     if (settings->sum) {
         call.function = FUNCTION_SUM_SQUARES_RANGE;
-        status = run_sum(pool, &call, &context);
+        status = run_sum(pool, &call, &context, &end);
     } else {
         call.function = FUNCTION_SQUARE_RANGE;
         /* Every square of 1..2^32-1 fits in 64 bits. */
         call.result_size = settings->last <= (int64_t)UINT32_MAX ? sizeof(uint64_t)
                                                                  : sizeof(unsigned __int128);
-        status = run_stream(pool, &call, settings, &context);
+        status = run_stream(pool, &call, settings, &context, &end);
     }
     hpool_source_free(range);
     return status;
 }
 
-static int run_input(hpool_pool *pool, const settings *settings)
+static int run_input(hpool_pool *pool, const settings *settings, hpool_call *call_template)
 {
     line_reader *reader = malloc(sizeof *reader);
     if (reader == NULL) {
@@ -225,24 +280,25 @@ static int run_input(hpool_pool *pool, const settings *settings)
         free(reader);
         return EXIT_USAGE; /* an --input that cannot be read at all, as for a missing file */
     }
+    line_source source = {.reader = reader, .exhausted = 0};
     hpool_source *lines;
-    int rc = hpool_source_producer(&lines, produce_line, reader);
+    int rc = hpool_source_producer(&lines, produce_line, &source);
     if (rc != 0) {
         line_reader_close(reader);
         free(reader);
         return status_of_call(rc);
     }
-    hpool_call call = HPOOL_CALL_INIT;
+    hpool_call call = *call_template;
     call.source = lines;
-    call.chunksize = settings->chunksize;
+    call_end end = {.pool = pool, .settings = settings, .total = 0, .input_exhausted = &source.exhausted};
     int status;
     if (settings->sum) {
         call.function = FUNCTION_SQUARE_LINE_MOD_2_64;
-        status = run_sum(pool, &call, &context);
+        status = run_sum(pool, &call, &context, &end);
     } else {
         call.function = FUNCTION_SQUARE_LINE;
         call.result_size = sizeof(square_of_line);
-        status = run_stream(pool, &call, settings, &context);
+        status = run_stream(pool, &call, settings, &context, &end);
     }
     /* After the output, as the last line: the input ended there. */
     if (reader->read_errno != 0) {
@@ -253,6 +309,41 @@ static int run_input(hpool_pool *pool, const settings *settings)
     hpool_source_free(lines);
     line_reader_close(reader);
     free(reader);
+    return status;
+}
+
+/* What decides the output beyond what hpool sees (the function, the result
+ * size and a range's bounds): the mode, and an --input file's path, size
+ * and time, since the producer's lines are invisible to hpool. */
+static void make_journal_key(const settings *settings, app_journal_key *key)
+{
+    app_journal_key_add(key, "program", "square");
+    app_journal_key_add(key, "output", settings->sum ? "sum" : settings->unordered ? "unordered" : "ordered");
+    if (settings->input_path != NULL)
+        app_journal_key_add_file(key, "input", settings->input_path);
+    else
+        app_journal_key_add_number(key, "last", settings->last);
+}
+
+static int run_root(hpool_pool *pool, const settings *settings)
+{
+    hpool_call call = HPOOL_CALL_INIT;
+    call.chunksize = settings->chunksize;
+    app_journal_key key = {0};
+    if (settings->journal_path != NULL) {
+        make_journal_key(settings, &key);
+        if (key.failed) {
+            fprintf(stderr, "square: %s\n", hpool_strerror(HPOOL_ENOMEM));
+            app_journal_key_free(&key);
+            return EXIT_SOME_FAILED;
+        }
+        call.journal = settings->journal_path;
+        call.journal_key = key.bytes;
+        call.journal_key_size = key.size;
+    }
+    int status = settings->input_path != NULL ? run_input(pool, settings, &call)
+                                              : run_range(pool, settings, &call);
+    app_journal_key_free(&key);
     return status;
 }
 
@@ -271,10 +362,16 @@ int square_run(const settings *settings)
         return EXIT_SOME_FAILED;
     }
     int status = EXIT_ALL_GOOD;
-    if (hpool_pool_is_root(pool))
-        status = settings->input_path != NULL ? run_input(pool, settings)
-                                              : run_range(pool, settings);
+    rc = app_stop_on_signals(pool);
+    if (rc != 0) {
+        app_print_error("square", "cannot catch the signals that stop it", rc);
+        status = EXIT_SOME_FAILED;
+    } else if (hpool_pool_is_root(pool)) {
+        status = run_root(pool, settings);
+    }
     rc = hpool_pool_join(pool);
+    if (rc == HPOOL_ESTOPPED)
+        rc = 0; /* the root's call said it once, with its counts */
     if (rc != 0) {
         app_print_error("square", NULL, rc);
         if (status == EXIT_ALL_GOOD)

@@ -86,6 +86,7 @@ typedef struct settings {
     int64_t last;
     size_t chunksize; /* 0: let the pool adapt it */
     int threads;      /* 0: from the environment */
+    const char *journal_path; /* --journal: NULL for none */
 } settings;
 
 /* Starts the pool, does the work on the root (the other ranks serve), and

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,19 +221,99 @@ static int print_pairs(const hpool_pairs *pairs)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* EX_TEMPFAIL: a signal stopped the count; a rerun with the same
+ * --journal resumes. */
+enum { EXIT_STOPPED = 75 };
+
+static const char *signal_name(int signal)
+{
+    return signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : signal == SIGUSR1 ? "SIGUSR1"
+         : signal == SIGUSR2 ? "SIGUSR2" : "a request";
+}
+
+/* The one line after a stop. A stop at once (a second signal) may leave an
+ * item running on some rank, which MPI_Finalize would wait for: the job
+ * ends here, as after HPOOL_ESTALLED. */
+static int report_stopped(hpool_pool *pool, const hpool_report *report, const char *journal)
+{
+    int signal = 0;
+    int level = hpool_pool_stopped(pool, &signal);
+    fprintf(stderr, "wordcount: stopped by %s after %" PRIu64 " of %" PRIu64 " file ranges; %s\n",
+            signal_name(signal), report->items - report->canceled, report->items,
+            journal != NULL ? "rerun with the same --journal to resume" : "rerun to start again");
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (level >= 2 && initialized && !finalized) {
+        fflush(NULL);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_STOPPED);
+    }
+    return EXIT_STOPPED;
+}
+
+/* call.journal_key: hpool sees the ranges, not the files' bytes, so each
+ * file's path, size and modification time say which files were counted.
+ * NUL-separated fields, so that no two lists make the same bytes. Returns
+ * NULL when out of memory. */
+static char *make_journal_key(int file_count, size_t *size)
+{
+    size_t capacity = 64, used = 0;
+    char *key = malloc(capacity);
+    for (int f = -1; f < file_count && key != NULL; f++) {
+        char field[128];
+        struct stat info;
+        if (f < 0)
+            snprintf(field, sizeof field, "program=wordcount");
+        else if (stat(paths[f], &info) != 0)
+            snprintf(field, sizeof field, "errno %d", errno);
+        else
+            snprintf(field, sizeof field, "%lld bytes, modified %lld.%09ld", (long long)info.st_size,
+                     (long long)info.st_mtim.tv_sec, (long)info.st_mtim.tv_nsec);
+        const char *parts[2] = {f < 0 ? "" : paths[f], field};
+        for (int k = 0; k < 2 && key != NULL; k++) {
+            size_t length = strlen(parts[k]) + 1;
+            if (used + length > capacity) {
+                char *grown = realloc(key, capacity = 2 * capacity + length);
+                if (grown == NULL) {
+                    free(key);
+                    key = NULL;
+                    break;
+                }
+                key = grown;
+            }
+            memcpy(key + used, parts[k], length);
+            used += length;
+        }
+    }
+    *size = used;
+    return key;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(argc < 2 ? stderr : stdout,
-                "usage: wordcount FILE...\n"
+    /* --journal FILE comes first, so that every other word is a FILE. */
+    const char *journal = NULL;
+    if (argc >= 3 && strcmp(argv[1], "--journal") == 0) {
+        journal = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        (journal != NULL && journal[0] == '\0') || strcmp(argv[1], "--journal") == 0) {
+        fprintf(argc < 2 || strcmp(argv[1], "--journal") == 0 ? stderr : stdout,
+                "usage: wordcount [--journal JOURNAL] FILE...\n"
                 "Counts the words of the files (runs of bytes other than space, \\t, \\n, \\v,\n"
                 "\\f, \\r) and prints COUNT<TAB>WORD lines, most frequent first, ties by the\n"
                 "word's bytes. Runs as one process or under mpirun; threads per rank from\n"
                 "HPOOL_THREADS, OMP_NUM_THREADS or the CPUs available.\n"
                 "Exit status: 0, 1 if a file could not be read (the others are counted) or\n"
                 "the count failed (one line says why, e.g. a spill file in TMPDIR that could\n"
-                "not be written), 2 usage.\n");
-        return argc < 2 ? 2 : 0;
+                "not be written), 2 usage or a JOURNAL written for other files (path,\n"
+                "size or modification time), 75 stopped by SIGTERM, SIGINT, SIGUSR1 or\n"
+                "SIGUSR2 (under mpirun, send SIGUSR1): no counts are printed, and one line\n"
+                "says how far it got; rerun with the same --journal to resume (the journal\n"
+                "does not keep the counts yet, so a rerun counts every file again).\n");
+        return argc < 2 || strcmp(argv[1], "--journal") == 0 ? 2 : 0;
     }
     /* Fully buffered even when stdout is a terminal or mpirun's pipe:
      * one write per line would cost more than counting. */
@@ -255,6 +337,12 @@ int main(int argc, char **argv)
         hpool_mpi_finalize();
         return 1;
     }
+    /* On every rank, right after the pool: a signal to any rank stops the
+     * whole pool. SIGUSR1 and SIGUSR2 are what mpirun forwards. */
+    const int stop_signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
+        if ((rc = hpool_pool_stop_on_signal(pool, stop_signals[i])) != 0)
+            report_error(rc);
     int status = 0;
     if (hpool_pool_is_root(pool)) {
         /* Cut every file into ranges; unreadable files are reported here. */
@@ -293,18 +381,37 @@ int main(int argc, char **argv)
             call_context context = {ranges, 0};
             call.error_callback = report_failure;
             call.user = &context;
-            rc = hpool_map_reduce_keyed(pool, &call, NULL);
-            /* Files that failed were named one by one; anything else (a
-             * spill file that could not be written, no memory) once. */
-            if (rc != 0 && (rc != HPOOL_EFAILED || context.hpool_failures > 0))
+            size_t key_size = 0;
+            char *key = journal != NULL ? make_journal_key(file_count, &key_size) : NULL;
+            call.journal = journal;
+            call.journal_key = key;
+            call.journal_key_size = key_size;
+            hpool_report report = {0};
+            rc = journal != NULL && key == NULL ? HPOOL_ENOMEM : hpool_map_reduce_keyed(pool, &call, &report);
+            if (rc == HPOOL_ESTOPPED) {
+                /* The counts so far are partial: none is printed. */
+                status = report_stopped(pool, &report, journal);
+                hpool_pairs_free(pairs);
+                pairs = NULL;
+            } else if (rc == HPOOL_EJOURNAL) {
+                char detail[512];
+                hpool_error_detail(rc, detail, sizeof detail);
+                fprintf(stderr, "wordcount: %s: %s\n", journal, detail);
+                status = 2;
+            } else if (rc != 0 && (rc != HPOOL_EFAILED || context.hpool_failures > 0)) {
+                /* Files that failed were named one by one; anything else
+                 * (a spill file or the journal that could not be written,
+                 * no memory) once. */
                 report_error(rc);
+            }
+            free(key);
             hpool_source_free(source);
         } else {
             report_error(rc);
         }
         if (pairs != NULL && print_pairs(pairs) != 0)
             status = 1;
-        if (rc != 0)
+        if (rc != 0 && status == 0)
             status = 1;
         hpool_pairs_free(pairs);
         free(ranges);

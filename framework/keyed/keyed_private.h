@@ -48,7 +48,7 @@ struct hpool_emitter {
     uint64_t staged_hashes[HPOOL__STAGED_PAIRS];
     uint32_t staged_key_sizes[HPOOL__STAGED_PAIRS];
     uint32_t staged_at[HPOOL__STAGED_PAIRS];
-    unsigned char staged[4096]; /* key, then value, for each pair */
+    _Alignas(8) unsigned char staged[4096]; /* key, then value 8-byte aligned, for each pair */
 };
 
 /* Adds the staged pairs to the table; call before reading the table. */

@@ -166,6 +166,14 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
         unsigned char *entry = slot_entry(table, slot);
         const hpool__entry_header *header = (const hpool__entry_header *)entry;
         if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size)) {
+            /* Encoded pairs (PAIRS, spill files, checkpoints) put a value
+             * anywhere: the combiner gets it 8-byte aligned, as hpool.h
+             * says, so it may read it as its type. */
+            _Alignas(16) unsigned char aligned[256];
+            if (((uintptr_t)value & 7) != 0 && value_size <= sizeof aligned) {
+                memcpy(aligned, value, value_size);
+                value = aligned;
+            }
             table->spec->combine(hpool__entry_value(entry), value, table->spec->user);
             return 0;
         }
@@ -361,7 +369,8 @@ void hpool__emitter_flush(hpool_emitter *emitter)
     for (size_t i = 0; i < count; i++) {
         const unsigned char *key = emitter->staged + emitter->staged_at[i];
         size_t key_size = emitter->staged_key_sizes[i];
-        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, key + key_size, value_size);
+        const unsigned char *value = emitter->staged + hpool__round8(emitter->staged_at[i] + key_size);
+        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, value, value_size);
         if (rc != 0 && emitter->error == 0)
             emitter->error = rc;
     }
@@ -401,12 +410,13 @@ int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const v
         return hpool__fail(HPOOL_EINVAL, "hpool_emit: %s is NULL with a size of %zu", key == NULL ? "key" : "value",
                            key == NULL ? key_size : value_size);
     hpool__pair_table *table = emitter->table;
-    if (table->staging && key_size + value_size <= sizeof emitter->staged) {
+    if (table->staging && hpool__round8(key_size) + value_size <= sizeof emitter->staged) {
         if (value_size != table->spec->value_size)
             return hpool__fail(HPOOL_EINVAL,
                                "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu", value_size,
                                table->spec->name, table->spec->value_size);
-        if (emitter->staged_bytes + key_size + value_size > sizeof emitter->staged)
+        /* each value 8-byte aligned, so a combiner may read it as its type */
+        if (hpool__round8(emitter->staged_bytes + key_size) + value_size > sizeof emitter->staged)
             hpool__emitter_flush(emitter);
         uint64_t hash = hash_key(key, key_size);
         if (table->capacity > 0)
@@ -415,9 +425,10 @@ int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const v
         emitter->staged_hashes[i] = hash;
         emitter->staged_key_sizes[i] = (uint32_t)key_size;
         emitter->staged_at[i] = (uint32_t)at;
+        size_t value_at = hpool__round8(at + key_size);
         copy_small(emitter->staged + at, key, key_size);
-        copy_small(emitter->staged + at + key_size, value, value_size);
-        emitter->staged_bytes = at + key_size + value_size;
+        copy_small(emitter->staged + value_at, value, value_size);
+        emitter->staged_bytes = value_at + value_size;
         if (++emitter->staged_count == HPOOL__STAGED_PAIRS)
             hpool__emitter_flush(emitter);
         return emitter->error;
