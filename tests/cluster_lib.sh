@@ -62,8 +62,9 @@ EOF
 
 # clean_up: the EXIT trap of every cluster test: cancels its jobs, stops its
 # daemons (showing their logs when the test failed), removes its namespaces
-# and its scratch directory, then exits with the test's status. Each step
-# does nothing where the test made nothing of its kind.
+# and its scratch directory (KEEP_SCRATCH=1 keeps it, to look into), then
+# exits with the test's status. Each step does nothing where the test made
+# nothing of its kind.
 clean_up() {
     local status=$?
     set +e
@@ -75,7 +76,11 @@ clean_up() {
         show_logs
     fi
     remove_namespaces
-    rm -rf "$SCRATCH"
+    if [ -n "${KEEP_SCRATCH:-}" ]; then
+        echo "kept $SCRATCH"
+    else
+        rm -rf "$SCRATCH"
+    fi
     exit "$status"
 }
 
