@@ -38,64 +38,11 @@ BRIDGE_NS=$PREFIX-bridge
 SUBNET=10.213.77
 NODES=(node0 node1 node2)
 SCRATCH=$(mktemp -d /tmp/hpool-netns.XXXXXX)
-CREATED=()
 
-# Ends whatever still runs in the namespaces, then deletes them (the veths
-# and the bridge go with them), then the scratch directory.
-cleanup() {
-    local status=$?
-    set +e
-    local namespace
-    for namespace in "${CREATED[@]}"; do
-        ip netns pids "$namespace" 2>/dev/null | xargs -r kill -9 2>/dev/null
-    done
-    for namespace in "${CREATED[@]}"; do
-        ip netns delete "$namespace" 2>/dev/null
-    done
-    rm -rf "$SCRATCH"
-    exit "$status"
-}
-trap cleanup EXIT
+trap clean_up EXIT
 trap 'exit 130' INT TERM
 
-add_namespace() {
-    ip netns add "$1" 2>"$SCRATCH/netns.err" || {
-        cat "$SCRATCH/netns.err"
-        skip "cannot create network namespaces in this sandbox (ip netns add $1 failed: needs CAP_SYS_ADMIN and a writable /run/netns)"
-    }
-    CREATED+=("$1")
-    ip -n "$1" link set lo up
-}
-
-add_namespace "$BRIDGE_NS"
-ip -n "$BRIDGE_NS" link add br0 type bridge
-ip -n "$BRIDGE_NS" link set br0 up
-for i in "${!NODES[@]}"; do
-    namespace=$PREFIX-${NODES[$i]}
-    add_namespace "$namespace"
-    # One end on the bridge, the other as the host's eth0.
-    ip -n "$BRIDGE_NS" link add "veth$i" type veth peer name eth0 netns "$namespace"
-    ip -n "$BRIDGE_NS" link set "veth$i" master br0 up
-    ip -n "$namespace" addr add "$SUBNET.$((i + 1))/24" dev eth0
-    ip -n "$namespace" link set eth0 up
-done
-# Every host reaches every other before MPI is tried.
-reachable() { # reachable FROM-INDEX ADDRESS: a TCP connection is answered (accepted or refused)
-    ip netns exec "$PREFIX-${NODES[$1]}" python3 -c '
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], 9), timeout=1)
-except ConnectionRefusedError:
-    pass' "$2"
-}
-for i in "${!NODES[@]}"; do
-    for j in "${!NODES[@]}"; do
-        wait_until 10 reachable "$i" "$SUBNET.$((j + 1))" || {
-            echo "FAIL: ${NODES[$i]} cannot reach $SUBNET.$((j + 1))"
-            exit 1
-        }
-    done
-done
+hosts_on_bridge "$BRIDGE_NS" "$SUBNET" "${NODES[@]/#/$PREFIX-}"
 echo "ok   3 hosts on a bridge: ${NODES[*]} at $SUBNET.1-3"
 
 # Open MPI's rsh agent: AGENT HOST COMMAND... runs COMMAND on HOST, i.e. in
@@ -177,22 +124,11 @@ if [ -x "$METATAGS" ]; then
     # A small tree of HTML with meta tags of several kinds, over many files
     # so that every rank gets some.
     HTML=$SCRATCH/html
-    mkdir -p "$HTML/a" "$HTML/b/c"
+    mkdir -p "$HTML"
     if [ -d "$SOURCE/data/html" ]; then # the bundled pages, where there are some
         cp -r "$SOURCE/data/html/." "$HTML/"
     fi
-    python3 - "$HTML" <<'EOF'
-import os, sys
-root = sys.argv[1]
-names = ["description", "keywords", "author", "viewport", "robots"]
-for i in range(120):
-    folder = os.path.join(root, ["a", "b", os.path.join("b", "c")][i % 3])
-    metas = "".join(
-        f'<meta name="{names[(i + k) % len(names)]}" content="v{(i * k) % 7}">\n' for k in range(i % 6))
-    with open(os.path.join(folder, f"page{i}.html"), "w") as page:
-        page.write(f"<!doctype html>\n<html><head>\n<meta charset=\"utf-8\">\n{metas}</head>\n"
-                   f"<body><p>page {i}</p></body></html>\n")
-EOF
+    make_pages "$HTML" 120
     "$METATAGS" --count "$HTML" >"$SCRATCH/one-host-metatags"
     [ -s "$SCRATCH/one-host-metatags" ] || { echo "FAIL: metatags --count printed nothing on one host"; exit 1; }
     for placement in "1|-n 3 --map-by node" "2|-n 5 --map-by slot"; do

@@ -33,111 +33,28 @@ METATAGS=${METATAGS:-$BUILD/apps/metatags/metatags}
 need_packages slurm-wlm munge
 
 SCRATCH=$(mktemp -d /tmp/hpool-slurm.XXXXXX)
-# munged insists that its socket's directories can be searched by everyone.
-chmod 755 "$SCRATCH"
-mkdir -p "$SCRATCH"/{munge,run,state,spool,tmp,log,submit}
-chmod 700 "$SCRATCH/munge"
 export SLURM_CONF=$SCRATCH/slurm.conf
-JOBS=()
+# shellcheck source=tests/check.sh
+. "$SOURCE/tests/check.sh"
 
-# Stops what was started, by the pid files, in the reverse order; then waits
-# for each to be gone, killing what will not go, and removes the scratch.
-cleanup() {
-    local status=$?
-    set +e
-    if [ ${#JOBS[@]} -gt 0 ] && [ -f "$SCRATCH/run/slurmctld.pid" ]; then
-        scancel "${JOBS[@]}" 2>/dev/null
-    fi
-    local daemon pid
-    for daemon in slurmd slurmctld munged; do
-        pid=$(cat "$SCRATCH/run/$daemon.pid" 2>/dev/null) || continue
-        [ -n "$pid" ] || continue
-        kill "$pid" 2>/dev/null
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.2
-        done
-        kill -9 "$pid" 2>/dev/null
-    done
-    if [ "$status" -ne 0 ] && [ "$status" -ne "$SKIP_STATUS" ]; then
-        show_logs
-    fi
-    rm -rf "$SCRATCH"
-    exit "$status"
-}
-trap cleanup EXIT
+trap clean_up EXIT
 trap 'exit 130' INT TERM
 
-show_logs() {
-    local log
-    for log in "$SCRATCH"/log/*.log "$SCRATCH"/submit/*.log; do
-        [ -f "$log" ] || continue
-        echo "--- $log (last 20 lines)"
-        tail -n 20 "$log"
-    done
-}
-
-# ---- munge ----------------------------------------------------------------
-
-mungekey --create --keyfile="$SCRATCH/munge/munge.key" 2>/dev/null \
-    || dd if=/dev/urandom of="$SCRATCH/munge/munge.key" bs=1024 count=1 status=none
-chmod 600 "$SCRATCH/munge/munge.key"
-MUNGE_SOCKET=$SCRATCH/run/munge.socket
-if ! munged --key-file="$SCRATCH/munge/munge.key" --socket="$MUNGE_SOCKET" \
-    --pid-file="$SCRATCH/run/munged.pid" --log-file="$SCRATCH/log/munged.log" \
-    --seed-file="$SCRATCH/munge/munged.seed" \
-    || ! wait_until 10 sh -c "munge -S '$MUNGE_SOCKET' -n | unmunge -S '$MUNGE_SOCKET'"; then
-    show_logs
-    skip "munged did not start in this sandbox (its log is above)"
-fi
-echo "ok   munged runs (socket $MUNGE_SOCKET)"
+start_munged
 
 # ---- slurmctld and slurmd -------------------------------------------------
 
 NODE=$(hostname -s)
-# At least two CPUs, so that the two-task jobs fit even on a one-CPU machine;
-# slurmd takes the configured count (config_overrides) and task/none binds
-# nothing, so this only lets the jobs be scheduled.
+# At least two CPUs, so that the two-task jobs fit even on a one-CPU machine.
 CPUS=$(nproc)
 [ "$CPUS" -ge 2 ] || CPUS=2
 mapfile -t PORTS < <(free_ports 2)
-CTLD_PORT=${PORTS[0]}
-SLURMD_PORT=${PORTS[1]}
-cat >"$SLURM_CONF" <<EOF
-ClusterName=hpooltest
-SlurmctldHost=$NODE(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
-SlurmctldPort=$CTLD_PORT
-SlurmdPort=$SLURMD_PORT
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$MUNGE_SOCKET
-StateSaveLocation=$SCRATCH/state
-SlurmdSpoolDir=$SCRATCH/spool
-TmpFS=$SCRATCH/tmp
-SlurmctldPidFile=$SCRATCH/run/slurmctld.pid
-SlurmdPidFile=$SCRATCH/run/slurmd.pid
-SlurmctldLogFile=$SCRATCH/log/slurmctld.log
-SlurmdLogFile=$SCRATCH/log/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SwitchType=switch/none
-MpiDefault=none
-SchedulerType=sched/builtin
-SelectType=select/cons_tres
-SelectTypeParameters=CR_CPU
-SlurmdParameters=config_overrides
-ReturnToService=2
-JobCompType=jobcomp/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-PlugStackConfig=$SCRATCH/plugstack.conf
-MinJobAge=600
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN
-PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
-EOF
-: >"$SCRATCH/plugstack.conf"
+{
+    slurm_conf_common "${PORTS[0]}" "${PORTS[1]}" "$NODE"
+    echo "SlurmctldHost=$NODE(127.0.0.1)"
+    echo "NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS State=UNKNOWN"
+    echo "PartitionName=test Nodes=$NODE Default=YES MaxTime=INFINITE State=UP"
+} >"$SLURM_CONF"
 
 node_idle() {
     sinfo -h -n "$NODE" -o %t | grep -qx 'idle'
@@ -157,15 +74,6 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export SQUARE
 unset HPOOL_THREADS OMP_NUM_THREADS HPOOL_PLACEMENT HPOOL_BIND SLURM_CPUS_PER_TASK
 cd "$SCRATCH/submit"
-
-submit() { # submit VARIABLE SBATCH-ARGS... : the job's id into VARIABLE
-    local variable=$1 id
-    shift
-    id=$(sbatch --parsable "$@") || { echo "FAIL: sbatch $* refused"; exit 1; }
-    id=${id%%;*}
-    JOBS+=("$id")
-    printf -v "$variable" '%s' "$id"
-}
 
 N=20000000
 EXPECTED_SUM=$(square_sum "$N")
@@ -206,43 +114,7 @@ echo "submitted jobs ${JOBS[*]}"
 
 # Jobs run one or two at a time on the node's CPUs; all of them take well
 # under a minute.
-jobs_done() {
-    local job states
-    for job in "${JOBS[@]}"; do
-        states=$(scontrol show job -o "$job") || return 1
-        ! grep -Eq 'JobState=(PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|REQUEUED)' <<<"$states" || return 1
-    done
-}
-if ! wait_until 180 jobs_done; then
-    for job in "${JOBS[@]}"; do scontrol show job -o "$job" || true; done
-    echo "FAIL: the jobs did not finish within 180 s"
-    exit 1
-fi
-
-CHECK=""
-fail() {
-    echo "FAIL: $CHECK: $*"
-    scontrol show job -o "$JOB" 2>/dev/null | tr ' ' '\n' | grep -E '^(JobId|JobState|Reason|ExitCode)=' || true
-    exit 1
-}
-pass() {
-    echo "ok   $CHECK"
-}
-expect_completed() { # expect_completed JOBID: every task of the job completed with exit code 0
-    JOB=$1
-    local states
-    states=$(scontrol show job -o "$1") || fail "scontrol does not know job $1"
-    states=$(grep -o 'JobState=[A-Z_]* .*ExitCode=[0-9:]*' <<<"$states" \
-        | sed 's/JobState=\([A-Z_]*\) .*ExitCode=\([0-9:]*\)/\1 \2/' | sort -u)
-    [ "$states" = "COMPLETED 0:0" ] || fail "job $1 ended as: $states"
-}
-expect_file() { # expect_file RESULTS EXPECTED-FILE
-    [ -f "$1" ] || fail "no results file $1"
-    cmp -s "$1" "$2" || {
-        diff "$2" "$1" | head -n 10
-        fail "$1 differs from what was expected"
-    }
-}
+wait_for_jobs 180
 
 CHECK="square.sbatch, srun --mpi=pmix, 2 tasks: the sum"
 expect_completed "$SQUARE_SRUN"

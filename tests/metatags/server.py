@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """server.py: a local HTTP server for metatags' fetch test: serves a directory, delays, stalls, and counts concurrency.
 
-    server.py DIRECTORY PORT_FILE
+    server.py DIRECTORY PORT_FILE [ADDRESS [DELAY_FILE]]
 
-Writes the port it listens on (127.0.0.1, chosen by the kernel) to PORT_FILE.
+Writes the port it listens on (on ADDRESS, default 127.0.0.1; chosen by the
+kernel) to PORT_FILE.
   /delay/NAME   waits 1 s, then serves NAME; the most requests in flight
                 at once are counted
+  /slow/NAME    waits as many seconds as DELAY_FILE says at the time (none
+                when it is missing or empty), then serves NAME: a test
+                slows pages down and speeds them up while a job reads them
   /stall/NAME   never answers (for timeouts)
   /stats        the most /delay/ requests that were in flight at once
   /gzip-bomb/N  260 kB, Content-Encoding: gzip, that inflate to 256 MiB of
@@ -36,6 +40,17 @@ in_flight = 0
 most_in_flight = 0
 
 
+delay_file = None
+
+
+def current_delay():
+    try:
+        with open(delay_file) as f:
+            return float(f.read().strip() or 0)
+    except (OSError, TypeError, ValueError):
+        return 0.0
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
@@ -61,6 +76,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith("/stall/"):
             time.sleep(60)
             return
+        if self.path.startswith("/slow/"):
+            time.sleep(current_delay())
+            self.path = self.path[len("/slow"):]
         if self.path.startswith("/delay/"):
             with lock:
                 in_flight += 1
@@ -74,14 +92,20 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # Many ranks' transfers at once: the default backlog of 5 drops their
+    # connections, and a dropped SYN waits a second or more to be sent again.
+    request_queue_size = 256
 
     def handle_error(self, request, client_address):
         pass  # clients that time out and hang up are part of the test
 
 
 def main():
+    global delay_file
     directory, port_file = sys.argv[1], sys.argv[2]
-    server = Server(("127.0.0.1", 0), functools.partial(Handler, directory=directory))
+    address = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    delay_file = sys.argv[4] if len(sys.argv) > 4 else None
+    server = Server((address, 0), functools.partial(Handler, directory=directory))
     with open(port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
     os.rename(port_file + ".tmp", port_file)
