@@ -588,7 +588,8 @@ struct hpool_pool {
     uint64_t slow_item_ns;          /* 0: off */
     bool crash_report;
     uint64_t last_round_ns;         /* the root engine's last watchdog round */
-    uint64_t heartbeat_sent_ns;     /* a serving rank's last HEARTBEAT */
+    uint64_t heartbeat_sent_ns;     /* the engine's last HEARTBEAT (to the root, or the root's to all) */
+    uint64_t root_heard_ns;         /* a serving rank: when the root last spoke */
     uint64_t slow_items_checked_ns; /* the engine's last slow-item check */
 
     pthread_t engine;

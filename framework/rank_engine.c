@@ -63,6 +63,9 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
     }
     case HPOOL__MSG_PAIRS:
         return hpool__keyed_pairs_received(pool, message);
+    case HPOOL__MSG_HEARTBEAT: /* the root is alive: that is all it says */
+        rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
+        break;
     case HPOOL__MSG_CHECKPOINT:
         return hpool__checkpoint_serve(pool, message);
     default:
@@ -94,6 +97,23 @@ static int send_heartbeat_if_due(hpool_pool *pool)
     return hpool__message_send(&pool->transport, pool->root, HPOOL__MSG_HEARTBEAT, NULL, 0);
 }
 
+/* The root's engine says it is alive at least every HPOOL__HEARTBEAT_NS,
+ * as the ranks do: a root silent for the stall timeout died, stopped or
+ * was cut off, and without this a rank would serve it forever (srun does
+ * not end a step when one task dies). Messages queued while this rank
+ * was busy are read before the check. */
+static int check_root_heard(hpool_pool *pool)
+{
+    uint64_t now = hpool__now_ns();
+    if (pool->stall_timeout_ns == 0 || now - pool->root_heard_ns <= pool->stall_timeout_ns)
+        return 0;
+    return hpool__fail(HPOOL_ESTALLED,
+                       "rank %d has not heard from the root, rank %d, for %.0f s (the stall timeout, "
+                       "HPOOL_STALL_TIMEOUT, is %.0f s): it died, is stopped or is cut off; this rank stops serving it",
+                       pool->transport.rank, pool->root, (double)(now - pool->root_heard_ns) / 1e9,
+                       (double)pool->stall_timeout_ns / 1e9);
+}
+
 void hpool__rank_keepalive(void *argument)
 {
     hpool_pool *pool = argument;
@@ -111,6 +131,7 @@ void *hpool__rank_engine(void *argument)
     unsigned idle_rounds = 0;
     uint64_t completed_reported = 0; /* the count the root last heard */
     int rc = 0;
+    pool->root_heard_ns = hpool__now_ns();
     while (!stop && rc == 0) {
         bool busy = false;
         hpool__message message;
@@ -120,9 +141,12 @@ void *hpool__rank_engine(void *argument)
                 rc = received;
                 break;
             }
+            pool->root_heard_ns = hpool__now_ns();
             rc = serve_message(pool, &message, &stop);
             busy = true;
         }
+        if (rc == 0 && !stop)
+            rc = check_root_heard(pool);
         pthread_mutex_lock(&pool->lock);
         hpool__batch *done = pool->local_done.head;
         pool->local_done.head = pool->local_done.tail = NULL;

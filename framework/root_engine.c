@@ -379,6 +379,13 @@ void *hpool__root_engine(void *argument)
             rc = start_shuffles(pool);
         if (rc == 0)
             rc = dispatch(pool, &busy);
+        if (rc == 0 && polling && hpool__now_ns() - pool->heartbeat_sent_ns >= HPOOL__HEARTBEAT_NS) {
+            /* the ranks watch the root as it watches them (rank_engine.c) */
+            pool->heartbeat_sent_ns = hpool__now_ns();
+            pthread_mutex_unlock(&pool->lock);
+            rc = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_HEARTBEAT, NULL, 0);
+            pthread_mutex_lock(&pool->lock);
+        }
         if (pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL
             && (pool->terminating || (pool->joining && some_wait_timed_out(pool))))
             abandon_stuck_items(pool);
