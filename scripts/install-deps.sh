@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(gcc g++ make cmake pkg-config openmpi-bin libopenmpi-dev libpcre2-dev libcurl4-openssl-dev ca-certificates python3
           python3.11-doc # real HTML for the metatags tests
           groff-base     # groff, which tests/test_man.sh renders the man pages with
+          procps         # pgrep, pkill and ps, with which tests/test_stop_resume.sh finds and kills a run's processes
           "$@")
 
 missing=()
