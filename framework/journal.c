@@ -92,91 +92,14 @@ static void forget_open_journal(const hpool__journal *journal);
 
 /* ---- Checksums and fingerprints ---------------------------------------- */
 
-/* A 64-bit hash for the integrity of records against a torn or changed
- * file, not against an adversary: multiply-xor over 8-byte words in four
- * independent lanes (a listing's journal is hundreds of MB, and one lane's
- * chain of multiplies ran at a fifth of memory speed), mixed at the end.
- * Streamed, so a record written from several pieces hashes as the one
- * buffer it is read back into. */
-typedef struct hasher {
-    uint64_t lanes[4];
-    unsigned char tail[32]; /* bytes short of a whole block */
-    size_t tail_size;
-    uint64_t length;
-} hasher;
-
-static const uint64_t hash_prime = 0x100000001b3u;
-
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdu;
-    h ^= h >> 33;
-    return h;
-}
-
-static void hasher_start(hasher *h, uint64_t seed)
-{
-    *h = (hasher){.lanes = {seed ^ 0xcbf29ce484222325u, seed + 1, seed + 2, seed + 3}};
-}
-
-static void hash_block(hasher *h, const unsigned char *block)
-{
-    for (int l = 0; l < 4; l++) {
-        uint64_t word;
-        memcpy(&word, block + 8 * l, 8);
-        h->lanes[l] = (h->lanes[l] ^ word) * hash_prime;
-        h->lanes[l] ^= h->lanes[l] >> 29;
-    }
-}
-
-static void hasher_add(hasher *h, const void *data, size_t size)
-{
-    const unsigned char *bytes = data;
-    if (size == 0)
-        return; /* data may be NULL */
-    h->length += size;
-    if (h->tail_size > 0) {
-        size_t take = size < 32 - h->tail_size ? size : 32 - h->tail_size;
-        memcpy(h->tail + h->tail_size, bytes, take);
-        h->tail_size += take;
-        bytes += take;
-        size -= take;
-        if (h->tail_size < 32)
-            return;
-        hash_block(h, h->tail);
-        h->tail_size = 0;
-    }
-    for (; size >= 32; bytes += 32, size -= 32)
-        hash_block(h, bytes);
-    memcpy(h->tail, bytes, size);
-    h->tail_size = size;
-}
-
-static uint64_t hasher_end(const hasher *h)
-{
-    uint64_t x = mix(h->lanes[0]) ^ mix(h->lanes[1] * 3) ^ mix(h->lanes[2] * 5) ^ mix(h->lanes[3] * 7);
-    for (size_t i = 0; i < h->tail_size; i++)
-        x = (x ^ h->tail[i]) * hash_prime;
-    return mix(x ^ h->length);
-}
-
-static uint64_t hash_bytes(uint64_t seed, const void *data, size_t size)
-{
-    hasher h;
-    hasher_start(&h, seed);
-    hasher_add(&h, data, size);
-    return hasher_end(&h);
-}
-
 /* A record's checksum covers its type, its size and its payload. */
 static uint64_t record_checksum(uint32_t type, uint64_t size, const void *payload)
 {
-    hasher h;
-    hasher_start(&h, type);
-    hasher_add(&h, &size, sizeof size);
-    hasher_add(&h, payload, size);
-    return hasher_end(&h);
+    hpool__hasher h;
+    hpool__hasher_start(&h, type);
+    hpool__hasher_add(&h, &size, sizeof size);
+    hpool__hasher_add(&h, payload, size);
+    return hpool__hasher_end(&h);
 }
 
 static uint64_t hash_source(const hpool_source *source)
@@ -186,17 +109,17 @@ static uint64_t hash_source(const hpool_source *source)
     case HPOOL__RANGE:
         return 0;
     case HPOOL__FIXED:
-        return hash_bytes(0, source->items, source->count * source->item_size);
+        return hpool__hash64(0, source->items, source->count * source->item_size);
     case HPOOL__RECORDS:
         for (uint64_t i = 0; i < source->count; i++) {
             size_t size = source->record_sizes != NULL ? source->record_sizes[i] : strlen(source->records[i]);
-            h = hash_bytes(h, &size, sizeof size);
-            h = hash_bytes(h, source->records[i], size);
+            h = hpool__hash64(h, &size, sizeof size);
+            h = hpool__hash64(h, source->records[i], size);
         }
         return h;
     case HPOOL__COLUMNS:
         for (size_t c = 0; c < source->column_count; c++)
-            h = hash_bytes(h, source->columns[c], source->count * source->column_sizes[c]);
+            h = hpool__hash64(h, source->columns[c], source->count * source->column_sizes[c]);
         return h;
     }
     return 0;
@@ -237,9 +160,9 @@ static int make_header(const hpool_pool *pool, const hpool__call_state *call, hp
         .item_count = source->count,
         .range_start = source->kind == HPOOL__RANGE && !source->is_producer ? source->range_start : 0,
         .source_hash = source->is_producer ? 0 : hash_source(source),
-        .argument_hash = hash_bytes(0, call->argument, call->spec.argument_size),
+        .argument_hash = hpool__hash64(0, call->argument, call->spec.argument_size),
         .argument_size = call->spec.argument_size,
-        .key_hash = hash_bytes(0, call->spec.journal_key, call->spec.journal_key_size),
+        .key_hash = hpool__hash64(0, call->spec.journal_key, call->spec.journal_key_size),
         .key_size = call->spec.journal_key_size,
         .function_name_size = (uint32_t)strlen(function),
         .reducer_name_size = (uint32_t)strlen(reducer),
@@ -355,12 +278,12 @@ static int append_record(hpool__journal *journal, uint32_t type, const piece *pi
     record_frame frame = {.type = type};
     for (size_t p = 0; p < piece_count; p++)
         frame.size += pieces[p].size;
-    hasher h;
-    hasher_start(&h, type);
-    hasher_add(&h, &frame.size, sizeof frame.size);
+    hpool__hasher h;
+    hpool__hasher_start(&h, type);
+    hpool__hasher_add(&h, &frame.size, sizeof frame.size);
     for (size_t p = 0; p < piece_count; p++)
-        hasher_add(&h, pieces[p].data, pieces[p].size);
-    frame.checksum = hasher_end(&h);
+        hpool__hasher_add(&h, pieces[p].data, pieces[p].size);
+    frame.checksum = hpool__hasher_end(&h);
     struct iovec parts[MAX_PIECES];
     int count = 0;
     parts[count++] = (struct iovec){&frame, sizeof frame};

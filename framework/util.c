@@ -88,13 +88,69 @@ int hpool__compare_bytes(const void *a, size_t a_size, const void *b, size_t b_s
     return a_size < b_size ? -1 : a_size > b_size;
 }
 
-uint64_t hpool__hash64(uint64_t seed, const void *data, size_t size)
+static const uint64_t hash_prime = UINT64_C(0x100000001b3); /* FNV's 64-bit prime */
+
+static uint64_t hash_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= UINT64_C(0xff51afd7ed558ccd);
+    h ^= h >> 33;
+    return h;
+}
+
+void hpool__hasher_start(hpool__hasher *hasher, uint64_t seed)
+{
+    *hasher = (hpool__hasher){.lanes = {seed ^ UINT64_C(0xcbf29ce484222325), seed + 1, seed + 2, seed + 3}};
+}
+
+static void hash_block(hpool__hasher *hasher, const unsigned char *block)
+{
+    for (int l = 0; l < 4; l++) {
+        uint64_t word;
+        memcpy(&word, block + 8 * l, 8);
+        hasher->lanes[l] = (hasher->lanes[l] ^ word) * hash_prime;
+        hasher->lanes[l] ^= hasher->lanes[l] >> 29;
+    }
+}
+
+void hpool__hasher_add(hpool__hasher *hasher, const void *data, size_t size)
 {
     const unsigned char *bytes = data;
-    uint64_t hash = seed;
-    for (size_t i = 0; i < size; i++)
-        hash = (hash ^ bytes[i]) * UINT64_C(0x100000001b3); /* FNV-1a's 64-bit prime */
-    return hash;
+    if (size == 0)
+        return; /* data may be NULL */
+    hasher->length += size;
+    if (hasher->tail_size > 0) {
+        size_t take = size < 32 - hasher->tail_size ? size : 32 - hasher->tail_size;
+        memcpy(hasher->tail + hasher->tail_size, bytes, take);
+        hasher->tail_size += take;
+        bytes += take;
+        size -= take;
+        if (hasher->tail_size < 32)
+            return;
+        hash_block(hasher, hasher->tail);
+        hasher->tail_size = 0;
+    }
+    for (; size >= 32; bytes += 32, size -= 32)
+        hash_block(hasher, bytes);
+    memcpy(hasher->tail, bytes, size);
+    hasher->tail_size = size;
+}
+
+uint64_t hpool__hasher_end(const hpool__hasher *hasher)
+{
+    uint64_t x = hash_mix(hasher->lanes[0]) ^ hash_mix(hasher->lanes[1] * 3) ^ hash_mix(hasher->lanes[2] * 5)
+                 ^ hash_mix(hasher->lanes[3] * 7);
+    for (size_t i = 0; i < hasher->tail_size; i++)
+        x = (x ^ hasher->tail[i]) * hash_prime;
+    return hash_mix(x ^ hasher->length);
+}
+
+uint64_t hpool__hash64(uint64_t seed, const void *data, size_t size)
+{
+    hpool__hasher hasher;
+    hpool__hasher_start(&hasher, seed);
+    hpool__hasher_add(&hasher, data, size);
+    return hpool__hasher_end(&hasher);
 }
 
 int hpool__buffer_reserve(hpool__buffer *buffer, size_t extra)

@@ -68,14 +68,25 @@ int hpool__compare_bytes(const void *a, size_t a_size, const void *b, size_t b_s
 
 /* ---- Hashing bytes ------------------------------------------------------- */
 
-/* A 64-bit hash of size bytes, continuing from seed: start with
- * HPOOL__HASH64_START, and pass each piece's value on as the next piece's
- * seed. Byte by byte (FNV-1a), so the value does not depend on how the
- * bytes are cut into pieces: a file written in pairs and read back in
- * MiB pieces hashes the same. For integrity against torn or changed files
- * (keyed checkpoints), not security: anyone can make a collision. About
- * 1 GB/s (measured, -O2), faster than most disks a checkpoint is synced to. */
-#define HPOOL__HASH64_START UINT64_C(0xcbf29ce484222325)
+/* A 64-bit hash for integrity against torn or changed files (journal
+ * records, keyed checkpoints), not security: anyone can make a collision.
+ * Multiply-xor over 8-byte words in four independent lanes, so it runs
+ * near memory speed (one lane's chain of multiplies ran at a fifth of it).
+ * Streamed: the value does not depend on how the bytes are cut into the
+ * pieces added, so a file written pair by pair and read back in MiB
+ * pieces, or a record written from several buffers and read into one,
+ * hashes the same. */
+typedef struct hpool__hasher {
+    uint64_t lanes[4];
+    unsigned char tail[32]; /* bytes short of a whole block */
+    size_t tail_size;
+    uint64_t length;
+} hpool__hasher;
+void hpool__hasher_start(hpool__hasher *hasher, uint64_t seed);
+void hpool__hasher_add(hpool__hasher *hasher, const void *data, size_t size);
+uint64_t hpool__hasher_end(const hpool__hasher *hasher);
+/* All at once: start with seed, add the bytes, end. */
+#define HPOOL__HASH64_START UINT64_C(0)
 uint64_t hpool__hash64(uint64_t seed, const void *data, size_t size);
 
 /* ---- Growable memory ------------------------------------------------------ */

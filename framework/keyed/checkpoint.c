@@ -64,7 +64,8 @@ static hpool__keyed_store *find_store(hpool_pool *pool, uint32_t call_id)
 typedef struct checkpoint_writer {
     FILE *file;
     const char *path; /* of the .tmp file, for details */
-    uint64_t bytes, hash;
+    uint64_t bytes;
+    hpool__hasher hasher;
     int rc; /* the first failure: later writes do nothing */
 } checkpoint_writer;
 
@@ -77,7 +78,7 @@ static void write_bytes(checkpoint_writer *writer, const void *data, size_t size
         writer->rc = checkpoint_io_fail("cannot write", writer->path, errno ? errno : EIO);
         return;
     }
-    writer->hash = hpool__hash64(writer->hash, data, size);
+    hpool__hasher_add(&writer->hasher, data, size);
     writer->bytes += size;
 }
 
@@ -192,7 +193,8 @@ int hpool__keyed_checkpoint(hpool_pool *pool, uint32_t call_id, int keyed, const
     memcpy(temp_path, path, path_size);
     memcpy(temp_path + path_size, ".tmp", sizeof ".tmp");
 
-    checkpoint_writer writer = {.path = temp_path, .hash = HPOOL__HASH64_START};
+    checkpoint_writer writer = {.path = temp_path};
+    hpool__hasher_start(&writer.hasher, HPOOL__HASH64_START);
     writer.file = fopen(temp_path, "wb");
     if (writer.file == NULL) {
         int rc = checkpoint_io_fail("cannot create", temp_path, errno);
@@ -225,7 +227,7 @@ int hpool__keyed_checkpoint(hpool_pool *pool, uint32_t call_id, int keyed, const
     } else {
         writer.rc = sync_directory(path);
         *bytes = writer.bytes;
-        *checksum = writer.hash;
+        *checksum = hpool__hasher_end(&writer.hasher);
     }
     free(temp_path);
     free(piece);
@@ -246,7 +248,9 @@ typedef int pair_visit_fn(void *context, const hpool_pair *pair);
 static int walk_pairs(FILE *file, const char *path, uint64_t bytes, uint64_t pairs_at, pair_visit_fn *visit,
                       void *context, uint64_t *hash, bool *cut)
 {
-    *hash = HPOOL__HASH64_START;
+    hpool__hasher hasher;
+    hpool__hasher_start(&hasher, HPOOL__HASH64_START);
+    *hash = 0; /* set at the end */
     *cut = false;
     errno = 0;
     if (fseeko(file, 0, SEEK_SET) != 0)
@@ -287,7 +291,7 @@ static int walk_pairs(FILE *file, const char *path, uint64_t bytes, uint64_t pai
             break;
         }
         ended = got < wanted;
-        *hash = hpool__hash64(*hash, piece.data + piece.size, got);
+        hpool__hasher_add(&hasher, piece.data + piece.size, got);
         piece.size += got;
         if (skip > 0) { /* the header */
             size_t skipped = (size_t)hpool__min_u64(skip, piece.size);
@@ -301,6 +305,7 @@ static int walk_pairs(FILE *file, const char *path, uint64_t bytes, uint64_t pai
             *cut = true;
     }
     hpool__buffer_release(&piece);
+    *hash = hpool__hasher_end(&hasher);
     return rc;
 }
 
