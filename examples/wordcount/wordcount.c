@@ -2,10 +2,10 @@
 #define _GNU_SOURCE
 #include <hpool.h>
 
+#include "app_stop.h" /* apps/common: the signals, the stop line, journal keys */
+
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,72 +221,13 @@ static int print_pairs(const hpool_pairs *pairs)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* EX_TEMPFAIL: a signal stopped the count; a rerun with the same
- * --journal resumes. */
-enum { EXIT_STOPPED = 75 };
-
-static const char *signal_name(int signal)
-{
-    return signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : signal == SIGUSR1 ? "SIGUSR1"
-         : signal == SIGUSR2 ? "SIGUSR2" : "a request";
-}
-
-/* The one line after a stop. A stop at once (a second signal) may leave an
- * item running on some rank, which MPI_Finalize would wait for: the job
- * ends here, as after HPOOL_ESTALLED. */
-static int report_stopped(hpool_pool *pool, const hpool_report *report, const char *journal)
-{
-    int signal = 0;
-    int level = hpool_pool_stopped(pool, &signal);
-    fprintf(stderr, "wordcount: stopped by %s after %" PRIu64 " of %" PRIu64 " file ranges; %s\n",
-            signal_name(signal), report->items - report->canceled, report->items,
-            journal != NULL ? "rerun with the same --journal to resume" : "rerun to start again");
-    int initialized = 0, finalized = 0;
-    MPI_Initialized(&initialized);
-    MPI_Finalized(&finalized);
-    if (level >= 2 && initialized && !finalized) {
-        fflush(NULL);
-        MPI_Abort(MPI_COMM_WORLD, EXIT_STOPPED);
-    }
-    return EXIT_STOPPED;
-}
-
 /* call.journal_key: hpool sees the ranges, not the files' bytes, so each
- * file's path, size and modification time say which files were counted.
- * NUL-separated fields, so that no two lists make the same bytes. Returns
- * NULL when out of memory. */
-static char *make_journal_key(int file_count, size_t *size)
+ * file's path, size and modification time say which files were counted. */
+static void make_journal_key(int file_count, app_journal_key *key)
 {
-    size_t capacity = 64, used = 0;
-    char *key = malloc(capacity);
-    for (int f = -1; f < file_count && key != NULL; f++) {
-        char field[128];
-        struct stat info;
-        if (f < 0)
-            snprintf(field, sizeof field, "program=wordcount");
-        else if (stat(paths[f], &info) != 0)
-            snprintf(field, sizeof field, "errno %d", errno);
-        else
-            snprintf(field, sizeof field, "%lld bytes, modified %lld.%09ld", (long long)info.st_size,
-                     (long long)info.st_mtim.tv_sec, (long)info.st_mtim.tv_nsec);
-        const char *parts[2] = {f < 0 ? "" : paths[f], field};
-        for (int k = 0; k < 2 && key != NULL; k++) {
-            size_t length = strlen(parts[k]) + 1;
-            if (used + length > capacity) {
-                char *grown = realloc(key, capacity = 2 * capacity + length);
-                if (grown == NULL) {
-                    free(key);
-                    key = NULL;
-                    break;
-                }
-                key = grown;
-            }
-            memcpy(key + used, parts[k], length);
-            used += length;
-        }
-    }
-    *size = used;
-    return key;
+    app_journal_key_add(key, "program", "wordcount");
+    for (int f = 0; f < file_count; f++)
+        app_journal_key_add_file(key, "file", paths[f]);
 }
 
 int main(int argc, char **argv)
@@ -339,11 +280,9 @@ int main(int argc, char **argv)
         return 1;
     }
     /* On every rank, right after the pool: a signal to any rank stops the
-     * whole pool. SIGUSR1 and SIGUSR2 are what mpirun forwards. */
-    const int stop_signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; i++)
-        if ((rc = hpool_pool_stop_on_signal(pool, stop_signals[i])) != 0)
-            report_error(rc);
+     * whole pool. */
+    if ((rc = app_stop_on_signals(pool)) != 0)
+        report_error(rc);
     int status = 0;
     if (hpool_pool_is_root(pool)) {
         /* Cut every file into ranges; unreadable files are reported here. */
@@ -382,30 +321,30 @@ int main(int argc, char **argv)
             call_context context = {ranges, 0};
             call.error_callback = report_failure;
             call.user = &context;
-            size_t key_size = 0;
-            char *key = journal != NULL ? make_journal_key(file_count, &key_size) : NULL;
+            app_journal_key key = {0};
+            if (journal != NULL)
+                make_journal_key(file_count, &key);
             call.journal = journal;
-            call.journal_key = key;
-            call.journal_key_size = key_size;
+            call.journal_key = key.bytes;
+            call.journal_key_size = key.size;
             hpool_report report = {0};
-            rc = journal != NULL && key == NULL ? HPOOL_ENOMEM : hpool_map_reduce_keyed(pool, &call, &report);
+            rc = key.failed ? HPOOL_ENOMEM : hpool_map_reduce_keyed(pool, &call, &report);
+            int journal_status;
             if (rc == HPOOL_ESTOPPED) {
                 /* The counts so far are partial: none is printed. */
-                status = report_stopped(pool, &report, journal);
+                status = app_report_stopped(pool, "wordcount", report.items - report.canceled, report.items,
+                                            "file ranges", journal);
                 hpool_pairs_free(pairs);
                 pairs = NULL;
-            } else if (rc == HPOOL_EJOURNAL) {
-                char detail[512];
-                hpool_error_detail(rc, detail, sizeof detail);
-                fprintf(stderr, "wordcount: %s: %s\n", journal, detail);
-                status = 2;
+            } else if ((journal_status = app_journal_failure("wordcount", journal, rc)) >= 0) {
+                status = journal_status;
             } else if (rc != 0 && (rc != HPOOL_EFAILED || context.hpool_failures > 0)) {
                 /* Files that failed were named one by one; anything else
                  * (a spill file or the journal that could not be written,
                  * no memory) once. */
                 report_error(rc);
             }
-            free(key);
+            app_journal_key_free(&key);
             hpool_source_free(source);
         } else {
             report_error(rc);
