@@ -716,7 +716,6 @@ int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool
 bool hpool__journal_next_done(hpool__journal *journal, uint64_t from, uint64_t *first, uint64_t *count);
 /* Fills batch with that run's items, failures and outputs, and moves past it. */
 int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batch *batch);
-int hpool__journal_sync(hpool__call_state *call);
 /* Keyed calls: appends a checkpoint record (synced), and the last one read. */
 int hpool__journal_append_checkpoint(hpool__call_state *call, const void *payload, size_t size);
 const void *hpool__journal_checkpoint(const hpool__journal *journal, size_t *size);

@@ -75,6 +75,8 @@ struct hpool__journal {
     size_t checkpoint_size;
     uint64_t generation;
     int generation_ranks;
+    const hpool__failure *checkpoint_failures; /* in checkpoint, for replay */
+    uint64_t checkpoint_failure_count;
     /* The sync thread: fdatasync every interval until told to stop. */
     pthread_t syncer;
     bool syncer_started, stopping;
@@ -573,6 +575,8 @@ static int index_checkpoint(hpool__journal *journal, const hpool__call_state *ca
     }
     journal->generation = generation;
     journal->generation_ranks = ranks;
+    journal->checkpoint_failures = failures;
+    journal->checkpoint_failure_count = failure_count;
     return 0;
 }
 
@@ -845,15 +849,10 @@ int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batc
     const done_range *range = &journal->done[journal->next_done];
     if (call->kind == HPOOL__CALL_KEYED) {
         /* its pairs are in the restored checkpoint; its failures here */
-        uint64_t generation, range_count, failure_count;
-        const uint64_t *ranges, *files;
-        const hpool__failure *failures;
-        int ranks;
+        const hpool__failure *failures = journal->checkpoint_failures;
         batch->first = range->first;
         batch->count = range->count;
-        hpool__checkpoint_parse(journal->checkpoint, journal->checkpoint_size, &generation, &ranges, &range_count,
-                                &failures, &failure_count, &files, &ranks);
-        for (uint64_t f = 0; f < failure_count; f++)
+        for (uint64_t f = 0; f < journal->checkpoint_failure_count; f++)
             if (failures[f].index >= range->first && failures[f].index - range->first < range->count
                 && hpool__batch_add_failure(batch, failures[f].index, failures[f].code) != 0)
                 return hpool__fail(HPOOL_ENOMEM, "no memory to replay the journal %s", journal->path);
@@ -943,16 +942,4 @@ int hpool__journal_set_generation(hpool__journal *journal, uint64_t generation, 
 const char *hpool__journal_path(const hpool__journal *journal)
 {
     return journal->path;
-}
-
-int hpool__journal_sync(hpool__call_state *call)
-{
-    hpool__journal *journal = call->journal;
-    if (journal == NULL || journal->failed)
-        return 0;
-    if (fdatasync(journal->fd) != 0) {
-        journal->failed = true;
-        return journal_io_error(journal, "synced", errno);
-    }
-    return 0;
 }
