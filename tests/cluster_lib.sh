@@ -168,8 +168,14 @@ remove_namespaces() {
 # test exports SLURM_CONF=$SCRATCH/slurm.conf; its jobs are submitted from
 # $SCRATCH/submit.
 
-# start_munged: munged with a key of its own, its socket MUNGE_SOCKET under
-# $SCRATCH/run; skips the test when it will not start.
+# start_munged [HOST...]: munged with a key of its own; skips the test when
+# it will not start. Without HOSTs: one munged, its socket MUNGE_SOCKET under
+# $SCRATCH/run. With HOSTs: one munged per host, as a cluster has, all with
+# the same key, host H's socket in $SCRATCH/munge-run/H; MUNGE_SOCKET is then
+# $SCRATCH/run/munge/munge.socket, a path that exists only on a host whose
+# mount namespace binds its own directory there (munge_dir_of H). One munged
+# shared by several slurmds sees each step's credential once per node, as a
+# replay, and logs it as one.
 start_munged() {
     # munged insists that its socket's directories can be searched by everyone.
     chmod 755 "$SCRATCH"
@@ -178,15 +184,37 @@ start_munged() {
     mungekey --create --keyfile="$SCRATCH/munge/munge.key" 2>/dev/null \
         || dd if=/dev/urandom of="$SCRATCH/munge/munge.key" bs=1024 count=1 status=none
     chmod 600 "$SCRATCH/munge/munge.key"
-    MUNGE_SOCKET=$SCRATCH/run/munge.socket
-    if ! munged --key-file="$SCRATCH/munge/munge.key" --socket="$MUNGE_SOCKET" \
-        --pid-file="$SCRATCH/run/munged.pid" --log-file="$SCRATCH/log/munged.log" \
-        --seed-file="$SCRATCH/munge/munged.seed" \
-        || ! wait_until 10 sh -c "munge -S '$MUNGE_SOCKET' -n | unmunge -S '$MUNGE_SOCKET'"; then
+    if [ $# -eq 0 ]; then
+        MUNGE_SOCKET=$SCRATCH/run/munge.socket
+        start_one_munged "$MUNGE_SOCKET" munged
+        echo "ok   munged runs (socket $MUNGE_SOCKET)"
+        return
+    fi
+    local host
+    mkdir -p "$SCRATCH/run/munge"
+    for host in "$@"; do
+        mkdir -p "$(munge_dir_of "$host")"
+        start_one_munged "$(munge_dir_of "$host")/munge.socket" "munged-$host"
+    done
+    MUNGE_SOCKET=$SCRATCH/run/munge/munge.socket
+    echo "ok   a munged for each of $* (sockets under $SCRATCH/munge-run)"
+}
+
+# munge_dir_of HOST: the directory of HOST's own munged socket.
+munge_dir_of() {
+    echo "$SCRATCH/munge-run/$1"
+}
+
+# start_one_munged SOCKET NAME: a munged on SOCKET, its pid file, log and
+# seed named NAME; skips the test when it does not answer.
+start_one_munged() {
+    if ! munged --key-file="$SCRATCH/munge/munge.key" --socket="$1" \
+        --pid-file="$SCRATCH/run/$2.pid" --log-file="$SCRATCH/log/$2.log" \
+        --seed-file="$SCRATCH/munge/$2.seed" \
+        || ! wait_until 10 sh -c "munge -S '$1' -n | unmunge -S '$1'"; then
         show_logs
         skip "munged did not start in this sandbox (its log is above)"
     fi
-    echo "ok   munged runs (socket $MUNGE_SOCKET)"
 }
 
 # slurm_conf_common CONTROLLER-PORT SLURMD-PORT NODE...: the slurm.conf lines
@@ -237,11 +265,11 @@ MinJobAge=600
 EOF
 }
 
-# stop_daemons: stops the slurmds, slurmctld and munged by their pid files,
+# stop_daemons: stops the slurmds, slurmctld and the munged(s) by their pid files,
 # in that order, waiting for each to be gone and killing what will not go.
 stop_daemons() {
     local pid_file pid
-    for pid_file in "$SCRATCH"/run/slurmd-*.pid "$SCRATCH/run/slurmctld.pid" "$SCRATCH/run/munged.pid"; do
+    for pid_file in "$SCRATCH"/run/slurmd-*.pid "$SCRATCH/run/slurmctld.pid" "$SCRATCH"/run/munged*.pid; do
         pid=$(cat "$pid_file" 2>/dev/null) || continue
         [ -n "$pid" ] || continue
         kill "$pid" 2>/dev/null

@@ -8,9 +8,10 @@
 # namespace of its own, its own hostname, /etc/hosts and local TmpFS. The
 # bridge's namespace is the controller "ctl" (10.213.78.254): slurmctld runs
 # there, and so do this test's sbatch, scontrol and scancel. Each node runs
-# `slurmd -N nodeK` with its NodeAddr; munged is shared through its socket
-# in the scratch directory (the file system is every node's, as a cluster's
-# shared file system is). Ranks talk over TCP on the test subnet only.
+# `slurmd -N nodeK` with its NodeAddr; every host has a munged of its own
+# (same key), whose socket its mount namespace puts where slurm.conf says.
+# The scratch directory is every node's file system, as a cluster's shared
+# file system is. Ranks talk over TCP on the test subnet only.
 #
 # across: sbatch -N 3 runs jobs/square.sbatch and jobs/metatags.sbatch with
 #   srun --mpi=pmix and with LAUNCHER=mpirun; the ranks must have run on all
@@ -59,10 +60,11 @@ SCRATCH=$(mktemp -d /tmp/hpool-slurm-nodes.XXXXXX)
 export SLURM_CONF=$SCRATCH/slurm.conf
 
 # The Slurm commands run where a user's would: on the controller's network.
-sbatch() { ip netns exec "$BRIDGE_NS" sbatch "$@"; }
-scontrol() { ip netns exec "$BRIDGE_NS" scontrol "$@"; }
-scancel() { ip netns exec "$BRIDGE_NS" scancel "$@"; }
-sinfo() { ip netns exec "$BRIDGE_NS" sinfo "$@"; }
+# on_host is defined below, before the first call.
+sbatch() { on_host ctl sbatch "$@"; }
+scontrol() { on_host ctl scontrol "$@"; }
+scancel() { on_host ctl scancel "$@"; }
+sinfo() { on_host ctl sinfo "$@"; }
 
 trap clean_up EXIT
 trap 'exit 130' INT TERM
@@ -84,9 +86,10 @@ for host in ctl "${NODES[@]}"; do
 done
 
 # on_host HOST COMMAND...: runs COMMAND on HOST (ctl or a node): in its
-# network namespace, under its hostname, with the cluster's /etc/hosts and
-# with its own directory as TmpFS, where Slurm's PMIx plugin keeps per-step
-# files that would collide were the nodes to share one. nsenter, not ip
+# network namespace, under its hostname, with the cluster's /etc/hosts, its
+# own munged's socket, and its own directory as TmpFS, where Slurm's PMIx
+# plugin keeps per-step files that would collide were the nodes to share
+# one. nsenter, not ip
 # netns exec, which mounts a /sys of its own without the cgroup file systems
 # that slurmd's cgroup plugin insists on finding.
 on_host() {
@@ -95,14 +98,16 @@ on_host() {
     [ "$host" != ctl ] || namespace=$BRIDGE_NS
     # shellcheck disable=SC2016 # the inner shell expands its own arguments
     nsenter --net="/run/netns/$namespace" unshare --uts --mount sh -c '
-        hostname "$1" && mount --bind "$2" /etc/hosts && mount --bind "$3" "$4" && shift 4 && exec "$@"' \
-        sh "$host" "$SCRATCH/hosts" "$SCRATCH/local-tmp/$host" "$SCRATCH/tmp" "$@"
+        hostname "$1" && mount --bind "$2" /etc/hosts && mount --bind "$3" "$4" && mount --bind "$5" "$6" \
+            && shift 6 && exec "$@"' \
+        sh "$host" "$SCRATCH/hosts" "$SCRATCH/local-tmp/$host" "$SCRATCH/tmp" \
+        "$(munge_dir_of "$host")" "$SCRATCH/run/munge" "$@"
 }
 echo "ok   hosts ctl ($CONTROLLER_ADDRESS) and ${NODES[*]} ($SUBNET.1-3) on a bridge"
 
 # ---- munged, slurmctld and the slurmds ------------------------------------
 
-start_munged
+start_munged ctl "${NODES[@]}"
 # Every host has a network of its own, so Slurm's default ports are free.
 # Each node claims 12 CPUs, so that all of a mode's jobs run at once. A
 # requeued job waits as long as a credential lives (cred_expire, 120 s by
