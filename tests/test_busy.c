@@ -57,7 +57,9 @@ typedef struct rank_meeting {
 } rank_meeting;
 
 typedef struct busy_context {
-    shared_counts *shared;
+    /* Atomic: a worker rank's threads may take its first item while its
+     * main thread is still publishing this (see share_counts). */
+    _Atomic(shared_counts *) shared;
     rank_meeting meeting;
     int threads;             /* this rank's: the generation size */
     int rank;
@@ -212,11 +214,14 @@ static int wait_for_company_reduced(hpool_task *task, void *user)
 }
 
 /* Sets up the counts every rank shares: a file in /dev/shm, named by the
- * root. Plain runs share nothing, so plain memory does. */
-static shared_counts *share_counts(int ranks, int rank)
+ * root. Plain runs share nothing, so plain memory does. Each rank publishes
+ * its mapping in *shared before the barrier: once the root is past it, its
+ * items reach this rank's threads, which must find the counts there. */
+static shared_counts *share_counts(int ranks, int rank, _Atomic(shared_counts *) *shared)
 {
     if (ranks == 1) {
         shared_counts *counts = calloc(1, sizeof *counts);
+        atomic_store(shared, counts);
         return counts;
     }
     char name[64] = "/dev/shm/hpool-test-busy-XXXXXX";
@@ -234,6 +239,7 @@ static shared_counts *share_counts(int ranks, int rank)
     void *mapped = fd >= 0 ? mmap(NULL, sizeof(shared_counts), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
     if (fd >= 0)
         close(fd);
+    atomic_store(shared, mapped == MAP_FAILED ? NULL : (shared_counts *)mapped);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0)
         unlink(name);
@@ -364,9 +370,9 @@ int main(int argc, char **argv)
     context.threads = hpool_pool_threads(pool);
     context.rank = hpool_pool_rank(pool);
     int ranks = hpool_pool_size(pool);
-    context.shared = share_counts(ranks, context.rank);
-    CHECK(context.shared != NULL);
-    if (context.shared != NULL && hpool_pool_is_root(pool)) {
+    shared_counts *shared = share_counts(ranks, context.rank, &context.shared);
+    CHECK(shared != NULL);
+    if (shared != NULL && hpool_pool_is_root(pool)) {
         /* Enough items that each rank meets its threads many times over. */
         uint64_t workers = (uint64_t)ranks * (uint64_t)context.threads;
         static const size_t chunksizes[] = {0, 1, 7};
