@@ -48,19 +48,66 @@ uint64_t hpool__batch_partials(const hpool__batch *batch)
     return blocks ? blocks : 1;
 }
 
-/* Call with batch->lock held, or when only one thread can see the batch. */
-int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code)
+/* ---- Failed items, as runs ------------------------------------------- */
+
+int hpool__failures_add(hpool__failure **failures, size_t *count, size_t *capacity, uint64_t index, uint64_t run,
+                        int64_t code)
 {
-    hpool__failure *grown =
-        hpool__grow_array(batch->failures, &batch->failure_capacity, batch->failure_count, sizeof *grown);
-    if (grown == NULL) {
+    if (run == 0)
+        return 0;
+    if (*count > 0) {
+        hpool__failure *last = &(*failures)[*count - 1];
+        if (last->code == code && last->index + last->count == index) {
+            last->count += run;
+            return 0;
+        }
+    }
+    hpool__failure *grown = hpool__grow_array(*failures, capacity, *count, sizeof *grown);
+    if (grown == NULL)
+        return HPOOL_ENOMEM;
+    *failures = grown;
+    grown[(*count)++] = (hpool__failure){.index = index, .count = run, .code = code};
+    return 0;
+}
+
+static int by_first_item(const void *a, const void *b)
+{
+    uint64_t x = ((const hpool__failure *)a)->index, y = ((const hpool__failure *)b)->index;
+    return x < y ? -1 : x > y;
+}
+
+void hpool__failures_sort(hpool__failure *failures, size_t count)
+{
+    if (count > 1)
+        qsort(failures, count, sizeof *failures, by_first_item);
+}
+
+int64_t hpool__failures_find(const hpool__failure *failures, size_t count, uint64_t index)
+{
+    size_t low = 0, high = count; /* the first run past index is in [low, high] */
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (failures[middle].index <= index)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    if (low == 0)
+        return 0;
+    const hpool__failure *run = &failures[low - 1];
+    return index - run->index < run->count ? run->code : 0;
+}
+
+/* Call with batch->lock held, or when only one thread can see the batch. */
+int hpool__batch_add_failures(hpool__batch *batch, uint64_t index, uint64_t count, int64_t code)
+{
+    if (hpool__failures_add(&batch->failures, &batch->failure_count, &batch->failure_capacity, index, count, code)
+        != 0) {
         /* Never a silent loss: the whole batch counts as failed. */
         if (batch->whole_failed == 0)
             batch->whole_failed = HPOOL_ENOMEM;
         return HPOOL_ENOMEM;
     }
-    batch->failures = grown;
-    batch->failures[batch->failure_count++] = (hpool__failure){index, code};
     return 0;
 }
 

@@ -506,16 +506,6 @@ static void release_reading(hpool_pool *pool, hpool__call_state *call)
     pthread_cond_signal(&pool->engine_wake);
 }
 
-static bool item_failed(const hpool__batch *batch, uint64_t index, int *code)
-{
-    for (size_t f = 0; f < batch->failure_count; f++)
-        if (batch->failures[f].index == index) {
-            *code = (int)batch->failures[f].code;
-            return true;
-        }
-    return false;
-}
-
 int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
 {
     hpool__detail_clear();
@@ -559,8 +549,8 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
     uint64_t i = call->reading_position++;
     memset(result, 0, sizeof *result); /* its reserved fields too */
     result->index = batch->first + i;
-    if (batch->failure_count > 0)
-        item_failed(batch, result->index, &result->status);
+    if (batch->failure_count > 0) /* sorted when collected */
+        result->status = (int)hpool__failures_find(batch->failures, batch->failure_count, result->index);
     if (batch->whole_failed != 0) {
         result->status = batch->whole_failed;
         result->data = NULL;

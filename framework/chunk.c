@@ -60,7 +60,7 @@ static int execute_items(const hpool_function *function, hpool_span *span, const
         }
         int rc = function->map(&task, function->user);
         if (rc != 0)
-            hpool__chunk_fail(chunk, task.index, rc);
+            hpool__chunk_fail(chunk, task.index, 1, rc);
         else if (reducer != NULL)
             reducer->combine(span->accumulator, value, reducer->user);
         if (chunk->output != NULL)
@@ -92,8 +92,7 @@ static int execute_blocks(const hpool_function *function, hpool_span *span, hpoo
         if (code != 0) {
             /* the block failed as a whole: its partial counts for nothing */
             memcpy(part.accumulator, reducer->identity, reducer->value_size);
-            for (uint64_t i = 0; i < part.count; i++)
-                hpool__chunk_fail(chunk, part.first + i, code);
+            hpool__chunk_fail(chunk, part.first, part.count, code);
         }
     }
     chunk->offset = chunk_offset;
@@ -105,8 +104,9 @@ static void fail_chunk_items(hpool__batch *batch, uint64_t c, int code)
 {
     pthread_mutex_lock(&batch->lock);
     uint64_t offset = c * batch->chunksize;
-    for (uint64_t i = offset; i < batch->count && i < offset + batch->chunksize; i++)
-        hpool__batch_add_failure(batch, batch->first + i, code);
+    if (offset < batch->count)
+        hpool__batch_add_failures(batch, batch->first + offset, hpool__min_u64(batch->count - offset, batch->chunksize),
+                                  code);
     pthread_mutex_unlock(&batch->lock);
 }
 
@@ -192,11 +192,11 @@ static void merge_into_batch(hpool__batch *batch, const hpool_span *span, hpool_
     pthread_mutex_lock(&batch->lock);
     if (code != 0) {
         /* the whole chunk failed: its own per-item failures are subsumed */
-        for (uint64_t i = 0; i < span->count; i++)
-            hpool__batch_add_failure(batch, span->first + i, code);
+        hpool__batch_add_failures(batch, span->first, span->count, code);
     } else {
         for (size_t f = 0; f < chunk->failure_count; f++)
-            hpool__batch_add_failure(batch, chunk->failures[f].index, chunk->failures[f].code);
+            hpool__batch_add_failures(batch, chunk->failures[f].index, chunk->failures[f].count,
+                                      chunk->failures[f].code);
         if (folds_into_batch)
             reducer->combine(batch->accumulator, partial, reducer->user);
     }

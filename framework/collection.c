@@ -94,9 +94,9 @@ static void count_failures(hpool__call_state *call, const hpool__batch *batch)
             report->first_failed_index = failure->index;
             report->first_failed_code = (int)failure->code;
         }
-        report->failed++;
+        report->failed += failure->count;
         if (failure->code == HPOOL_ECANCELED)
-            report->canceled++;
+            report->canceled += failure->count;
     }
 }
 
@@ -134,6 +134,8 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
         call->local_uncollected--;
     }
     call->done += batch->count;
+    /* in item order: for error_callback, and for hpool_iter_next's search */
+    hpool__failures_sort(batch->failures, batch->failure_count);
     uint64_t timed_ns = atomic_load(&batch->timed_ns), timed_items = atomic_load(&batch->timed_items);
     if (timed_items > 0 && timed_ns > 0) {
         double sample = (double)timed_ns / (double)timed_items;
@@ -171,7 +173,9 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
                 call->spec.error_callback(batch->first + i, batch->whole_failed, call->spec.user);
         else
             for (size_t f = 0; report_failures && f < batch->failure_count; f++)
-                call->spec.error_callback(batch->failures[f].index, (int)batch->failures[f].code, call->spec.user);
+                for (uint64_t i = 0; i < batch->failures[f].count; i++)
+                    call->spec.error_callback(batch->failures[f].index + i, (int)batch->failures[f].code,
+                                              call->spec.user);
         if (call->spec.progress != NULL)
             call->spec.progress(batch->first, batch->count, call->spec.user);
         pthread_mutex_lock(&pool->lock);

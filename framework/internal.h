@@ -85,10 +85,24 @@ typedef struct hpool__team hpool__team; /* below */
 
 #include "keyed.h"
 
+/* A run of failed items: index .. index + count - 1, all with code. The
+ * items a stop or a cancel leaves unrun are one run per chunk, not one
+ * entry per item: a chunk of a range may hold billions of items. */
 typedef struct hpool__failure {
     uint64_t index;
+    uint64_t count;
     int64_t code;
 } hpool__failure;
+
+/* Appends a run to the array, joined to the last run when it continues
+ * it with the same code: 0, or HPOOL_ENOMEM (the array is unchanged). */
+int hpool__failures_add(hpool__failure **failures, size_t *count, size_t *capacity, uint64_t index, uint64_t run,
+                        int64_t code);
+/* Sorts runs by their first item, so that hpool__failures_find works. */
+void hpool__failures_sort(hpool__failure *failures, size_t count);
+/* The code of the run holding item index among runs sorted by
+ * hpool__failures_sort, or 0 if none does. */
+int64_t hpool__failures_find(const hpool__failure *failures, size_t count, uint64_t index);
 
 /* Variable-size results of one chunk while it runs. */
 typedef struct hpool__chunk_output {
@@ -155,7 +169,8 @@ typedef struct hpool__batch_queue {
 hpool__batch *hpool__batch_new(void);
 void hpool__batch_free(hpool__batch *batch);
 uint64_t hpool__batch_partials(const hpool__batch *batch);
-int hpool__batch_add_failure(hpool__batch *batch, uint64_t index, int64_t code);
+/* Items index .. index + count - 1 of the batch failed with code. */
+int hpool__batch_add_failures(hpool__batch *batch, uint64_t index, uint64_t count, int64_t code);
 /* Merges per-chunk record outputs into record_offsets and record_data. */
 int hpool__batch_assemble_records(hpool__batch *batch);
 /* The input of item i of the batch. */
@@ -290,8 +305,9 @@ typedef struct hpool__chunk_context {
     hpool__worker_status *status; /* the running thread's, or NULL */
 } hpool__chunk_context;
 
-/* Records a failed item of the chunk (span.c); on no memory, chunk->error. */
-void hpool__chunk_fail(hpool__chunk_context *chunk, uint64_t index, int64_t code);
+/* Records failed items index .. index + count - 1 of the chunk (span.c);
+ * on no memory, chunk->error. */
+void hpool__chunk_fail(hpool__chunk_context *chunk, uint64_t index, uint64_t count, int64_t code);
 /* Closes the records of items before i, which emitted nothing more. Inline:
  * it runs after every item of a map with records. */
 static inline void hpool__close_records_before(hpool__chunk_output *output, size_t i)

@@ -28,7 +28,7 @@ typedef struct record_frame {
 /* The header's fixed part; the function's and reducer's names follow it,
  * then the journal key's bytes. */
 #define JOURNAL_MAGIC "HPOOLJNL"
-#define JOURNAL_FORMAT 1u
+#define JOURNAL_FORMAT 2u /* 1: a failure per item, not runs */
 typedef struct journal_header {
     char magic[8];
     uint32_t format;
@@ -321,14 +321,19 @@ static int append_run(hpool__journal *journal, const hpool__call_state *call, co
     batch_record header = {.first = first, .count = count};
     hpool__buffer failures = {0};
     for (size_t f = 0; f < batch->failure_count; f++) {
-        const hpool__failure *failure = &batch->failures[f];
-        if (failure->index >= first && failure->index < first + count) {
-            if (hpool__buffer_append(&failures, failure, sizeof *failure) != 0) {
-                hpool__buffer_release(&failures);
-                return hpool__fail(HPOOL_ENOMEM, "no memory for a journal record's failures");
-            }
-            header.failure_count++;
+        /* the part of the failed run inside the journaled run */
+        hpool__failure failure = batch->failures[f];
+        uint64_t start = failure.index > first ? failure.index : first;
+        uint64_t end = hpool__min_u64(failure.index + failure.count, first + count);
+        if (start >= end)
+            continue;
+        failure.index = start;
+        failure.count = end - start;
+        if (hpool__buffer_append(&failures, &failure, sizeof failure) != 0) {
+            hpool__buffer_release(&failures);
+            return hpool__fail(HPOOL_ENOMEM, "no memory for a journal record's failures");
         }
+        header.failure_count++;
     }
     uint64_t offset = first - batch->first;
     piece pieces[5] = {{&header, sizeof header}, {failures.data, failures.size}};
@@ -388,12 +393,6 @@ static bool not_run(int64_t code)
     return code == HPOOL_ECANCELED || code == HPOOL_ESTOPPED;
 }
 
-static int by_index(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool__batch *batch)
 {
     hpool__journal *journal = call->journal;
@@ -405,30 +404,19 @@ int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool
         return hpool__checkpoint_note_batch(call, batch) == 0 ? 0 : hpool__fail(HPOOL_ENOMEM, "no memory to note a "
                                                                                             "batch for a checkpoint");
     /* Items that did not run are left out, so a rerun runs them: the runs
-     * between them are journaled. */
-    uint64_t *skipped = NULL;
-    size_t skipped_count = 0;
-    for (size_t f = 0; f < batch->failure_count; f++)
-        if (not_run(batch->failures[f].code)) {
-            uint64_t *grown = hpool__realloc(skipped, (skipped_count + 1) * sizeof *grown);
-            if (grown == NULL) {
-                free(skipped);
-                return hpool__fail(HPOOL_ENOMEM, "no memory to journal a batch");
-            }
-            skipped = grown;
-            skipped[skipped_count++] = batch->failures[f].index;
-        }
-    if (skipped_count > 1)
-        qsort(skipped, skipped_count, sizeof *skipped, by_index);
+     * between them are journaled. The failed runs are in item order
+     * (hpool__collect sorts them). */
     int rc = 0;
     uint64_t at = batch->first, end = batch->first + batch->count;
-    for (size_t s = 0; rc == 0 && s <= skipped_count; s++) {
-        uint64_t stop = s < skipped_count ? skipped[s] : end;
+    for (size_t f = 0; rc == 0 && f <= batch->failure_count; f++) {
+        if (f < batch->failure_count && !not_run(batch->failures[f].code))
+            continue;
+        uint64_t stop = f < batch->failure_count ? batch->failures[f].index : end;
         if (stop > at)
             rc = append_run(journal, call, batch, at, stop - at, pool);
-        at = stop + 1;
+        if (f < batch->failure_count && batch->failures[f].index + batch->failures[f].count > at)
+            at = batch->failures[f].index + batch->failures[f].count;
     }
-    free(skipped);
     if (rc != 0)
         journal->failed = true;
     return rc;
@@ -499,7 +487,8 @@ static int index_batch(hpool__journal *journal, const hpool_pool *pool, const hp
     for (uint64_t f = 0; f < header.failure_count; f++) {
         hpool__failure failure;
         memcpy(&failure, failures + f * sizeof failure, sizeof failure);
-        if (failure.index < header.first || failure.index - header.first >= header.count || failure.code == 0)
+        if (failure.index < header.first || failure.index - header.first >= header.count || failure.count == 0
+            || failure.count > header.count - (failure.index - header.first) || failure.code == 0)
             return malformed(journal, offset, "a failure outside its items");
     }
     const unsigned char *output = failures + header.failure_count * sizeof(hpool__failure);
@@ -852,10 +841,13 @@ int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batc
         const hpool__failure *failures = journal->checkpoint_failures;
         batch->first = range->first;
         batch->count = range->count;
-        for (uint64_t f = 0; f < journal->checkpoint_failure_count; f++)
-            if (failures[f].index >= range->first && failures[f].index - range->first < range->count
-                && hpool__batch_add_failure(batch, failures[f].index, failures[f].code) != 0)
+        for (uint64_t f = 0; f < journal->checkpoint_failure_count; f++) {
+            /* the part of the failed run inside the done range */
+            uint64_t start = failures[f].index > range->first ? failures[f].index : range->first;
+            uint64_t end = hpool__min_u64(failures[f].index + failures[f].count, range->first + range->count);
+            if (start < end && hpool__batch_add_failures(batch, start, end - start, failures[f].code) != 0)
                 return hpool__fail(HPOOL_ENOMEM, "no memory to replay the journal %s", journal->path);
+        }
         journal->next_done++;
         return 0;
     }
@@ -878,7 +870,7 @@ int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batc
     for (uint64_t f = 0; rc == 0 && f < header.failure_count; f++) {
         hpool__failure failure;
         memcpy(&failure, failures + f * sizeof failure, sizeof failure);
-        rc = hpool__batch_add_failure(batch, failure.index, failure.code);
+        rc = hpool__batch_add_failures(batch, failure.index, failure.count, failure.code);
     }
     const unsigned char *output = failures + header.failure_count * sizeof(hpool__failure);
     if (rc == 0 && header.output_bytes > 0) {

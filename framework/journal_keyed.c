@@ -61,26 +61,26 @@ int hpool__checkpoint_note_batch(hpool__call_state *call, const hpool__batch *ba
 {
     if (batch->whole_failed != 0)
         return 0; /* nothing of it counts as done: a rerun runs it */
-    /* Items that did not run are not done: the runs between them are. */
+    /* Items that did not run are not done: the runs between them are. The
+     * failed runs are in item order (hpool__collect sorts them). */
     uint64_t at = batch->first, end = batch->first + batch->count;
-    for (uint64_t i = batch->first; i <= end; i++) {
-        bool skipped = false;
-        for (size_t f = 0; i < end && f < batch->failure_count && !skipped; f++)
-            skipped = batch->failures[f].index == i
-                      && (batch->failures[f].code == HPOOL_ECANCELED || batch->failures[f].code == HPOOL_ESTOPPED);
-        if (i == end || skipped) {
-            if (i > at) {
-                uint64_t range[2] = {at, i - at};
-                if (hpool__buffer_append(&call->keyed_ranges, range, sizeof range) != 0)
-                    return HPOOL_ENOMEM;
-            }
-            at = i + 1;
+    for (size_t f = 0; f <= batch->failure_count; f++) {
+        const hpool__failure *failure = f < batch->failure_count ? &batch->failures[f] : NULL;
+        bool not_run = failure != NULL && (failure->code == HPOOL_ECANCELED || failure->code == HPOOL_ESTOPPED);
+        if (failure != NULL && !not_run) {
+            if (hpool__buffer_append(&call->keyed_failures, failure, sizeof *failure) != 0)
+                return HPOOL_ENOMEM;
+            continue;
         }
+        uint64_t stop = failure != NULL ? failure->index : end;
+        if (stop > at) {
+            uint64_t range[2] = {at, stop - at};
+            if (hpool__buffer_append(&call->keyed_ranges, range, sizeof range) != 0)
+                return HPOOL_ENOMEM;
+        }
+        if (failure != NULL && failure->index + failure->count > at)
+            at = failure->index + failure->count;
     }
-    for (size_t f = 0; f < batch->failure_count; f++)
-        if (batch->failures[f].code != HPOOL_ECANCELED && batch->failures[f].code != HPOOL_ESTOPPED
-            && hpool__buffer_append(&call->keyed_failures, &batch->failures[f], sizeof batch->failures[f]) != 0)
-            return HPOOL_ENOMEM;
     return 0;
 }
 

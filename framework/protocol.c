@@ -11,7 +11,7 @@ _Static_assert(sizeof(hpool__batch_header) % 8 == 0, "batch header keeps alignme
 _Static_assert(sizeof(hpool__result_header) % 8 == 0, "result header keeps alignment");
 _Static_assert(sizeof(hpool__pairs_header) % 8 == 0, "pairs header keeps alignment");
 _Static_assert(sizeof(hpool__run_header) % 8 == 0, "run header keeps alignment");
-_Static_assert(sizeof(hpool__failure) == 16, "failure layout");
+_Static_assert(sizeof(hpool__failure) == 24, "failure layout: index, count, code");
 
 void hpool__message_write_header(void *message, int type, const void *header, size_t header_size)
 {
@@ -348,6 +348,15 @@ int hpool__result_decode(hpool__message *message, hpool__batch **batch_out)
         memcpy(batch->failures, at, header.failure_count * sizeof(hpool__failure));
         batch->failure_count = batch->failure_capacity = header.failure_count;
         at += header.failure_count * sizeof(hpool__failure);
+        for (size_t f = 0; f < batch->failure_count; f++) {
+            const hpool__failure *failure = &batch->failures[f];
+            if (failure->code == 0 || failure->count == 0 || failure->index < batch->first
+                || failure->index - batch->first >= batch->count
+                || failure->count > batch->count - (failure->index - batch->first)) {
+                hpool__batch_free(batch); /* failed runs outside the batch's items */
+                return HPOOL_EPEER;
+            }
+        }
     }
     switch (batch->whole_failed != 0 ? HPOOL__NO_RESULT : batch->mode) {
     case HPOOL__FIXED_RESULT:

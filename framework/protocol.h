@@ -50,7 +50,7 @@
  * one to HPOOL__PROTOCOL_VERSION. */
 
 #define HPOOL__PROTOCOL_MAGIC 0x4c4f4f50u /* "POOL" in little-endian memory */
-#define HPOOL__PROTOCOL_VERSION 5u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat; 4: no stop or checkpoint */
+#define HPOOL__PROTOCOL_VERSION 6u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat; 4: no stop or checkpoint; 5: a failure per item */
 #define HPOOL__TAG_BASE 7100
 /* How often a serving rank's engine says it is alive, at least; the stall
  * timeout is counted in these (a timeout under four of them would mistake

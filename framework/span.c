@@ -4,16 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void hpool__chunk_fail(hpool__chunk_context *chunk, uint64_t index, int64_t code)
+void hpool__chunk_fail(hpool__chunk_context *chunk, uint64_t index, uint64_t count, int64_t code)
 {
-    hpool__failure *grown =
-        hpool__grow_array(chunk->failures, &chunk->failure_capacity, chunk->failure_count, sizeof *grown);
-    if (grown == NULL) {
+    if (hpool__failures_add(&chunk->failures, &chunk->failure_count, &chunk->failure_capacity, index, count, code)
+        != 0)
         chunk->error = HPOOL_ENOMEM;
-        return;
-    }
-    chunk->failures = grown;
-    chunk->failures[chunk->failure_count++] = (hpool__failure){index, code};
 }
 
 int hpool_span_input(const hpool_span *span, size_t i, const void **data, size_t *size)
@@ -59,5 +54,5 @@ void hpool_span_fail(hpool_span *span, size_t i, int code)
 {
     if (span == NULL || i >= span->count || code == 0)
         return;
-    hpool__chunk_fail(span->internal, span->first + i, code);
+    hpool__chunk_fail(span->internal, span->first + i, 1, code);
 }

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -463,6 +464,109 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int b
     }
 }
 
+/* ---- A stop in a range of 2^40 items, 2^32 to a chunk --------------------- */
+
+/* The sum of x * x for x in [0, n), mod 2^64 (the product fits 128 bits). */
+static uint64_t squares_below(uint64_t n)
+{
+    unsigned __int128 m = n;
+    return n == 0 ? 0 : (uint64_t)((m - 1) * m * (2 * m - 1) / 6);
+}
+
+static atomic_bool stop_from_first_span;
+
+/* A span function: a chunk's sum in closed form, so a chunk of 2^32 items
+ * takes no time. The span of item 0 stops the pool; the others take 20 ms,
+ * so that the chunks of a batch under way are left unstarted, each a
+ * not-run run of 2^32 items. */
+static int sum_span_of_squares(hpool_span *span, void *user)
+{
+    (void)user;
+    uint64_t first = (uint64_t)span->range_first;
+    *(uint64_t *)span->accumulator += squares_below(first + span->count) - squares_below(first);
+    if (!atomic_load(&stop_from_first_span))
+        return 0;
+    while (atomic_load(&current_pool) == NULL) /* this rank may still be in hpool_pool_create */
+        nap_ms(1);
+    if (first == 0)
+        hpool_pool_stop(current_pool);
+    else
+        nap_ms(20);
+    return 0;
+}
+
+static void add_u64_mod(void *accumulator, const void *value, void *user)
+{
+    (void)user;
+    uint64_t v;
+    memcpy(&v, value, sizeof v);
+    *(uint64_t *)accumulator += v;
+}
+
+/* The chunks a stop leaves unstarted are whole runs of not-run items: one
+ * entry each, not 2^32 (64 GiB, which failed the batch with
+ * HPOOL_ENOMEM after a minute's work). The rerun sums only those chunks. */
+static void stop_in_huge_range(const char *directory, bool stop)
+{
+    static const uint64_t zero_sum = 0;
+    const hpool_function spans[] = {{.name = "sum_span_of_squares", .span = sum_span_of_squares}};
+    const hpool_reducer sums[] = {
+        {.name = "sum", .value_size = sizeof(uint64_t), .identity = &zero_sum, .combine = add_u64_mod}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = spans;
+    options.function_count = 1;
+    options.reducers = sums;
+    options.reducer_count = 1;
+    atomic_store(&stop_from_first_span, stop);
+    atomic_store(&current_pool, NULL);
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return;
+    atomic_store(&current_pool, pool);
+    if (hpool_pool_is_root(pool)) {
+        char journal[512];
+        snprintf(journal, sizeof journal, "%s/huge-range", directory);
+        if (stop)
+            remove(journal);
+        const uint64_t items = (uint64_t)1 << 40, chunk = (uint64_t)1 << 32;
+        hpool_source *range = NULL;
+        CHECK_RC(0, hpool_source_range(&range, 0, (int64_t)items));
+        hpool_call call = HPOOL_CALL_INIT;
+        call.source = range;
+        call.chunksize = chunk;
+        call.journal = journal;
+        uint64_t sum = 0;
+        call.reducer = 0;
+        call.reduction = &sum;
+        hpool_report report = {0};
+        int rc = hpool_map_reduce(pool, &call, &report);
+        if (stop) {
+            CHECK_RC(HPOOL_ESTOPPED, rc);
+            CHECK(report.items == items);
+            CHECK(report.canceled > 0 && report.canceled < items && report.canceled % chunk == 0);
+            CHECK(report.failed == report.canceled);
+            fprintf(stderr, "test_journal: huge range stopped with %llu of %llu items not run\n",
+                    (unsigned long long)report.canceled, (unsigned long long)items);
+        } else {
+            char detail[512];
+            hpool_error_detail(rc, detail, sizeof detail);
+            if (rc != 0)
+                fprintf(stderr, "test_journal: huge range resumed: %s\n", detail);
+            CHECK_RC(0, rc);
+            CHECK(report.failed == 0);
+            CHECK(sum == squares_below(items));
+        }
+        hpool_source_free(range);
+    }
+    hpool_pool_free(pool);
+    atomic_store(&current_pool, NULL);
+    /* On every rank: a list of the not-run items one by one took GBs */
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    CHECK(usage.ru_maxrss < 1024 * 1024); /* KiB */
+}
+
 /* An item that never returns (item 5), for the stops that cannot wait. */
 static int never_returns(hpool_task *task, void *user)
 {
@@ -639,6 +743,8 @@ int main(int argc, char **argv)
     /* The same stop from a signal, raised on the worker thread that runs
      * the item, through the handler hpool_pool_stop_on_signal installs. */
     stop_and_resume(RECORD_IMAP, directory, SIGUSR1);
+    stop_in_huge_range(directory, true);
+    stop_in_huge_range(directory, false);
     /* Not a journal at all. */
     char garbage[512];
     snprintf(garbage, sizeof garbage, "%s/garbage", directory);

@@ -170,8 +170,8 @@ static void test_results(void)
     batch->chunk_count = 2;
     uint64_t values[4] = {100, 121, 144, 169};
     batch->results = (unsigned char *)values;
-    CHECK_RC(0, hpool__batch_add_failure(batch, 11, -7));
-    CHECK_RC(0, hpool__batch_add_failure(batch, 13, 42));
+    CHECK_RC(0, hpool__batch_add_failures(batch, 11, 1, -7));
+    CHECK_RC(0, hpool__batch_add_failures(batch, 13, 1, 42));
     void *bytes;
     size_t size;
     CHECK_RC(0, hpool__result_encode(batch, 99, &bytes, &size));
@@ -185,6 +185,15 @@ static void test_results(void)
         hpool__batch_free(decoded);
     }
     check_refused(HPOOL__MSG_RESULT, bytes, size, hpool__result_decode);
+    free(bytes);
+
+    /* A failed run that reaches past the batch's items is refused. */
+    batch->failures[1].count = 2;
+    CHECK_RC(0, hpool__result_encode(batch, 99, &bytes, &size));
+    message = received(HPOOL__MSG_RESULT, bytes, size);
+    decoded = NULL;
+    CHECK_RC(HPOOL_EPEER, hpool__result_decode(&message, &decoded));
+    CHECK(decoded == NULL);
     free(bytes);
     batch->results = NULL;
     hpool__batch_free(batch);
@@ -241,6 +250,32 @@ static void test_results(void)
 }
 
 /* The fixed-header messages: what goes in comes out; a short one is refused. */
+/* Failed items kept as runs: joined when they continue each other with
+ * one code, found by item after sorting. */
+static void test_failure_runs(void)
+{
+    hpool__failure *runs = NULL;
+    size_t count = 0, capacity = 0;
+    CHECK_RC(0, hpool__failures_add(&runs, &count, &capacity, 100, 50, HPOOL_ECANCELED));
+    CHECK_RC(0, hpool__failures_add(&runs, &count, &capacity, 150, 1000000000, HPOOL_ECANCELED)); /* joined */
+    CHECK_RC(0, hpool__failures_add(&runs, &count, &capacity, 1000000150, 1, 5));                  /* another code */
+    CHECK_RC(0, hpool__failures_add(&runs, &count, &capacity, 7, 1, 5));                           /* not next */
+    CHECK_RC(0, hpool__failures_add(&runs, &count, &capacity, 8, 0, 5));                           /* nothing */
+    CHECK(count == 3 && runs[0].index == 100 && runs[0].count == 1000000050);
+    hpool__failures_sort(runs, count);
+    CHECK(runs[0].index == 7 && runs[1].index == 100 && runs[2].index == 1000000150);
+    CHECK(hpool__failures_find(runs, count, 6) == 0);
+    CHECK(hpool__failures_find(runs, count, 7) == 5);
+    CHECK(hpool__failures_find(runs, count, 8) == 0);
+    CHECK(hpool__failures_find(runs, count, 99) == 0);
+    CHECK(hpool__failures_find(runs, count, 100) == HPOOL_ECANCELED);
+    CHECK(hpool__failures_find(runs, count, 1000000149) == HPOOL_ECANCELED);
+    CHECK(hpool__failures_find(runs, count, 1000000150) == 5);
+    CHECK(hpool__failures_find(runs, count, 1000000151) == 0);
+    CHECK(hpool__failures_find(runs, 0, 7) == 0);
+    free(runs);
+}
+
 static void test_control_messages(void)
 {
     void *bytes;
@@ -281,6 +316,7 @@ int main(void)
     test_batches();
     test_inconsistent_batch();
     test_results();
+    test_failure_runs();
     test_control_messages();
     if (check_failures == 0)
         printf("protocol: all checks passed\n");
