@@ -1,4 +1,5 @@
 /* transport.c: every MPI call hpool makes; a rank's messages in and out. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "internal.h"
 
 #include <stdlib.h>
@@ -13,6 +14,11 @@ int hpool_mpi_init(int *argc, char ***argv)
     MPI_Initialized(&initialized);
     if (initialized || !hpool__launched_by_mpi_launcher())
         return 0;
+    /* UCX (Open MPI's pml ucx, MPICH's ch4:ucx) logs to stdout unless told
+     * otherwise, and stdout is where programs print their results: a rank
+     * whose peer died would write "UCX ERROR ... Endpoint timeout" into
+     * them. A setting of the user's own is kept. */
+    setenv("UCX_LOG_FILE", "stderr", 0);
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return hpool__fail(HPOOL_EMPI, "MPI_Init_thread failed");
