@@ -150,8 +150,8 @@ echo "ok   slurmctld on ctl and a slurmd on each of ${NODES[*]}: all idle"
 # cluster's openmpi-mca-params.conf would say. Messages go through UCX over
 # TCP, as on most clusters (UCX over their fabric), not through ob1 and
 # the TCP BTL: with those, Open MPI 4.1.4 crashed in MPI_Init under srun in
-# about one run of this test in three, its TCP BTL calling the handler of
-# ob1's tag 0x41 before ob1 had registered it (a NULL call, seen in a core).
+# 3 of 4 runs of the resume mode, its TCP BTL calling the handler of ob1's
+# tag 0x41 before ob1 had registered it (a NULL call, seen in a core).
 # UCX_TLS leaves shared memory out, so ranks on different nodes talk over
 # the test subnet even though they share this machine; pml_ucx_tls and
 # _devices "any" let Open MPI take UCX without an InfiniBand transport.
