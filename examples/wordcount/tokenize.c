@@ -82,6 +82,13 @@ __attribute__((target("avx2,popcnt,bmi"))) size_t tokenize_words_avx2(const uint
             block = padded;
             last_step = true;
         }
+        /* wordcount reads 4 MiB at a time, more than L2 holds, so most of
+         * a range comes from L3 or memory, and the hardware's own prefetch
+         * does not run far enough ahead of this loop: prefetching 1 KiB
+         * ahead took a quarter to a third off its samples in wordcount
+         * (512 bytes did less; 2 and 4 KiB no better). */
+        if (size - i > 1024)
+            _mm_prefetch((const char *)(text + i + 1024), _MM_HINT_T0);
         uint64_t space = space_bits(block);
         uint64_t boundaries = space ^ (space << 1 | before);
         before = space >> 63;
