@@ -4,7 +4,8 @@
 #include <string.h>
 
 /* The scalar way looks bytes up in a table: faster than tokenize_is_space's
- * compares in this loop (595 against 762 ms a GB of HTML, one thread). */
+ * compares in this loop (600-730 against 730-940 ms a GB of HTML, one
+ * thread, on a shared machine). */
 static const bool space_table[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
 
 size_t tokenize_words_scalar(const uint8_t *text, size_t size, size_t from, size_t *bounds, size_t capacity,
@@ -61,8 +62,8 @@ __attribute__((target("avx2"))) static inline uint64_t space_bits(const uint8_t 
  * only while 64 offsets still fit. Offsets written past the step's last
  * boundary are overwritten by the next step or lie beyond the count
  * returned. One thread over the wordcount corpus's HTML in memory, reading
- * each word's bounds back: 164 ms a GB, against 611 for the scalar way
- * (and 575 for the byte loop that wordcount.c had before).
+ * each word's bounds back: 145-165 ms a GB, against about 600 for the
+ * scalar way and for the byte loop that wordcount.c had before.
  */
 __attribute__((target("avx2,popcnt,bmi"))) size_t tokenize_words_avx2(const uint8_t *text, size_t size, size_t from,
                                                                    size_t *bounds, size_t capacity, size_t *next)
