@@ -93,6 +93,16 @@ int main(void)
         bytes_finder_init(&finder, (const uint8_t *)literal, strlen(literal), caseless);
         size_t from = size > 0 ? next_random() % (size + 1) : 0;
         CHECK(bytes_find(&finder, page, size, from) == plain_find(page, size, from, literal, caseless));
+        /* Every hit in turn, as scan.c asks for them: the vector loops
+         * start again at any offset, and stop near the page's end. */
+        for (size_t at = 0; at < size;) {
+            size_t hit = bytes_find(&finder, page, size, at);
+            size_t expected_hit = plain_find(page, size, at, literal, caseless);
+            CHECK(hit == expected_hit);
+            if (hit != expected_hit || hit >= size)
+                break;
+            at = hit + 1;
+        }
     }
     free(page);
     return check_failures ? 1 : 0;

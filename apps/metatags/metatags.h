@@ -44,7 +44,8 @@ typedef struct literal_finder {
     uint8_t bytes[64];
     size_t size;
     bool caseless;
-    size_t rare_offset[2]; /* two positions in the literal tested 16 at a time */
+    size_t rare_offset[2]; /* two positions in the literal tested 16 or 32 at a time */
+    uint8_t rare_fold[2];  /* ORed into the page's bytes there before the test: 0x20 to fold a letter's case, or 0 */
 } literal_finder;
 
 void bytes_finder_init(literal_finder *finder, const uint8_t *literal, size_t size, bool caseless);

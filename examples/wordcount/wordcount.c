@@ -3,6 +3,7 @@
 #include <hpool.h>
 
 #include "app_stop.h" /* apps/common: the signals, the stop line, journal keys */
+#include "tokenize.h"   /* bytes.split()'s words, with AVX2 where the CPU has it */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,16 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A word is a maximal run of bytes that are not ASCII whitespace, as
- * Python's bytes.split() sees it. */
-static const unsigned char space_table[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1};
-
-/* A table look-up: the tokenizer asks this once per byte of the input. */
-static inline int is_space(unsigned char c)
-{
-    return space_table[c];
-}
 
 /* One item: a byte range of one file. Files are named by their index in
  * argv, which every rank has, so no path travels. */
@@ -109,11 +100,11 @@ static int read_range(const file_range *range, reader *r, size_t *have, size_t *
     if (code == 0)
         code = read_at(fd, r->buffer, want, start, &got);
     *have = code == 0 ? got : 0;
-    while (code == 0 && got > 0 && *have > 0 && !is_space(r->buffer[*have - 1])) {
+    while (code == 0 && got > 0 && *have > 0 && !tokenize_is_space(r->buffer[*have - 1])) {
         if ((code = reserve(r, *have, 65536)) != 0 || (code = read_at(fd, r->buffer + *have, 65536, start + *have, &got)) != 0)
             break;
         size_t end = *have, limit = *have + got;
-        while (end < limit && !is_space(r->buffer[end]))
+        while (end < limit && !tokenize_is_space(r->buffer[end]))
             end++;
         *have = end;
         if (end < limit)
@@ -133,22 +124,18 @@ static int count_range(hpool_task *task, void *user)
         return code;
     const unsigned char *text = r->buffer + skip;
     have -= skip;
-    size_t i = 0;
-    if (range->offset > 0) {
-        i = 1;
-        if (!is_space(text[0])) /* the word began in the previous range */
-            while (i < have && !is_space(text[i]))
-                i++;
-    }
+    /* text[0] is the byte before the range, when there is one: a word that
+     * starts there began in the previous range, which counts it. */
+    size_t first_start = range->offset > 0 ? 1 : 0;
     static const uint64_t one = 1;
-    while (i < have) {
-        while (i < have && is_space(text[i]))
-            i++;
-        size_t word = i;
-        while (i < have && !is_space(text[i]))
-            i++;
-        if (i > word && hpool_emit(task->emitter, text + word, i - word, &one, sizeof one) != 0)
-            return ENOMEM;
+    size_t bounds[2 * 256];
+    for (size_t at = 0; at < have;) {
+        size_t count = tokenize_words(text, have, at, bounds, sizeof bounds / sizeof bounds[0] / 2, &at);
+        for (size_t k = 0; k < count; k++) {
+            size_t start = bounds[2 * k], end = bounds[2 * k + 1];
+            if (start >= first_start && hpool_emit(task->emitter, text + start, end - start, &one, sizeof one) != 0)
+                return ENOMEM;
+        }
     }
     return 0;
 }
