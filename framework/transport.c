@@ -1,7 +1,8 @@
 /* transport.c: every MPI call hpool makes; a rank's messages in and out. */
-#define _POSIX_C_SOURCE 200809L /* setenv */
+#define _GNU_SOURCE /* setenv, RTLD_DEFAULT */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,8 +18,13 @@ int hpool_mpi_init(int *argc, char ***argv)
     /* UCX (Open MPI's pml ucx, MPICH's ch4:ucx) logs to stdout unless told
      * otherwise, and stdout is where programs print their results: a rank
      * whose peer died would write "UCX ERROR ... Endpoint timeout" into
-     * them. A setting of the user's own is kept. */
-    setenv("UCX_LOG_FILE", "stderr", 0);
+     * them. UCX reads UCX_LOG_FILE when its libucs loads: under Open MPI
+     * that is in MPI_Init (pml ucx is a plugin), after this; an MPICH
+     * linked with UCX loaded it before main, and setting it now would only
+     * make UCX warn, on stdout, that it goes unused. A setting of the
+     * user's own is kept. */
+    if (dlsym(RTLD_DEFAULT, "ucs_global_opts") == NULL)
+        setenv("UCX_LOG_FILE", "stderr", 0);
     int provided = 0;
     if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return hpool__fail(HPOOL_EMPI, "MPI_Init_thread failed");

@@ -210,9 +210,10 @@ HPOOL_API const char *hpool_err_name(int code);
  *  then becomes a one-rank pool without MPI (and skips MPI's start-up cost).
  *  Programs that call MPI_Init_thread themselves do not call this. It sets
  *  MPI_ERRORS_RETURN on MPI_COMM_WORLD, so that MPI errors come back as
- *  codes instead of ending the job. Unless UCX_LOG_FILE is set already, it
- *  sets it to "stderr": UCX, under Open MPI and MPICH, logs to stdout by
- *  default, into the results a program prints there.
+ *  codes instead of ending the job. Unless UCX_LOG_FILE is set already, or
+ *  UCX is loaded already (an MPI linked with it: set it before the program
+ *  starts), it sets it to "stderr": UCX logs to stdout by default, into the
+ *  results a program prints there.
  *  @return : 0, HPOOL_EMPI, or HPOOL_EMPILEVEL.
  *  Threads: the thread that will call hpool_mpi_finalize (MPI's main thread),
  *  once, before any pool. */
