@@ -157,6 +157,19 @@ static inline __attribute__((always_inline)) bool same_key(const unsigned char *
                 return false;
         return true;
     }
+    /* Up to 64 bytes (HTML tokens, URLs) by words, the last one
+     * overlapping: a call to memcmp cost a word count 4% of its samples. */
+    if (size <= 64) {
+        uint64_t differ = 0, a0, b0;
+        for (size_t i = 0; i + 8 < size; i += 8) {
+            memcpy(&a0, a + i, 8);
+            memcpy(&b0, b + i, 8);
+            differ |= a0 ^ b0;
+        }
+        memcpy(&a0, a + size - 8, 8);
+        memcpy(&b0, b + size - 8, 8);
+        return (differ | (a0 ^ b0)) == 0;
+    }
     return memcmp(a, b, size) == 0;
 }
 
