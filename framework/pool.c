@@ -79,6 +79,11 @@ static int check_options(const hpool_options *options)
                                reducer->value_size == 0 ? "a value_size above 0"
                                : reducer->identity == NULL ? "an identity"
                                                            : "a combine function");
+        if (reducer->combine == hpool_combine_sum_u64 && reducer->value_size != sizeof(uint64_t))
+            return hpool__fail(HPOOL_EINVAL,
+                               "reducer \"%s\" (options.reducers[%zu]) has hpool_combine_sum_u64 and value_size %zu: "
+                               "it adds 8-byte values",
+                               reducer->name, r, reducer->value_size);
         if (!reserved_are_zero(reducer->reserved))
             return hpool__fail(HPOOL_EINVAL, "reducer \"%s\" (options.reducers[%zu]) has non-zero reserved fields",
                                reducer->name, r);
@@ -92,6 +97,11 @@ static int check_options(const hpool_options *options)
                                "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has a combine but value_size 0: "
                                "give the values' size, or a merge for values of any size",
                                keyed->name, k);
+        if (keyed->combine == hpool_combine_sum_u64 && keyed->value_size != sizeof(uint64_t))
+            return hpool__fail(HPOOL_EINVAL,
+                               "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has hpool_combine_sum_u64 and "
+                               "value_size %zu: it adds 8-byte values",
+                               keyed->name, k, keyed->value_size);
         if (keyed->merge != NULL && (keyed->combine != NULL || keyed->value_size != 0))
             return hpool__fail(HPOOL_EINVAL,
                                "keyed reducer \"%s\" (options.keyed_reducers[%zu]) has a merge and %s: a merge "

@@ -389,7 +389,8 @@ typedef struct hpool_keyed_reducer {
      * into another for the same key, per chunk and per rank, before any
      * pair travels (a word count sends one count per word per rank). It must
      * be associative and commutative. The accumulator is 8-byte aligned,
-     * and so is the value when value_size is at most 256 bytes. */
+     * and so is the value when value_size is at most 256 bytes. For
+     * counts give hpool_combine_sum_u64 (below), which costs no call. */
     size_t value_size;
     hpool_combine_fn *combine;
     /* Optional, instead of combine and value_size: merges values of any
@@ -406,6 +407,18 @@ typedef struct hpool_keyed_reducer {
     hpool_keyed_write_fn *write;
     void *reserved[4]; /* zero, as in hpool_function */
 } hpool_keyed_reducer;
+
+/*! hpool_combine_sum_u64() : the built-in combiner that adds a uint64_t
+ *  value into a uint64_t accumulator (wrapping at 2^64), for counts: give
+ *  it as a keyed reducer's combine with value_size 8 (or as a plain
+ *  reducer's, with a zero identity). A keyed table recognises it by its
+ *  address and adds in place, with no call per pair, so a word count
+ *  should use it rather than an equivalent function of its own. Values
+ *  are read in host byte order, as any combiner's are; user is unused.
+ *  hpool_pool_create fails with HPOOL_EINVAL if it is given with another
+ *  value_size.
+ *  Threads: any thread, any time (it touches only accumulator). */
+HPOOL_API void hpool_combine_sum_u64(void *accumulator, const void *value, void *user);
 
 /* The sorted output of a keyed map-reduce, on the root. */
 typedef struct hpool_pairs hpool_pairs;

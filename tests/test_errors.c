@@ -73,6 +73,20 @@ int main(void)
     options.reducers = &no_identity;
     options.reducer_count = 1;
     CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));
+    /* The built-in sum adds 8-byte values, and no others. */
+    uint64_t zero = 0;
+    hpool_reducer narrow_sum = {.name = "n", .value_size = 4, .identity = &zero, .combine = hpool_combine_sum_u64};
+    options.reducers = &narrow_sum;
+    CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));
+    options.reducers = NULL;
+    options.reducer_count = 0;
+    hpool_keyed_reducer narrow_count = {.name = "k", .value_size = 4, .combine = hpool_combine_sum_u64};
+    options.keyed_reducers = &narrow_count;
+    options.keyed_reducer_count = 1;
+    CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));
+    narrow_count.value_size = 8; /* fine */
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    hpool_pool_free(pool);
     options = (hpool_options)HPOOL_OPTIONS_INIT;
     options.threads = -1;
     CHECK_RC(HPOOL_EINVAL, hpool_pool_create(&pool, &options));

@@ -96,6 +96,128 @@ static void test_combining(void)
     free(seen);
 }
 
+/* A key of size bytes for number i: i's digits, then NUL bytes and a
+ * filler up to size, so the NULs and the tail tell keys apart. */
+static size_t odd_key(int i, size_t size, unsigned char *key)
+{
+    memset(key, 0, size);
+    char digits[16];
+    int n = snprintf(digits, sizeof digits, "%d", i);
+    memcpy(key, digits, (size_t)n < size ? (size_t)n : size);
+    for (size_t at = (size_t)n + 1; at < size; at += 3)
+        key[at] = (unsigned char)(i * 7 + (int)at);
+    return size;
+}
+
+/* The built-in u64 sum, added in place with no call, against the same
+ * sums through a combiner called by pointer: short keys, keys past any
+ * inline size, keys with NUL bytes, the empty key, values at odd
+ * addresses (as encoded pairs put them), across many growths. */
+static void test_sum_builtin(void)
+{
+    static const hpool_keyed_reducer builtin = {.name = "builtin", .value_size = 8,
+                                                .combine = hpool_combine_sum_u64};
+    hpool__pair_table fast, slow;
+    hpool__pair_table_init(&fast, &builtin);
+    hpool__pair_table_init(&slow, &summing);
+    CHECK(fast.sum_u64 && !slow.sum_u64);
+    hpool_emitter *emitter = calloc(1, sizeof *emitter);
+    emitter->table = &fast;
+    static const size_t sizes[] = {0, 1, 3, 7, 8, 9, 16, 17, 24, 25, 40, 64, 300, 5000};
+    const size_t kinds = sizeof sizes / sizeof sizes[0];
+    unsigned char *key = malloc(5000);
+    unsigned char odd[9]; /* a value at an odd address */
+    hpool__buffer encoded = {0};
+    for (int round = 0; round < 3; round++)
+        for (int i = 0; i < KEYS; i++) {
+            size_t size = odd_key(i, sizes[i % kinds], key);
+            if (size == 0 && i >= (int)kinds)
+                continue; /* one empty key is enough */
+            uint64_t value = (uint64_t)i * 1000003u + (uint64_t)round;
+            memcpy(odd + 1, &value, 8);
+            if (round == 0) {
+                CHECK_RC(0, hpool_emit(emitter, key, size, &value, 8));
+            } else if (round == 1) {
+                CHECK_RC(0, hpool__pair_table_add(&fast, key, size, odd + 1, 8));
+            } else {
+                CHECK_RC(0, hpool__pair_encode(&encoded, key, (uint32_t)size, &value, 8));
+            }
+            CHECK_RC(0, hpool__pair_table_add(&slow, key, size, &value, 8));
+        }
+    hpool__emitter_flush(emitter);
+    CHECK_RC(0, emitter->error);
+    CHECK_RC(0, hpool__pair_tables_add_encoded(&fast, 1, encoded.data, encoded.size)); /* values unaligned */
+    /* Sums wrap at 2^64. */
+    uint64_t big = UINT64_MAX;
+    CHECK_RC(0, hpool__pair_table_add(&fast, "wrap", 4, &big, 8));
+    CHECK_RC(0, hpool__pair_table_add(&slow, "wrap", 4, &big, 8));
+    uint64_t two = 2;
+    CHECK_RC(0, hpool__pair_table_add(&fast, "wrap", 4, &two, 8));
+    CHECK_RC(0, hpool__pair_table_add(&slow, "wrap", 4, &two, 8));
+    CHECK(fast.count == slow.count && fast.count > (size_t)KEYS / 2);
+    CHECK(fast.arena.size == slow.arena.size);
+
+    /* The same keys with the same sums: the same bytes encoded by key.
+     * (Not the same arenas: the emitter adds a key too long to stage at
+     * once, ahead of the pairs it holds.) */
+    hpool__buffer by_key_fast = {0}, by_key_slow = {0};
+    CHECK_RC(0, hpool__pair_table_encode_by_key(&fast, &by_key_fast));
+    CHECK_RC(0, hpool__pair_table_encode_by_key(&slow, &by_key_slow));
+    CHECK(by_key_fast.size == by_key_slow.size && memcmp(by_key_fast.data, by_key_slow.data, by_key_fast.size) == 0);
+    hpool__buffer_release(&by_key_fast);
+    hpool__buffer_release(&by_key_slow);
+    uint64_t wrapped = 0;
+    HPOOL__FOR_EACH_ENTRY(&fast, entry)
+    {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        if (header->key_size == 4 && memcmp(hpool__entry_key(entry), "wrap", 4) == 0)
+            memcpy(&wrapped, hpool__entry_value(entry), 8);
+    }
+    CHECK(wrapped == 1);
+
+    /* Keys that differ only after a NUL, or only in length, stay apart. */
+    hpool__pair_table nul;
+    hpool__pair_table_init(&nul, &builtin);
+    uint64_t one = 1;
+    CHECK_RC(0, hpool__pair_table_add(&nul, "a\0b", 3, &one, 8));
+    CHECK_RC(0, hpool__pair_table_add(&nul, "a\0c", 3, &one, 8));
+    CHECK_RC(0, hpool__pair_table_add(&nul, "a", 1, &one, 8));
+    CHECK_RC(0, hpool__pair_table_add(&nul, "a\0", 2, &one, 8));
+    CHECK_RC(0, hpool__pair_table_add(&nul, "a\0b", 3, &one, 8));
+    CHECK(nul.count == 4);
+    HPOOL__FOR_EACH_ENTRY(&nul, entry)
+    {
+        const hpool__entry_header *header = (const hpool__entry_header *)entry;
+        uint64_t sum;
+        memcpy(&sum, hpool__entry_value(entry), 8);
+        CHECK(sum == (header->key_size == 3 && hpool__entry_key(entry)[2] == 'b' ? 2u : 1u));
+    }
+    /* A value of the wrong size is refused, not added. */
+    uint32_t small = 1;
+    emitter->table = &nul;
+    CHECK_RC(HPOOL_EINVAL, hpool_emit(emitter, "a", 1, &small, sizeof small));
+    CHECK_RC(HPOOL_EINVAL, hpool__pair_table_add(&nul, "a", 1, &small, sizeof small));
+
+    /* The function itself, as a plain reducer's combine would call it. */
+    uint64_t accumulator = 40, more = 2;
+    hpool_combine_sum_u64(&accumulator, &more, NULL);
+    CHECK(accumulator == 42);
+
+    /* Only with 8-byte values is it taken for the built-in sum. */
+    static const hpool_keyed_reducer narrow = {.name = "narrow", .value_size = 4, .combine = hpool_combine_sum_u64};
+    hpool__pair_table other;
+    hpool__pair_table_init(&other, &narrow);
+    CHECK(!other.sum_u64);
+    hpool__pair_table_release(&other);
+
+    hpool__pair_table_release(&nul);
+    hpool__buffer_release(&encoded);
+    hpool__pair_table_release(&fast);
+    hpool__pair_table_release(&slow);
+    free(key);
+    free(emitter);
+}
+
 /* Without a combiner every pair is kept, in the order emitted. */
 static void test_listing(void)
 {
@@ -419,6 +541,7 @@ static void test_merge_calls(void)
 int main(void)
 {
     test_combining();
+    test_sum_builtin();
     test_listing();
     test_partition();
     test_out_of_memory();

@@ -401,16 +401,6 @@ static int compare_counted(const hpool_pair *a, const hpool_pair *b, void *user)
     return a->key_size < b->key_size ? -1 : a->key_size > b->key_size;
 }
 
-static void add_counts(void *accumulator, const void *value, void *user)
-{
-    (void)user;
-    uint64_t sum, more;
-    memcpy(&sum, accumulator, sizeof sum);
-    memcpy(&more, value, sizeof more);
-    sum += more;
-    memcpy(accumulator, &sum, sizeof sum);
-}
-
 static int run_count(hpool_pool *pool, hpool_call *call, run_state *run, hpool_report *report)
 {
     hpool_pairs *pairs = NULL;
@@ -571,7 +561,7 @@ int main(int argc, char **argv)
              .user = &config},
         };
         const hpool_keyed_reducer counters[] = {
-            {.name = "metatags.count", .value_size = sizeof(uint64_t), .combine = add_counts,
+            {.name = "metatags.count", .value_size = sizeof(uint64_t), .combine = hpool_combine_sum_u64,
              .compare = compare_counted},
         };
         hpool_options options = HPOOL_OPTIONS_INIT;

@@ -140,15 +140,6 @@ static int count_range(hpool_task *task, void *user)
     return 0;
 }
 
-static void add_counts(void *accumulator, const void *value, void *user)
-{
-    uint64_t a, b;
-    memcpy(&a, accumulator, sizeof a);
-    memcpy(&b, value, sizeof b);
-    a += b;
-    memcpy(accumulator, &a, sizeof a);
-}
-
 static int by_count_then_word(const hpool_pair *a, const hpool_pair *b, void *user)
 {
     uint64_t x, y;
@@ -165,7 +156,7 @@ static const hpool_function functions[] = {
     {.name = "count_range", .map = count_range, .init = make_reader, .fini = free_reader},
 };
 static const hpool_keyed_reducer keyed[] = {
-    {.name = "word_count", .value_size = sizeof(uint64_t), .combine = add_counts, .compare = by_count_then_word},
+    {.name = "word_count", .value_size = sizeof(uint64_t), .combine = hpool_combine_sum_u64, .compare = by_count_then_word},
 };
 
 typedef struct call_context {

@@ -6,6 +6,16 @@
 
 /* ---- Pair tables ----------------------------------------------------- */
 
+void hpool_combine_sum_u64(void *accumulator, const void *value, void *user)
+{
+    (void)user;
+    uint64_t sum, more;
+    memcpy(&sum, accumulator, sizeof sum);
+    memcpy(&more, value, sizeof more);
+    sum += more;
+    memcpy(accumulator, &sum, sizeof sum);
+}
+
 /* A slot holds an entry's arena offset + 1 in its low bits and the top
  * bits of the entry's hash above them, so a probe passes over other keys
  * without loading their entries from memory. */
@@ -63,6 +73,7 @@ void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer 
     table->spec = spec;
     table->combining = spec != NULL && (spec->combine != NULL || spec->merge != NULL);
     table->staging = spec != NULL && spec->combine != NULL;
+    table->sum_u64 = table->staging && spec->combine == hpool_combine_sum_u64 && spec->value_size == sizeof(uint64_t);
 }
 
 void hpool__pair_table_release(hpool__pair_table *table)
@@ -146,6 +157,19 @@ static inline __attribute__((always_inline)) bool same_key(const unsigned char *
                 return false;
         return true;
     }
+    /* Up to 64 bytes (HTML tokens, URLs) by words, the last one
+     * overlapping: a call to memcmp cost a word count 4% of its samples. */
+    if (size <= 64) {
+        uint64_t differ = 0, a0, b0;
+        for (size_t i = 0; i + 8 < size; i += 8) {
+            memcpy(&a0, a + i, 8);
+            memcpy(&b0, b + i, 8);
+            differ |= a0 ^ b0;
+        }
+        memcpy(&a0, a + size - 8, 8);
+        memcpy(&b0, b + size - 8, 8);
+        return (differ | (a0 ^ b0)) == 0;
+    }
     return memcmp(a, b, size) == 0;
 }
 
@@ -166,6 +190,15 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
         unsigned char *entry = slot_entry(table, slot);
         const hpool__entry_header *header = (const hpool__entry_header *)entry;
         if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size)) {
+            if (table->sum_u64) { /* the common count: no call, no copy to align */
+                uint64_t sum, more;
+                unsigned char *at = hpool__entry_value(entry);
+                memcpy(&sum, at, sizeof sum);
+                memcpy(&more, value, sizeof more);
+                sum += more;
+                memcpy(at, &sum, sizeof sum);
+                return 0;
+            }
             /* Encoded pairs (PAIRS, spill files, checkpoints) put a value
              * anywhere: the combiner gets it 8-byte aligned, as hpool.h
              * says, so it may read it as its type. */
