@@ -5,7 +5,7 @@
 #       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
 #       every other setting is an environment variable, as below.
 #   RUNS=9 SUM_SIZES="10 1000000 10000000" CUBE_SIZES="10 100000" MPI_N=10 MPI_VARIANTS="default ob1" \
-#       bench/drivers/small_jobs.sh
+#       BEFORE_BUILD=path/to/an/older/build bench/drivers/small_jobs.sh
 #
 # A small job is one whose work takes a few milliseconds, so that what hpool
 # does around the work (threads started and ended, pool creation and
@@ -31,6 +31,10 @@
 # hpool_mpi_finalize, and MPI_Init_thread and MPI_Finalize inside them; the
 # second table gives their medians per rank. Checks that every square run
 # prints omp_sum's sum and every cube run omp_cube's bytes.
+#
+# BEFORE_BUILD: another build (of an older checkout, say) whose square and
+# cube run as well, as "[before] ..." cases in the same rounds, so that a
+# change is measured before and after in one run beside the same peers.
 set -euo pipefail
 . "$(dirname "$0")/common.sh" "$@"
 
@@ -59,14 +63,31 @@ trap 'rm -rf "$TMP"' EXIT
 cases=$TMP/cases
 : >"$cases"
 add_case() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$cases"; }
+BEFORE_BUILD=${BEFORE_BUILD:-}
+if [ -n "$BEFORE_BUILD" ]; then
+    BEFORE_BUILD=$(cd "$BEFORE_BUILD" && pwd)
+    for program in apps/square/square bench/cube bench/libhpool_phases.so; do
+        [ -e "$BEFORE_BUILD/$program" ] || {
+            echo "BEFORE_BUILD: missing $BEFORE_BUILD/$program" >&2
+            exit 2
+        }
+    done
+fi
+# add_hpool_case NAME PEER KIND COMMAND: the case, and its twin from BEFORE_BUILD.
+add_hpool_case() {
+    add_case "$@"
+    if [ -n "$BEFORE_BUILD" ]; then
+        add_case "[before] $1" "$2" "$3" "${4//$BUILD\//$BEFORE_BUILD/}"
+    fi
+}
 for n in $SUM_SIZES; do
     add_case "omp_sum_aligned $n" - peer "env OMP_NUM_THREADS=2 $BUILD/bench/omp_sum_aligned $n"
     add_case "omp_sum $n" - peer "env OMP_NUM_THREADS=2 $BUILD/bench/omp_sum $n"
-    add_case "square --sum --threads 2 $n" "omp_sum_aligned $n" plain "$SQUARE --sum --threads 2 $n"
+    add_hpool_case "square --sum --threads 2 $n" "omp_sum_aligned $n" plain "$SQUARE --sum --threads 2 $n"
 done
 for n in $CUBE_SIZES; do
     add_case "omp_cube $n" - peer "env OMP_NUM_THREADS=2 $BUILD/bench/omp_cube $n"
-    add_case "cube $n" "omp_cube $n" plain "env OMP_NUM_THREADS=2 $CUBE $n"
+    add_hpool_case "cube $n" "omp_cube $n" plain "env OMP_NUM_THREADS=2 $CUBE $n"
 done
 for variant in $MPI_VARIANTS; do
     case $variant in
@@ -84,13 +105,13 @@ for variant in $MPI_VARIANTS; do
         ;;
     esac
     add_case "$tag mpi_launch" - peer "${MPIRUN2[*]} $BUILD/bench/mpi_launch"
-    add_case "$tag square --sum --threads 1 $MPI_N" "$tag mpi_launch" mpi "${MPIRUN2[*]} $SQUARE --sum --threads 1 $MPI_N"
-    add_case "$tag cube $MPI_N" "$tag mpi_launch" mpi "${MPIRUN2[*]} $CUBE $MPI_N"
+    add_hpool_case "$tag square --sum --threads 1 $MPI_N" "$tag mpi_launch" mpi "${MPIRUN2[*]} $SQUARE --sum --threads 1 $MPI_N"
+    add_hpool_case "$tag cube $MPI_N" "$tag mpi_launch" mpi "${MPIRUN2[*]} $CUBE $MPI_N"
 done
 
 echo "== small jobs: whole-process wall and CPU time, median [min-max] of $RUNS interleaved rounds, $CORES cores =="
 status=0
-"$PYTHON" - "$RUNS" "$cases" "$PHASES" "$TMP" <<'PY' || status=$?
+BEFORE_BUILD=$BEFORE_BUILD "$PYTHON" - "$RUNS" "$cases" "$PHASES" "$TMP" <<'PY' || status=$?
 import os, shlex, statistics, subprocess, sys, time
 
 runs, cases_path, phases_so, tmp = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -112,13 +133,16 @@ def spawn(argv, env, out_path):
     return wall, usage.ru_utime + usage.ru_stime, error
 
 def phased(case):
-    """The case's command with the phase shim preloaded in every hpool process."""
+    """The case's command with the phase shim (of the case's own build) preloaded in every hpool process."""
     name, peer, kind, command = case
     argv = shlex.split(command)
+    shim = phases_so
+    if name.startswith("[before] "):
+        shim = os.environ["BEFORE_BUILD"] + "/bench/libhpool_phases.so"
     if kind == "mpi":  # mpirun ... PROGRAM: the shim goes to the ranks, not to mpirun
         program = next(i for i, word in enumerate(argv) if i > 0 and word.startswith("/"))
-        return argv[:program] + ["-x", "LD_PRELOAD=" + phases_so] + argv[program:], os.environ
-    return argv, dict(os.environ, LD_PRELOAD=phases_so)
+        return argv[:program] + ["-x", "LD_PRELOAD=" + shim] + argv[program:], os.environ
+    return argv, dict(os.environ, LD_PRELOAD=shim)
 
 wall = {n: [] for n in names}
 cpu = {n: [] for n in names}
@@ -206,6 +230,7 @@ PY
 if [ "$status" -eq 0 ]; then
     while IFS=$'\t' read -r name runs statistic metric value; do
         case $name in
+        "[before] "*) tool=hpool-before ;;
         omp_*) tool=${name%% *} ;;
         *mpi_launch*) tool=mpi ;;
         *) tool=hpool ;;
