@@ -201,13 +201,16 @@ typedef struct hpool__worker_status {
     bool reported;
 } hpool__worker_status;
 
+/* A team's threads, kept from one pool to the next (team.c). */
+typedef struct hpool__crew hpool__crew;
+
 struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
     hpool__batch_queue queued;    /* batches with chunks not yet claimed */
     bool stopping;
     int thread_count;
-    pthread_t thread;
+    hpool__crew *crew;            /* its threads (team.c), reserved or serving */
     bool started;
     const hpool_function *functions;
     size_t function_count;
@@ -241,6 +244,7 @@ struct hpool__team {
     hpool__cpus *thread_cpus;     /* where each thread runs, as it starts */
     int threads_running;          /* the team's size, once known */
     int threads_ready;            /* threads that filled thread_cpus */
+    int threads_finished;         /* threads done with the team, its memory included */
     bool openmp_bound;            /* OpenMP bound the threads to places */
     pthread_cond_t threads_started;
     int rank;                     /* for the reports: the pool's rank */
@@ -255,6 +259,8 @@ int hpool__crash_handler_install(void);
 /* A worker thread starts (thread -1: the engine thread, which runs keyed
  * reduce functions too): its status, rank and host, for its handler. */
 void hpool__crash_worker_started(const hpool__team *team, int thread);
+/* The worker is done with its team, whose memory may go: no report names it. */
+void hpool__crash_worker_finished(void);
 /* The task an item function runs on this thread, or NULL: its index is the
  * item a crash report names. Initial-exec TLS, so that the handler's read
  * never allocates, and a plain store here, not a call. */
@@ -334,10 +340,20 @@ bool hpool__team_is_short(hpool__team *team);
  * time: the rank's engine. */
 void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
+/* Lets the threads finish every queued chunk and leave the team, whose
+ * memory may then go; the threads are kept, asleep, for the next pool
+ * (team.c, crews). */
 void hpool__team_stop(hpool__team *team);
 /* As stop, without waiting: for a team one of whose threads never returns.
  * Its memory is left to the threads. */
 void hpool__team_abandon(hpool__team *team);
+/* Takes the threads an earlier pool left, if they fit the team's
+ * thread_count and cpus: true, and hpool__team_start will not start new
+ * ones (no probe needed). If they do not fit they are ended. */
+bool hpool__team_reserve_crew(hpool__team *team);
+/* Joins the threads of earlier pools that were ended, so that a thread
+ * probe does not count them. */
+void hpool__team_join_ended(void);
 
 /* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
 
@@ -434,6 +450,8 @@ int hpool__pin_offset(int threads);
 void hpool__prepare_engine_thread(void);
 /* Pins the calling thread to one CPU; 0 or HPOOL_ETHREAD. */
 int hpool__pin_this_thread(int cpu);
+/* Sets the calling thread's mask to cpus; 0 or HPOOL_ETHREAD. */
+int hpool__set_this_thread_cpus(const hpool__cpus *cpus);
 /* Collective, before the engine starts: gathers each rank's host, CPUs and
  * threads on the root, which warns if a host has more worker threads than
  * CPUs and prints the placement if asked (options.placement or

@@ -121,6 +121,16 @@ int hpool__pin_this_thread(int cpu)
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : HPOOL_ETHREAD;
 }
 
+int hpool__set_this_thread_cpus(const hpool__cpus *cpus)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < CPUS_CAPACITY; cpu++)
+        if (cpus_has(cpus, cpu))
+            CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : HPOOL_ETHREAD;
+}
+
 /* Writes the set as a list of ranges, "0-3,8,10-11", into buf. */
 static void cpus_format(const hpool__cpus *cpus, char *buf, size_t size)
 {

@@ -660,7 +660,11 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
  *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
-/*! hpool_pool_free() : joins if not joined yet, then frees. Like join, it
+/*! hpool_pool_free() : joins if not joined yet, then frees. The worker
+ *  threads are not ended: they sleep until the next pool of this process
+ *  with as many threads on the same CPUs takes them (as OpenMP keeps its
+ *  threads from one parallel region to the next, so they keep their
+ *  thread-local storage), and end with the process. Like join, it
  *  waits for running items, with one exception: when a wait on a call
  *  timed out (hpool_async_wait, _get, hpool_iter_next), join and free
  *  abandon an item of the root still running the stall timeout after the
