@@ -490,6 +490,7 @@ typedef struct hpool__call_state {
     size_t local_uncollected;       /* of those, on the root's own team */
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
+    double ns_per_item_weight;      /* the items it stands for (collection.c) */
     uint64_t block_size;            /* deterministic reduce, else 0 */
     bool canceled;
     bool cancel_pending;            /* the engine still has to tell the ranks */

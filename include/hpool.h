@@ -779,7 +779,8 @@ typedef struct hpool_call {
      * larger than the items left gives one chunk of what is left. 0 adapts
      * to the measured cost: one item per chunk until an item has been
      * timed, then about 1 ms of items, never more than Python's
-     * ceil(n / (4 × threads of all ranks)), and fewer as the call ends. */
+     * ceil(n / (4 × threads of all ranks)), and fewer as the call ends
+     * (down to about 50 µs of items). */
     size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
     size_t result_size;/* bytes per result; 0 with imap = variable-size */
