@@ -211,6 +211,7 @@ struct hpool__team {
     bool stopping;
     int thread_count;
     hpool__crew *crew;            /* its threads (team.c), reserved or serving */
+    struct hpool__thread_probe *probe; /* a new crew's: ended before OpenMP starts */
     bool started;
     const hpool_function *functions;
     size_t function_count;
@@ -421,8 +422,13 @@ int hpool__resolve_threads(int requested, const hpool__cpus *cpus, int *threads,
 #define HPOOL__MAX_THREADS 4096
 /* Whether threads worker threads can start on this rank: at most
  * HPOOL__MAX_THREADS, and the system lets them start (a probe). 0, or
- * HPOOL_ETHREAD with a detail naming the count, origin and the limit. */
-int hpool__check_threads(int threads, const char *origin);
+ * HPOOL_ETHREAD with a detail naming the count, origin and the limit. On
+ * 0, *probe holds the probe's threads, released but perhaps not ended:
+ * hand it to hpool__thread_probe_end before OpenMP starts threads. */
+typedef struct hpool__thread_probe hpool__thread_probe;
+int hpool__check_threads(int threads, const char *origin, hpool__thread_probe **probe);
+/* Waits for a probe's threads to end, and frees it; NULL does nothing. */
+void hpool__thread_probe_end(hpool__thread_probe *probe);
 /* A variable of hpool's that must be a positive whole number: 0 and
  * *value (0 when unset or empty), or HPOOL_EINVAL naming it and its value. */
 int hpool__env_positive(const char *name, long *value);

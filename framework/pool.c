@@ -353,7 +353,7 @@ static int configure(hpool_pool *pool, const hpool_options *options)
     pool->team.thread_count = pool->thread_count;
     if (rc == 0 && !hpool__team_reserve_crew(&pool->team)) {
         hpool__team_join_ended();
-        rc = hpool__check_threads(pool->thread_count, threads_origin);
+        rc = hpool__check_threads(pool->thread_count, threads_origin, &pool->team.probe);
     }
     if (rc != 0)
         return rc;

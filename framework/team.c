@@ -306,6 +306,7 @@ struct hpool__crew {
     int thread_count;
     hpool__cpus cpus; /* the rank's CPUs when it started */
     pthread_t thread; /* team_main's */
+    hpool__thread_probe *probe; /* ended by team_main before OpenMP starts threads */
 };
 
 /* What each of the crew's threads runs: every team lent to the crew, one
@@ -331,6 +332,10 @@ static void crew_loop(hpool__crew *crew)
 static void *team_main(void *argument)
 {
     hpool__crew *crew = argument;
+    /* The probe's threads are gone before OpenMP starts the team's, so
+     * that they do not count twice against the limits it checked. */
+    hpool__thread_probe_end(crew->probe);
+    crew->probe = NULL;
     /* Exactly thread_count threads, whatever OMP_DYNAMIC says. */
     omp_set_dynamic(0);
 #pragma omp parallel num_threads(crew->thread_count)
@@ -445,10 +450,12 @@ static int crew_start(hpool__team *team, hpool__crew **started)
     crew->lendings = 1;
     crew->thread_count = team->thread_count;
     crew->cpus = team->cpus;
+    crew->probe = team->probe;
     if (pthread_create(&crew->thread, NULL, team_main, crew) != 0) {
         crew_free(crew);
         return HPOOL_ETHREAD;
     }
+    team->probe = NULL; /* team_main's now */
     *started = crew;
     return 0;
 }
@@ -499,6 +506,8 @@ int hpool__team_start(hpool__team *team)
         team->statuses = NULL;
         if (crew != NULL)
             crew_return(crew);
+        hpool__thread_probe_end(team->probe);
+        team->probe = NULL;
         return HPOOL_ENOMEM;
     }
     if (pthread_mutex_init(&team->lock, NULL) != 0)
@@ -537,6 +546,8 @@ no_lock:
 no_arrays:
     if (crew != NULL)
         crew_return(crew);
+    hpool__thread_probe_end(team->probe);
+    team->probe = NULL;
     return rc;
 }
 
@@ -555,10 +566,12 @@ void hpool__team_abandon(hpool__team *team)
 
 void hpool__team_stop(hpool__team *team)
 {
-    if (!team->started) {
-        if (team->crew != NULL) /* reserved, and creation failed before the start */
+    if (!team->started) { /* creation failed before the start */
+        if (team->crew != NULL)
             crew_return(team->crew);
         team->crew = NULL;
+        hpool__thread_probe_end(team->probe);
+        team->probe = NULL;
         return;
     }
     pthread_mutex_lock(&team->lock);
