@@ -359,6 +359,10 @@ int hpool__check_threads(int threads, const char *origin, hpool__thread_probe **
         return hpool__fail(HPOOL_ETHREAD,
                            "%d worker threads per rank (from %s): hpool's limit is %d threads per rank", threads,
                            origin, HPOOL__MAX_THREADS);
+    /* One worker is team_main's own thread, whose start is checked: OpenMP
+     * starts no thread for a team of one. */
+    if (threads <= 1)
+        return 0;
     hpool__thread_probe *probe = hpool__calloc(1, sizeof *probe);
     pthread_t *started = hpool__calloc((size_t)threads, sizeof *started);
     if (probe == NULL || started == NULL) {
