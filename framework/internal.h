@@ -335,6 +335,8 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending);
 /* Whether the team holds fewer chunks than the root asked it to report
  * below: it has reported, or will, and a batch is on its way. */
 bool hpool__team_is_short(hpool__team *team);
+/* Whether the team holds no chunk and runs no job. */
+bool hpool__team_is_idle(hpool__team *team);
 /* Runs fn(arg, part, parts) for every part 0 .. parts-1 on the team's
  * threads, ahead of any queued chunk, and returns when all are done; on the
  * calling thread if parts is 1 or the team has no threads. One caller at a

@@ -89,6 +89,16 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
     return completed;
 }
 
+bool hpool__team_is_idle(hpool__team *team)
+{
+    if (!team->started)
+        return true;
+    pthread_mutex_lock(&team->lock);
+    bool idle = team->chunks_received == team->chunks_completed && team->job == NULL;
+    pthread_mutex_unlock(&team->lock);
+    return idle;
+}
+
 bool hpool__team_is_short(hpool__team *team)
 {
     if (!team->started)
