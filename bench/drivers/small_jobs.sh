@@ -23,7 +23,8 @@
 #   mpirun -n 2: mpi_launch (MPI_Init_thread at MPI_THREAD_MULTIPLE, a
 #     barrier, MPI_Finalize), square --sum --threads 1 MPI_N and cube MPI_N
 #     (a thread per rank), each with mpirun's default transport and, for
-#     MPI_VARIANTS "ob1", with --mca pml ob1 (MPIRUN_ARGS is added to both).
+#     MPI_VARIANTS "ob1", with --mca pml ob1 (MPIRUN_ARGS is added to both;
+#     MPI_VARIANTS="" runs no MPI case).
 #
 # Where the time goes: every hpool case also runs RUNS times (in the same
 # rounds, untimed) with bench/libhpool_phases.so preloaded, which times each
@@ -42,7 +43,7 @@ RUNS=${RUNS:-9}
 SUM_SIZES=${SUM_SIZES:-10 1000000 10000000}
 CUBE_SIZES=${CUBE_SIZES:-10 100000}
 MPI_N=${MPI_N:-10}
-MPI_VARIANTS=${MPI_VARIANTS:-default ob1}
+MPI_VARIANTS=${MPI_VARIANTS-default ob1}
 SQUARE=$BUILD/apps/square/square
 CUBE=$BUILD/bench/cube
 PHASES=$BUILD/bench/libhpool_phases.so
