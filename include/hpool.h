@@ -610,7 +610,8 @@ typedef struct hpool_options {
  *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line
  *  on stderr naming the versions) and has the same function and reducer
  *  names and root, then starts the worker threads (pinned if asked:
- *  options.bind) and gathers each rank's host, CPUs and threads on the
+ *  options.bind), or takes those a freed pool of the same size left (see
+ *  hpool_pool_free), and gathers each rank's host, CPUs and threads on the
  *  root, which warns on stderr if a host has more worker threads than
  *  CPUs, and prints the placement if asked (options.placement).
  *  Every rank returns the same code: if creation fails on one rank (its
