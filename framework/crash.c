@@ -35,6 +35,12 @@ void hpool__crash_worker_started(const hpool__team *team, int thread)
         strcpy(this_worker.host, "?");
 }
 
+void hpool__crash_worker_finished(void)
+{
+    this_worker.team = NULL;
+    this_worker.status = NULL;
+}
+
 __thread const hpool_task *hpool__running_task __attribute__((tls_model("initial-exec")));
 __thread hpool__running_reduce hpool__reducing __attribute__((tls_model("initial-exec")));
 

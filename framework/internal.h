@@ -216,13 +216,17 @@ typedef struct hpool__worker_status {
     bool reported;
 } hpool__worker_status;
 
+/* A team's threads, kept from one pool to the next (team.c). */
+typedef struct hpool__crew hpool__crew;
+
 struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
     hpool__batch_queue queued;    /* batches with chunks not yet claimed */
     bool stopping;
     int thread_count;
-    pthread_t thread;
+    hpool__crew *crew;            /* its threads (team.c), reserved or serving */
+    struct hpool__thread_probe *probe; /* a new crew's: ended before OpenMP starts */
     bool started;
     const hpool_function *functions;
     size_t function_count;
@@ -256,6 +260,7 @@ struct hpool__team {
     hpool__cpus *thread_cpus;     /* where each thread runs, as it starts */
     int threads_running;          /* the team's size, once known */
     int threads_ready;            /* threads that filled thread_cpus */
+    int threads_finished;         /* threads done with the team, its memory included */
     bool openmp_bound;            /* OpenMP bound the threads to places */
     pthread_cond_t threads_started;
     int rank;                     /* for the reports: the pool's rank */
@@ -270,6 +275,8 @@ int hpool__crash_handler_install(void);
 /* A worker thread starts (thread -1: the engine thread, which runs keyed
  * reduce functions too): its status, rank and host, for its handler. */
 void hpool__crash_worker_started(const hpool__team *team, int thread);
+/* The worker is done with its team, whose memory may go: no report names it. */
+void hpool__crash_worker_finished(void);
 /* The task an item function runs on this thread, or NULL: its index is the
  * item a crash report names. Initial-exec TLS, so that the handler's read
  * never allocates, and a plain store here, not a call. */
@@ -344,16 +351,28 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending);
 /* Whether the team holds fewer chunks than the root asked it to report
  * below: it has reported, or will, and a batch is on its way. */
 bool hpool__team_is_short(hpool__team *team);
+/* Whether the team holds no chunk and runs no job. */
+bool hpool__team_is_idle(hpool__team *team);
 /* Runs fn(arg, part, parts) for every part 0 .. parts-1 on the team's
  * threads, ahead of any queued chunk, and returns when all are done; on the
  * calling thread if parts is 1 or the team has no threads. One caller at a
  * time: the rank's engine. */
 void hpool__team_parallel(hpool__team *team, hpool__team_job_fn *fn, void *arg, int parts);
 void hpool__team_cancel(hpool__team *team, uint32_t call_id);
+/* Lets the threads finish every queued chunk and leave the team, whose
+ * memory may then go; the threads are kept, asleep, for the next pool
+ * (team.c, crews). */
 void hpool__team_stop(hpool__team *team);
 /* As stop, without waiting: for a team one of whose threads never returns.
  * Its memory is left to the threads. */
 void hpool__team_abandon(hpool__team *team);
+/* Takes the threads an earlier pool left, if they fit the team's
+ * thread_count and cpus: true, and hpool__team_start will not start new
+ * ones (no probe needed). If they do not fit they are ended. */
+bool hpool__team_reserve_crew(hpool__team *team);
+/* Joins the threads of earlier pools that were ended, so that a thread
+ * probe does not count them. */
+void hpool__team_join_ended(void);
 
 /* ---- Transport: all of hpool's MPI (transport.c) -------------------- */
 
@@ -421,8 +440,13 @@ int hpool__resolve_threads(int requested, const hpool__cpus *cpus, int *threads,
 #define HPOOL__MAX_THREADS 4096
 /* Whether threads worker threads can start on this rank: at most
  * HPOOL__MAX_THREADS, and the system lets them start (a probe). 0, or
- * HPOOL_ETHREAD with a detail naming the count, origin and the limit. */
-int hpool__check_threads(int threads, const char *origin);
+ * HPOOL_ETHREAD with a detail naming the count, origin and the limit. On
+ * 0, *probe holds the probe's threads, released but perhaps not ended:
+ * hand it to hpool__thread_probe_end before OpenMP starts threads. */
+typedef struct hpool__thread_probe hpool__thread_probe;
+int hpool__check_threads(int threads, const char *origin, hpool__thread_probe **probe);
+/* Waits for a probe's threads to end, and frees it; NULL does nothing. */
+void hpool__thread_probe_end(hpool__thread_probe *probe);
 /* A variable of hpool's that must be a positive whole number: 0 and
  * *value (0 when unset or empty), or HPOOL_EINVAL naming it and its value. */
 int hpool__env_positive(const char *name, long *value);
@@ -450,6 +474,8 @@ int hpool__pin_offset(int threads);
 void hpool__prepare_engine_thread(void);
 /* Pins the calling thread to one CPU; 0 or HPOOL_ETHREAD. */
 int hpool__pin_this_thread(int cpu);
+/* Sets the calling thread's mask to cpus; 0 or HPOOL_ETHREAD. */
+int hpool__set_this_thread_cpus(const hpool__cpus *cpus);
 /* Collective, before the engine starts: gathers each rank's host, CPUs and
  * threads on the root, which warns if a host has more worker threads than
  * CPUs and prints the placement if asked (options.placement or
@@ -488,6 +514,7 @@ typedef struct hpool__call_state {
     size_t local_uncollected;       /* of those, on the root's own team */
     bool source_ended;
     double ns_per_item;             /* measured thread time per item, 0: unknown */
+    double ns_per_item_weight;      /* the items it stands for (collection.c) */
     uint64_t block_size;            /* deterministic reduce, else 0 */
     bool canceled;
     bool cancel_pending;            /* the engine still has to tell the ranks */

@@ -121,6 +121,16 @@ int hpool__pin_this_thread(int cpu)
     return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : HPOOL_ETHREAD;
 }
 
+int hpool__set_this_thread_cpus(const hpool__cpus *cpus)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int cpu = 0; cpu < CPU_SETSIZE && cpu < CPUS_CAPACITY; cpu++)
+        if (cpus_has(cpus, cpu))
+            CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof set, &set) == 0 ? 0 : HPOOL_ETHREAD;
+}
+
 /* Writes the set as a list of ranges, "0-3,8,10-11", into buf. */
 static void cpus_format(const hpool__cpus *cpus, char *buf, size_t size)
 {
@@ -263,15 +273,17 @@ static int share_of_cpus(const hpool__cpus *cpus)
 
 /* Probe threads wait here until every one has started, so they all live at
  * once, as the team's will. */
-typedef struct thread_probe {
+struct hpool__thread_probe {
     pthread_mutex_t lock;
     pthread_cond_t released;
     bool release;
-} thread_probe;
+    int created;
+    pthread_t *threads;
+};
 
 static void *probe_thread(void *argument)
 {
-    thread_probe *probe = argument;
+    hpool__thread_probe *probe = argument;
     pthread_mutex_lock(&probe->lock);
     while (!probe->release)
         pthread_cond_wait(&probe->released, &probe->lock);
@@ -324,36 +336,71 @@ static void describe_thread_limits(char *text, size_t size)
  *    It costs about 50 us a thread, once per pool (on 2 cores: 16
  *    threads 0.7 ms, 1000 threads 49 ms, 4096 threads 0.24 s).
  *    Another process may take the last threads between the probe and the
- *    team's start; that race remains. */
-int hpool__check_threads(int threads, const char *origin)
+ *    team's start; that race remains.
+ * The probe threads of a check that passed are released at once and
+ * joined by hpool__thread_probe_end, which the team's first thread calls
+ * before its parallel region starts OpenMP's. */
+void hpool__thread_probe_end(hpool__thread_probe *probe)
 {
+    if (probe == NULL)
+        return;
+    for (int t = 0; t < probe->created; t++)
+        pthread_join(probe->threads[t], NULL);
+    pthread_cond_destroy(&probe->released);
+    pthread_mutex_destroy(&probe->lock);
+    free(probe->threads);
+    free(probe);
+}
+
+int hpool__check_threads(int threads, const char *origin, hpool__thread_probe **passed)
+{
+    *passed = NULL;
     if (threads > HPOOL__MAX_THREADS)
         return hpool__fail(HPOOL_ETHREAD,
                            "%d worker threads per rank (from %s): hpool's limit is %d threads per rank", threads,
                            origin, HPOOL__MAX_THREADS);
+    /* One worker is team_main's own thread, whose start is checked: OpenMP
+     * starts no thread for a team of one. */
+    if (threads <= 1)
+        return 0;
+    hpool__thread_probe *probe = hpool__calloc(1, sizeof *probe);
     pthread_t *started = hpool__calloc((size_t)threads, sizeof *started);
-    if (started == NULL)
+    if (probe == NULL || started == NULL) {
+        free(probe);
+        free(started);
         return hpool__fail(HPOOL_ENOMEM, "no memory to check that %d worker threads can start", threads);
-    thread_probe probe = {.release = false};
-    if (pthread_mutex_init(&probe.lock, NULL) != 0 || pthread_cond_init(&probe.released, NULL) != 0) {
+    }
+    if (pthread_mutex_init(&probe->lock, NULL) != 0) {
+        free(probe);
         free(started);
         return hpool__fail(HPOOL_ETHREAD, "could not make a lock to check that %d worker threads can start",
                            threads);
     }
-    int created = 0, error = 0;
-    while (created < threads && (error = pthread_create(&started[created], NULL, probe_thread, &probe)) == 0)
-        created++;
-    pthread_mutex_lock(&probe.lock);
-    probe.release = true;
-    pthread_cond_broadcast(&probe.released);
-    pthread_mutex_unlock(&probe.lock);
-    for (int t = 0; t < created; t++)
-        pthread_join(started[t], NULL);
-    pthread_cond_destroy(&probe.released);
-    pthread_mutex_destroy(&probe.lock);
-    free(started);
-    if (error == 0)
+    if (pthread_cond_init(&probe->released, NULL) != 0) {
+        pthread_mutex_destroy(&probe->lock);
+        free(probe);
+        free(started);
+        return hpool__fail(HPOOL_ETHREAD, "could not make a lock to check that %d worker threads can start",
+                           threads);
+    }
+    probe->threads = started;
+    int error = 0;
+    while (probe->created < threads
+           && (error = pthread_create(&started[probe->created], NULL, probe_thread, probe)) == 0)
+        probe->created++;
+    pthread_mutex_lock(&probe->lock);
+    probe->release = true;
+    pthread_cond_broadcast(&probe->released);
+    pthread_mutex_unlock(&probe->lock);
+    if (error == 0) {
+        /* Their ending is waited for where it matters, before OpenMP starts
+         * its threads (team.c), not here: each must be given a CPU to end,
+         * which on a busy machine took milliseconds of pool creation. */
+        *passed = probe;
         return 0;
+    }
+    int created = probe->created;
+    hpool__thread_probe_end(probe);
     char limits[256], reason[128];
     describe_thread_limits(limits, sizeof limits);
     return hpool__fail(HPOOL_ETHREAD,

@@ -357,9 +357,14 @@ static int configure(hpool_pool *pool, const hpool_options *options)
                              mib);
         pool->memory_budget = mib > 0 ? (size_t)mib << 20 : (size_t)1 << 30;
     }
-    /* Last: it starts threads, and the options are known good by now. */
-    if (rc == 0)
-        rc = hpool__check_threads(pool->thread_count, threads_origin);
+    /* Last: it starts threads, and the options are known good by now. The
+     * threads an earlier pool left need no check; ended ones are joined
+     * first, so that it does not count them. */
+    pool->team.thread_count = pool->thread_count;
+    if (rc == 0 && !hpool__team_reserve_crew(&pool->team)) {
+        hpool__team_join_ended();
+        rc = hpool__check_threads(pool->thread_count, threads_origin, &pool->team.probe);
+    }
     if (rc != 0)
         return rc;
     const char *temp_dir = options->temp_dir ? options->temp_dir : getenv("TMPDIR");

@@ -89,6 +89,16 @@ uint64_t hpool__team_take_credit(hpool__team *team, bool *pending)
     return completed;
 }
 
+bool hpool__team_is_idle(hpool__team *team)
+{
+    if (!team->started)
+        return true;
+    pthread_mutex_lock(&team->lock);
+    bool idle = team->chunks_received == team->chunks_completed && team->job == NULL;
+    pthread_mutex_unlock(&team->lock);
+    return idle;
+}
+
 bool hpool__team_is_short(hpool__team *team)
 {
     if (!team->started)
@@ -177,13 +187,18 @@ void hpool__team_cancel(hpool__team *team, uint32_t call_id)
 }
 
 /* Pins the calling worker if asked and OpenMP has not bound it already
- * (OMP_PROC_BIND, OMP_PLACES), then records where it runs. */
-static void place_worker(hpool__team *team)
+ * (OMP_PROC_BIND, OMP_PLACES), then records where it runs. Returns whether
+ * it pinned the thread, whose mask was *before. */
+static bool place_worker(hpool__team *team, hpool__cpus *before)
 {
     int index = omp_get_thread_num();
     bool openmp_bound = omp_get_place_num() >= 0;
-    if (team->pin && !openmp_bound)
-        hpool__pin_this_thread(hpool__cpus_nth(&team->cpus, team->pin_offset + index)); /* a failure leaves it unpinned */
+    bool pinned = false;
+    if (team->pin && !openmp_bound) {
+        hpool__cpus_of_this_thread(before);
+        /* a failure leaves it unpinned */
+        pinned = hpool__pin_this_thread(hpool__cpus_nth(&team->cpus, team->pin_offset + index)) == 0;
+    }
     hpool__cpus cpus;
     hpool__cpus_of_this_thread(&cpus);
     pthread_mutex_lock(&team->lock);
@@ -195,6 +210,7 @@ static void place_worker(hpool__team *team)
     team->threads_ready++;
     pthread_cond_broadcast(&team->threads_started);
     pthread_mutex_unlock(&team->lock);
+    return pinned;
 }
 
 void hpool__team_wait_started(hpool__team *team)
@@ -209,7 +225,8 @@ static void worker_loop(hpool__team *team)
 {
     hpool__set_thread_owner(team->owner);
     hpool__crash_worker_started(team, omp_get_thread_num());
-    place_worker(team);
+    hpool__cpus unpinned;
+    bool pinned = place_worker(team, &unpinned);
     hpool__thread_state *thread = hpool__thread_state_new(team); /* NULL: its chunks fail, HPOOL_ENOMEM */
     pthread_mutex_lock(&team->lock);
     for (;;) {
@@ -253,16 +270,204 @@ static void worker_loop(hpool__team *team)
     }
     pthread_mutex_unlock(&team->lock);
     hpool__thread_state_free(team, thread);
+    hpool__crash_worker_finished();
+    hpool__set_thread_owner(NULL);
+    /* The next pool of this crew may not pin, or pin elsewhere. */
+    if (pinned)
+        hpool__set_this_thread_cpus(&unpinned);
+    /* The last touch of the team: hpool__team_stop may free it as soon as
+     * the lock is released. */
+    pthread_mutex_lock(&team->lock);
+    if (++team->threads_finished == team->threads_running)
+        pthread_cond_broadcast(&team->threads_started);
+    pthread_mutex_unlock(&team->lock);
+}
+
+/* ---- Crews: the threads, kept from one pool to the next -----------------
+ *
+ * A team's threads are a crew: team_main's thread and the OpenMP team of its
+ * parallel region, lent to one pool's team at a time. When the pool stops,
+ * its threads leave the team and the crew is parked, asleep on a condition
+ * variable, for the next pool of the process with as many threads on the
+ * same CPUs (as libgomp keeps its own threads between parallel regions);
+ * at the process's exit the parked threads are simply gone, as a bare
+ * OpenMP program's are. Ending them instead costs more than the whole work
+ * of a small job: the end of the parallel region, then team_main's exit
+ * (libgomp's teardown of its thread pool), are barriers that spin
+ * (GOMP_SPINCOUNT, 300,000 rounds by default, some 3 ms) before they sleep,
+ * and a spinning thread holds the CPU that the thread it waits for needs
+ * when both share one: on a busy 2-core machine the join of `cube 10`'s two
+ * threads took 5 to 12 ms (median), for microseconds of work. A parked crew
+ * that no pool can take (one is parked already, or a pool wants another
+ * size) retires: its threads end, and the next pool joins them before it
+ * counts the threads it can start, so that threads never pile up.
+ *
+ * This is process-wide state, as the live pools are (pool.c): the threads
+ * outlive the pool that started them. What a pool's threads keep from an
+ * earlier pool's: their thread-local storage and OpenMP settings (ICVs),
+ * as an OpenMP program's threads keep them from one parallel region to the
+ * next; their CPU masks are put back (see worker_loop). */
+struct hpool__crew {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    hpool__team *team; /* the team it serves; NULL while parked */
+    uint64_t lendings; /* the teams it was lent to, this one included */
+    bool retiring;     /* parked for good: its threads end */
+    int thread_count;
+    hpool__cpus cpus; /* the rank's CPUs when it started */
+    pthread_t thread; /* team_main's */
+    hpool__thread_probe *probe; /* ended by team_main before OpenMP starts threads */
+};
+
+/* What each of the crew's threads runs: every team lent to the crew, one
+ * after another, until it retires. */
+static void crew_loop(hpool__crew *crew)
+{
+    uint64_t served = 0;
+    pthread_mutex_lock(&crew->lock);
+    for (;;) {
+        while (!crew->retiring && (crew->team == NULL || crew->lendings == served))
+            pthread_cond_wait(&crew->changed, &crew->lock);
+        if (crew->retiring)
+            break;
+        hpool__team *team = crew->team;
+        served = crew->lendings;
+        pthread_mutex_unlock(&crew->lock);
+        worker_loop(team);
+        pthread_mutex_lock(&crew->lock);
+    }
+    pthread_mutex_unlock(&crew->lock);
 }
 
 static void *team_main(void *argument)
 {
-    hpool__team *team = argument;
+    hpool__crew *crew = argument;
+    /* The probe's threads are gone before OpenMP starts the team's, so
+     * that they do not count twice against the limits it checked. */
+    hpool__thread_probe_end(crew->probe);
+    crew->probe = NULL;
     /* Exactly thread_count threads, whatever OMP_DYNAMIC says. */
     omp_set_dynamic(0);
-#pragma omp parallel num_threads(team->thread_count)
-    worker_loop(team);
+#pragma omp parallel num_threads(crew->thread_count)
+    crew_loop(crew);
     return NULL;
+}
+
+static pthread_mutex_t crews_lock = PTHREAD_MUTEX_INITIALIZER;
+static hpool__crew *parked_crew; /* at most one */
+static hpool__crew **retired_crews;
+static size_t retired_count, retired_capacity;
+static pthread_once_t crews_fork_handler = PTHREAD_ONCE_INIT;
+
+/* A forked child has none of its parent's threads: a parked crew would
+ * never answer, and joining a retired one would wait forever. */
+static void forget_crews_in_child(void)
+{
+    parked_crew = NULL; /* the parent's memory, left in the child */
+    retired_crews = NULL;
+    retired_count = retired_capacity = 0;
+    pthread_mutex_init(&crews_lock, NULL);
+}
+
+static void install_crews_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, forget_crews_in_child);
+}
+
+static void crew_free(hpool__crew *crew)
+{
+    pthread_cond_destroy(&crew->changed);
+    pthread_mutex_destroy(&crew->lock);
+    free(crew);
+}
+
+/* Tells a parked crew's threads to end, for hpool__team_join_ended to join;
+ * joins them at once if there is no memory to remember them. With
+ * crews_lock held. */
+static void retire(hpool__crew *crew)
+{
+    pthread_mutex_lock(&crew->lock);
+    crew->retiring = true;
+    pthread_cond_broadcast(&crew->changed);
+    pthread_mutex_unlock(&crew->lock);
+    hpool__crew **grown = hpool__grow_array(retired_crews, &retired_capacity, retired_count, sizeof *grown);
+    if (grown == NULL) {
+        pthread_join(crew->thread, NULL);
+        crew_free(crew);
+        return;
+    }
+    retired_crews = grown;
+    retired_crews[retired_count++] = crew;
+}
+
+/* A crew its team has left: parked for the next pool, or retired. */
+static void crew_return(hpool__crew *crew)
+{
+    pthread_mutex_lock(&crews_lock);
+    if (parked_crew == NULL)
+        parked_crew = crew;
+    else
+        retire(crew);
+    pthread_mutex_unlock(&crews_lock);
+}
+
+void hpool__team_join_ended(void)
+{
+    pthread_mutex_lock(&crews_lock);
+    while (retired_count > 0) {
+        hpool__crew *crew = retired_crews[--retired_count];
+        pthread_join(crew->thread, NULL);
+        crew_free(crew);
+    }
+    pthread_mutex_unlock(&crews_lock);
+}
+
+bool hpool__team_reserve_crew(hpool__team *team)
+{
+    pthread_mutex_lock(&crews_lock);
+    hpool__crew *crew = parked_crew;
+    bool fits = crew != NULL && crew->thread_count == team->thread_count
+                && memcmp(&crew->cpus, &team->cpus, sizeof crew->cpus) == 0;
+    if (crew != NULL) {
+        parked_crew = NULL;
+        if (fits)
+            team->crew = crew;
+        else
+            retire(crew);
+    }
+    pthread_mutex_unlock(&crews_lock);
+    return fits;
+}
+
+/* A new crew that starts serving team at once: 0, HPOOL_ENOMEM or
+ * HPOOL_ETHREAD. */
+static int crew_start(hpool__team *team, hpool__crew **started)
+{
+    pthread_once(&crews_fork_handler, install_crews_fork_handler);
+    hpool__crew *crew = hpool__calloc(1, sizeof *crew);
+    if (crew == NULL)
+        return HPOOL_ENOMEM;
+    if (pthread_mutex_init(&crew->lock, NULL) != 0) {
+        free(crew);
+        return HPOOL_ETHREAD;
+    }
+    if (pthread_cond_init(&crew->changed, NULL) != 0) {
+        pthread_mutex_destroy(&crew->lock);
+        free(crew);
+        return HPOOL_ETHREAD;
+    }
+    crew->team = team;
+    crew->lendings = 1;
+    crew->thread_count = team->thread_count;
+    crew->cpus = team->cpus;
+    crew->probe = team->probe;
+    if (pthread_create(&crew->thread, NULL, team_main, crew) != 0) {
+        crew_free(crew);
+        return HPOOL_ETHREAD;
+    }
+    team->probe = NULL; /* team_main's now */
+    *started = crew;
+    return 0;
 }
 
 void hpool__team_rank_cpus(hpool__cpus *cpus)
@@ -294,8 +499,11 @@ void hpool__team_rank_cpus(hpool__cpus *cpus)
 
 int hpool__team_start(hpool__team *team)
 {
+    hpool__crew *crew = team->crew; /* reserved by hpool__team_reserve_crew, or NULL */
+    team->crew = NULL;
+    int rc = HPOOL_ETHREAD;
     if (hpool__test_fault("team_start"))
-        return HPOOL_ETHREAD;
+        goto no_arrays;
     team->thread_cpus = hpool__calloc((size_t)team->thread_count, sizeof *team->thread_cpus);
     /* aligned as the type asks: a cache line per thread */
     team->statuses = aligned_alloc(_Alignof(hpool__worker_status), (size_t)team->thread_count * sizeof *team->statuses);
@@ -306,6 +514,10 @@ int hpool__team_start(hpool__team *team)
         free(team->statuses);
         team->thread_cpus = NULL;
         team->statuses = NULL;
+        if (crew != NULL)
+            crew_return(crew);
+        hpool__thread_probe_end(team->probe);
+        team->probe = NULL;
         return HPOOL_ENOMEM;
     }
     if (pthread_mutex_init(&team->lock, NULL) != 0)
@@ -316,8 +528,16 @@ int hpool__team_start(hpool__team *team)
         goto no_threads_started;
     if (hpool__cond_init_monotonic(&team->job_done) != 0)
         goto no_job_done;
-    if (pthread_create(&team->thread, NULL, team_main, team) != 0)
+    if (crew != NULL) {
+        pthread_mutex_lock(&crew->lock);
+        crew->team = team;
+        crew->lendings++;
+        pthread_cond_broadcast(&crew->changed);
+        pthread_mutex_unlock(&crew->lock);
+    } else if ((rc = crew_start(team, &crew)) != 0) {
         goto no_thread;
+    }
+    team->crew = crew;
     team->started = true;
     return 0;
 no_thread:
@@ -333,7 +553,12 @@ no_lock:
     team->thread_cpus = NULL;
     free(team->statuses);
     team->statuses = NULL;
-    return HPOOL_ETHREAD;
+no_arrays:
+    if (crew != NULL)
+        crew_return(crew);
+    hpool__thread_probe_end(team->probe);
+    team->probe = NULL;
+    return rc;
 }
 
 void hpool__team_abandon(hpool__team *team)
@@ -344,20 +569,35 @@ void hpool__team_abandon(hpool__team *team)
     team->stopping = true; /* the other threads end after their chunks */
     pthread_cond_broadcast(&team->work_ready);
     pthread_mutex_unlock(&team->lock);
-    pthread_detach(team->thread);
+    /* The crew stays with the team: no pool can have it back. */
+    pthread_detach(team->crew->thread);
     team->started = false;
 }
 
-/* Lets the threads finish every queued chunk, then ends them. */
 void hpool__team_stop(hpool__team *team)
 {
-    if (!team->started)
+    if (!team->started) { /* creation failed before the start */
+        if (team->crew != NULL)
+            crew_return(team->crew);
+        team->crew = NULL;
+        hpool__thread_probe_end(team->probe);
+        team->probe = NULL;
         return;
+    }
     pthread_mutex_lock(&team->lock);
     team->stopping = true;
     pthread_cond_broadcast(&team->work_ready);
+    /* Until every thread has started (a new crew's parallel region may not
+     * have begun yet) and left the team. */
+    while (team->threads_running == 0 || team->threads_finished < team->threads_running)
+        pthread_cond_wait(&team->threads_started, &team->lock);
     pthread_mutex_unlock(&team->lock);
-    pthread_join(team->thread, NULL);
+    hpool__crew *crew = team->crew;
+    pthread_mutex_lock(&crew->lock);
+    crew->team = NULL;
+    pthread_mutex_unlock(&crew->lock);
+    crew_return(crew);
+    team->crew = NULL;
     pthread_cond_destroy(&team->job_done);
     pthread_cond_destroy(&team->threads_started);
     pthread_cond_destroy(&team->work_ready);

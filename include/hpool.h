@@ -626,7 +626,8 @@ typedef struct hpool_options {
  *  runs an hpool that speaks the same protocol (HPOOL_EVERSION, with a line
  *  on stderr naming the versions) and has the same function and reducer
  *  names and root, then starts the worker threads (pinned if asked:
- *  options.bind) and gathers each rank's host, CPUs and threads on the
+ *  options.bind), or takes those a freed pool of the same size left (see
+ *  hpool_pool_free), and gathers each rank's host, CPUs and threads on the
  *  root, which warns on stderr if a host has more worker threads than
  *  CPUs, and prints the placement if asked (options.placement).
  *  Every rank returns the same code: if creation fails on one rank (its
@@ -676,7 +677,11 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
  *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
 
-/*! hpool_pool_free() : joins if not joined yet, then frees. Like join, it
+/*! hpool_pool_free() : joins if not joined yet, then frees. The worker
+ *  threads are not ended: they sleep until the next pool of this process
+ *  with as many threads on the same CPUs takes them (as OpenMP keeps its
+ *  threads from one parallel region to the next, so they keep their
+ *  thread-local storage), and end with the process. Like join, it
  *  waits for running items, with one exception: when a wait on a call
  *  timed out (hpool_async_wait, _get, hpool_iter_next), join and free
  *  abandon an item of the root still running the stall timeout after the
@@ -791,7 +796,8 @@ typedef struct hpool_call {
      * larger than the items left gives one chunk of what is left. 0 adapts
      * to the measured cost: one item per chunk until an item has been
      * timed, then about 1 ms of items, never more than Python's
-     * ceil(n / (4 × threads of all ranks)), and fewer as the call ends. */
+     * ceil(n / (4 × threads of all ranks)), and fewer as the call ends
+     * (down to about 50 µs of items). */
     size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
     size_t result_size;/* bytes per result; 0 with imap = variable-size */

@@ -113,6 +113,18 @@ static void test_cheap_items(void)
     call.mode = HPOOL__FIXED_RESULT;
     CHECK(hpool__plan_batch(pool, &call, 0, 0, &plan));
     CHECK(plan.items * 8 <= (1u << 20));
+    /* Near the end chunks shrink with what is left, but not below some
+     * 50 µs of work (scheduler.c, TAIL_CHUNK_NS): 100,000 items left of 10
+     * ns each on 16 threads make chunks of 5,000, not 3,125; the last
+     * 1,000 are one chunk. */
+    hpool__call_state ending = fake_call(source, 1000000000, 1000000000 - 100000, 10.0, 0);
+    ending.mode = HPOOL__REDUCE;
+    CHECK(hpool__plan_batch(pool, &ending, 0, 0, &plan));
+    check_plan(&ending, &plan, 16, 0);
+    CHECK(plan.chunksize == 5000);
+    ending.cut = 1000000000 - 1000;
+    CHECK(hpool__plan_batch(pool, &ending, 0, 0, &plan));
+    CHECK(plan.chunksize == 1000 && plan.items == 1000);
     /* Few items: ceil(n / (4 × workers)) bounds the chunk. */
     hpool__call_state few = fake_call(source, 6400, 0, 10.0, 0);
     CHECK(hpool__plan_batch(pool, &few, 0, 0, &plan));

@@ -1,11 +1,15 @@
-/* test_threads.c: where the number of threads per rank comes from, in order of precedence, and pinning. */
+/* test_threads.c: where the number of threads per rank comes from, in order of precedence, pinning, and threads kept from one pool to the next. */
 #define _GNU_SOURCE
 #include "hpool.h"
 #include "check.h"
 
 #include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int threads_of_new_pool(int requested)
@@ -193,6 +197,85 @@ static void check_warning_once(int mask)
     CHECK(strstr(text, expected) != NULL);
 }
 
+/* Each item: the id of the thread that ran it. */
+static int thread_of_worker(hpool_task *task, void *user)
+{
+    *(int64_t *)task->result = (int64_t)syscall(SYS_gettid);
+    return 0;
+}
+
+/* The ids of the threads that ran 64 one-item chunks of a new pool of
+ * threads threads, into ids; returns how many distinct ones, or -1. */
+static int workers_of_new_pool(int threads, int64_t ids[64])
+{
+    static const hpool_function functions[] = {{.name = "thread_of_worker", .map = thread_of_worker}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = 1;
+    options.threads = threads;
+    options.placement = -1;
+    hpool_pool *pool;
+    if (hpool_pool_create(&pool, &options) != 0)
+        return -1;
+    hpool_source *range;
+    hpool_source_range(&range, 0, 64);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = range;
+    call.chunksize = 1;
+    call.results = ids;
+    call.result_size = sizeof ids[0];
+    int rc = hpool_map(pool, &call, NULL);
+    hpool_source_free(range);
+    hpool_pool_free(pool);
+    if (rc != 0)
+        return -1;
+    int distinct = 0;
+    for (int i = 0; i < 64; i++) {
+        bool seen = false;
+        for (int j = 0; j < i && !seen; j++)
+            seen = ids[j] == ids[i];
+        distinct += !seen;
+    }
+    return distinct;
+}
+
+static bool same_threads(const int64_t a[64], const int64_t b[64])
+{
+    for (int i = 0; i < 64; i++) {
+        bool found = false;
+        for (int j = 0; j < 64 && !found; j++)
+            found = b[i] == a[j];
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* A freed pool's threads serve the next pool of as many threads (team.c,
+ * crews); one of another size gets threads of its own; and a forked child,
+ * which has none of its parent's threads, starts its own. */
+static void check_threads_kept(void)
+{
+    int64_t first[64], second[64], third[64];
+    CHECK(workers_of_new_pool(2, first) >= 1);
+    CHECK(workers_of_new_pool(2, second) >= 1);
+    CHECK(same_threads(first, second));
+    CHECK(workers_of_new_pool(3, third) >= 1);
+    CHECK(!same_threads(first, third));
+    CHECK(workers_of_new_pool(3, second) >= 1);
+    CHECK(same_threads(third, second));
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        alarm(20); /* a child waiting for its parent's threads would hang */
+        int64_t ids[64];
+        _exit(workers_of_new_pool(3, ids) >= 1 && !same_threads(third, ids) ? 0 : 1);
+    }
+    int status = -1;
+    CHECK(child > 0 && waitpid(child, &status, 0) == child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 int main(void)
 {
     cpu_set_t set;
@@ -212,6 +295,7 @@ int main(void)
 
     unsetenv("HPOOL_PLACEMENT");
     check_warning_once(mask);
+    check_threads_kept();
 
     /* A narrower mask, as a launcher's binding gives: its CPUs count. */
     if (mask > 1) {
