@@ -5,7 +5,9 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -197,15 +199,28 @@ static void check_warning_once(int mask)
     CHECK(strstr(text, expected) != NULL);
 }
 
-/* Each item: the id of the thread that ran it. */
+/* The pool's threads, and how many of the first items have arrived. */
+static int pool_threads;
+static atomic_int arrived;
+
+/* Each item: the id of the thread that ran it. The first pool_threads
+ * items wait (up to 10 s) until that many run at once, so that every
+ * thread of the pool runs one: which ran the rest is the scheduler's
+ * business. */
 static int thread_of_worker(hpool_task *task, void *user)
 {
+    (void)user;
     *(int64_t *)task->result = (int64_t)syscall(SYS_gettid);
+    if (atomic_fetch_add(&arrived, 1) < pool_threads) {
+        for (int waited = 0; atomic_load(&arrived) < pool_threads && waited < 10000; waited++)
+            nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
     return 0;
 }
 
 /* The ids of the threads that ran 64 one-item chunks of a new pool of
- * threads threads, into ids; returns how many distinct ones, or -1. */
+ * threads threads, into ids (every one of its threads among them);
+ * returns how many distinct ones, or -1. */
 static int workers_of_new_pool(int threads, int64_t ids[64])
 {
     static const hpool_function functions[] = {{.name = "thread_of_worker", .map = thread_of_worker}};
@@ -214,6 +229,8 @@ static int workers_of_new_pool(int threads, int64_t ids[64])
     options.function_count = 1;
     options.threads = threads;
     options.placement = -1;
+    pool_threads = threads;
+    atomic_store(&arrived, 0);
     hpool_pool *pool;
     if (hpool_pool_create(&pool, &options) != 0)
         return -1;
@@ -257,19 +274,19 @@ static bool same_threads(const int64_t a[64], const int64_t b[64])
 static void check_threads_kept(void)
 {
     int64_t first[64], second[64], third[64];
-    CHECK(workers_of_new_pool(2, first) >= 1);
-    CHECK(workers_of_new_pool(2, second) >= 1);
+    CHECK(workers_of_new_pool(2, first) == 2);
+    CHECK(workers_of_new_pool(2, second) == 2);
     CHECK(same_threads(first, second));
-    CHECK(workers_of_new_pool(3, third) >= 1);
+    CHECK(workers_of_new_pool(3, third) == 3);
     CHECK(!same_threads(first, third));
-    CHECK(workers_of_new_pool(3, second) >= 1);
+    CHECK(workers_of_new_pool(3, second) == 3);
     CHECK(same_threads(third, second));
     fflush(NULL);
     pid_t child = fork();
     if (child == 0) {
         alarm(20); /* a child waiting for its parent's threads would hang */
         int64_t ids[64];
-        _exit(workers_of_new_pool(3, ids) >= 1 && !same_threads(third, ids) ? 0 : 1);
+        _exit(workers_of_new_pool(3, ids) == 3 && !same_threads(third, ids) ? 0 : 1);
     }
     int status = -1;
     CHECK(child > 0 && waitpid(child, &status, 0) == child);
