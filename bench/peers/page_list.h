@@ -235,7 +235,8 @@ static int page_list_add_list(page_list *list, const char *list_name)
 static int page_list_expand(page_list *list, char **inputs, int count)
 {
     for (int i = 0; i < count; i++) {
-        int rc = inputs[i][0] == '@' ? page_list_add_list(list, inputs[i] + 1) : page_list_add_input(list, inputs[i], false);
+        int rc = inputs[i][0] == '@' ? page_list_add_list(list, inputs[i] + 1)
+                                     : page_list_add_input(list, inputs[i], false);
         if (rc != 0)
             return -1;
     }
