@@ -81,12 +81,6 @@ static inline uint64_t load64(const uint8_t *p)
     return value;
 }
 
-/* The low n bytes (n <= 8) of a little-endian load. */
-static inline uint64_t low_bytes(uint64_t value, size_t n)
-{
-    return n >= 8 ? value : value & ((UINT64_C(1) << (8 * n)) - 1);
-}
-
 static inline uint64_t fold_multiply(uint64_t a, uint64_t b)
 {
     unsigned __int128 product = (unsigned __int128)a * b;
@@ -533,9 +527,16 @@ static int count_range(table *t, tokenizer *tokens, reader *r, int fd, const fil
 
 /* ---- Merging, sorting, printing ---------------------------------------- */
 
+/* The sort's keys inline: the count and the word's first 24 bytes as
+ * big-endian words, zero-padded. Eight bytes were not enough: this text's
+ * words share long beginnings (href="../library/...), and every tie went
+ * to memcmp through the slot pointer, 0.14 s of sorting for 262,500
+ * words. */
+#define PREFIX_WORDS 3
+
 typedef struct entry {
     uint64_t count;
-    uint64_t prefix; /* the word's first 8 bytes, big-endian, zero-padded */
+    uint64_t prefix[PREFIX_WORDS];
     const slot *s;
 } entry;
 
@@ -569,10 +570,13 @@ static inline bool before(const entry *a, const entry *b)
 {
     if (a->count != b->count)
         return a->count > b->count;
-    if (a->prefix != b->prefix)
-        return a->prefix < b->prefix;
+    for (int k = 0; k < PREFIX_WORDS; k++)
+        if (a->prefix[k] != b->prefix[k])
+            return a->prefix[k] < b->prefix[k];
     size_t n = a->s->length < b->s->length ? a->s->length : b->s->length;
-    int order = memcmp(slot_key(a->s), slot_key(b->s), n);
+    int order = n > 8 * PREFIX_WORDS ? memcmp(slot_key(a->s) + 8 * PREFIX_WORDS, slot_key(b->s) + 8 * PREFIX_WORDS,
+                                              n - 8 * PREFIX_WORDS)
+                                     : 0;
     return order != 0 ? order < 0 : a->s->length < b->s->length;
 }
 
@@ -851,8 +855,13 @@ int main(int argc, char **argv)
             if (part->tags[i] == 0)
                 continue;
             const slot *s = &part->slots[i];
-            uint64_t prefix = low_bytes(load64(slot_key(s)), s->length < 8 ? s->length : 8);
-            *e++ = (entry){s->count, __builtin_bswap64(prefix), s};
+            /* Inline keys are zero-padded and longer ones exceed 44
+             * bytes, so the 24 bytes can be loaded without a mask. */
+            const uint8_t *key = slot_key(s);
+            *e++ = (entry){s->count,
+                           {__builtin_bswap64(load64(key)), __builtin_bswap64(load64(key + 8)),
+                            __builtin_bswap64(load64(key + 16))},
+                           s};
         }
         sort_entries(entries + offsets[p], offsets[p + 1] - offsets[p]);
     }
