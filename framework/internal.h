@@ -98,6 +98,24 @@ typedef struct hpool__failure {
  * it with the same code: 0, or HPOOL_ENOMEM (the array is unchanged). */
 int hpool__failures_add(hpool__failure **failures, size_t *count, size_t *capacity, uint64_t index, uint64_t run,
                         int64_t code);
+/* Whether a failure's code says the items did not run (canceled or
+ * stopped): a rerun from the journal runs them. */
+static inline bool hpool__failure_not_run(int64_t code)
+{
+    return code == HPOOL_ECANCELED || code == HPOOL_ESTOPPED;
+}
+/* The part of a failed run inside items first .. first + count - 1, into
+ * *part; false if none of it is. */
+static inline bool hpool__failure_clip(const hpool__failure *failure, uint64_t first, uint64_t count,
+                                       hpool__failure *part)
+{
+    uint64_t start = failure->index > first ? failure->index : first;
+    uint64_t end = failure->index + failure->count < first + count ? failure->index + failure->count : first + count;
+    if (start >= end)
+        return false;
+    *part = (hpool__failure){.index = start, .count = end - start, .code = failure->code};
+    return true;
+}
 /* Sorts runs by their first item, so that hpool__failures_find works. */
 void hpool__failures_sort(hpool__failure *failures, size_t count);
 /* The code of the run holding item index among runs sorted by

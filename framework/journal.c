@@ -321,14 +321,9 @@ static int append_run(hpool__journal *journal, const hpool__call_state *call, co
     batch_record header = {.first = first, .count = count};
     hpool__buffer failures = {0};
     for (size_t f = 0; f < batch->failure_count; f++) {
-        /* the part of the failed run inside the journaled run */
-        hpool__failure failure = batch->failures[f];
-        uint64_t start = failure.index > first ? failure.index : first;
-        uint64_t end = hpool__min_u64(failure.index + failure.count, first + count);
-        if (start >= end)
+        hpool__failure failure; /* the part of the failed run inside the journaled run */
+        if (!hpool__failure_clip(&batch->failures[f], first, count, &failure))
             continue;
-        failure.index = start;
-        failure.count = end - start;
         if (hpool__buffer_append(&failures, &failure, sizeof failure) != 0) {
             hpool__buffer_release(&failures);
             return hpool__fail(HPOOL_ENOMEM, "no memory for a journal record's failures");
@@ -388,11 +383,6 @@ static int append_run(hpool__journal *journal, const hpool__call_state *call, co
     return rc;
 }
 
-static bool not_run(int64_t code)
-{
-    return code == HPOOL_ECANCELED || code == HPOOL_ESTOPPED;
-}
-
 int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool__batch *batch)
 {
     hpool__journal *journal = call->journal;
@@ -409,7 +399,7 @@ int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool
     int rc = 0;
     uint64_t at = batch->first, end = batch->first + batch->count;
     for (size_t f = 0; rc == 0 && f <= batch->failure_count; f++) {
-        if (f < batch->failure_count && !not_run(batch->failures[f].code))
+        if (f < batch->failure_count && !hpool__failure_not_run(batch->failures[f].code))
             continue;
         uint64_t stop = f < batch->failure_count ? batch->failures[f].index : end;
         if (stop > at)
@@ -842,10 +832,9 @@ int hpool__journal_replay(hpool_pool *pool, hpool__call_state *call, hpool__batc
         batch->first = range->first;
         batch->count = range->count;
         for (uint64_t f = 0; f < journal->checkpoint_failure_count; f++) {
-            /* the part of the failed run inside the done range */
-            uint64_t start = failures[f].index > range->first ? failures[f].index : range->first;
-            uint64_t end = hpool__min_u64(failures[f].index + failures[f].count, range->first + range->count);
-            if (start < end && hpool__batch_add_failures(batch, start, end - start, failures[f].code) != 0)
+            hpool__failure part; /* of the failed run, inside the done range */
+            if (hpool__failure_clip(&failures[f], range->first, range->count, &part)
+                && hpool__batch_add_failures(batch, part.index, part.count, part.code) != 0)
                 return hpool__fail(HPOOL_ENOMEM, "no memory to replay the journal %s", journal->path);
         }
         journal->next_done++;

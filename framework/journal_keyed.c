@@ -66,8 +66,7 @@ int hpool__checkpoint_note_batch(hpool__call_state *call, const hpool__batch *ba
     uint64_t at = batch->first, end = batch->first + batch->count;
     for (size_t f = 0; f <= batch->failure_count; f++) {
         const hpool__failure *failure = f < batch->failure_count ? &batch->failures[f] : NULL;
-        bool not_run = failure != NULL && (failure->code == HPOOL_ECANCELED || failure->code == HPOOL_ESTOPPED);
-        if (failure != NULL && !not_run) {
+        if (failure != NULL && !hpool__failure_not_run(failure->code)) {
             if (hpool__buffer_append(&call->keyed_failures, failure, sizeof *failure) != 0)
                 return HPOOL_ENOMEM;
             continue;

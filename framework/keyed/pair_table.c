@@ -6,14 +6,20 @@
 
 /* ---- Pair tables ----------------------------------------------------- */
 
-void hpool_combine_sum_u64(void *accumulator, const void *value, void *user)
+/* value's u64 into accumulator's, either at any alignment. */
+static inline void add_u64_at(void *accumulator, const void *value)
 {
-    (void)user;
     uint64_t sum, more;
     memcpy(&sum, accumulator, sizeof sum);
     memcpy(&more, value, sizeof more);
     sum += more;
     memcpy(accumulator, &sum, sizeof sum);
+}
+
+void hpool_combine_sum_u64(void *accumulator, const void *value, void *user)
+{
+    (void)user;
+    add_u64_at(accumulator, value);
 }
 
 /* A slot holds an entry's arena offset + 1 in its low bits and the top
@@ -191,12 +197,7 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
         const hpool__entry_header *header = (const hpool__entry_header *)entry;
         if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size)) {
             if (table->sum_u64) { /* the common count: no call, no copy to align */
-                uint64_t sum, more;
-                unsigned char *at = hpool__entry_value(entry);
-                memcpy(&sum, at, sizeof sum);
-                memcpy(&more, value, sizeof more);
-                sum += more;
-                memcpy(at, &sum, sizeof sum);
+                add_u64_at(hpool__entry_value(entry), value);
                 return 0;
             }
             /* Encoded pairs (PAIRS, spill files, checkpoints) put a value
