@@ -398,7 +398,8 @@ typedef struct hpool_keyed_reducer {
     hpool_merge_fn *merge;
     /* Optional: NULL passes the (combined) pairs through. */
     hpool_keyed_reduce_fn *reduce;
-    /* Optional: NULL orders output by key bytes, then value bytes. */
+    /* Optional: NULL orders output by key bytes, then value bytes; for
+     * counts, most first, give hpool_compare_u64_desc (below). */
     hpool_pair_compare_fn *compare;
     void *user;
     /* Optional: each rank hands its sorted share to write instead of
@@ -419,6 +420,18 @@ typedef struct hpool_keyed_reducer {
  *  value_size.
  *  Threads: any thread, any time (it touches only accumulator). */
 HPOOL_API void hpool_combine_sum_u64(void *accumulator, const void *value, void *user);
+
+/*! hpool_compare_u64_desc() : the built-in output order for counts: the
+ *  uint64_t value (host byte order), largest first, then the key's bytes
+ *  as memcmp orders them, a key that is a prefix of another first. A
+ *  value of another size than 8 bytes counts as 0. Give it as a keyed
+ *  reducer's compare: the sort recognises it by its address and compares
+ *  copies of each value and of the key's first 24 bytes, laid side by
+ *  side, instead of calling through a pointer into the pairs, so a word
+ *  count should use it rather than an equivalent function of its own;
+ *  user is unused.
+ *  Threads: any thread, any time (it only reads a and b). */
+HPOOL_API int hpool_compare_u64_desc(const hpool_pair *a, const hpool_pair *b, void *user);
 
 /* The sorted output of a keyed map-reduce, on the root. */
 typedef struct hpool_pairs hpool_pairs;

@@ -358,9 +358,14 @@ static const hpool_keyed_reducer keyed[] = {
     {.name = "index_counted", .merge = merge_counted_ids, .user = &counted_merge_asks},
     {.name = "index_file_counts", .merge = merge_ids, .reduce = count_files},
     {.name = "index_failing", .merge = merge_failing},
+    /* the built-in sum and order, which must give word_count's answers */
+    {.name = "word_count_builtin", .value_size = 8, .combine = hpool_combine_sum_u64,
+     .compare = hpool_compare_u64_desc},
+    {.name = "pass_through_builtin_order", .compare = hpool_compare_u64_desc},
 };
 enum { WORD_COUNT, PASS_THROUGH, SUMMARISE, FAIL_ON_KEY_3, COUNT_PER_RANK, TOTAL_GROUPS, TOTAL_COMBINED_GROUPS,
-       TOTAL_GROUPS_FAILING, INDEX_MERGED, INDEX_REDUCED, INDEX_COUNTED, INDEX_FILE_COUNTS, INDEX_FAILING };
+       TOTAL_GROUPS_FAILING, INDEX_MERGED, INDEX_REDUCED, INDEX_COUNTED, INDEX_FILE_COUNTS, INDEX_FAILING,
+       WORD_COUNT_BUILTIN, PASS_THROUGH_BUILTIN_ORDER };
 
 static const size_t chunksizes[] = {0, 1, 7, 1000};
 
@@ -404,13 +409,14 @@ static int compare_counted(const void *a, const void *b)
     return compare_words(a, b);
 }
 
-static size_t reference_word_count(char **lines, size_t line_count, word **out)
+/* sizes: each line's, or NULL for strlen's. */
+static size_t reference_word_count_sized(char **lines, const size_t *sizes, size_t line_count, word **out)
 {
     size_t capacity = 1024, count = 0;
     word *words = malloc(capacity * sizeof *words);
     for (size_t l = 0; l < line_count; l++) {
         const char *text = lines[l];
-        size_t size = strlen(text);
+        size_t size = sizes != NULL ? sizes[l] : strlen(text);
         for (size_t i = 0; i < size;) {
             while (i < size && text[i] == ' ')
                 i++;
@@ -435,6 +441,11 @@ static size_t reference_word_count(char **lines, size_t line_count, word **out)
     qsort(words, distinct, sizeof *words, compare_counted);
     *out = words;
     return distinct;
+}
+
+static size_t reference_word_count(char **lines, size_t line_count, word **out)
+{
+    return reference_word_count_sized(lines, NULL, line_count, out);
 }
 
 /* Reads every rank's share back: each sorted, together the whole count. */
@@ -483,9 +494,12 @@ static void check_shares(hpool_pool *pool, const word *expected, size_t distinct
  * expected, pair by pair, in order. */
 static void check_word_counts(hpool_pool *pool, const hpool_source *source, const word *expected, size_t distinct)
 {
-    for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++) {
+    /* the test's own combiner and order, then the built-in ones */
+    for (size_t c = 0; c < 2 * sizeof chunksizes / sizeof chunksizes[0]; c++) {
         hpool_pairs *pairs = NULL;
-        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksizes[c], WORD_COUNT, &pairs, NULL));
+        size_t chunksize = chunksizes[c % (sizeof chunksizes / sizeof chunksizes[0])];
+        int reducer = c < sizeof chunksizes / sizeof chunksizes[0] ? WORD_COUNT : WORD_COUNT_BUILTIN;
+        CHECK_RC(0, run_keyed(pool, EMIT_WORDS, source, chunksize, reducer, &pairs, NULL));
         CHECK(hpool_pairs_count(pairs) == distinct);
         uint64_t wrong = 0;
         for (uint64_t i = 0; i < hpool_pairs_count(pairs) && i < distinct; i++) {
@@ -595,6 +609,89 @@ static void test_distinct_keys(hpool_pool *pool, int64_t n)
     CHECK(wrong == 0);
     hpool_pairs_free(pairs);
     hpool_source_free(range);
+}
+
+/* hpool_compare_u64_desc on keys made to trip a sort that compares
+ * copies of their first bytes: NUL and 0xFF bytes, keys that are
+ * prefixes of others (with NULs after them, which zero padding hides),
+ * beginnings of 23 to 25 shared bytes, lengths 1 to 64, and many tied
+ * counts. The order must be the documented one, pair by pair. */
+static void test_builtin_order(hpool_pool *pool)
+{
+    static const char alphabet[] = {'\0', 'a', 'b', '\xff'};
+    static const char shared[] = "href=\"../library/shared_"; /* 24 bytes */
+    enum { LINES = 3000, WORDS_PER_LINE = 6 };
+    char **lines = malloc(LINES * sizeof *lines);
+    size_t *sizes = malloc(LINES * sizeof *sizes);
+    uint64_t seed = 4242;
+    for (size_t l = 0; l < LINES; l++) {
+        lines[l] = malloc(WORDS_PER_LINE * 66);
+        size_t at = 0;
+        for (int w = 0; w < WORDS_PER_LINE; w++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            size_t length = 1 + (seed >> 58); /* 1 to 64 */
+            size_t head = (seed >> 40) % 4 == 0 ? 0 : 22 + (seed >> 42) % 4; /* 0 or 22 to 25 shared bytes */
+            if (head > length)
+                head = length;
+            if (w > 0)
+                lines[l][at++] = ' ';
+            for (size_t i = 0; i < length; i++) {
+                seed = seed * 6364136223846793005u + 1442695040888963407u;
+                /* few variants past the shared head, so that counts tie */
+                lines[l][at + i] = i < head && i < sizeof shared - 1 ? shared[i]
+                                   : (seed >> 61) < 6                 ? '\0'
+                                                                      : alphabet[(seed >> 33) % 4];
+            }
+            at += length;
+        }
+        sizes[l] = at;
+    }
+    word *expected;
+    size_t distinct = reference_word_count_sized(lines, sizes, LINES, &expected);
+    CHECK(distinct > 1000);
+    size_t ties = 0;
+    for (size_t i = 1; i < distinct; i++)
+        ties += expected[i].count == expected[i - 1].count;
+    CHECK(ties > distinct / 2);
+    hpool_source *source;
+    hpool_source_records(&source, (const void *const *)lines, sizes, LINES);
+    check_word_counts(pool, source, expected, distinct);
+    hpool_source_free(source);
+    for (size_t l = 0; l < LINES; l++)
+        free(lines[l]);
+    free(lines);
+    free(sizes);
+    free(expected);
+
+    /* Values of other sizes than 8 count as 0: the order is then the
+     * default one, key bytes and then value bytes. */
+    hpool_source *range;
+    hpool_source_range(&range, 0, 20011);
+    hpool_pairs *builtin = NULL, *plain = NULL;
+    CHECK_RC(0, run_keyed(pool, EMIT_BINARY, range, 0, PASS_THROUGH_BUILTIN_ORDER, &builtin, NULL));
+    CHECK_RC(0, run_keyed(pool, EMIT_BINARY, range, 0, PASS_THROUGH, &plain, NULL));
+    CHECK(hpool_pairs_count(builtin) == 20011 && hpool_pairs_count(plain) == 20011);
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < hpool_pairs_count(builtin) && i < hpool_pairs_count(plain); i++) {
+        hpool_pair a, b;
+        hpool_pairs_get(builtin, i, &a);
+        hpool_pairs_get(plain, i, &b);
+        wrong += a.key_size != b.key_size || a.value_size != b.value_size || memcmp(a.key, b.key, a.key_size) != 0
+                 || (a.value_size > 0 && memcmp(a.value, b.value, a.value_size) != 0);
+    }
+    CHECK(wrong == 0);
+    hpool_pairs_free(builtin);
+    hpool_pairs_free(plain);
+    hpool_source_free(range);
+
+    /* The function itself, as a user may call it. */
+    uint64_t five = 5, seven = 7;
+    unsigned char three[3] = {0};
+    hpool_pair p5 = {"b", 1, &five, 8}, p7 = {"z", 1, &seven, 8}, p5a = {"a", 1, &five, 8};
+    hpool_pair p5ab = {"a\0", 2, &five, 8}, odd = {"a", 1, three, 3};
+    CHECK(hpool_compare_u64_desc(&p7, &p5, NULL) < 0 && hpool_compare_u64_desc(&p5, &p7, NULL) > 0);
+    CHECK(hpool_compare_u64_desc(&p5a, &p5, NULL) < 0 && hpool_compare_u64_desc(&p5, &p5, NULL) == 0);
+    CHECK(hpool_compare_u64_desc(&p5a, &p5ab, NULL) < 0 && hpool_compare_u64_desc(&odd, &p5a, NULL) > 0);
 }
 
 /* A call whose reduce function fails: HPOOL_EFAILED, with the function's code. */
@@ -885,6 +982,7 @@ int main(int argc, char **argv)
         test_empty_and_single_key(pool);
         test_word_count(pool, 20000);
         test_long_words(pool);
+        test_builtin_order(pool);
         test_binary_and_failures(pool);
         test_reduced_groups(pool);
         test_inverted_index(pool);

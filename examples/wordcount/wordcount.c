@@ -140,23 +140,11 @@ static int count_range(hpool_task *task, void *user)
     return 0;
 }
 
-static int by_count_then_word(const hpool_pair *a, const hpool_pair *b, void *user)
-{
-    uint64_t x, y;
-    memcpy(&x, a->value, sizeof x);
-    memcpy(&y, b->value, sizeof y);
-    if (x != y)
-        return x > y ? -1 : 1;
-    size_t n = a->key_size < b->key_size ? a->key_size : b->key_size;
-    int order = memcmp(a->key, b->key, n);
-    return order ? order : (a->key_size > b->key_size) - (a->key_size < b->key_size);
-}
-
 static const hpool_function functions[] = {
     {.name = "count_range", .map = count_range, .init = make_reader, .fini = free_reader},
 };
 static const hpool_keyed_reducer keyed[] = {
-    {.name = "word_count", .value_size = sizeof(uint64_t), .combine = hpool_combine_sum_u64, .compare = by_count_then_word},
+    {.name = "word_count", .value_size = sizeof(uint64_t), .combine = hpool_combine_sum_u64, .compare = hpool_compare_u64_desc},
 };
 
 typedef struct call_context {
