@@ -479,9 +479,16 @@ int hpool__pair_encode(hpool__buffer *out, const void *key, uint32_t key_size, c
                        uint32_t value_size)
 {
     uint32_t sizes[2] = {key_size, value_size};
-    if (hpool__buffer_append(out, sizes, sizeof sizes) != 0 || hpool__buffer_append(out, key, key_size) != 0
-        || hpool__buffer_append(out, value, value_size) != 0)
+    size_t size = sizeof sizes + (size_t)key_size + value_size;
+    if (hpool__buffer_reserve(out, size) != 0)
         return HPOOL_ENOMEM;
+    /* One reserve, then copies in place without calls: a word count
+     * encodes every one of its pairs at least twice. */
+    unsigned char *to = out->data + out->size;
+    memcpy(to, sizes, sizeof sizes);
+    copy_small(to + sizeof sizes, key, key_size);
+    copy_small(to + sizeof sizes + key_size, value, value_size);
+    out->size += size;
     return 0;
 }
 
