@@ -61,8 +61,17 @@ static inline uint32_t load32(const unsigned char *bytes)
  * both words into every bit of the result (wyhash's "mum"). */
 static inline uint64_t fold_multiply(uint64_t a, uint64_t b)
 {
+#ifdef __SIZEOF_INT128__
     unsigned __int128 product = (unsigned __int128)a * b;
     return (uint64_t)product ^ (uint64_t)(product >> 64);
+#else /* a 32-bit target: the halves' four products */
+    uint64_t a_low = (uint32_t)a, a_high = a >> 32, b_low = (uint32_t)b, b_high = b >> 32;
+    uint64_t low_low = a_low * b_low, low_high = a_low * b_high, high_low = a_high * b_low;
+    uint64_t middle = (low_low >> 32) + (uint32_t)low_high + (uint32_t)high_low;
+    uint64_t low = (middle << 32) | (uint32_t)low_low;
+    uint64_t high = a_high * b_high + (low_high >> 32) + (high_low >> 32) + (middle >> 32);
+    return low ^ high;
+#endif
 }
 
 /* The same bytes hash the same on every rank: partitions depend on it.
