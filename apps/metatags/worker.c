@@ -16,6 +16,8 @@ typedef struct worker_state {
     size_t problems_size;
     hpool_emitter *emitter;
     int emit_status;
+    const worker_config *config;
+    page_survey survey;    /* this page's text check and literal candidates */
 } worker_state;
 
 int worker_init(void **state_out, void *user)
@@ -24,6 +26,7 @@ int worker_init(void **state_out, void *user)
     worker_state *state = calloc(1, sizeof *state);
     if (state == NULL)
         return 1;
+    state->config = config;
     state->scanner = scanner_create(&config->pattern);
     if (state->scanner == NULL) {
         free(state);
@@ -96,8 +99,10 @@ static int check_and_scan(worker_state *state, const page_buffer *page, scan_mat
         add_problem(state, "empty page (0 bytes)");
         return 0;
     }
-    page_text_check text;
-    bytes_check_text(page->data, page->size, &text);
+    const scan_pattern *pattern = &state->config->pattern;
+    page_survey *survey = &state->survey;
+    bytes_survey(pattern->has_prefix ? &pattern->finder : NULL, page->data, page->size, survey);
+    const page_text_check text = survey->text;
     if (text.first_nul >= 0)
         add_problem(state, "binary: NUL byte at offset %" PRId64 "; searched as bytes", text.first_nul);
     else if (text.first_invalid_utf8 >= 0)
@@ -105,7 +110,7 @@ static int check_and_scan(worker_state *state, const page_buffer *page, scan_mat
                     page->data[text.first_invalid_utf8], text.first_invalid_utf8);
 
     scan_outcome outcome;
-    int status = scan_page(state->scanner, page->data, page->size, on_match, state, &outcome);
+    int status = scan_surveyed_page(state->scanner, page->data, page->size, survey, on_match, state, &outcome);
     if (status != 0)
         return status;
     if (outcome.long_tag_at >= 0)
