@@ -5,7 +5,6 @@
 #include "app_cli.h"
 #include "app_stop.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdatomic.h>
@@ -552,8 +551,6 @@ int main(int argc, char **argv)
         app_usage_error("metatags", "%s", settings.error);
         status = EXIT_USAGE;
     } else {
-        /* libcurl's global set-up is not thread-safe: once, before any thread. */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
         static char stdout_buffer[1 << 20];
         setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
         const hpool_function functions[] = {
@@ -596,7 +593,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "metatags: write error: %s\n", strerror(errno));
             status = EXIT_SOME_FAILED;
         }
-        curl_global_cleanup();
+        libcurl_unload(); /* the first URL loaded it (fetch.c, libcurl.c) */
     }
     scan_pattern_free(&config.pattern);
     hpool_mpi_finalize();

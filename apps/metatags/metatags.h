@@ -167,12 +167,18 @@ const char *pages_file_kind(unsigned mode);
  * error writes why into message and returns -1. */
 int pages_read_file(const char *path, size_t max_size, page_buffer *buffer, char *message, size_t size);
 
+/* curl_global_cleanup if a URL loaded libcurl (libcurl.c); from the main
+ * thread, after the pool. */
+void libcurl_unload(void);
+
 typedef struct fetcher fetcher;
 /* Each body is cut off at max_body bytes (decompressed) and reported; the
  * bodies of a task's transfers together hold at most 2 * max_body bytes:
  * the body being waited for, and the others together up to max_body (a
- * transfer that would go over waits, paused, until bodies are released). */
-fetcher *fetcher_create(long timeout_ms, size_t max_body);
+ * transfer that would go over waits, paused, until bodies are released).
+ * NULL when out of memory, or when libcurl cannot be loaded: then message
+ * says why. */
+fetcher *fetcher_create(long timeout_ms, size_t max_body, char *message, size_t size);
 void fetcher_free(fetcher *fetcher);
 /* Starts fetching url as transfer slot (0.. slots-1 of this batch). */
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url);

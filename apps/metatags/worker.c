@@ -18,6 +18,7 @@ typedef struct worker_state {
     int emit_status;
     const worker_config *config;
     page_survey survey;    /* this page's text check and literal candidates */
+    char no_fetcher[256];  /* why fetcher_create failed, for each URL's report */
 } worker_state;
 
 int worker_init(void **state_out, void *user)
@@ -158,6 +159,10 @@ static int page_of(worker_state *state, const worker_config *config, size_t i, c
 {
     char why[512];
     if (input_is_url(name)) {
+        if (state->fetcher == NULL) {
+            add_problem(state, "fetch failed: %s", state->no_fetcher);
+            return -1;
+        }
         if (fetcher_wait(state->fetcher, i, page, why, sizeof why) != 0) {
             add_problem(state, "%s", why);
             return -1;
@@ -182,8 +187,13 @@ static int start_transfers(worker_state *state, const worker_config *config, con
         hpool_span_input(span, i, &data, &size);
         if (!input_is_url(data))
             continue;
-        if (state->fetcher == NULL && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size)) == NULL)
+        if (state->fetcher == NULL && state->no_fetcher[0] == '\0'
+            && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size, state->no_fetcher,
+                                                sizeof state->no_fetcher)) == NULL
+            && strcmp(state->no_fetcher, "out of memory") == 0)
             return HPOOL_ENOMEM;
+        if (state->fetcher == NULL) /* libcurl would not load: page_of reports it for each URL */
+            return 0;
         int rc = fetcher_start(state->fetcher, i, data);
         if (rc != 0)
             return rc;
