@@ -471,6 +471,19 @@ typedef struct survey_state {
     bool finding;       /* still listing candidates */
 } survey_state;
 
+/* Lists the candidates of bits (bit k: the pair at at + k), or stops
+ * listing when they do not fit: the search goes on from at as bytes_find. */
+static inline void survey_list(survey_state *state, page_survey *survey, size_t at, uint64_t bits)
+{
+    if (survey->candidate_count + (size_t)__builtin_popcountll(bits) > PAGE_SURVEY_CANDIDATES) {
+        state->finding = false;
+        survey->complete_below = at;
+        return;
+    }
+    for (; bits != 0; bits &= bits - 1)
+        survey->candidates[survey->candidate_count++] = at + (size_t)__builtin_ctzll(bits);
+}
+
 /* The 64 bytes at block (offset at in the page): their text check, and
  * their candidates when listing (the pair is read from block + each rare
  * offset, up to 64 bytes on). caseless is a constant in each caller, so
@@ -528,30 +541,26 @@ __attribute__((target("avx2"), always_inline)) static inline void survey_block(s
     state->previous = high;
     uint64_t bits = (uint32_t)_mm256_movemask_epi8(pair_low) | (uint64_t)(uint32_t)_mm256_movemask_epi8(pair_high)
                                                                     << 32;
-    if (bits == 0)
-        return;
-    if (survey->candidate_count + (size_t)__builtin_popcountll(bits) > PAGE_SURVEY_CANDIDATES) {
-        /* Full: this block and the rest are bytes_find's. */
-        state->finding = false;
-        survey->complete_below = at;
-        return;
-    }
-    for (; bits != 0; bits &= bits - 1)
-        survey->candidates[survey->candidate_count++] = at + (size_t)__builtin_ctzll(bits);
+    if (bits != 0)
+        survey_list(state, survey, at, bits);
 }
 
-/* Whether the 128 bytes at block are plain ASCII without a NUL or a pair,
- * after a block that ended a sequence: most are, and one test for 128
- * bytes halves the branches and the loop's upkeep of 64-byte steps
- * (20.5 ms a GB against 23.5, one thread, a page hot in the cache). */
-__attribute__((target("avx2"), always_inline)) static inline bool survey_plain_128(const survey_state *state,
-                                                                                  const uint8_t *block,
+/* The 128 bytes at block, as survey_block does 64: most are plain ASCII
+ * without a NUL or a pair, after a block that ended a sequence, and one
+ * test for 128 bytes halves the branches and the loop's upkeep (14.8 ms a
+ * GB against 20.6, one thread, a page hot in the cache). The others (one
+ * in 12 here: a "¶" in every heading) are checked in full, without a
+ * branch per 32 bytes, and without loading or testing anything twice. */
+__attribute__((target("avx2"), always_inline)) static inline void survey_block_128(survey_state *state,
+                                                                                  const uint8_t *block, size_t at,
+                                                                                  page_survey *survey,
                                                                                   bool caseless, bool first_at_block)
 {
     __m256i v0 = _mm256_loadu_si256((const __m256i *)block), v1 = _mm256_loadu_si256((const __m256i *)(block + 32));
     __m256i v2 = _mm256_loadu_si256((const __m256i *)(block + 64)), v3 = _mm256_loadu_si256((const __m256i *)(block + 96));
     __m256i lowest = _mm256_min_epi8(_mm256_min_epi8(v0, v1), _mm256_min_epi8(v2, v3));
-    __m256i notable = _mm256_or_si256(_mm256_cmpgt_epi8(_mm256_set1_epi8(1), lowest), state->incomplete);
+    __m256i notable_bytes = _mm256_cmpgt_epi8(_mm256_set1_epi8(1), lowest);
+    __m256i p0 = _mm256_setzero_si256(), p1 = p0, p2 = p0, p3 = p0, any = p0;
     if (state->finding) {
         /* Written out: as a loop over an array, GCC kept the vectors on
          * the stack, and the loop ran 4x slower. */
@@ -565,12 +574,46 @@ __attribute__((target("avx2"), always_inline)) static inline bool survey_plain_1
         }                                                                                                            \
         _mm256_and_si256(_mm256_cmpeq_epi8(first, state->wanted_first), _mm256_cmpeq_epi8(second, state->wanted_second)); \
     })
-        __m256i any = _mm256_or_si256(_mm256_or_si256(SURVEY_PAIR(v0, 0), SURVEY_PAIR(v1, 32)),
-                                      _mm256_or_si256(SURVEY_PAIR(v2, 64), SURVEY_PAIR(v3, 96)));
+        p0 = SURVEY_PAIR(v0, 0);
+        p1 = SURVEY_PAIR(v1, 32);
+        p2 = SURVEY_PAIR(v2, 64);
+        p3 = SURVEY_PAIR(v3, 96);
 #undef SURVEY_PAIR
-        notable = _mm256_or_si256(notable, any);
+        any = _mm256_or_si256(_mm256_or_si256(p0, p1), _mm256_or_si256(p2, p3));
     }
-    return _mm256_testz_si256(notable, notable);
+    __m256i text = _mm256_or_si256(notable_bytes, state->incomplete);
+    __m256i notable = _mm256_or_si256(text, any);
+    if (__builtin_expect(_mm256_testz_si256(notable, notable), 1)) {
+        state->previous = v3;
+        return;
+    }
+    if (!_mm256_testz_si256(text, text)) {
+        if (_mm256_testz_si256(notable_bytes, notable_bytes)) { /* ASCII after a cut sequence */
+            state->errors = _mm256_or_si256(state->errors, state->incomplete);
+        } else {
+            __m256i nul = _mm256_cmpeq_epi8(_mm256_min_epu8(_mm256_min_epu8(v0, v1), _mm256_min_epu8(v2, v3)),
+                                            _mm256_setzero_si256());
+            __m256i bad = _mm256_or_si256(_mm256_or_si256(utf8_errors(v0, state->previous), utf8_errors(v1, v0)),
+                                          _mm256_or_si256(utf8_errors(v2, v1), utf8_errors(v3, v2)));
+            state->errors = _mm256_or_si256(state->errors, _mm256_or_si256(nul, bad));
+        }
+        state->incomplete = utf8_incomplete(v3);
+    }
+    state->previous = v3;
+    if (!_mm256_testz_si256(any, any)) {
+        uint64_t low = (uint32_t)_mm256_movemask_epi8(p0) | (uint64_t)(uint32_t)_mm256_movemask_epi8(p1) << 32;
+        uint64_t high = (uint32_t)_mm256_movemask_epi8(p2) | (uint64_t)(uint32_t)_mm256_movemask_epi8(p3) << 32;
+        /* Both halves or neither: a half listed alone would leave
+         * complete_below inside the block. */
+        if (survey->candidate_count + (size_t)__builtin_popcountll(low) + (size_t)__builtin_popcountll(high)
+            > PAGE_SURVEY_CANDIDATES) {
+            state->finding = false;
+            survey->complete_below = at;
+            return;
+        }
+        survey_list(state, survey, at, low);
+        survey_list(state, survey, at + 64, high);
+    }
 }
 
 /* Whether the page is not plain UTF-8 text; candidates into survey. */
@@ -595,14 +638,8 @@ __attribute__((target("avx2"), always_inline)) static inline bool survey_pages_a
         reach = state.first_offset > state.second_offset ? state.first_offset : state.second_offset;
     }
     size_t at = 0;
-    for (; at + 128 + reach <= size; at += 128) {
-        if (__builtin_expect(survey_plain_128(&state, data + at, caseless, first_at_block), 1)) {
-            state.previous = _mm256_loadu_si256((const __m256i *)(data + at + 96));
-            continue;
-        }
-        survey_block(&state, data + at, at, survey, caseless, first_at_block);
-        survey_block(&state, data + at + 64, at + 64, survey, caseless, first_at_block);
-    }
+    for (; at + 128 + reach <= size; at += 128)
+        survey_block_128(&state, data + at, at, survey, caseless, first_at_block);
     for (; at + 64 + reach <= size; at += 64)
         survey_block(&state, data + at, at, survey, caseless, first_at_block);
     /* The last bytes, fewer than 64 + reach, from a copy padded with
