@@ -124,6 +124,17 @@ static void check_hostile_pages(uint8_t *page)
                     page[at + k] = pieces[p][0] == '\0' ? 0 : (uint8_t)pieces[p][k];
                 check_survey(page, size, "<meta ", p % 2 == 1, 0);
             }
+    /* Longer pages, a sequence cut or the literal near 16 kB: the
+     * survey's 128-byte steps there, then its 64-byte ones and the tail. */
+    for (size_t size = 16380; size <= 16520; size += 35)
+        for (size_t p = 0; p < piece_count; p++)
+            for (size_t at = 16360; at < 16400 && at < size; at++) {
+                memset(page, 'a', size);
+                size_t length = pieces[p][0] == '\0' ? 1 : strlen(pieces[p]);
+                for (size_t k = 0; k < length && at + k < size; k++)
+                    page[at + k] = pieces[p][0] == '\0' ? 0 : (uint8_t)pieces[p][k];
+                check_survey(page, size, "<meta ", p % 2 == 1, 0);
+            }
     /* More candidates ("<m") than a survey lists, then real ones after. */
     for (size_t size = 500; size < 5000; size += 377) {
         for (size_t i = 0; i < size; i++)
@@ -168,7 +179,7 @@ int main(void)
         }
         check_survey(page, size, literal, caseless, round % 2 == 0 ? 0 : 300);
     }
-    uint8_t *hostile = malloc(8192);
+    uint8_t *hostile = malloc(20000);
     CHECK(hostile != NULL);
     check_hostile_pages(hostile);
     free(hostile);
