@@ -325,18 +325,25 @@ static int print_record(run_state *run, uint64_t index, const uint8_t *record, s
     if (report_size > 0)
         report_lines(run, path, (const char *)record + at, report_size);
     at += report_size;
+    int status = 0;
+    flockfile(stdout); /* once a page, not four times a match (output.c) */
     while (at < size) {
         uint32_t match_size;
-        if (size - at < sizeof match_size)
-            return -1;
+        if (size - at < sizeof match_size) {
+            status = -1;
+            break;
+        }
         memcpy(&match_size, record + at, sizeof match_size);
         at += sizeof match_size;
-        if (match_size > size - at)
-            return -1;
+        if (match_size > size - at) {
+            status = -1;
+            break;
+        }
         output_match(stdout, run->settings->format, path, path_size, record + at, match_size);
         at += match_size;
     }
-    return 0;
+    funlockfile(stdout);
+    return status;
 }
 
 static int run_streams(hpool_pool *pool, hpool_call *call, run_state *run, hpool_report *report)

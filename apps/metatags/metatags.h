@@ -215,6 +215,7 @@ void worker_fini(void *state, void *user);
  * and backslash in each field as PostgreSQL's COPY text format does. */
 enum output_format { FORMAT_RAW, FORMAT_TSV, FORMAT_JSONL };
 
+/* The caller holds out's lock (flockfile). */
 void output_match(FILE *out, enum output_format format, const char *path, size_t path_size,
                   const uint8_t *match, size_t match_size);
 void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count);
