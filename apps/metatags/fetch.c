@@ -1,7 +1,7 @@
 /* fetch.c: fetches URLs with libcurl, a whole span's transfers at once on one multi handle, their bodies bounded together. */
 #include "metatags.h"
+#include "libcurl.h"
 
-#include <curl/curl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +36,15 @@ struct fetcher {
     size_t awaited; /* the slot fetcher_wait waits for, or SIZE_MAX */
 };
 
-fetcher *fetcher_create(long timeout_ms, size_t max_body)
+fetcher *fetcher_create(long timeout_ms, size_t max_body, char *message, size_t size)
 {
+    if (libcurl_load(message, size) != 0)
+        return NULL;
+    snprintf(message, size, "out of memory");
     fetcher *fetcher = calloc(1, sizeof *fetcher);
     if (fetcher == NULL)
         return NULL;
-    fetcher->multi = curl_multi_init();
+    fetcher->multi = libcurl.multi_init();
     if (fetcher->multi == NULL) {
         free(fetcher);
         return NULL;
@@ -59,7 +62,7 @@ void fetcher_reset(fetcher *fetcher)
         if (t == NULL)
             continue;
         if (t->active)
-            curl_multi_remove_handle(fetcher->multi, t->easy);
+            libcurl.multi_remove_handle(fetcher->multi, t->easy);
         t->active = t->done = t->too_big = t->out_of_memory = t->paused = false;
         free(t->body.data);
         t->body.data = NULL;
@@ -76,7 +79,7 @@ static void resume_paused(fetcher *fetcher)
         transfer *t = fetcher->transfers[i];
         if (t != NULL && t->active && t->paused) {
             t->paused = false;
-            curl_easy_pause(t->easy, CURLPAUSE_CONT);
+            libcurl.easy_pause(t->easy, CURLPAUSE_CONT);
         }
     }
 }
@@ -105,12 +108,12 @@ void fetcher_free(fetcher *fetcher)
         if (t == NULL)
             continue;
         if (t->easy != NULL)
-            curl_easy_cleanup(t->easy);
+            libcurl.easy_cleanup(t->easy);
         free(t->body.data);
         free(t);
     }
     free(fetcher->transfers);
-    curl_multi_cleanup(fetcher->multi);
+    libcurl.multi_cleanup(fetcher->multi);
     free(fetcher);
 }
 
@@ -157,30 +160,30 @@ int fetcher_start(fetcher *fetcher, size_t slot, const char *url)
     if (fetcher->transfers[slot] == NULL && (fetcher->transfers[slot] = calloc(1, sizeof(transfer))) == NULL)
         return HPOOL_ENOMEM;
     transfer *t = fetcher->transfers[slot];
-    if (t->easy == NULL && (t->easy = curl_easy_init()) == NULL)
+    if (t->easy == NULL && (t->easy = libcurl.easy_init()) == NULL)
         return HPOOL_ENOMEM;
-    curl_easy_reset(t->easy);
+    libcurl.easy_reset(t->easy);
     fetcher_release(fetcher, slot);
     t->owner = fetcher;
     t->slot = slot;
     t->done = t->too_big = t->out_of_memory = t->paused = false;
     t->error[0] = '\0';
     CURL *easy = t->easy;
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, fetcher->timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, fetcher->timeout_ms < 10000 ? fetcher->timeout_ms : 10000L);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L); /* signals and threads do not mix */
-    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "metatags (hpool)");
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, receive);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
-    if (curl_multi_add_handle(fetcher->multi, easy) != CURLM_OK)
+    libcurl.easy_setopt(easy, CURLOPT_URL, url);
+    libcurl.easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    libcurl.easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    libcurl.easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+    libcurl.easy_setopt(easy, CURLOPT_MAXREDIRS, 10L);
+    libcurl.easy_setopt(easy, CURLOPT_TIMEOUT_MS, fetcher->timeout_ms);
+    libcurl.easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, fetcher->timeout_ms < 10000 ? fetcher->timeout_ms : 10000L);
+    libcurl.easy_setopt(easy, CURLOPT_NOSIGNAL, 1L); /* signals and threads do not mix */
+    libcurl.easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    libcurl.easy_setopt(easy, CURLOPT_USERAGENT, "metatags (hpool)");
+    libcurl.easy_setopt(easy, CURLOPT_WRITEFUNCTION, receive);
+    libcurl.easy_setopt(easy, CURLOPT_WRITEDATA, t);
+    libcurl.easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
+    libcurl.easy_setopt(easy, CURLOPT_PRIVATE, t);
+    if (libcurl.multi_add_handle(fetcher->multi, easy) != CURLM_OK)
         return HPOOL_ENOMEM;
     t->active = true;
     return 0;
@@ -191,14 +194,14 @@ static void collect_finished(fetcher *fetcher)
 {
     CURLMsg *message;
     int left;
-    while ((message = curl_multi_info_read(fetcher->multi, &left)) != NULL) {
+    while ((message = libcurl.multi_info_read(fetcher->multi, &left)) != NULL) {
         if (message->msg != CURLMSG_DONE)
             continue;
         transfer *t = NULL;
-        curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        libcurl.easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, (char **)&t);
         t->result = message->data.result;
         t->done = true;
-        curl_multi_remove_handle(fetcher->multi, t->easy);
+        libcurl.multi_remove_handle(fetcher->multi, t->easy);
         t->active = false;
     }
 }
@@ -209,16 +212,16 @@ int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *messag
     fetcher->awaited = slot;
     if (t->paused) {
         t->paused = false;
-        curl_easy_pause(t->easy, CURLPAUSE_CONT);
+        libcurl.easy_pause(t->easy, CURLPAUSE_CONT);
     }
     while (!t->done) {
         int running = 0;
-        CURLMcode rc = curl_multi_perform(fetcher->multi, &running);
+        CURLMcode rc = libcurl.multi_perform(fetcher->multi, &running);
         collect_finished(fetcher);
         if (t->done)
             break;
-        if (rc != CURLM_OK || (rc = curl_multi_poll(fetcher->multi, NULL, 0, 1000, NULL)) != CURLM_OK) {
-            snprintf(message, size, "fetch failed: %s", curl_multi_strerror(rc));
+        if (rc != CURLM_OK || (rc = libcurl.multi_poll(fetcher->multi, NULL, 0, 1000, NULL)) != CURLM_OK) {
+            snprintf(message, size, "fetch failed: %s", libcurl.multi_strerror(rc));
             return -1;
         }
     }
@@ -232,12 +235,12 @@ int fetcher_wait(fetcher *fetcher, size_t slot, page_buffer **body, char *messag
         return -1;
     }
     if (t->result != CURLE_OK) {
-        const char *why = t->error[0] != '\0' ? t->error : curl_easy_strerror(t->result);
+        const char *why = t->error[0] != '\0' ? t->error : libcurl.easy_strerror(t->result);
         snprintf(message, size, "fetch failed: %s", why);
         return -1;
     }
     long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    libcurl.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 400) {
         snprintf(message, size, "fetch failed: HTTP status %ld", status);
         return -1;

@@ -13,6 +13,9 @@
 
 bool input_is_url(const char *name)
 {
+    /* Asked three times a page: paths fail at the first byte. */
+    if ((name[0] | 0x20) != 'h')
+        return false;
     return strncasecmp(name, "http://", 7) == 0 || strncasecmp(name, "https://", 8) == 0;
 }
 

@@ -5,7 +5,6 @@
 #include "app_cli.h"
 #include "app_stop.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdatomic.h>
@@ -326,18 +325,25 @@ static int print_record(run_state *run, uint64_t index, const uint8_t *record, s
     if (report_size > 0)
         report_lines(run, path, (const char *)record + at, report_size);
     at += report_size;
+    int status = 0;
+    flockfile(stdout); /* once a page, not four times a match (output.c) */
     while (at < size) {
         uint32_t match_size;
-        if (size - at < sizeof match_size)
-            return -1;
+        if (size - at < sizeof match_size) {
+            status = -1;
+            break;
+        }
         memcpy(&match_size, record + at, sizeof match_size);
         at += sizeof match_size;
-        if (match_size > size - at)
-            return -1;
+        if (match_size > size - at) {
+            status = -1;
+            break;
+        }
         output_match(stdout, run->settings->format, path, path_size, record + at, match_size);
         at += match_size;
     }
-    return 0;
+    funlockfile(stdout);
+    return status;
 }
 
 static int run_streams(hpool_pool *pool, hpool_call *call, run_state *run, hpool_report *report)
@@ -552,8 +558,6 @@ int main(int argc, char **argv)
         app_usage_error("metatags", "%s", settings.error);
         status = EXIT_USAGE;
     } else {
-        /* libcurl's global set-up is not thread-safe: once, before any thread. */
-        curl_global_init(CURL_GLOBAL_DEFAULT);
         static char stdout_buffer[1 << 20];
         setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
         const hpool_function functions[] = {
@@ -596,7 +600,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "metatags: write error: %s\n", strerror(errno));
             status = EXIT_SOME_FAILED;
         }
-        curl_global_cleanup();
+        libcurl_unload(); /* the first URL loaded it (fetch.c, libcurl.c) */
     }
     scan_pattern_free(&config.pattern);
     hpool_mpi_finalize();

@@ -52,6 +52,30 @@ void bytes_finder_init(literal_finder *finder, const uint8_t *literal, size_t si
 /* Offset of the first occurrence at or after from, or size if none. */
 size_t bytes_find(const literal_finder *finder, const uint8_t *data, size_t size, size_t from);
 
+/* A page's one pass before matching: bytes_check_text's answer and the
+ * offsets where the finder's literal may start (its two rare bytes are
+ * there), found together, so the worker reads each byte once where it used
+ * to read it twice. Candidates are few ("<m" is once in 24 kB of HTML); a
+ * page with more than fit keeps those below complete_below, and the search
+ * goes on from there as bytes_find. */
+#define PAGE_SURVEY_CANDIDATES 256
+typedef struct page_survey {
+    page_text_check text;
+    size_t candidates[PAGE_SURVEY_CANDIDATES]; /* ascending */
+    size_t candidate_count;
+    size_t complete_below; /* every candidate below this offset is listed (0 without AVX2) */
+    size_t next_candidate; /* bytes_find_surveyed's place in candidates */
+} page_survey;
+
+/* Surveys size bytes at data; finder NULL (a pattern without a literal
+ * start) surveys the text alone. Without AVX2 it is bytes_check_text and
+ * no candidates. Reads no byte outside the page. */
+void bytes_survey(const literal_finder *finder, const uint8_t *data, size_t size, page_survey *survey);
+/* bytes_find on a surveyed page, for the same finder: from must not go
+ * back from one call to the next (scan.c's calls never do). */
+size_t bytes_find_surveyed(const literal_finder *finder, page_survey *survey, const uint8_t *data, size_t size,
+                           size_t from);
+
 /* ---- The pattern and findall (scan.c) ----------------------------------- */
 
 typedef struct scan_pattern {
@@ -90,6 +114,11 @@ typedef struct scan_outcome {
  * non-zero return, else 0; outcome says if the scan stopped early. */
 int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
               scan_outcome *outcome);
+/* The same on a page bytes_survey surveyed with the pattern's finder (or
+ * NULL when the pattern has no literal start): the literal's candidates
+ * come from survey instead of a second pass over the page. */
+int scan_surveyed_page(scanner *scanner, const uint8_t *page, size_t size, page_survey *survey,
+                       scan_match_fn *on_match, void *user, scan_outcome *outcome);
 
 /* ---- Inputs (inputs.c) --------------------------------------------------- */
 
@@ -138,12 +167,18 @@ const char *pages_file_kind(unsigned mode);
  * error writes why into message and returns -1. */
 int pages_read_file(const char *path, size_t max_size, page_buffer *buffer, char *message, size_t size);
 
+/* curl_global_cleanup if a URL loaded libcurl (libcurl.c); from the main
+ * thread, after the pool. */
+void libcurl_unload(void);
+
 typedef struct fetcher fetcher;
 /* Each body is cut off at max_body bytes (decompressed) and reported; the
  * bodies of a task's transfers together hold at most 2 * max_body bytes:
  * the body being waited for, and the others together up to max_body (a
- * transfer that would go over waits, paused, until bodies are released). */
-fetcher *fetcher_create(long timeout_ms, size_t max_body);
+ * transfer that would go over waits, paused, until bodies are released).
+ * NULL when out of memory, or when libcurl cannot be loaded: then message
+ * says why. */
+fetcher *fetcher_create(long timeout_ms, size_t max_body, char *message, size_t size);
 void fetcher_free(fetcher *fetcher);
 /* Starts fetching url as transfer slot (0.. slots-1 of this batch). */
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url);
@@ -180,6 +215,7 @@ void worker_fini(void *state, void *user);
  * and backslash in each field as PostgreSQL's COPY text format does. */
 enum output_format { FORMAT_RAW, FORMAT_TSV, FORMAT_JSONL };
 
+/* The caller holds out's lock (flockfile). */
 void output_match(FILE *out, enum output_format format, const char *path, size_t path_size,
                   const uint8_t *match, size_t match_size);
 void output_count(FILE *out, enum output_format format, const uint8_t *match, size_t match_size, uint64_t count);

@@ -158,6 +158,14 @@ int pages_read_file(const char *path, size_t max_size, page_buffer *buffer, char
             return -1;
         }
         buffer->size += (size_t)got;
+        /* Exactly the size fstat gave, though one byte more was asked
+         * for: the file had that size when it was read, and one more read
+         * to see its end would be a syscall per page (21,258 reads for
+         * 10,600 pages, against read_floor's 10,744). A file that grew
+         * fills the extra byte and is read on; one that grows later is as
+         * if it grew after the close. */
+        if (status.st_size > 0 && buffer->size == (size_t)status.st_size && (size_t)got < room)
+            break;
     }
     close(fd);
     return 0;

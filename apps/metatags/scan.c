@@ -179,8 +179,8 @@ static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, s
 
 /* Patterns with a literal start: the literal is found 16 bytes at a time,
  * and PCRE2 runs anchored only where it is. */
-static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match,
-                              void *user, scan_outcome *outcome)
+static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size, page_survey *survey,
+                              scan_match_fn *on_match, void *user, scan_outcome *outcome)
 {
     const scan_pattern *pattern = scanner->pattern;
     size_t position = 0;
@@ -189,7 +189,8 @@ static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size
      * later candidates lie beyond it, where the literal starts a character. */
     uint32_t utf_check = 0;
     while (position < size) {
-        size_t candidate = bytes_find(&pattern->finder, page, size, position);
+        size_t candidate = survey != NULL ? bytes_find_surveyed(&pattern->finder, survey, page, size, position)
+                                          : bytes_find(&pattern->finder, page, size, position);
         if (candidate >= size)
             break;
         size_t start, end;
@@ -221,8 +222,8 @@ static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size
     return 0;
 }
 
-int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
-              scan_outcome *outcome)
+int scan_surveyed_page(scanner *scanner, const uint8_t *page, size_t size, page_survey *survey,
+                       scan_match_fn *on_match, void *user, scan_outcome *outcome)
 {
     outcome->long_tag_at = -1;
     outcome->long_tag_bytes = 0;
@@ -232,6 +233,12 @@ int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn 
     if (page == NULL)
         page = empty_page;
     if (scanner->pattern->has_prefix)
-        return scan_from_literals(scanner, page, size, on_match, user, outcome);
+        return scan_from_literals(scanner, page, size, survey, on_match, user, outcome);
     return scan_everywhere(scanner, page, size, on_match, user, outcome);
+}
+
+int scan_page(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
+              scan_outcome *outcome)
+{
+    return scan_surveyed_page(scanner, page, size, NULL, on_match, user, outcome);
 }

@@ -16,6 +16,9 @@ typedef struct worker_state {
     size_t problems_size;
     hpool_emitter *emitter;
     int emit_status;
+    const worker_config *config;
+    page_survey survey;    /* this page's text check and literal candidates */
+    char no_fetcher[256];  /* why fetcher_create failed, for each URL's report */
 } worker_state;
 
 int worker_init(void **state_out, void *user)
@@ -24,6 +27,7 @@ int worker_init(void **state_out, void *user)
     worker_state *state = calloc(1, sizeof *state);
     if (state == NULL)
         return 1;
+    state->config = config;
     state->scanner = scanner_create(&config->pattern);
     if (state->scanner == NULL) {
         free(state);
@@ -96,8 +100,10 @@ static int check_and_scan(worker_state *state, const page_buffer *page, scan_mat
         add_problem(state, "empty page (0 bytes)");
         return 0;
     }
-    page_text_check text;
-    bytes_check_text(page->data, page->size, &text);
+    const scan_pattern *pattern = &state->config->pattern;
+    page_survey *survey = &state->survey;
+    bytes_survey(pattern->has_prefix ? &pattern->finder : NULL, page->data, page->size, survey);
+    const page_text_check text = survey->text;
     if (text.first_nul >= 0)
         add_problem(state, "binary: NUL byte at offset %" PRId64 "; searched as bytes", text.first_nul);
     else if (text.first_invalid_utf8 >= 0)
@@ -105,7 +111,7 @@ static int check_and_scan(worker_state *state, const page_buffer *page, scan_mat
                     page->data[text.first_invalid_utf8], text.first_invalid_utf8);
 
     scan_outcome outcome;
-    int status = scan_page(state->scanner, page->data, page->size, on_match, state, &outcome);
+    int status = scan_surveyed_page(state->scanner, page->data, page->size, survey, on_match, state, &outcome);
     if (status != 0)
         return status;
     if (outcome.long_tag_at >= 0)
@@ -153,6 +159,10 @@ static int page_of(worker_state *state, const worker_config *config, size_t i, c
 {
     char why[512];
     if (input_is_url(name)) {
+        if (state->fetcher == NULL) {
+            add_problem(state, "fetch failed: %s", state->no_fetcher);
+            return -1;
+        }
         if (fetcher_wait(state->fetcher, i, page, why, sizeof why) != 0) {
             add_problem(state, "%s", why);
             return -1;
@@ -177,8 +187,13 @@ static int start_transfers(worker_state *state, const worker_config *config, con
         hpool_span_input(span, i, &data, &size);
         if (!input_is_url(data))
             continue;
-        if (state->fetcher == NULL && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size)) == NULL)
+        if (state->fetcher == NULL && state->no_fetcher[0] == '\0'
+            && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size, state->no_fetcher,
+                                                sizeof state->no_fetcher)) == NULL
+            && strcmp(state->no_fetcher, "out of memory") == 0)
             return HPOOL_ENOMEM;
+        if (state->fetcher == NULL) /* libcurl would not load: page_of reports it for each URL */
+            return 0;
         int rc = fetcher_start(state->fetcher, i, data);
         if (rc != 0)
             return rc;

@@ -218,6 +218,27 @@ static void check_pattern(fuzz_pattern *pattern, const uint8_t *page, size_t siz
         same = got.starts[i] == expected.starts[i] && got.ends[i] == expected.ends[i];
     if (!same)
         show_and_abort(pattern, page != NULL ? page : empty_page, size, &got, &expected);
+
+    /* The worker's way: the page surveyed first, its candidates used. */
+    static page_survey survey;
+    got.count = 0;
+    got.stopped = false;
+    got.stop_code = 0;
+    bytes_survey(pattern->scan.has_prefix ? &pattern->scan.finder : NULL, page != NULL ? page : empty_page, size,
+                 &survey);
+    if (scan_surveyed_page(pattern->scanner, page, size, &survey, collect, &collected, &outcome) != 0) {
+        fprintf(stderr, "fuzz_metatags_scan: scan_surveyed_page returned non-zero\n");
+        abort();
+    }
+    got.stopped = outcome.stopped_at >= 0;
+    got.stop_code = outcome.stop_code;
+    same = got.count == expected.count && got.stopped == expected.stopped && got.stop_code == expected.stop_code;
+    for (size_t i = 0; same && i < got.count; i++)
+        same = got.starts[i] == expected.starts[i] && got.ends[i] == expected.ends[i];
+    if (!same) {
+        fprintf(stderr, "fuzz_metatags_scan: (after bytes_survey)\n");
+        show_and_abort(pattern, page != NULL ? page : empty_page, size, &got, &expected);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
