@@ -123,29 +123,26 @@ void hpool__pair_table_release(hpool__pair_table *table)
     table->capacity = table->count = table->dead_bytes = 0;
 }
 
+static void rebuild_slots(hpool__pair_table *table);
+
+/* Twice the slots, filled from the arena: a walk in the arena's order
+ * reads each entry's hash from memory that streams in, where a walk of the
+ * old slots loaded each entry at random, a cache miss a key. */
 static int grow_slots(hpool__pair_table *table)
 {
     size_t capacity = table->capacity ? 2 * table->capacity : 1024;
-    /* Written before read, not calloc'd: a large calloc maps the shared
-     * zero page on the first probe, and the first insert then faults again
-     * to copy it and flushes the TLB of every thread of the process. */
+    /* Written before read (by rebuild_slots), not calloc'd: a large calloc
+     * maps the shared zero page on the first probe, and the first insert
+     * then faults again to copy it and flushes the TLB of every thread of
+     * the process. */
     uint64_t *slots = hpool__malloc(capacity * sizeof *slots);
     if (slots == NULL)
         return HPOOL_ENOMEM;
     hpool__advise_huge_pages(slots, capacity * sizeof *slots);
-    memset(slots, 0, capacity * sizeof *slots);
-    for (size_t i = 0; i < table->capacity; i++) {
-        if (table->slots[i] == 0)
-            continue;
-        const hpool__entry_header *entry = (const hpool__entry_header *)slot_entry(table, table->slots[i]);
-        size_t at = entry->hash & (capacity - 1);
-        while (slots[at] != 0)
-            at = (at + 1) & (capacity - 1);
-        slots[at] = table->slots[i];
-    }
     free(table->slots);
     table->slots = slots;
     table->capacity = capacity;
+    rebuild_slots(table);
     return 0;
 }
 
@@ -253,8 +250,6 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
 }
 
 /* ---- Merge tables: values of any size -------------------------------- */
-
-static void rebuild_slots(hpool__pair_table *table);
 
 /* The largest value a dead header spans: a multiple of 8 that fits its u32. */
 #define DEAD_SPAN_MAX ((size_t)UINT32_MAX & ~(size_t)15)
