@@ -36,23 +36,24 @@ struct fetcher {
     size_t awaited; /* the slot fetcher_wait waits for, or SIZE_MAX */
 };
 
-fetcher *fetcher_create(long timeout_ms, size_t max_body, char *message, size_t size)
+int fetcher_create(fetcher **created, long timeout_ms, size_t max_body, char *message, size_t size)
 {
+    *created = NULL;
     if (libcurl_load(message, size) != 0)
-        return NULL;
-    snprintf(message, size, "out of memory");
+        return -1;
     fetcher *fetcher = calloc(1, sizeof *fetcher);
     if (fetcher == NULL)
-        return NULL;
+        return HPOOL_ENOMEM;
     fetcher->multi = libcurl.multi_init();
     if (fetcher->multi == NULL) {
         free(fetcher);
-        return NULL;
+        return HPOOL_ENOMEM;
     }
     fetcher->timeout_ms = timeout_ms;
     fetcher->max_body = max_body;
     fetcher->awaited = SIZE_MAX;
-    return fetcher;
+    *created = fetcher;
+    return 0;
 }
 
 void fetcher_reset(fetcher *fetcher)

@@ -176,9 +176,9 @@ typedef struct fetcher fetcher;
  * bodies of a task's transfers together hold at most 2 * max_body bytes:
  * the body being waited for, and the others together up to max_body (a
  * transfer that would go over waits, paused, until bodies are released).
- * NULL when out of memory, or when libcurl cannot be loaded: then message
- * says why. */
-fetcher *fetcher_create(long timeout_ms, size_t max_body, char *message, size_t size);
+ * 0 and *created; HPOOL_ENOMEM; or -1 when libcurl cannot be loaded,
+ * message saying why (libcurl.c remembers it for the process). */
+int fetcher_create(fetcher **created, long timeout_ms, size_t max_body, char *message, size_t size);
 void fetcher_free(fetcher *fetcher);
 /* Starts fetching url as transfer slot (0.. slots-1 of this batch). */
 int fetcher_start(fetcher *fetcher, size_t slot, const char *url);

@@ -18,7 +18,7 @@ typedef struct worker_state {
     int emit_status;
     const worker_config *config;
     page_survey survey;    /* this page's text check and literal candidates */
-    char no_fetcher[256];  /* why fetcher_create failed, for each URL's report */
+    char no_fetcher[256];  /* why libcurl would not load, for each URL's report */
 } worker_state;
 
 int worker_init(void **state_out, void *user)
@@ -187,13 +187,14 @@ static int start_transfers(worker_state *state, const worker_config *config, con
         hpool_span_input(span, i, &data, &size);
         if (!input_is_url(data))
             continue;
-        if (state->fetcher == NULL && state->no_fetcher[0] == '\0'
-            && (state->fetcher = fetcher_create(config->timeout_ms, config->max_page_size, state->no_fetcher,
-                                                sizeof state->no_fetcher)) == NULL
-            && strcmp(state->no_fetcher, "out of memory") == 0)
-            return HPOOL_ENOMEM;
-        if (state->fetcher == NULL) /* libcurl would not load: page_of reports it for each URL */
-            return 0;
+        if (state->fetcher == NULL) {
+            int rc = fetcher_create(&state->fetcher, config->timeout_ms, config->max_page_size, state->no_fetcher,
+                                    sizeof state->no_fetcher);
+            if (rc == HPOOL_ENOMEM)
+                return rc; /* the next span tries again */
+            if (rc != 0)
+                return 0; /* libcurl would not load: page_of reports no_fetcher for each URL */
+        }
         int rc = fetcher_start(state->fetcher, i, data);
         if (rc != 0)
             return rc;
