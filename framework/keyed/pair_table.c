@@ -130,6 +130,7 @@ static void rebuild_slots(hpool__pair_table *table);
  * old slots loaded each entry at random, a cache miss a key. */
 static int grow_slots(hpool__pair_table *table)
 {
+    HPOOL__ASSERT(table->combining); /* only combining tables have slots, and rebuild_slots fills them */
     size_t capacity = table->capacity ? 2 * table->capacity : 1024;
     /* Written before read (by rebuild_slots), not calloc'd: a large calloc
      * maps the shared zero page on the first probe, and the first insert

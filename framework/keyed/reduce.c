@@ -108,12 +108,14 @@ static bool count_item_before(const count_item *a, const count_item *b)
     for (int k = 0; k < SORT_PREFIX_WORDS; k++)
         if (a->prefix[k] != b->prefix[k])
             return a->prefix[k] < b->prefix[k];
+    /* counts equal: then key bytes, then value bytes, as hpool__compare_pairs */
     hpool_pair x = entry_pair(a->entry), y = entry_pair(b->entry);
-    return hpool__compare_pairs(&x, &y, &(hpool_keyed_reducer){.compare = hpool_compare_u64_desc}) < 0;
+    int order = hpool__compare_bytes(x.key, x.key_size, y.key, y.key_size);
+    return (order != 0 ? order : hpool__compare_bytes(x.value, x.value_size, y.value, y.value_size)) < 0;
 }
 
 /* A merge sort (n log n on any input: keys are the user's), insertion
- * sort below 16 items; sorted lands in items, scratch is as long. */
+ * sort below 16 items; sorted lands in items, scratch holds count / 2. */
 static void sort_count_items(count_item *items, count_item *scratch, size_t count)
 {
     if (count <= 16) {
