@@ -495,14 +495,6 @@ static int sum_span_of_squares(hpool_span *span, void *user)
     return 0;
 }
 
-static void add_u64_mod(void *accumulator, const void *value, void *user)
-{
-    (void)user;
-    uint64_t v;
-    memcpy(&v, value, sizeof v);
-    *(uint64_t *)accumulator += v;
-}
-
 /* The chunks a stop leaves unstarted are whole runs of not-run items: one
  * entry each, not 2^32 (64 GiB, which failed the batch with
  * HPOOL_ENOMEM after a minute's work). The rerun sums only those chunks. */
@@ -511,7 +503,7 @@ static void stop_in_huge_range(const char *directory, bool stop)
     static const uint64_t zero_sum = 0;
     const hpool_function spans[] = {{.name = "sum_span_of_squares", .span = sum_span_of_squares}};
     const hpool_reducer sums[] = {
-        {.name = "sum", .value_size = sizeof(uint64_t), .identity = &zero_sum, .combine = add_u64_mod}};
+        {.name = "sum", .value_size = sizeof(uint64_t), .identity = &zero_sum, .combine = hpool_combine_sum_u64}};
     hpool_options options = HPOOL_OPTIONS_INIT;
     options.functions = spans;
     options.function_count = 1;
