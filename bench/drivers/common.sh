@@ -170,3 +170,14 @@ launch_tsv_row() {
             "$(best launch)"
     fi
 }
+
+# The median, least and greatest of the numbers on stdin, one a line.
+median_of() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+min_of() { sort -g | head -n 1; }
+max_of() { sort -g | tail -n 1; }
+# stats FILE: "median min max" of FILE's first column.
+stats() {
+    local column
+    column=$(cut -d ' ' -f 1 "$1")
+    echo "$(median_of <<<"$column") $(min_of <<<"$column") $(max_of <<<"$column")"
+}

@@ -78,15 +78,6 @@ mpirun_for MPIRUN2 2
 mkdir "$TMP/journal.d"
 JOURNAL=$TMP/journal.d/journal
 
-median_of() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-min_of() { sort -g | head -n 1; }
-max_of() { sort -g | tail -n 1; }
-# stats FILE: "median min max" of the first column.
-stats() {
-    local column
-    column=$(cut -d ' ' -f 1 "$1")
-    echo "$(median_of <<<"$column") $(min_of <<<"$column") $(max_of <<<"$column")"
-}
 journal_bytes() { find "$TMP/journal.d" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 fresh_journal() { rm -f "$JOURNAL" "$JOURNAL".*.keyed; }
 

@@ -167,9 +167,6 @@ for ((run = 0; run < RUNS; run++)); do
 done
 LOAD_AFTER=$(cut -d ' ' -f 1-3 /proc/loadavg)
 
-median_of() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-# stats FILE: "median min max" of its numbers.
-stats() { echo "$(median_of <"$1") $(sort -g "$1" | head -n 1) $(sort -g "$1" | tail -n 1)"; }
 peak_mb() { sort -g "$TMP/$1.rss" | tail -n 1 | awk '{ printf "%.1f", $1 / 1024 }'; }
 
 echo "== limits: hpool against hand-written baselines, 1 rank x 2 threads, $RUNS interleaved rounds, median [min-max], $CORES cores =="
