@@ -104,6 +104,13 @@ static inline bool hpool__failure_not_run(int64_t code)
 {
     return code == HPOOL_ECANCELED || code == HPOOL_ESTOPPED;
 }
+/* Whether a failed run read from a peer or a journal is well formed and
+ * lies wholly inside items first .. first + count - 1. */
+static inline bool hpool__failure_inside(const hpool__failure *failure, uint64_t first, uint64_t count)
+{
+    return failure->code != 0 && failure->count != 0 && failure->index >= first && failure->index - first < count
+           && failure->count <= count - (failure->index - first);
+}
 /* The part of a failed run inside items first .. first + count - 1, into
  * *part; false if none of it is. */
 static inline bool hpool__failure_clip(const hpool__failure *failure, uint64_t first, uint64_t count,

@@ -477,8 +477,7 @@ static int index_batch(hpool__journal *journal, const hpool_pool *pool, const hp
     for (uint64_t f = 0; f < header.failure_count; f++) {
         hpool__failure failure;
         memcpy(&failure, failures + f * sizeof failure, sizeof failure);
-        if (failure.index < header.first || failure.index - header.first >= header.count || failure.count == 0
-            || failure.count > header.count - (failure.index - header.first) || failure.code == 0)
+        if (!hpool__failure_inside(&failure, header.first, header.count))
             return malformed(journal, offset, "a failure outside its items");
     }
     const unsigned char *output = failures + header.failure_count * sizeof(hpool__failure);

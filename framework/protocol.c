@@ -349,10 +349,7 @@ int hpool__result_decode(hpool__message *message, hpool__batch **batch_out)
         batch->failure_count = batch->failure_capacity = header.failure_count;
         at += header.failure_count * sizeof(hpool__failure);
         for (size_t f = 0; f < batch->failure_count; f++) {
-            const hpool__failure *failure = &batch->failures[f];
-            if (failure->code == 0 || failure->count == 0 || failure->index < batch->first
-                || failure->index - batch->first >= batch->count
-                || failure->count > batch->count - (failure->index - batch->first)) {
+            if (!hpool__failure_inside(&batch->failures[f], batch->first, batch->count)) {
                 hpool__batch_free(batch); /* failed runs outside the batch's items */
                 return HPOOL_EPEER;
             }
