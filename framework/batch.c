@@ -111,6 +111,24 @@ int hpool__batch_add_failures(hpool__batch *batch, uint64_t index, uint64_t coun
     return 0;
 }
 
+int hpool__batch_each_run_that_ran(const hpool__batch *batch, int (*visit)(void *user, uint64_t first, uint64_t count),
+                                   void *user)
+{
+    uint64_t at = batch->first, end = batch->first + batch->count;
+    for (size_t f = 0; f <= batch->failure_count; f++) {
+        const hpool__failure *failure = f < batch->failure_count ? &batch->failures[f] : NULL;
+        if (failure != NULL && !hpool__failure_not_run(failure->code))
+            continue;
+        uint64_t stop = failure != NULL ? failure->index : end;
+        int rc = stop > at ? visit(user, at, stop - at) : 0;
+        if (rc != 0)
+            return rc;
+        if (failure != NULL && failure->index + failure->count > at)
+            at = failure->index + failure->count;
+    }
+    return 0;
+}
+
 int hpool__batch_assemble_records(hpool__batch *batch)
 {
     size_t bytes = 0;

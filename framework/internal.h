@@ -196,6 +196,12 @@ void hpool__batch_free(hpool__batch *batch);
 uint64_t hpool__batch_partials(const hpool__batch *batch);
 /* Items index .. index + count - 1 of the batch failed with code. */
 int hpool__batch_add_failures(hpool__batch *batch, uint64_t index, uint64_t count, int64_t code);
+/* Calls visit on each run of the batch's items that ran (failed ones
+ * included), between the runs that did not (hpool__failure_not_run), in
+ * item order: the failed runs must be sorted (hpool__collect sorts them).
+ * Stops at visit's first nonzero return and returns it, or 0. */
+int hpool__batch_each_run_that_ran(const hpool__batch *batch, int (*visit)(void *user, uint64_t first, uint64_t count),
+                                   void *user);
 /* Merges per-chunk record outputs into record_offsets and record_data. */
 int hpool__batch_assemble_records(hpool__batch *batch);
 /* The input of item i of the batch. */

@@ -383,6 +383,19 @@ static int append_run(hpool__journal *journal, const hpool__call_state *call, co
     return rc;
 }
 
+typedef struct append_job {
+    hpool__journal *journal;
+    const hpool__call_state *call;
+    const hpool__batch *batch;
+    const hpool_pool *pool;
+} append_job;
+
+static int append_visited(void *user, uint64_t first, uint64_t count)
+{
+    const append_job *job = user;
+    return append_run(job->journal, job->call, job->batch, first, count, job->pool);
+}
+
 int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool__batch *batch)
 {
     hpool__journal *journal = call->journal;
@@ -394,19 +407,9 @@ int hpool__journal_append(hpool_pool *pool, hpool__call_state *call, const hpool
         return hpool__checkpoint_note_batch(call, batch) == 0 ? 0 : hpool__fail(HPOOL_ENOMEM, "no memory to note a "
                                                                                             "batch for a checkpoint");
     /* Items that did not run are left out, so a rerun runs them: the runs
-     * between them are journaled. The failed runs are in item order
-     * (hpool__collect sorts them). */
-    int rc = 0;
-    uint64_t at = batch->first, end = batch->first + batch->count;
-    for (size_t f = 0; rc == 0 && f <= batch->failure_count; f++) {
-        if (f < batch->failure_count && !hpool__failure_not_run(batch->failures[f].code))
-            continue;
-        uint64_t stop = f < batch->failure_count ? batch->failures[f].index : end;
-        if (stop > at)
-            rc = append_run(journal, call, batch, at, stop - at, pool);
-        if (f < batch->failure_count && batch->failures[f].index + batch->failures[f].count > at)
-            at = batch->failures[f].index + batch->failures[f].count;
-    }
+     * between them are journaled. */
+    append_job job = {journal, call, batch, pool};
+    int rc = hpool__batch_each_run_that_ran(batch, append_visited, &job);
     if (rc != 0)
         journal->failed = true;
     return rc;

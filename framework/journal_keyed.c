@@ -57,30 +57,24 @@ int hpool__checkpoint_parse(const void *payload, size_t size, uint64_t *generati
 
 /* ---- The done set of a call, as its batches come back ------------------- */
 
+static int note_done_range(void *user, uint64_t first, uint64_t count)
+{
+    hpool__call_state *call = user;
+    uint64_t range[2] = {first, count};
+    return hpool__buffer_append(&call->keyed_ranges, range, sizeof range) != 0 ? HPOOL_ENOMEM : 0;
+}
+
 int hpool__checkpoint_note_batch(hpool__call_state *call, const hpool__batch *batch)
 {
     if (batch->whole_failed != 0)
         return 0; /* nothing of it counts as done: a rerun runs it */
-    /* Items that did not run are not done: the runs between them are. The
-     * failed runs are in item order (hpool__collect sorts them). */
-    uint64_t at = batch->first, end = batch->first + batch->count;
-    for (size_t f = 0; f <= batch->failure_count; f++) {
-        const hpool__failure *failure = f < batch->failure_count ? &batch->failures[f] : NULL;
-        if (failure != NULL && !hpool__failure_not_run(failure->code)) {
-            if (hpool__buffer_append(&call->keyed_failures, failure, sizeof *failure) != 0)
-                return HPOOL_ENOMEM;
-            continue;
-        }
-        uint64_t stop = failure != NULL ? failure->index : end;
-        if (stop > at) {
-            uint64_t range[2] = {at, stop - at};
-            if (hpool__buffer_append(&call->keyed_ranges, range, sizeof range) != 0)
-                return HPOOL_ENOMEM;
-        }
-        if (failure != NULL && failure->index + failure->count > at)
-            at = failure->index + failure->count;
-    }
-    return 0;
+    /* The runs that failed (and ran) are kept for the replay; items that
+     * did not run are not done, the runs between them are. */
+    for (size_t f = 0; f < batch->failure_count; f++)
+        if (!hpool__failure_not_run(batch->failures[f].code)
+            && hpool__buffer_append(&call->keyed_failures, &batch->failures[f], sizeof batch->failures[f]) != 0)
+            return HPOOL_ENOMEM;
+    return hpool__batch_each_run_that_ran(batch, note_done_range, call);
 }
 
 static int by_first(const void *a, const void *b)
