@@ -484,73 +484,15 @@ static inline void survey_list(survey_state *state, page_survey *survey, size_t 
         survey->candidates[survey->candidate_count++] = at + (size_t)__builtin_ctzll(bits);
 }
 
-/* The 64 bytes at block (offset at in the page): their text check, and
+/* The 128 bytes at block (offset at in the page): their text check, and
  * their candidates when listing (the pair is read from block + each rare
- * offset, up to 64 bytes on). caseless is a constant in each caller, so
- * the exact loop has no OR. Most blocks are plain ASCII without a pair:
- * one test for both, and they only need what came before them to be
- * complete. */
-__attribute__((target("avx2"), always_inline)) static inline void survey_block(survey_state *state,
-                                                                               const uint8_t *block, size_t at,
-                                                                               page_survey *survey, bool caseless,
-                                                                               bool first_at_block)
-{
-    __m256i low = _mm256_loadu_si256((const __m256i *)block);
-    __m256i high = _mm256_loadu_si256((const __m256i *)(block + 32));
-    /* NUL or a byte >= 0x80 is one test: read as signed, it is below 1. */
-    __m256i notable = _mm256_cmpgt_epi8(_mm256_set1_epi8(1), _mm256_min_epi8(low, high));
-    __m256i pair_low = _mm256_setzero_si256(), pair_high = _mm256_setzero_si256();
-    if (state->finding) {
-        /* The loads bound this loop (two of 32 bytes a cycle): where the
-         * first rare byte is the literal's first ("<" of "<meta "), the
-         * block's own bytes serve, and a block takes four loads, not six. */
-        const uint8_t *first = block + state->first_offset, *second = block + state->second_offset;
-        __m256i first_low = first_at_block ? low : _mm256_loadu_si256((const __m256i *)first);
-        __m256i first_high = first_at_block ? high : _mm256_loadu_si256((const __m256i *)(first + 32));
-        __m256i second_low = _mm256_loadu_si256((const __m256i *)second);
-        __m256i second_high = _mm256_loadu_si256((const __m256i *)(second + 32));
-        if (caseless) {
-            first_low = _mm256_or_si256(first_low, state->fold_first);
-            first_high = _mm256_or_si256(first_high, state->fold_first);
-            second_low = _mm256_or_si256(second_low, state->fold_second);
-            second_high = _mm256_or_si256(second_high, state->fold_second);
-        }
-        pair_low = _mm256_and_si256(_mm256_cmpeq_epi8(first_low, state->wanted_first),
-                                    _mm256_cmpeq_epi8(second_low, state->wanted_second));
-        pair_high = _mm256_and_si256(_mm256_cmpeq_epi8(first_high, state->wanted_first),
-                                     _mm256_cmpeq_epi8(second_high, state->wanted_second));
-        notable = _mm256_or_si256(notable, _mm256_or_si256(pair_low, pair_high));
-    }
-    /* After a block that ends inside a sequence, the next one is checked
-     * in full, whatever its bytes: ASCII there is an error. */
-    notable = _mm256_or_si256(notable, state->incomplete);
-    if (__builtin_expect(_mm256_testz_si256(notable, notable), 1)) {
-        state->previous = high;
-        return;
-    }
-    __m256i lowest = _mm256_min_epi8(low, high);
-    if (_mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_set1_epi8(1), lowest)) == 0) {
-        state->errors = _mm256_or_si256(state->errors, state->incomplete);
-        state->incomplete = _mm256_setzero_si256();
-    } else {
-        __m256i nul = _mm256_cmpeq_epi8(_mm256_min_epu8(low, high), _mm256_setzero_si256());
-        __m256i bad = _mm256_or_si256(utf8_errors(low, state->previous), utf8_errors(high, low));
-        state->errors = _mm256_or_si256(state->errors, _mm256_or_si256(nul, bad));
-        state->incomplete = utf8_incomplete(high);
-    }
-    state->previous = high;
-    uint64_t bits = (uint32_t)_mm256_movemask_epi8(pair_low) | (uint64_t)(uint32_t)_mm256_movemask_epi8(pair_high)
-                                                                    << 32;
-    if (bits != 0)
-        survey_list(state, survey, at, bits);
-}
-
-/* The 128 bytes at block, as survey_block does 64: most are plain ASCII
- * without a NUL or a pair, after a block that ended a sequence, and one
- * test for 128 bytes halves the branches and the loop's upkeep (14.8 ms a
- * GB against 20.6, one thread, a page hot in the cache). The others (one
- * in 12 here: a "¶" in every heading) are checked in full, without a
- * branch per 32 bytes, and without loading or testing anything twice. */
+ * offset, up to 128 bytes on). caseless and first_at_block are constants
+ * in each caller. Most blocks are plain ASCII without a NUL or a pair,
+ * after a block that ended a sequence: one test for 128 bytes halves the
+ * branches and the loop's upkeep of a 64-byte step (14.8 ms a GB against
+ * 20.6, one thread, a page hot in the cache). The others (one in 12 here:
+ * a "¶" in every heading) are checked in full, without a branch per 32
+ * bytes, and without loading or testing anything twice. */
 __attribute__((target("avx2"), always_inline)) static inline void survey_block_128(survey_state *state,
                                                                                   const uint8_t *block, size_t at,
                                                                                   page_survey *survey,
@@ -640,17 +582,15 @@ __attribute__((target("avx2"), always_inline)) static inline bool survey_pages_a
     size_t at = 0;
     for (; at + 128 + reach <= size; at += 128)
         survey_block_128(&state, data + at, at, survey, caseless, first_at_block);
-    for (; at + 64 + reach <= size; at += 64)
-        survey_block(&state, data + at, at, survey, caseless, first_at_block);
-    /* The last bytes, fewer than 64 + reach, from a copy padded with
+    /* The last bytes, fewer than 128 + reach, from a copy padded with
      * spaces: ASCII, so the check ends as the page does, and a candidate
      * that runs into the padding lies past the last place the literal
      * fits, where bytes_find_surveyed looks no more. */
-    uint8_t tail[64 + 64 + sizeof finder->bytes];
+    uint8_t tail[128 + 128 + sizeof finder->bytes];
     memset(tail, ' ', sizeof tail);
     memcpy(tail, data + at, size - at);
-    for (size_t from = 0; at + from < size; from += 64)
-        survey_block(&state, tail + from, at + from, survey, caseless, first_at_block);
+    for (size_t from = 0; at + from < size; from += 128)
+        survey_block_128(&state, tail + from, at + from, survey, caseless, first_at_block);
     if (state.finding)
         survey->complete_below = size;
     __m256i errors = _mm256_or_si256(state.errors, state.incomplete);
