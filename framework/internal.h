@@ -491,8 +491,9 @@ bool hpool__launched_by_mpi_launcher(void);
 /* Whether hpool pins threads: options.bind, else HPOOL_BIND; never when
  * OMP_PROC_BIND is false, and OpenMP's own binding comes first (team.c). */
 bool hpool__resolve_bind(int requested);
-/* The CPUs the calling thread may run on (its affinity mask). */
-void hpool__cpus_of_this_thread(hpool__cpus *cpus);
+/* The CPUs the calling thread may run on (its affinity mask): 0, or
+ * HPOOL_ETHREAD and {cpu 0} when the mask cannot be read. */
+int hpool__cpus_of_this_thread(hpool__cpus *cpus);
 int hpool__cpus_count(const hpool__cpus *cpus);
 /* The n-th CPU of the set, counting from 0 and wrapping around. */
 int hpool__cpus_nth(const hpool__cpus *cpus, int n);

@@ -79,18 +79,19 @@ static void cpus_add(hpool__cpus *cpus, int cpu)
         cpus->bits[cpu / 64] |= (uint64_t)1 << (cpu % 64);
 }
 
-void hpool__cpus_of_this_thread(hpool__cpus *cpus)
+int hpool__cpus_of_this_thread(hpool__cpus *cpus)
 {
     memset(cpus, 0, sizeof *cpus);
     cpu_set_t set;
     CPU_ZERO(&set);
     if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) {
         cpus_add(cpus, 0); /* nothing better to say than "somewhere" */
-        return;
+        return HPOOL_ETHREAD;
     }
     for (int cpu = 0; cpu < CPU_SETSIZE && cpu < CPUS_CAPACITY; cpu++)
         if (CPU_ISSET(cpu, &set))
             cpus_add(cpus, cpu);
+    return 0;
 }
 
 int hpool__cpus_count(const hpool__cpus *cpus)

@@ -194,11 +194,11 @@ static bool place_worker(hpool__team *team, hpool__cpus *before)
     int index = omp_get_thread_num();
     bool openmp_bound = omp_get_place_num() >= 0;
     bool pinned = false;
-    if (team->pin && !openmp_bound) {
-        hpool__cpus_of_this_thread(before);
-        /* a failure leaves it unpinned */
+    /* Only a thread whose mask was read is pinned: a reused crew thread
+     * gets that mask back afterwards, and a guess of {cpu 0} would pin it
+     * there for the next pool. A failure leaves it unpinned. */
+    if (team->pin && !openmp_bound && !hpool__test_fault("worker_mask") && hpool__cpus_of_this_thread(before) == 0)
         pinned = hpool__pin_this_thread(hpool__cpus_nth(&team->cpus, team->pin_offset + index)) == 0;
-    }
     hpool__cpus cpus;
     hpool__cpus_of_this_thread(&cpus);
     pthread_mutex_lock(&team->lock);
