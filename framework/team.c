@@ -510,15 +510,8 @@ int hpool__team_start(hpool__team *team)
     if (team->statuses != NULL)
         memset(team->statuses, 0, (size_t)team->thread_count * sizeof *team->statuses);
     if (team->thread_cpus == NULL || team->statuses == NULL) {
-        free(team->thread_cpus);
-        free(team->statuses);
-        team->thread_cpus = NULL;
-        team->statuses = NULL;
-        if (crew != NULL)
-            crew_return(crew);
-        hpool__thread_probe_end(team->probe);
-        team->probe = NULL;
-        return HPOOL_ENOMEM;
+        rc = HPOOL_ENOMEM;
+        goto no_lock; /* frees whichever of the two there is */
     }
     if (pthread_mutex_init(&team->lock, NULL) != 0)
         goto no_lock;
