@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# limits.sh: examples/wordcount and metatags against hand-written limits (issue 16): omp_wordcount, read_floor and scan_floor, in one interleaved run.
+# limits.sh: examples/wordcount and metatags against hand-written limits (issue 16): omp_wordcount, read_floor (plain and --touch) and scan_floor, in one interleaved run.
 #
 #   bench/drivers/limits.sh [BUILD_DIR [TSV]]     (defaults: REPO/build, BUILD_DIR/bench-results/limits.tsv)
 #       TSV: the file this driver appends its result rows to, columns as in bench/README.md;
@@ -22,10 +22,14 @@
 #   metatags-list   metatags --threads 2 @HTML_CORPUS/files.txt (PATH<TAB>MATCH)
 #   read_floor      bench/peers/read_floor.c: open, read and close every page
 #                   and nothing else, the floor of any scanner
+#   read_floor-touch
+#                   read_floor --touch: the same reads, and an OR of every
+#                   byte of each page once read, the least any scan of
+#                   every byte (a UTF-8 check, a search) adds to the floor
 #   scan_floor-count, scan_floor-list
 #                   bench/peers/scan_floor.c: read_floor's reads plus an AVX2
 #                   search for <meta .*?>, printing metatags' bytes
-# RUNS rounds (default 5); each round runs all seven, its order rotated by
+# RUNS rounds (default 5); each round runs all eight, its order rotated by
 # one from round to round, so that neither a trend of the machine's load
 # nor a place in the round favours a program. Each cell is median
 # [min-max] over the rounds: wall seconds (date around the process), CPU
@@ -76,7 +80,7 @@ PAGE_BYTES=$(tr '\n' '\0' <"$LIST" | xargs -0 stat -c %s | awk '{ s += $1 } END 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-NAMES=(wordcount omp_wordcount metatags-count metatags-list read_floor scan_floor-count scan_floor-list)
+NAMES=(wordcount omp_wordcount metatags-count metatags-list read_floor read_floor-touch scan_floor-count scan_floor-list)
 # command NAME: sets the array CMD to NAME's command line.
 command_of() {
     case $1 in
@@ -85,6 +89,7 @@ command_of() {
     metatags-count) CMD=(env HPOOL_THREADS=2 "$METATAGS" --count --threads 2 "@$LIST") ;;
     metatags-list) CMD=(env HPOOL_THREADS=2 "$METATAGS" --threads 2 "@$LIST") ;;
     read_floor) CMD=(env OMP_NUM_THREADS=2 "$READ_FLOOR" "@$LIST") ;;
+    read_floor-touch) CMD=(env OMP_NUM_THREADS=2 "$READ_FLOOR" --touch "@$LIST") ;;
     scan_floor-count) CMD=(env OMP_NUM_THREADS=2 "$SCAN_FLOOR" --count "@$LIST") ;;
     scan_floor-list) CMD=(env OMP_NUM_THREADS=2 "$SCAN_FLOOR" "@$LIST") ;;
     esac
@@ -95,7 +100,7 @@ group_of() {
     wordcount | omp_wordcount) echo words ;;
     metatags-count | scan_floor-count) echo counts ;;
     metatags-list | scan_floor-list) echo listing ;;
-    read_floor) echo read ;;
+    read_floor | read_floor-touch) echo read ;;
     esac
 }
 label_of() {
@@ -105,6 +110,7 @@ label_of() {
     metatags-count) echo "metatags --count (hpool)" ;;
     metatags-list) echo "metatags, listing (hpool)" ;;
     read_floor) echo "read_floor" ;;
+    read_floor-touch) echo "read_floor --touch" ;;
     scan_floor-count) echo "scan_floor --count" ;;
     scan_floor-list) echo "scan_floor, listing" ;;
     esac
@@ -212,4 +218,5 @@ ratio metatags-list read_floor 1.15
 ratio metatags-count scan_floor-count ""
 ratio metatags-list scan_floor-list ""
 ratio scan_floor-count read_floor ""
+ratio read_floor-touch read_floor ""
 tsv_report
