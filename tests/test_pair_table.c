@@ -538,8 +538,72 @@ static void test_merge_calls(void)
     }
 }
 
+/* Keys whose hashes collide (the test build keeps 3 bits of each): only
+ * their bytes tell them apart, so every compare path is on trial. Keys of
+ * 0 to 40 bytes and 64, each also with one byte changed at each place,
+ * the last included; staged pairs follow longer ones, so the staging
+ * buffer holds stale bytes past each key. Each key is emitted twice and
+ * added once, through the built-in sum and a combiner called by pointer:
+ * every entry must be one of the keys, once, holding 3. */
+static void test_colliding_hashes(void)
+{
+    enum { LONGEST = 64, MOST = 1 + 41 * 42 / 2 + 65 };
+    static unsigned char keys[MOST][LONGEST];
+    static size_t sizes[MOST];
+    size_t count = 0;
+    for (size_t size = 0; size <= LONGEST; size = size == 40 ? LONGEST : size + 1)
+        for (size_t changed = 0; changed <= size; changed++) { /* changed == size: the key as it is */
+            for (size_t at = 0; at < size; at++)
+                keys[count][at] = (unsigned char)('a' + (at * 7 + size) % 26);
+            if (changed < size)
+                keys[count][changed] ^= 0x20;
+            sizes[count++] = size;
+        }
+    CHECK(count <= MOST);
+    static const hpool_keyed_reducer builtin = {.name = "builtin", .value_size = 8, .combine = hpool_combine_sum_u64};
+    const hpool_keyed_reducer *specs[] = {&builtin, &summing};
+    hpool__test_hash_mask = 0x7;
+    for (size_t s = 0; s < 2; s++) {
+        hpool__pair_table table;
+        hpool__pair_table_init(&table, specs[s]);
+        hpool_emitter *emitter = calloc(1, sizeof *emitter);
+        emitter->table = &table;
+        uint64_t one = 1;
+        for (int round = 0; round < 3; round++)
+            for (size_t k = 0; k < count; k++) {
+                size_t i = round == 1 ? count - 1 - k : k; /* long keys before short ones, too */
+                if (round < 2)
+                    CHECK_RC(0, hpool_emit(emitter, keys[i], sizes[i], &one, sizeof one));
+                else
+                    CHECK_RC(0, hpool__pair_table_add(&table, keys[i], sizes[i], &one, sizeof one));
+            }
+        hpool__emitter_flush(emitter);
+        CHECK_RC(0, emitter->error);
+        CHECK(table.count == count);
+        unsigned char *seen = calloc(count, 1);
+        HPOOL__FOR_EACH_ENTRY(&table, entry)
+        {
+            const hpool__entry_header *header = (const hpool__entry_header *)entry;
+            size_t found = count;
+            for (size_t i = 0; i < count && found == count; i++)
+                if (sizes[i] == header->key_size && memcmp(keys[i], hpool__entry_key(entry), sizes[i]) == 0)
+                    found = i;
+            uint64_t sum = 0;
+            memcpy(&sum, hpool__entry_value(entry), sizeof sum);
+            CHECK(found < count && !seen[found] && sum == 3);
+            if (found < count)
+                seen[found] = 1;
+        }
+        free(seen);
+        free(emitter);
+        hpool__pair_table_release(&table);
+    }
+    hpool__test_hash_mask = UINT64_MAX;
+}
+
 int main(void)
 {
+    test_colliding_hashes();
     test_combining();
     test_sum_builtin();
     test_listing();

@@ -33,6 +33,7 @@ typedef struct hpool__pair_table {
  * rather than 16 leaves each prefetch longer to land (word count, 2
  * threads: 16 -> 0.68 s, 32 -> 0.63, 64 -> 0.61, 128 -> 0.59, 512 -> 0.60). */
 #define HPOOL__STAGED_PAIRS 128
+#define HPOOL__STAGED_BYTES 4096
 /* The call's argument (hpool_call.argument) as keyed functions see it. */
 typedef struct hpool__argument {
     const void *data;
@@ -49,8 +50,16 @@ struct hpool_emitter {
     uint64_t staged_hashes[HPOOL__STAGED_PAIRS];
     uint32_t staged_key_sizes[HPOOL__STAGED_PAIRS];
     uint32_t staged_at[HPOOL__STAGED_PAIRS];
-    _Alignas(8) unsigned char staged[4096]; /* key, then value 8-byte aligned, for each pair */
+    /* key, then value 8-byte aligned, for each pair; 16 bytes more that a
+     * compare of the last staged key may read (same_short_key) */
+    _Alignas(8) unsigned char staged[HPOOL__STAGED_BYTES + 16];
 };
+
+#ifdef HPOOL_TESTING
+/* Test builds: the bits of every key's hash that are kept (all of them
+ * unless a test says otherwise), so that a test can make keys collide. */
+extern uint64_t hpool__test_hash_mask;
+#endif
 
 /* Adds the staged pairs to the table; call before reading the table. */
 void hpool__emitter_flush(hpool_emitter *emitter);

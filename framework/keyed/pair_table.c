@@ -6,6 +6,10 @@
 
 /* ---- Pair tables ----------------------------------------------------- */
 
+#ifdef HPOOL_TESTING
+uint64_t hpool__test_hash_mask = UINT64_MAX;
+#endif
+
 /* value's u64 into accumulator's, either at any alignment. */
 static inline void add_u64_at(void *accumulator, const void *value)
 {
@@ -101,8 +105,12 @@ static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, 
         a = load64(bytes + size - 16);
         b = load64(bytes + size - 8);
     }
-    return fold_multiply(fold_multiply(a ^ 0xe7037ed1a0b428dbu, b ^ seed) ^ 0x8ebc6af09c88c6e3u,
-                         (uint64_t)size ^ 0x589965cc75374cc3u);
+    uint64_t hash = fold_multiply(fold_multiply(a ^ 0xe7037ed1a0b428dbu, b ^ seed) ^ 0x8ebc6af09c88c6e3u,
+                                  (uint64_t)size ^ 0x589965cc75374cc3u);
+#ifdef HPOOL_TESTING
+    hash &= hpool__test_hash_mask; /* a few bits: keys collide, and only their bytes tell them apart */
+#endif
+    return hash;
 }
 
 void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec)
@@ -209,11 +217,28 @@ static inline __attribute__((always_inline)) bool same_key(const unsigned char *
     return memcmp(a, b, size) == 0;
 }
 
+/* masks16[n]: the bits of the first n of 16 bytes, as two words. */
+static const uint64_t masks16[17][2] = {
+    {0, 0}, {0xff, 0}, {0xffff, 0}, {0xffffff, 0}, {0xffffffff, 0}, {0xffffffffff, 0}, {0xffffffffffff, 0},
+    {0xffffffffffffff, 0}, {~0ull, 0}, {~0ull, 0xff}, {~0ull, 0xffff}, {~0ull, 0xffffff}, {~0ull, 0xffffffff},
+    {~0ull, 0xffffffffff}, {~0ull, 0xffffffffffff}, {~0ull, 0xffffffffffffff}, {~0ull, ~0ull}};
+
+/* same_key for keys of at most 16 bytes, without a branch on the size:
+ * 16 bytes loaded from each side, the bytes past the key masked off. The
+ * caller knows that 16 bytes can be read at both: an entry's key is
+ * followed by its value (at least 8 bytes, rounded), and a staged key by
+ * its value or the staged buffer's padding. */
+static inline bool same_short_key(const unsigned char *a, const unsigned char *b, size_t size)
+{
+    const uint64_t *mask = masks16[size];
+    return (((load64(a) ^ load64(b)) & mask[0]) | ((load64(a + 8) ^ load64(b + 8)) & mask[1])) == 0;
+}
+
 /* Adds a pair to a combining table: combined into its key's entry, or a
  * new entry. The caller checked the sizes. */
 static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_table *table, uint64_t hash,
                                                                 const void *key, size_t key_size, const void *value,
-                                                                size_t value_size)
+                                                                size_t value_size, bool readable16)
 {
     uint64_t offset;
     if (2 * (table->count + 1) > table->capacity && grow_slots(table) != 0)
@@ -225,7 +250,10 @@ static inline __attribute__((always_inline)) int combine_hashed(hpool__pair_tabl
             continue;
         unsigned char *entry = slot_entry(table, slot);
         const hpool__entry_header *header = (const hpool__entry_header *)entry;
-        if (header->hash == hash && header->key_size == key_size && same_key(hpool__entry_key(entry), key, key_size)) {
+        bool same = header->hash == hash && header->key_size == key_size &&
+                    (readable16 && key_size <= 16 ? same_short_key(hpool__entry_key(entry), key, key_size)
+                                                  : same_key(hpool__entry_key(entry), key, key_size));
+        if (same) {
             if (table->sum_u64) { /* the common count: no call, no copy to align */
                 add_u64_at(hpool__entry_value(entry), value);
                 return 0;
@@ -394,7 +422,7 @@ static int table_add_hashed(hpool__pair_table *table, uint64_t hash, const void 
     if (value_size != table->spec->value_size)
         return hpool__fail(HPOOL_EINVAL, "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu",
                            value_size, table->spec->name, table->spec->value_size);
-    return combine_hashed(table, hash, key, key_size, value, value_size);
+    return combine_hashed(table, hash, key, key_size, value, value_size, false);
 }
 
 int hpool__pair_table_add(hpool__pair_table *table, const void *key, size_t key_size, const void *value,
@@ -421,6 +449,7 @@ void hpool__emitter_flush(hpool_emitter *emitter)
     hpool__pair_table *table = emitter->table;
     size_t count = emitter->staged_count;
     size_t value_size = count > 0 ? table->spec->value_size : 0;
+    bool readable16 = value_size >= 8; /* see same_short_key */
     /* The slots were prefetched as the pairs were staged; now the entries
      * they lead to, then the inserts. */
     for (size_t i = 0; i < count && table->capacity > 0; i++) {
@@ -432,7 +461,7 @@ void hpool__emitter_flush(hpool_emitter *emitter)
         const unsigned char *key = emitter->staged + emitter->staged_at[i];
         size_t key_size = emitter->staged_key_sizes[i];
         const unsigned char *value = emitter->staged + hpool__round8(emitter->staged_at[i] + key_size);
-        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, value, value_size);
+        int rc = combine_hashed(table, emitter->staged_hashes[i], key, key_size, value, value_size, readable16);
         if (rc != 0 && emitter->error == 0)
             emitter->error = rc;
     }
@@ -472,13 +501,13 @@ int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const v
         return hpool__fail(HPOOL_EINVAL, "hpool_emit: %s is NULL with a size of %zu", key == NULL ? "key" : "value",
                            key == NULL ? key_size : value_size);
     hpool__pair_table *table = emitter->table;
-    if (table->staging && hpool__round8(key_size) + value_size <= sizeof emitter->staged) {
+    if (table->staging && hpool__round8(key_size) + value_size <= HPOOL__STAGED_BYTES) {
         if (value_size != table->spec->value_size)
             return hpool__fail(HPOOL_EINVAL,
                                "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu", value_size,
                                table->spec->name, table->spec->value_size);
         /* each value 8-byte aligned, so a combiner may read it as its type */
-        if (hpool__round8(emitter->staged_bytes + key_size) + value_size > sizeof emitter->staged)
+        if (hpool__round8(emitter->staged_bytes + key_size) + value_size > HPOOL__STAGED_BYTES)
             hpool__emitter_flush(emitter);
         uint64_t hash = hash_key(key, key_size);
         if (table->capacity > 0)
