@@ -78,24 +78,68 @@ static inline uint64_t fold_multiply(uint64_t a, uint64_t b)
 #endif
 }
 
+/* The 8 bytes at bytes as a little-endian word on every host, so that
+ * "the first n bytes" is the word's low 8n bits. */
+static inline uint64_t load64_le(const unsigned char *bytes)
+{
+    uint64_t word = load64(bytes);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap64(word);
+#endif
+    return word;
+}
+
+static inline uint32_t load32_le(const unsigned char *bytes)
+{
+    uint32_t word = load32(bytes);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    word = __builtin_bswap32(word);
+#endif
+    return word;
+}
+
+/* masks16[n]: the bits of the first n of 16 bytes, as two little-endian
+ * words (load64_le). */
+static const uint64_t masks16[17][2] = {
+    {0, 0}, {0xff, 0}, {0xffff, 0}, {0xffffff, 0}, {0xffffffff, 0}, {0xffffffffff, 0}, {0xffffffffffff, 0},
+    {0xffffffffffffff, 0}, {~0ull, 0}, {~0ull, 0xff}, {~0ull, 0xffff}, {~0ull, 0xffffff}, {~0ull, 0xffffffff},
+    {~0ull, 0xffffffffff}, {~0ull, 0xffffffffffff}, {~0ull, 0xffffffffffffff}, {~0ull, ~0ull}};
+
+/* The two 128-bit multiplies that end every key's hash. */
+static inline uint64_t hash_finish(uint64_t a, uint64_t b, uint64_t seed, size_t size)
+{
+    uint64_t hash = fold_multiply(fold_multiply(a ^ 0xe7037ed1a0b428dbu, b ^ seed) ^ 0x8ebc6af09c88c6e3u,
+                                  (uint64_t)size ^ 0x589965cc75374cc3u);
+#ifdef HPOOL_TESTING
+    hash &= hpool__test_hash_mask; /* a few bits: keys collide, and only their bytes tell them apart */
+#endif
+    return hash;
+}
+
+#define HASH_SEED 0xa0761d6478bd642fu
+
 /* The same bytes hash the same on every rank: partitions depend on it.
- * Two 128-bit multiplies for a key of up to 16 bytes, one more for each
- * 16 bytes past that; every load stays inside the key, the last ones
- * overlapping. It replaced a 64-bit multiply-xorshift per 8 bytes and a
+ * Two 128-bit multiplies for a key of up to 16 bytes, its bytes as two
+ * zero-padded little-endian words; one more for each 16 bytes past that.
+ * Every load stays inside the key, the short key's overlapping and
+ * shifted into place, so that hash_short_padded gives the same hash from
+ * masked loads. It replaced a 64-bit multiply-xorshift per 8 bytes and a
  * finalizer of two more, which took a word count 2 ns more a word. */
 static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, size_t size)
 {
     const unsigned char *bytes = key;
-    uint64_t a, b, seed = 0xa0761d6478bd642fu;
+    uint64_t a, b, seed = HASH_SEED;
     if (size <= 16) {
         if (size >= 8) {
-            a = load64(bytes);
-            b = load64(bytes + size - 8);
+            a = load64_le(bytes);
+            b = size > 8 ? load64_le(bytes + size - 8) >> (8 * (16 - size)) : 0;
         } else if (size >= 4) {
-            a = load32(bytes);
-            b = load32(bytes + size - 4);
+            a = load32_le(bytes) | (uint64_t)load32_le(bytes + size - 4) << (8 * (size - 4));
+            b = 0;
         } else {
-            a = size > 0 ? (uint64_t)bytes[0] << 16 | (uint64_t)bytes[size / 2] << 8 | bytes[size - 1] : 0;
+            a = size > 0 ? (uint64_t)bytes[size - 1] << (8 * (size - 1)) | (uint64_t)bytes[size / 2] << (8 * (size / 2)) |
+                               bytes[0]
+                         : 0;
             b = 0;
         }
     } else {
@@ -105,12 +149,15 @@ static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, 
         a = load64(bytes + size - 16);
         b = load64(bytes + size - 8);
     }
-    uint64_t hash = fold_multiply(fold_multiply(a ^ 0xe7037ed1a0b428dbu, b ^ seed) ^ 0x8ebc6af09c88c6e3u,
-                                  (uint64_t)size ^ 0x589965cc75374cc3u);
-#ifdef HPOOL_TESTING
-    hash &= hpool__test_hash_mask; /* a few bits: keys collide, and only their bytes tell them apart */
-#endif
-    return hash;
+    return hash_finish(a, b, seed, size);
+}
+
+/* hash_key of a key of at most 16 bytes that is followed by at least 16
+ * readable bytes (a staged key): masked loads, no branch on its size. */
+static inline uint64_t hash_short_padded(const unsigned char *bytes, size_t size)
+{
+    const uint64_t *mask = masks16[size];
+    return hash_finish(load64_le(bytes) & mask[0], load64_le(bytes + 8) & mask[1], HASH_SEED, size);
 }
 
 void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec)
@@ -217,12 +264,6 @@ static inline __attribute__((always_inline)) bool same_key(const unsigned char *
     return memcmp(a, b, size) == 0;
 }
 
-/* masks16[n]: the bits of the first n of 16 bytes, as two words. */
-static const uint64_t masks16[17][2] = {
-    {0, 0}, {0xff, 0}, {0xffff, 0}, {0xffffff, 0}, {0xffffffff, 0}, {0xffffffffff, 0}, {0xffffffffffff, 0},
-    {0xffffffffffffff, 0}, {~0ull, 0}, {~0ull, 0xff}, {~0ull, 0xffff}, {~0ull, 0xffffff}, {~0ull, 0xffffffff},
-    {~0ull, 0xffffffffff}, {~0ull, 0xffffffffffff}, {~0ull, 0xffffffffffffff}, {~0ull, ~0ull}};
-
 /* same_key for keys of at most 16 bytes, without a branch on the size:
  * 16 bytes loaded from each side, the bytes past the key masked off. The
  * caller knows that 16 bytes can be read at both: an entry's key is
@@ -231,7 +272,7 @@ static const uint64_t masks16[17][2] = {
 static inline bool same_short_key(const unsigned char *a, const unsigned char *b, size_t size)
 {
     const uint64_t *mask = masks16[size];
-    return (((load64(a) ^ load64(b)) & mask[0]) | ((load64(a + 8) ^ load64(b + 8)) & mask[1])) == 0;
+    return (((load64_le(a) ^ load64_le(b)) & mask[0]) | ((load64_le(a + 8) ^ load64_le(b + 8)) & mask[1])) == 0;
 }
 
 /* Adds a pair to a combining table: combined into its key's entry, or a
@@ -509,15 +550,16 @@ int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const v
         /* each value 8-byte aligned, so a combiner may read it as its type */
         if (hpool__round8(emitter->staged_bytes + key_size) + value_size > HPOOL__STAGED_BYTES)
             hpool__emitter_flush(emitter);
-        uint64_t hash = hash_key(key, key_size);
+        size_t i = emitter->staged_count, at = emitter->staged_bytes;
+        copy_small(emitter->staged + at, key, key_size);
+        /* a short key hashed from its staged copy, which has 16 bytes to read */
+        uint64_t hash = key_size <= 16 ? hash_short_padded(emitter->staged + at, key_size) : hash_key(key, key_size);
         if (table->capacity > 0)
             __builtin_prefetch(&table->slots[hash & (table->capacity - 1)]);
-        size_t i = emitter->staged_count, at = emitter->staged_bytes;
         emitter->staged_hashes[i] = hash;
         emitter->staged_key_sizes[i] = (uint32_t)key_size;
         emitter->staged_at[i] = (uint32_t)at;
         size_t value_at = hpool__round8(at + key_size);
-        copy_small(emitter->staged + at, key, key_size);
         copy_small(emitter->staged + value_at, value, value_size);
         emitter->staged_bytes = value_at + value_size;
         if (++emitter->staged_count == HPOOL__STAGED_PAIRS)
