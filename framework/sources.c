@@ -56,6 +56,14 @@ int hpool_source_records(hpool_source **source, const void *const *records, cons
     if (records == NULL && count > 0)
         return hpool__fail(HPOOL_EINVAL, "hpool_source_records: records is NULL, for %llu records",
                            (unsigned long long)count);
+    /* Checked here, once, rather than found by a worker that packs it. */
+    for (uint64_t i = 0; i < count; i++)
+        if (records[i] == NULL && (sizes == NULL || sizes[i] > 0))
+            return hpool__fail(HPOOL_EINVAL, sizes == NULL ? "hpool_source_records: record %llu is NULL (sizes is NULL, "
+                                                             "so each record must be a NUL-terminated string)"
+                                                           : "hpool_source_records: record %llu is NULL, with a size "
+                                                             "of %zu bytes",
+                               (unsigned long long)i, sizes == NULL ? (size_t)0 : sizes[i]);
     hpool_source *made = source_new(HPOOL__RECORDS, count);
     if (made == NULL)
         return hpool__fail(HPOOL_ENOMEM, "hpool_source_records: no memory for a source");

@@ -484,7 +484,8 @@ HPOOL_API int hpool_source_array(hpool_source **source, const void *items, size_
 
 /*! count variable-size records: record i is sizes[i] bytes at records[i], or
  *  a NUL-terminated string when sizes is NULL (file paths, say). Same
- *  lifetime rule as hpool_source_array().
+ *  lifetime rule as hpool_source_array(). HPOOL_EINVAL, naming the first,
+ *  for a NULL record (NULL is allowed only for a record of 0 bytes).
  *  Threads: any thread; as hpool_source_range(). */
 HPOOL_API int hpool_source_records(hpool_source **source, const void *const *records, const size_t *sizes,
                          uint64_t count);

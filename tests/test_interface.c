@@ -298,6 +298,24 @@ static void test_details(hpool_pool *pool)
     CHECK_RC(0, hpool_map(pool, &call, NULL));
     CHECK(strcmp(detail(HPOOL_EFAILED), hpool_strerror(HPOOL_EFAILED)) == 0);
     hpool_source_free(range);
+
+    /* A NULL record is refused when the source is made, not found by the
+     * worker that packs it; NULL of 0 bytes is an empty record. */
+    const char *names[] = {"a", NULL, "c"};
+    hpool_source *records = (hpool_source *)names;
+    CHECK_RC(HPOOL_EINVAL, hpool_source_records(&records, (const void *const *)names, NULL, 3));
+    CHECK(records == NULL);
+    CHECK_DETAIL(HPOOL_EINVAL, "record 1 is NULL");
+    size_t sizes[] = {1, 4, 1};
+    CHECK_RC(HPOOL_EINVAL, hpool_source_records(&records, (const void *const *)names, sizes, 3));
+    CHECK_DETAIL(HPOOL_EINVAL, "record 1 is NULL, with a size of 4 bytes");
+    sizes[1] = 0;
+    CHECK_RC(0, hpool_source_records(&records, (const void *const *)names, sizes, 3));
+    call = (hpool_call)HPOOL_CALL_INIT;
+    call.source = records;
+    call.function = 3;
+    CHECK_RC(0, hpool_map(pool, &call, NULL));
+    hpool_source_free(records);
 }
 
 /* Table entries with non-zero reserved fields are refused: later
