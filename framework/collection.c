@@ -318,7 +318,8 @@ void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call)
     if (call->kind == HPOOL__CALL_REDUCE && call->spec.reduction != NULL)
         memcpy(call->spec.reduction, call->reduction, call->result_size);
     if (call->kind == HPOOL__CALL_MAP && call->mode == HPOOL__RECORD_RESULT) {
-        qsort(call->record_batches, call->record_batch_count, sizeof *call->record_batches, by_first);
+        if (call->record_batch_count > 1) /* none at all for an empty source: no qsort of NULL */
+            qsort(call->record_batches, call->record_batch_count, sizeof *call->record_batches, by_first);
         /* after a cancel, total is what was cut, which the batches tile */
         hpool_records *records = hpool__records_build(call->record_batches, call->record_batch_count, call->total);
         if (records == NULL && (report->status == 0 || report->status == HPOOL_EFAILED))

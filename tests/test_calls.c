@@ -286,6 +286,19 @@ static void test_array_and_records(hpool_pool *pool)
         CHECK_RC(HPOOL_EINVAL, hpool_records_get(out, R, &data, &size));
         hpool_records_free(out);
     }
+    /* No records at all: an empty result, not a sort of nothing (which
+     * UBSan stops on). */
+    hpool_source *none;
+    CHECK_RC(0, hpool_source_records(&none, (const void *const *)texts, sizes, 0));
+    hpool_records *empty = NULL;
+    hpool_call ecall = HPOOL_CALL_INIT;
+    ecall.function = REVERSE_RECORD;
+    ecall.source = none;
+    ecall.records = &empty;
+    CHECK_RC(0, hpool_map(pool, &ecall, NULL));
+    CHECK(empty != NULL && hpool_records_count(empty) == 0);
+    hpool_records_free(empty);
+    hpool_source_free(none);
     hpool_source_free(records);
     for (int i = 0; i < R; i++)
         free(texts[i]);

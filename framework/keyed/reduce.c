@@ -177,7 +177,7 @@ static unsigned char **entry_index(const hpool__pair_table *table)
 static int reduce_entries(const hpool_keyed_reducer *spec, bool combining, unsigned char **index, size_t count,
                           const hpool__argument *argument, hpool__pair_table *output, int *code)
 {
-    if (!combining)
+    if (!combining && count > 1) /* index may be NULL for none */
         qsort(index, count, sizeof *index, compare_entry_keys);
     hpool_emitter out = {.table = output, .argument = argument != NULL ? *argument : (hpool__argument){NULL, 0}};
     int rc = 0;
