@@ -728,7 +728,10 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
  *  root, the stop is sent to the root, so the signal may reach any rank,
  *  or all of them (srun signals every task: that counts as one stop).
  *  Async-signal-safe: call it from your own signal handler.
- *  @return : 0, or HPOOL_EINVAL for a pool that is not live.
+ *  @return : 0, or HPOOL_EINVAL for NULL. A freed pool cannot be told
+ *  from a live one here without a lock, which a signal handler may not
+ *  take: stop a pool only while it lives (hpool_pool_free() removes the
+ *  handlers hpool_pool_stop_on_signal() installed, before it frees).
  *  Threads: any thread, and signal handlers, while the pool lives. */
 HPOOL_API int hpool_pool_stop(hpool_pool *pool);
 
