@@ -525,6 +525,7 @@ int hpool_iter_next(hpool_iter *iter, hpool_result *result, double timeout)
             HPOOL__QUEUE_POP(&call->ready, call->reading);
             call->reading->next = NULL;
             call->reading_position = 0;
+            call->last_read_ns = hpool__now_ns();
             if (call->reading->count == 0)
                 release_reading(pool, call);
             continue;

@@ -555,6 +555,7 @@ typedef struct hpool__call_state {
     /* A wait on it timed out: hpool_pool_join and _free, like terminate,
      * then abandon an item of it still running past the stall timeout. */
     bool wait_timed_out;
+    uint64_t last_read_ns;          /* a stream: when its reader last took a batch */
 
     hpool_report report;
     /* The detail of the call's failure, for hpool_error_detail() on the
@@ -682,6 +683,7 @@ struct hpool_pool {
     } calls;                        /* under way, in order of submission */
     uint32_t next_call_id;
     bool closed, joining, joined;
+    uint64_t join_started_ns;       /* hpool_pool_join: an unread stream is given up a stall timeout on */
     /* hpool_pool_terminate was called: after the stall timeout, an item
      * still running is abandoned (team_abandoned: its thread is left to
      * run, and the pool's memory with it). */

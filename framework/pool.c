@@ -680,6 +680,7 @@ int hpool_pool_join(hpool_pool *pool)
     }
     pool->closed = true;
     pool->joining = true; /* the engine watches for items abandoned by a timed-out wait */
+    pool->join_started_ns = hpool__now_ns();
     pool->engine_has_news = true;
     pthread_cond_signal(&pool->engine_wake);
     pthread_mutex_unlock(&pool->lock);

@@ -359,6 +359,36 @@ static void abandon_stuck_items(hpool_pool *pool)
     }
 }
 
+/* hpool_pool_join waits for every call, and a stream whose window is full
+ * waits for its reader: a stream not read for the stall timeout since
+ * the join began is cancelled, so that join (and free) end, and the call
+ * and the join say why. With pool->lock held. */
+static void give_up_unread_streams(hpool_pool *pool)
+{
+    uint64_t now = hpool__now_ns();
+    for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
+        if ((call->kind != HPOOL__CALL_IMAP && call->kind != HPOOL__CALL_IMAP_UNORDERED) || call->complete
+            || call->canceled || call->source_ended || call->batches_uncollected > 0)
+            continue;
+        uint64_t since = call->last_read_ns > pool->join_started_ns ? call->last_read_ns : pool->join_started_ns;
+        if (now - since < pool->stall_timeout_ns)
+            continue;
+        int code = hpool__fail(HPOOL_EDEADLK,
+                               "hpool_pool_join: the stream of call %u (hpool_imap%s) has a full window of results "
+                               "that nobody read for %.0f s (the stall timeout) since the join began: cancelled, "
+                               "with its items not yet run. Read a stream to its end, or hpool_iter_free it, "
+                               "before joining",
+                               (unsigned)call->id, call->kind == HPOOL__CALL_IMAP ? "" : "_unordered",
+                               (double)pool->stall_timeout_ns / 1e9);
+        hpool__call_set_error(call, code);
+        if (pool->error == 0) {
+            pool->error = code;
+            snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(code));
+        }
+        hpool__cancel_call(pool, call);
+    }
+}
+
 void *hpool__root_engine(void *argument)
 {
     hpool_pool *pool = argument;
@@ -400,6 +430,8 @@ void *hpool__root_engine(void *argument)
         if (pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL
             && (pool->terminating || (pool->joining && some_wait_timed_out(pool))))
             abandon_stuck_items(pool);
+        if (pool->joining && pool->stall_timeout_ns != 0 && pool->calls.head != NULL)
+            give_up_unread_streams(pool);
         /* calls with nothing to cut, such as n = 0, complete here */
         for (hpool__call_state *call = pool->calls.head, *next; call != NULL; call = next) {
             next = call->next;

@@ -687,6 +687,11 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 /*! hpool_pool_join() : collective. On the root, closes the pool, waits for
  *  every call to complete and releases the other ranks. On the other ranks,
  *  serves the root's calls until then. Returns the first transport error.
+ *  A stream (hpool_imap) whose window is full waits for its reader: one
+ *  that nobody reads for the stall timeout after the join began is
+ *  cancelled, and join returns HPOOL_EDEADLK naming it (as does the
+ *  stream, once its results done before are read), instead of waiting
+ *  forever. Read streams to their end, or free them, before joining.
  *  Threads: one thread per rank, not the pool's own (HPOOL_EDEADLK there); the
  *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);

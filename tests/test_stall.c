@@ -118,16 +118,86 @@ static int test_stuck(bool terminate)
     return check_failures != 0;
 }
 
+static int copy_item(hpool_task *task, void *user)
+{
+    (void)user;
+    memcpy(task->result, task->input, sizeof(int64_t));
+    return 0;
+}
+
+/* A stream read once and then left, its window full, while the root
+ * joins: a stall timeout after the join began, the stream is cancelled,
+ * and join returns HPOOL_EDEADLK saying why, instead of waiting for a
+ * reader that will never come. The results done before still read, and
+ * the stream ends with the same code. */
+static int test_unread_stream(int argc, char **argv)
+{
+    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
+    hpool_function functions[] = {{.name = "copy_item", .map = copy_item}};
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = functions;
+    options.function_count = 1;
+    options.threads = 2;
+    options.stall_timeout = 4;
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    if (pool == NULL)
+        return 1;
+    if (!hpool_pool_is_root(pool)) {
+        CHECK_RC(0, hpool_pool_join(pool));
+        hpool_pool_free(pool);
+        CHECK_RC(0, hpool_mpi_finalize());
+        return check_failures != 0;
+    }
+    enum { N = 100000000 };
+    hpool_source *range;
+    hpool_source_range(&range, 0, N);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = range;
+    call.result_size = sizeof(int64_t);
+    hpool_iter *iter = NULL;
+    CHECK_RC(0, hpool_imap(pool, &call, &iter));
+    hpool_result result;
+    CHECK_RC(0, hpool_iter_next(iter, &result, -1));
+    CHECK(result.index == 0);
+    double started = now_seconds();
+    CHECK_RC(HPOOL_EDEADLK, hpool_pool_join(pool));
+    double took = now_seconds() - started;
+    char detail[512];
+    hpool_error_detail(HPOOL_EDEADLK, detail, sizeof detail);
+    fprintf(stderr, "test_stall: join took %.1f s: %s\n", took, detail);
+    CHECK(strstr(detail, "hpool_imap) has a full window of results that nobody read") != NULL);
+    CHECK(took >= 3 && took < 30);
+    uint64_t read = 1, next = 1;
+    int rc;
+    while ((rc = hpool_iter_next(iter, &result, 0)) == 0) {
+        CHECK(result.index == next && result.status == 0 && *(const int64_t *)result.data == (int64_t)next);
+        next++;
+        read++;
+    }
+    CHECK_RC(HPOOL_EDEADLK, rc);
+    CHECK(read > 1 && read < N);
+    hpool_iter_free(iter);
+    hpool_pool_free(pool);
+    hpool_source_free(range);
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0)
+        printf("stall unread-stream: all checks passed\n");
+    return check_failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck\n");
+        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck|stuck-free|unread-stream\n");
         return 2;
     }
     if (argc > 2 && strcmp(argv[2], "stuck") == 0)
         return test_stuck(true);
     if (argc > 2 && strcmp(argv[2], "stuck-free") == 0)
         return test_stuck(false);
+    if (argc > 2 && strcmp(argv[2], "unread-stream") == 0)
+        return test_unread_stream(argc, argv);
     pid_file = argv[1];
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     int rank = 0;
