@@ -110,14 +110,16 @@ static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool
     return hpool__fail(HPOOL_EINVAL, "unknown call kind %d", (int)kind);
 }
 
-/* The checks every call's entry makes, in this order, with details. */
-static int check_entry(const hpool_pool *pool, const hpool_call *call, const char *name)
+/* The checks every call's entry makes, in this order, with details. A
+ * call that waits for itself is refused on the pool's own threads; one
+ * that only starts (async, a stream) is allowed there, as hpool.h says. */
+static int check_entry(const hpool_pool *pool, const hpool_call *call, const char *name, bool waits)
 {
     if (pool == NULL)
         return hpool__fail(HPOOL_EINVAL, "%s: pool is NULL", name);
     if (call == NULL)
         return hpool__fail(HPOOL_EINVAL, "%s: call is NULL", name);
-    if (hpool__thread_owned_by(pool))
+    if (waits && hpool__thread_owned_by(pool))
         return hpool__fail(HPOOL_EDEADLK,
                            "%s was called from a map function or callback of the same pool, which would wait for "
                            "itself: start it with an _async call or hpool_imap instead, or call it from the "
@@ -131,11 +133,11 @@ static int check_entry(const hpool_pool *pool, const hpool_call *call, const cha
 
 /* Queues a call for the engine. The returned call holds one reference for
  * the caller's handle. */
-static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__call_kind kind,
+static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__call_kind kind, bool waits,
                   hpool__call_state **out)
 {
     hpool__detail_clear();
-    int rc = check_entry(pool, caller_spec, call_name(kind));
+    int rc = check_entry(pool, caller_spec, call_name(kind), waits);
     if (rc != 0)
         return rc;
     hpool_call accepted = HPOOL_CALL_INIT;
@@ -260,7 +262,7 @@ static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__ca
                         hpool_report *report)
 {
     hpool__call_state *call;
-    int rc = submit(pool, spec, kind, &call);
+    int rc = submit(pool, spec, kind, true, &call);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&pool->lock);
@@ -317,7 +319,7 @@ static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__cal
     hpool_async *async = hpool__calloc(1, sizeof *async);
     if (async == NULL)
         return hpool__fail(HPOOL_ENOMEM, "%s_async: no memory for a handle", call_name(kind));
-    int rc = submit(pool, spec, kind, &async->call);
+    int rc = submit(pool, spec, kind, false, &async->call);
     if (rc != 0) {
         free(async);
         return rc;
@@ -474,7 +476,7 @@ static int start_stream(hpool_pool *pool, const hpool_call *spec, enum hpool__ca
     hpool_iter *iter = hpool__calloc(1, sizeof *iter);
     if (iter == NULL)
         return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a stream", call_name(kind));
-    int rc = submit(pool, spec, kind, &iter->call);
+    int rc = submit(pool, spec, kind, false, &iter->call);
     if (rc != 0) {
         free(iter);
         return rc;

@@ -55,6 +55,27 @@ static void on_complete(const hpool_report *report, void *user)
     hpool_source_free(source);
 }
 
+/* A completion callback (on the root's engine, a thread of the pool) that
+ * only starts calls: allowed, since nothing waits. */
+static hpool_source *started_source;
+static int64_t started_out[4];
+static hpool_async *started_async;
+static hpool_iter *started_iter;
+static atomic_int start_rc = 1, stream_rc = 1;
+
+static void on_complete_starts(const hpool_report *report, void *user)
+{
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = started_source;
+    call.results = started_out;
+    call.result_size = sizeof started_out[0];
+    atomic_store(&start_rc, hpool_map_async(the_pool, &call, &started_async));
+    hpool_call stream = HPOOL_CALL_INIT;
+    stream.source = started_source;
+    stream.result_size = sizeof(int64_t);
+    atomic_store(&stream_rc, hpool_imap(the_pool, &stream, &started_iter));
+}
+
 int main(int argc, char **argv)
 {
     CHECK(hpool_version() == HPOOL_VERSION_NUMBER);
@@ -127,6 +148,32 @@ int main(int argc, char **argv)
         CHECK_RC(HPOOL_EDEADLK, atomic_load(&inner_rc));
         CHECK_RC(HPOOL_EDEADLK, atomic_load(&inner_join));
         CHECK(out[99] == 9801);
+
+        /* A callback may start calls on its own pool, which the program's
+         * thread then waits for. */
+        hpool_source_range(&started_source, 0, 4);
+        async_call.callback = on_complete_starts;
+        CHECK_RC(0, hpool_map_async(the_pool, &async_call, &async));
+        CHECK_RC(0, hpool_async_get(async, 60, NULL));
+        hpool_async_free(async);
+        CHECK_RC(0, atomic_load(&start_rc));
+        CHECK_RC(0, atomic_load(&stream_rc));
+        if (started_async != NULL) {
+            CHECK_RC(0, hpool_async_get(started_async, 60, NULL));
+            CHECK(started_out[3] == 9);
+            hpool_async_free(started_async);
+        }
+        if (started_iter != NULL) {
+            hpool_result result;
+            int64_t total = 0;
+            int rc;
+            while ((rc = hpool_iter_next(started_iter, &result, 60)) == 0)
+                total += *(const int64_t *)result.data;
+            CHECK_RC(HPOOL_EOF, rc);
+            CHECK(total == 0 + 1 + 4 + 9);
+            hpool_iter_free(started_iter);
+        }
+        hpool_source_free(started_source);
 
         /* apply_async's handle may be freed before its call ends. */
         int64_t applied = 0, seven = 7;
