@@ -70,8 +70,10 @@
  * - Functions are identified across ranks by their index in the table given
  *   to hpool_pool_create(), never by pointer; every rank must pass a table
  *   with the same names in the same order (checked, HPOOL_EMISMATCH).
- * - A call that returns an error never fires its callbacks; a call that
- *   returns 0 fires its completion callback exactly once.
+ * - A call refused as it starts (an error before any item runs: EINVAL,
+ *   ECLOSED, ENOTROOT, EDEADLK, ENOMEM, ...) never fires its callbacks; a
+ *   call that started fires its completion callback exactly once, whatever
+ *   its outcome (HPOOL_EFAILED, ESTOPPED and the rest included).
  * - Free functions accept NULL.
  * - A pool's own threads (its map functions, and the completion, error and
  *   progress callbacks) must not wait on that pool: a call that would
