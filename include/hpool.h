@@ -674,7 +674,8 @@ HPOOL_API int hpool_pool_function(const hpool_pool *pool, const char *name, int 
 HPOOL_API int hpool_pool_close(hpool_pool *pool);
 
 /*! hpool_pool_terminate() : root only; closes, and cancels every item not yet
- *  started: those items fail with HPOOL_ECANCELED. Running items finish.
+ *  started: those items fail with HPOOL_ECANCELED (those never cut get no
+ *  error_callback, as after a stop). Running items finish.
  *  Blocks until every call of the pool has ended, or, for an item of the
  *  root that still runs the stall timeout after this call (a map
  *  function that never returns), no longer: that item is abandoned, its
@@ -831,7 +832,10 @@ typedef struct hpool_call {
     void *reduction;              /* map_reduce: value_size bytes, out */
     /* Run exactly once when the call completes, whatever its outcome. */
     hpool_callback_fn *callback;
-    /* Run once per failed item, before callback. */
+    /* Run once per failed item of the items cut into chunks, before
+     * callback. Items a stop, a terminate or a cancel left uncut (a range
+     * of 2^40, say) are only counted: report.canceled, and first_failed_*
+     * when they come first. */
     hpool_error_callback_fn *error_callback;
     void *user;
     hpool_pairs **pairs;          /* keyed: the sorted output, yours to free */
