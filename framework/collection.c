@@ -424,9 +424,10 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int 
     call->runs[call->runs_received] = run;
     call->run_sizes[call->runs_received] = size;
     call->runs_received++;
-    if (code > 0 && call->keyed_code == 0)
+    if (code > 0 && call->keyed_code == 0) {
         call->keyed_code = code;
-    else if (code < 0 && call->report.status == 0) {
+        call->keyed_code_rank = rank;
+    } else if (code < 0 && call->report.status == 0) {
         call->report.status = code;
         /* The caller's detail names the rank when there are several. */
         if (detail != NULL && detail[0] != '\0' && ranks > 1)
@@ -449,6 +450,25 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int 
     if (call->keyed_code != 0 && call->report.status == 0) {
         call->report.status = HPOOL_EFAILED;
         call->report.first_failed_code = call->keyed_code;
+        /* The rank's code came from one of the functions that run after
+         * the map phase: its merge (of the pairs it received), reduce or
+         * write; the code does not say which, so the detail names those
+         * the reducer has. */
+        const hpool_keyed_reducer *spec = &pool->keyed_reducers[call->spec.reducer];
+        const char *functions[3];
+        int count = 0;
+        if (spec->merge != NULL)
+            functions[count++] = "merge";
+        if (spec->reduce != NULL)
+            functions[count++] = "reduce";
+        if (spec->write != NULL)
+            functions[count++] = "write";
+        snprintf(call->detail, sizeof call->detail,
+                 "the %s%s%s%s%s function of keyed reducer \"%s\" returned %d on rank %d: the output holds none "
+                 "of that rank's keys",
+                 count > 0 ? functions[0] : "", count > 1 ? (count > 2 ? ", " : " or ") : "", count > 1 ? functions[1] : "",
+                 count > 2 ? " or " : "", count > 2 ? functions[2] : "", spec->name != NULL ? spec->name : "",
+                 call->keyed_code, call->keyed_code_rank);
     }
     *call->spec.pairs = pairs;
     call->keyed_done = true;

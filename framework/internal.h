@@ -556,6 +556,7 @@ typedef struct hpool__call_state {
      * then abandon an item of it still running past the stall timeout. */
     bool wait_timed_out;
     uint64_t last_read_ns;          /* a stream: when its reader last took a batch */
+    int keyed_code_rank;            /* keyed: the rank whose reduce or write returned keyed_code */
 
     hpool_report report;
     /* The detail of the call's failure, for hpool_error_detail() on the

@@ -701,6 +701,19 @@ static void check_reduce_fails(hpool_pool *pool, int function, const hpool_sourc
     hpool_report report;
     CHECK_RC(HPOOL_EFAILED, run_keyed(pool, function, source, 0, reducer, &pairs, &report));
     CHECK(report.first_failed_code == code);
+    /* The detail names the code: a failure after the shuffle names the
+     * reducer, the code and the rank; a merge that failed in the map phase
+     * as well (one rank's tables) may leave the items' sentence instead. */
+    char detail[512], after_shuffle[128], items_failed[64];
+    hpool_error_detail(HPOOL_EFAILED, detail, sizeof detail);
+    snprintf(after_shuffle, sizeof after_shuffle, "keyed reducer \"%s\" returned %d on rank ", keyed[reducer].name,
+             code);
+    snprintf(items_failed, sizeof items_failed, "(code %d: ", code);
+    bool named = strstr(detail, after_shuffle) != NULL || (report.failed > 0 && strstr(detail, items_failed) != NULL);
+    if (!named)
+        fprintf(stderr, "test_keyed: detail \"%s\" names neither \"%s\" nor \"%s\"\n", detail, after_shuffle,
+                items_failed);
+    CHECK(named);
     hpool_pairs_free(pairs);
 }
 
