@@ -24,6 +24,37 @@ static size_t aligned_value_size(const hpool_reducer *reducer)
     return reducer ? hpool__round_up(reducer->value_size, 16) : 0;
 }
 
+/* Items from .. to - 1 of the span, for execute_items, whose task it is
+ * (the crash report reads it). */
+static inline __attribute__((always_inline)) void run_items(const hpool_function *function, hpool_span *span,
+                                                           hpool__chunk_context *chunk, const hpool_reducer *reducer,
+                                                           unsigned char *value, hpool_task *task, const void **args,
+                                                           size_t arg_count, uint64_t from, uint64_t to)
+{
+    const hpool__input *input = &chunk->batch->input;
+    size_t result_size = span->result_size;
+    int64_t range_value;
+    for (uint64_t i = from; i < to; i++) {
+        task->index = span->first + i;
+        hpool__input_get(input, chunk->offset + i, &task->input, &task->input_size, &range_value);
+        for (size_t j = 0, at = 0; j < arg_count; at += input->column_sizes[j], j++)
+            args[j] = (const unsigned char *)task->input + at;
+        if (reducer != NULL) {
+            memcpy(value, reducer->identity, reducer->value_size);
+            task->result = value;
+        } else if (span->results != NULL) {
+            task->result = (unsigned char *)span->results + i * result_size;
+        }
+        int rc = function->map(task, function->user);
+        if (rc != 0)
+            hpool__chunk_fail(chunk, task->index, 1, rc);
+        else if (reducer != NULL)
+            reducer->combine(span->accumulator, value, reducer->user);
+        if (chunk->output != NULL)
+            hpool__close_records_before(chunk->output, i + 1);
+    }
+}
+
 /* Runs an item function over the span, item by item. */
 static int execute_items(const hpool_function *function, hpool_span *span, const hpool_reducer *reducer,
                      unsigned char *value)
@@ -43,28 +74,22 @@ static int execute_items(const hpool_function *function, hpool_span *span, const
         arg_count = 0; /* wider tuples read their row through task.input */
     task.args = arg_count ? args : NULL;
     task.arg_count = arg_count;
-    int64_t range_value;
     /* The crash report reads the item from task itself, on this thread: no
      * store per item (a store and a reload per item cost tiny items 16%). */
     hpool__crash_set_task(&task);
-    for (size_t i = 0; i < span->count; i++) {
-        task.index = span->first + i;
-        hpool__input_get(input, chunk->offset + i, &task.input, &task.input_size, &range_value);
-        for (size_t j = 0, at = 0; j < arg_count; at += input->column_sizes[j], j++)
-            args[j] = (const unsigned char *)task.input + at;
-        if (reducer != NULL) {
-            memcpy(value, reducer->identity, reducer->value_size);
-            task.result = value;
-        } else if (span->results != NULL) {
-            task.result = (unsigned char *)span->results + i * result_size;
-        }
-        int rc = function->map(&task, function->user);
-        if (rc != 0)
-            hpool__chunk_fail(chunk, task.index, 1, rc);
-        else if (reducer != NULL)
-            reducer->combine(span->accumulator, value, reducer->user);
-        if (chunk->output != NULL)
-            hpool__close_records_before(chunk->output, i + 1);
+    /* The items, all of them here or claimed a few at a time from the
+     * chunk's share (share.c). */
+    uint64_t from = 0, to = span->count;
+    bool claiming = chunk->share != NULL;
+    if (claiming && chunk->owns_share)
+        hpool__share_started(chunk->team, chunk->share); /* after init: helpers never run a chunk whose init failed */
+    for (;;) {
+        if (claiming && !hpool__share_claim(chunk->team, chunk->share, &from, &to))
+            break;
+        run_items(function, span, chunk, reducer, value, &task, args, arg_count, from, to);
+        chunk->ran += to - from;
+        if (!claiming)
+            break;
     }
     hpool__crash_set_task(NULL);
     return 0;
@@ -203,16 +228,18 @@ static void merge_into_batch(hpool__batch *batch, const hpool_span *span, hpool_
     pthread_mutex_unlock(&batch->lock);
 }
 
-void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
-                      hpool__thread_state *thread)
+/* A thread's run of chunk c of batch, its own (share: NULL, or its
+ * share to open) or another's (helping: share joined), from its span to
+ * what it hands the batch. */
+static void run_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index, hpool__thread_state *thread,
+                      hpool__chunk_share *share, bool helping)
 {
-    if (thread == NULL) {
-        fail_chunk_items(batch, c, HPOOL_ENOMEM);
-        return;
-    }
     hpool__chunk_context chunk;
     hpool_span span;
     int code = open_span(batch, c, &chunk, &span);
+    chunk.team = team;
+    chunk.share = share;
+    chunk.owns_share = share != NULL && !helping;
     if (team->statuses != NULL && thread_index >= 0 && thread_index < team->thread_count)
         chunk.status = &team->statuses[thread_index];
     if (batch->mode == HPOOL__KEYED) /* pairs go into this thread's table of the rank's store */
@@ -227,20 +254,40 @@ void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t
     /* The first chunks of a batch are timed, then one in eight. */
     bool timed = c < 4 || c % 8 == 0;
     uint64_t started = timed ? hpool__now_ns() : 0;
-    if (code == 0 && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
+    if (code == 0 && !helping && atomic_load_explicit(&batch->canceled, memory_order_relaxed))
         code = HPOOL_ECANCELED;
     if (code == 0)
         code = execute_function(team, batch, &span, &chunk, reducer, thread);
+    uint64_t ran = share != NULL ? chunk.ran : span.count;
     if (batch->mode == HPOOL__KEYED)
         code = hpool__keyed_chunk_done(batch->store, thread_index, code);
     if (chunk.output != NULL && chunk.output->ends != NULL)
         hpool__close_records_before(chunk.output, span.count);
-    if (timed) {
+    if (timed && ran > 0) {
         atomic_fetch_add_explicit(&batch->timed_ns, hpool__now_ns() - started, memory_order_relaxed);
-        atomic_fetch_add_explicit(&batch->timed_items, span.count, memory_order_relaxed);
+        atomic_fetch_add_explicit(&batch->timed_items, ran, memory_order_relaxed);
     }
-    merge_into_batch(batch, &span, &chunk, reducer, thread->scratch, code);
+    /* A helper whose own init failed claimed nothing: the chunk's items are
+     * others', and not failed by it. */
+    if (!helping || ran > 0)
+        merge_into_batch(batch, &span, &chunk, reducer, thread->scratch, code);
     free(chunk.failures);
+}
+
+void hpool__execute_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+                          hpool__thread_state *thread, hpool__chunk_share *share)
+{
+    if (thread == NULL) {
+        fail_chunk_items(batch, c, HPOOL_ENOMEM); /* its share never starts: no helper claims */
+        return;
+    }
+    run_chunk(team, batch, c, thread_index, thread, share, false);
+}
+
+void hpool__help_chunk(hpool__team *team, hpool__chunk_share *share, int thread_index, hpool__thread_state *thread)
+{
+    if (thread != NULL)
+        run_chunk(team, share->batch, share->chunk, thread_index, thread, share, true);
 }
 
 static size_t largest_reduce_value(const hpool__team *team)

@@ -250,6 +250,19 @@ typedef struct hpool__worker_status {
 /* A team's threads, kept from one pool to the next (team.c). */
 typedef struct hpool__crew hpool__crew;
 
+/* A chunk a team thread runs, open to the team's idle threads, which
+ * claim its items as that thread does (share.c), so that a chunk whose
+ * last items are slow does not run them one after another while other
+ * threads wait. All but next and started are under the team's lock. */
+typedef struct hpool__chunk_share {
+    _Alignas(64) _Atomic uint64_t next; /* the next item to claim, from the chunk's first */
+    atomic_int started;             /* its thread's function init succeeded: helpers may claim */
+    hpool__batch *batch;
+    uint64_t chunk, count;          /* the chunk's index in the batch, and its items */
+    int participants;               /* threads taking part, its own included; 0: free */
+    bool open;                      /* its own thread still claims: helpers may join */
+} hpool__chunk_share;
+
 struct hpool__team {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
@@ -279,6 +292,8 @@ struct hpool__team {
     bool credit_pending;               /* on_credit ran; the engine has not answered */
     uint64_t completed_at_credit;      /* chunks_completed when on_credit last ran */
     hpool__team_job *job;         /* parts not yet claimed; before any chunk */
+    hpool__chunk_share *shares;   /* one per thread (share.c) */
+    atomic_int idle_threads;      /* threads asleep for want of work (changed under lock) */
     pthread_cond_t job_done;
     uint32_t canceled_calls[64];  /* recent canceled call ids, a ring */
     size_t canceled_next;
@@ -341,6 +356,12 @@ typedef struct hpool__chunk_context {
     size_t failure_count, failure_capacity;
     int error;                  /* an allocation failed */
     hpool__worker_status *status; /* the running thread's, or NULL */
+    /* Items are claimed from share (its own thread's chunk or another's),
+     * or with share NULL all of them run here; ran counts those that did. */
+    hpool__team *team;
+    hpool__chunk_share *share;
+    bool owns_share;            /* the chunk is this thread's: it starts the share */
+    uint64_t ran;
 } hpool__chunk_context;
 
 /* Records failed items index .. index + count - 1 of the chunk (span.c);
@@ -365,8 +386,26 @@ void hpool__thread_state_free(const hpool__team *team, hpool__thread_state *thre
 /* Runs chunk c of batch on team thread thread_index; with thread NULL,
  * fails its items with HPOOL_ENOMEM. Its outputs and failures go into the
  * batch. */
-void hpool__execute_chunk(const hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
-                      hpool__thread_state *thread);
+void hpool__execute_chunk(hpool__team *team, hpool__batch *batch, uint64_t c, int thread_index,
+                          hpool__thread_state *thread, hpool__chunk_share *share);
+/* Claims and runs items of the chunk another thread runs (its share), as
+ * that thread does; what they produce goes into the chunk's batch. */
+void hpool__help_chunk(hpool__team *team, hpool__chunk_share *share, int thread_index, hpool__thread_state *thread);
+
+/* Sharing a running chunk's items (share.c). With the team's lock held: a
+ * share for chunk c of batch, or NULL when its items must run on one thread
+ * (spans, record results, the fixed blocks of a deterministic reduce). */
+hpool__chunk_share *hpool__share_begin(hpool__team *team, hpool__batch *batch, uint64_t c);
+/* Its thread's function init succeeded: helpers may claim; wakes idle threads. */
+void hpool__share_started(hpool__team *team, hpool__chunk_share *share);
+/* The items [*from, *to) of the chunk to run next, claimed from share, or
+ * false when none are left. */
+bool hpool__share_claim(const hpool__team *team, hpool__chunk_share *share, uint64_t *from, uint64_t *to);
+/* With the team's lock held: a share with items left to claim, joined, or NULL. */
+hpool__chunk_share *hpool__share_find(hpool__team *team);
+/* With the team's lock held: leaves share; true for the last to leave,
+ * who counts the chunk done. */
+bool hpool__share_leave(hpool__chunk_share *share, bool its_thread);
 
 /* The CPUs this rank was given: its affinity mask, or with OpenMP places
  * (which libgomp makes from that mask) every place's CPUs. */

@@ -221,6 +221,30 @@ void hpool__team_wait_started(hpool__team *team)
     pthread_mutex_unlock(&team->lock);
 }
 
+/* With the team's lock held, which it may drop and take again: one more
+ * chunk of batch is done. Both counts under the lock a thread takes anyway
+ * to claim its next chunk, not as atomics: at chunksize 1 an atomic
+ * increment costs as much as a cheap item. The team's is counted before
+ * the batch can be reported done, so the count a result carries includes
+ * the result's own chunks. */
+static void chunk_done(hpool__team *team, hpool__batch *batch)
+{
+    team->chunks_completed++;
+    bool batch_done = ++batch->chunks_done == batch->chunk_count;
+    /* A finished batch's result tells the root anyway; a chunk of a
+     * batch still running elsewhere (a slow item) must not keep the
+     * root thinking this rank is full. */
+    bool credit = !batch_done && needs_credit(team);
+    if (batch_done || credit) {
+        pthread_mutex_unlock(&team->lock);
+        if (batch_done)
+            finish_batch(team, batch); /* which may free it */
+        if (credit)
+            team->on_credit(team->on_batch_done_user);
+        pthread_mutex_lock(&team->lock);
+    }
+}
+
 static void worker_loop(hpool__team *team)
 {
     hpool__set_thread_owner(team->owner);
@@ -230,8 +254,25 @@ static void worker_loop(hpool__team *team)
     hpool__thread_state *thread = hpool__thread_state_new(team); /* NULL: its chunks fail, HPOOL_ENOMEM */
     pthread_mutex_lock(&team->lock);
     for (;;) {
-        while (team->queued.head == NULL && team->job == NULL && !team->stopping)
+        while (team->queued.head == NULL && team->job == NULL && !team->stopping) {
+            /* Nothing queued: items of a chunk another thread runs (share.c).
+             * Counted idle before looking, so that a share opened meanwhile
+             * either is seen here or sees this thread and wakes it. */
+            atomic_fetch_add(&team->idle_threads, 1);
+            hpool__chunk_share *share = hpool__share_find(team);
+            if (share != NULL) {
+                atomic_fetch_sub(&team->idle_threads, 1);
+                pthread_mutex_unlock(&team->lock);
+                hpool__help_chunk(team, share, omp_get_thread_num(), thread);
+                pthread_mutex_lock(&team->lock);
+                hpool__batch *batch = share->batch;
+                if (hpool__share_leave(share, false))
+                    chunk_done(team, batch); /* its own thread left before this one */
+                continue;
+            }
             pthread_cond_wait(&team->work_ready, &team->lock);
+            atomic_fetch_sub(&team->idle_threads, 1);
+        }
         if (team->job != NULL) {
             run_job_part(team);
             continue;
@@ -245,28 +286,12 @@ static void worker_loop(hpool__team *team)
             HPOOL__QUEUE_POP(&team->queued, claimed);
             HPOOL__ASSERT(claimed == batch);
         }
+        hpool__chunk_share *share = hpool__share_begin(team, batch, c); /* under the lock taken to claim */
         pthread_mutex_unlock(&team->lock);
-        hpool__execute_chunk(team, batch, c, omp_get_thread_num(), thread);
-        /* Both counts under the lock this thread takes anyway to claim its
-         * next chunk, not as atomics: at chunksize 1 an atomic increment
-         * costs as much as a cheap item. The team's is counted before the
-         * batch can be reported done, so the count a result carries
-         * includes the result's own chunks. */
+        hpool__execute_chunk(team, batch, c, omp_get_thread_num(), thread, share);
         pthread_mutex_lock(&team->lock);
-        team->chunks_completed++;
-        bool batch_done = ++batch->chunks_done == batch->chunk_count;
-        /* A finished batch's result tells the root anyway; a chunk of a
-         * batch still running elsewhere (a slow item) must not keep the
-         * root thinking this rank is full. */
-        bool credit = !batch_done && needs_credit(team);
-        if (batch_done || credit) {
-            pthread_mutex_unlock(&team->lock);
-            if (batch_done)
-                finish_batch(team, batch); /* which may free it */
-            if (credit)
-                team->on_credit(team->on_batch_done_user);
-            pthread_mutex_lock(&team->lock);
-        }
+        if (share == NULL || hpool__share_leave(share, true))
+            chunk_done(team, batch); /* else the last of its helpers does */
     }
     pthread_mutex_unlock(&team->lock);
     hpool__thread_state_free(team, thread);
@@ -509,9 +534,13 @@ int hpool__team_start(hpool__team *team)
     team->statuses = aligned_alloc(_Alignof(hpool__worker_status), (size_t)team->thread_count * sizeof *team->statuses);
     if (team->statuses != NULL)
         memset(team->statuses, 0, (size_t)team->thread_count * sizeof *team->statuses);
-    if (team->thread_cpus == NULL || team->statuses == NULL) {
+    team->shares = aligned_alloc(_Alignof(hpool__chunk_share), (size_t)team->thread_count * sizeof *team->shares);
+    if (team->shares != NULL)
+        memset(team->shares, 0, (size_t)team->thread_count * sizeof *team->shares);
+    atomic_store(&team->idle_threads, 0);
+    if (team->thread_cpus == NULL || team->statuses == NULL || team->shares == NULL) {
         rc = HPOOL_ENOMEM;
-        goto no_lock; /* frees whichever of the two there is */
+        goto no_lock; /* frees whichever of them there is */
     }
     if (pthread_mutex_init(&team->lock, NULL) != 0)
         goto no_lock;
@@ -546,6 +575,8 @@ no_lock:
     team->thread_cpus = NULL;
     free(team->statuses);
     team->statuses = NULL;
+    free(team->shares);
+    team->shares = NULL;
 no_arrays:
     if (crew != NULL)
         crew_return(crew);
@@ -599,5 +630,7 @@ void hpool__team_stop(hpool__team *team)
     team->thread_cpus = NULL;
     free(team->statuses);
     team->statuses = NULL;
+    free(team->shares);
+    team->shares = NULL;
     team->started = false;
 }

@@ -342,6 +342,56 @@ static void run_call(hpool_pool *pool, busy_context *context, enum call_kind kin
     hpool_source_free(range);
 }
 
+/* Slow items after many instant ones, in one chunk: the chunk was sized
+ * by the instant items, and its slow ones must still run at once on all
+ * the rank's threads (share.c), not one after another on the chunk's
+ * thread. Call k's items are k * CALL_SPAN + i; the first `instant` of each
+ * return at once, the others wait until as many of them run at once on
+ * this rank as it has threads. */
+#define CALL_SPAN 1000000
+#define TAIL_CALLS 8
+static atomic_int tail_running[TAIL_CALLS];
+static atomic_llong tail_instant;
+
+static int instant_then_company(hpool_task *task, void *user)
+{
+    const busy_context *context = user;
+    int64_t x = *(const int64_t *)task->input;
+    int call = (int)(x / CALL_SPAN);
+    if (x % CALL_SPAN < atomic_load(&tail_instant))
+        return 0;
+    atomic_fetch_add(&tail_running[call], 1);
+    double started = now_seconds();
+    while (atomic_load(&tail_running[call]) < context->threads) {
+        if (now_seconds() - started > GIVE_UP_SECONDS) {
+            fprintf(stderr, "rank %d: slow item %lld waited %.0f s with %d of %d running\n", context->rank,
+                    (long long)x, GIVE_UP_SECONDS, atomic_load(&tail_running[call]), context->threads);
+            return ITEM_FAILED_ALONE;
+        }
+        struct timespec nap = {0, 1000000};
+        nanosleep(&nap, NULL);
+    }
+    return 0;
+}
+
+static void run_tail_call(hpool_pool *pool, int call, int64_t instant, int threads, size_t chunksize)
+{
+    atomic_store(&tail_instant, instant);
+    hpool_source *range;
+    hpool_source_range(&range, (int64_t)call * CALL_SPAN, (int64_t)call * CALL_SPAN + instant + threads);
+    hpool_call spec = HPOOL_CALL_INIT;
+    spec.function = 2;
+    spec.source = range;
+    spec.chunksize = chunksize;
+    hpool_report report;
+    int rc = hpool_map(pool, &spec, &report);
+    if (rc != 0)
+        fprintf(stderr, "test_busy: %lld instant items, then %d slow, chunksize %zu: %s, %llu failed\n",
+                (long long)instant, threads, chunksize, hpool_err_name(rc), (unsigned long long)report.failed);
+    CHECK_RC(0, rc);
+    hpool_source_free(range);
+}
+
 int main(int argc, char **argv)
 {
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
@@ -355,12 +405,13 @@ int main(int argc, char **argv)
     static reduce_value identity; /* zero: no outcome, no totals */
     const hpool_function functions[] = {
         {.name = "wait_for_company", .map = wait_for_company, .user = &context},
-        {.name = "wait_for_company_reduced", .map = wait_for_company_reduced, .user = &context}};
+        {.name = "wait_for_company_reduced", .map = wait_for_company_reduced, .user = &context},
+        {.name = "instant_then_company", .map = instant_then_company, .user = &context}};
     const hpool_reducer reducers[] = {
         {.name = "totals", .value_size = sizeof(reduce_value), .identity = &identity, .combine = combine_totals}};
     hpool_options options = HPOOL_OPTIONS_INIT;
     options.functions = functions;
-    options.function_count = 2;
+    options.function_count = 3;
     options.reducers = reducers;
     options.reducer_count = 1;
     hpool_pool *pool;
@@ -379,6 +430,14 @@ int main(int argc, char **argv)
         for (int kind = MAP; kind <= MAP_REDUCE; kind++)
             for (size_t c = 0; c < sizeof chunksizes / sizeof chunksizes[0]; c++)
                 run_call(pool, &context, kind, chunksizes[c], 24 * workers * (chunksizes[c] ? chunksizes[c] : 1));
+        /* One chunk of them all goes to one rank; the sizes hpool picks
+         * itself may split the slow items among ranks, so only with one. */
+        int call = 0;
+        for (int64_t instant = 100; instant <= 100000 && context.threads > 1; instant *= 1000) {
+            run_tail_call(pool, call++, instant, context.threads, (size_t)instant + (size_t)context.threads);
+            if (ranks == 1)
+                run_tail_call(pool, call++, instant, context.threads, 0);
+        }
     }
     CHECK_RC(0, hpool_pool_join(pool));
     hpool_pool_free(pool);
