@@ -143,6 +143,20 @@ done
 printf '%s\n' "$bad/tree/good.html	<meta good=\"1\">" "$bad/walked/page.html	<meta walked>" >"$work/listed.expected"
 expect_same "$work/listed.out" "$work/listed.expected" listed
 
+# ---- A directory too deep to name (past PATH_MAX) is reported, not lost ----
+deep=$work/deep
+mkdir -p "$deep"
+printf '<meta top>\n' >"$deep/a.html"
+(cd "$deep" && for level in $(seq 20); do
+  name=$(printf 'd%.0s' $(seq 250)); mkdir "$name" && cd "$name" || exit 1
+done && printf '<meta deep>\n' >deep.html)
+run deep "$deep"
+expect_status 1 deep
+grep -q "^metatags: .*: cannot open: File name too long$" "$work/deep.err" || fail "deep: the subtree was not reported: $(cut -c1-200 "$work/deep.err")"
+printf '%s\n' "$deep/a.html	<meta top>" >"$work/deep.expected"
+expect_same "$work/deep.out" "$work/deep.expected" deep
+rm -rf "$deep"
+
 # ---- Usage errors: status 2 and a message ----------------------------------
 usage() {
   local expected=$1; shift

@@ -166,7 +166,10 @@ static int walk(input_list *list, const char *path, const ancestor *parent)
         }
         struct stat status;
         if (stat(child, &status) != 0) {
-            if (is_page_name(child)) {
+            /* A page, or what may hold pages (a directory, or a name too
+             * long to tell), is reported; a dangling link to anything
+             * else is not an input. */
+            if (is_page_name(child) || types[i] == DT_DIR || errno == ENAMETOOLONG) {
                 char why[256];
                 snprintf(why, sizeof why, "cannot open: %s", strerror(errno));
                 report(list, child, why);
