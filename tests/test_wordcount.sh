@@ -54,3 +54,23 @@ set -e
 grep -q "missing.txt" "$scratch/errors" || { echo "FAIL: no message naming missing.txt"; cat "$scratch/errors"; exit 1; }
 grep -q "^3	a$" "$scratch/partial" || { echo "FAIL: the readable file was not counted"; exit 1; }
 echo "ok: a missing file is named, exit 1, the rest counted"
+
+# A file stat calls empty (/proc's) is read to its end and counted; a
+# directory and a device are each named with their own cause, not an errno
+# left by an earlier file.
+"$python" -c 'import collections, sys
+c = collections.Counter(open("/proc/version", "rb").read().split())
+sys.stdout.buffer.write(b"".join(b"%d\t%s\n" % (n, w) for w, n in sorted(c.items(), key=lambda i: (-i[1], i[0]))))' \
+    > "$scratch/proc.expected"
+set +e
+${HPOOL_LAUNCH:-} "$wordcount" "$scratch/missing.txt" /proc/version "$scratch" /dev/null > "$scratch/proc.actual" \
+    2> "$scratch/proc.errors"
+status=$?
+set -e
+[ "$status" -eq 1 ] || { echo "FAIL: a missing file, a directory and a device gave exit status $status, expected 1"; exit 1; }
+cmp -s "$scratch/proc.expected" "$scratch/proc.actual" || { echo "FAIL: /proc/version was not counted as Python counts it"; diff "$scratch/proc.expected" "$scratch/proc.actual" | head; exit 1; }
+grep -qx "wordcount: $scratch: a directory, not a regular file" "$scratch/proc.errors" \
+    && grep -qx "wordcount: /dev/null: not a regular file" "$scratch/proc.errors" \
+    && grep -qx "wordcount: $scratch/missing.txt: No such file or directory" "$scratch/proc.errors" \
+    || { echo "FAIL: the causes are not each named"; cat "$scratch/proc.errors"; exit 1; }
+echo "ok: /proc/version counted to its end; a directory and a device named with their own cause"

@@ -17,11 +17,14 @@
  * argv, which every rank has, so no path travels. */
 typedef struct file_range {
     uint32_t file;
-    uint32_t unused;
+    uint32_t to_end; /* 1: a file whose size stat does not know (/proc): read it to its end */
     uint64_t offset, length;
 } file_range;
 
 #define RANGE_BYTES (4u << 20)
+/* An item's code (beyond errno's) for a file shorter than when it was
+ * cut into ranges: its words since then are not all there to count. */
+#define FILE_SHRANK 100000
 
 static char **paths; /* argv + first operand, on every rank */
 
@@ -95,11 +98,17 @@ static int read_range(const file_range *range, reader *r, size_t *have, size_t *
         return errno;
     uint64_t start = range->offset >= 64 ? range->offset - 64 : 0;
     *skip = range->offset > 0 ? (size_t)(range->offset - 1 - start) : 0;
-    size_t want = (size_t)(range->offset + range->length - start), got = 0;
+    size_t want = range->to_end ? 65536 : (size_t)(range->offset + range->length - start), got = 0;
     int code = reserve(r, 0, want);
     if (code == 0)
         code = read_at(fd, r->buffer, want, start, &got);
     *have = code == 0 ? got : 0;
+    while (code == 0 && range->to_end && got > 0) { /* until the end, however long */
+        if ((code = reserve(r, *have, 65536)) == 0 && (code = read_at(fd, r->buffer + *have, 65536, *have, &got)) == 0)
+            *have += got;
+    }
+    if (code == 0 && !range->to_end && *have < want)
+        code = FILE_SHRANK; /* the range ends past the file's end now */
     while (code == 0 && got > 0 && *have > 0 && !tokenize_is_space(r->buffer[*have - 1])) {
         if ((code = reserve(r, *have, 65536)) != 0 || (code = read_at(fd, r->buffer + *have, 65536, start + *have, &got)) != 0)
             break;
@@ -162,7 +171,9 @@ static void report_failure(uint64_t index, int code, void *user)
         context->hpool_failures++;
         return;
     }
-    fprintf(stderr, "wordcount: %s: %s\n", paths[context->ranges[index].file], strerror(code));
+    fprintf(stderr, "wordcount: %s: %s\n", paths[context->ranges[index].file],
+            code == FILE_SHRANK ? "shorter than when it was cut into ranges: it changed while read, and its "
+                                  "words are not all counted" : strerror(code));
 }
 
 /* One line with the call's error and its detail. */
@@ -267,11 +278,28 @@ int main(int argc, char **argv)
         file_range *ranges = malloc(capacity * sizeof *ranges);
         for (int f = 0; f < file_count && ranges != NULL; f++) {
             struct stat info;
-            if (stat(paths[f], &info) != 0 || !S_ISREG(info.st_mode) || access(paths[f], R_OK) != 0) {
-                fprintf(stderr, "wordcount: %s: %s\n", paths[f],
-                        errno && !(stat(paths[f], &info) == 0 && S_ISDIR(info.st_mode)) ? strerror(errno)
-                                                                                       : "not a regular file");
+            const char *problem = NULL;
+            if (stat(paths[f], &info) != 0)
+                problem = strerror(errno);
+            else if (!S_ISREG(info.st_mode))
+                problem = S_ISDIR(info.st_mode) ? "a directory, not a regular file" : "not a regular file";
+            else if (access(paths[f], R_OK) != 0)
+                problem = strerror(errno);
+            if (problem != NULL) {
+                fprintf(stderr, "wordcount: %s: %s\n", paths[f], problem);
                 status = 1;
+                continue;
+            }
+            /* stat says 0 bytes for /proc's files, whose words are there all
+             * the same: such a file is one range, read to its end. */
+            if (info.st_size == 0) {
+                if (count == capacity) {
+                    file_range *grown = realloc(ranges, (capacity *= 2) * sizeof *ranges);
+                    if (grown == NULL)
+                        break;
+                    ranges = grown;
+                }
+                ranges[count++] = (file_range){(uint32_t)f, 1, 0, 0};
                 continue;
             }
             for (uint64_t offset = 0; offset < (uint64_t)info.st_size; offset += RANGE_BYTES) {
