@@ -393,3 +393,50 @@ expect_status "$EXPECTED_STATUS"
 expect_same "$SCRATCH/metatags-count.expected"
 [ -s "$OUT" ] || fail "no counts"
 pass
+
+# ---- An input that never comes: a stop ends the wait -----------------------
+# square --input - and metatags @- on an idle pipe (a writer that writes
+# nothing) wait for it; a stop must end that wait with the stop line and 75.
+# Plain runs: the signal goes once the process catches it (SigCgt), so that
+# it cannot come before the handler.
+wait_for_handler() {
+    local pid=$1 bit=$2 tries=0 mask
+    while [ $tries -lt 300 ]; do
+        mask=$(awk '/^SigCgt:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
+        if [ -n "$mask" ] && [ $(( (16#$mask >> (bit - 1)) & 1 )) -eq 1 ]; then
+            return 0
+        fi
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    return 1
+}
+if [ -z "$LAUNCH" ]; then
+    for program in square metatags; do
+        CHECK="$program on an idle pipe: SIGTERM ends the wait, one line, exit 75"
+        rm -f "$SCRATCH/idle"
+        mkfifo "$SCRATCH/idle"
+        sleep 120 >"$SCRATCH/idle" &
+        writer=$!
+        if [ "$program" = square ]; then
+            "$SQUARE" --input - <"$SCRATCH/idle" >"$OUT" 2>"$ERR" &
+        else
+            "$METATAGS" --no-progress @- <"$SCRATCH/idle" >"$OUT" 2>"$ERR" &
+        fi
+        pid=$!
+        wait_for_handler "$pid" 15 || fail "$program never caught SIGTERM"
+        sleep 0.5 # into the wait for input
+        kill -TERM "$pid"
+        STATUS=0
+        timeout 30 tail --pid="$pid" -f /dev/null || fail "$program still waits 30 s after SIGTERM"
+        wait "$pid" || STATUS=$?
+        kill "$writer" 2>/dev/null || true
+        wait "$writer" 2>/dev/null || true
+        expect_status 75
+        unit=items
+        [ "$program" = metatags ] && unit=pages
+        grep -Eq "^$program: stopped by SIGTERM after 0 $unit; rerun to start again\$" "$ERR" ||
+            fail "not the stop line: $(cat "$ERR")"
+        pass
+    done
+fi

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -271,7 +272,30 @@ typedef struct list_reader {
 } list_reader;
 
 enum { LINE_READ = 0, LINE_END = -1, LINE_TOO_LONG = -2, LINE_HAS_NUL = -3, LINE_READ_ERROR = -4,
-       LINE_NO_MEMORY = -5 };
+       LINE_NO_MEMORY = -5, LINE_STOPPED = -6 };
+
+/* The pool whose stop (a signal) ends the reading of lists: one from an
+ * idle pipe, or an endless one (@/dev/zero), would otherwise hold the
+ * program, since the handler restarts the read (SA_RESTART). */
+static const hpool_pool *stopping_pool;
+
+void inputs_stop_with(const struct hpool_pool *pool)
+{
+    stopping_pool = pool;
+}
+
+/* Whether to stop reading fd: waits for it in slices of 200 ms, looking
+ * for the pool's stop in between. */
+static bool stop_before_read(int fd)
+{
+    if (stopping_pool == NULL)
+        return false;
+    struct pollfd ready = {.fd = fd, .events = POLLIN};
+    while (poll(&ready, 1, 200) == 0)
+        if (hpool_pool_stopped(stopping_pool, NULL) != 0)
+            return true;
+    return hpool_pool_stopped(stopping_pool, NULL) != 0;
+}
 
 /* The next line, without its LF, into *line (a buffer grown as needed);
  * LINE_READ, or one of the others (errno set for LINE_READ_ERROR). A line
@@ -285,6 +309,8 @@ static int next_line(list_reader *reader, char **line, size_t *capacity, size_t 
         if (reader->start == reader->end) {
             if (reader->at_end)
                 break;
+            if (stop_before_read(reader->fd))
+                return LINE_STOPPED;
             ssize_t got = read(reader->fd, reader->buffer, sizeof reader->buffer);
             if (got < 0 && errno == EINTR)
                 continue;
@@ -373,6 +399,10 @@ static int add_list(input_list *list, const char *list_name)
         int got = next_line(reader, &line, &capacity, &length);
         if (got == LINE_END)
             break;
+        if (got == LINE_STOPPED) {
+            rc = 1;
+            break;
+        }
         if (got == LINE_NO_MEMORY) {
             rc = -1;
             break;
@@ -409,7 +439,7 @@ int inputs_expand(input_list *list, char **arguments, int count)
     for (int i = 0; i < count; i++) {
         int rc = arguments[i][0] == '@' ? add_list(list, arguments[i] + 1) : add_input(list, arguments[i], false);
         if (rc != 0)
-            return -1;
+            return rc < 0 ? -1 : 1;
     }
     return 0;
 }

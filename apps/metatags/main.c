@@ -472,10 +472,14 @@ static int run_root(hpool_pool *pool, const settings *settings)
 {
     bool progress_on = settings->progress == 1 || (settings->progress == -1 && isatty(STDERR_FILENO));
     input_list inputs = {.want_sizes = progress_on}; /* only the progress line shows MB */
-    if (inputs_expand(&inputs, settings->inputs, settings->input_count) != 0) {
-        fprintf(stderr, "metatags: out of memory while listing the inputs\n");
+    inputs_stop_with(pool);
+    int listed = inputs_expand(&inputs, settings->inputs, settings->input_count);
+    if (listed != 0) {
+        if (listed < 0)
+            fprintf(stderr, "metatags: out of memory while listing the inputs\n");
         inputs_free(&inputs);
-        return EXIT_SOME_FAILED;
+        return listed < 0 ? EXIT_SOME_FAILED
+                          : app_report_stopped(pool, "metatags", 0, 0, "pages", settings->journal);
     }
     run_state run = {settings, &inputs, progress_create(&inputs, progress_on), inputs.failures > 0, pool};
     int rc = 0;

@@ -137,7 +137,11 @@ bool input_is_url(const char *name);
  * Reports bad ones on stderr and counts them; returns -1 only when out of
  * memory. A name in a @LIST that ends in .html or .htm is taken as a page
  * without a check: reading it reports what is wrong with it. */
+/* 0, -1 when out of memory, or 1 when the pool given to inputs_stop_with
+ * was stopped while a list was read. */
 int inputs_expand(input_list *list, char **arguments, int count);
+struct hpool_pool;
+void inputs_stop_with(const struct hpool_pool *pool);
 void inputs_free(input_list *list);
 
 /* ---- Reading and fetching pages (pages.c, fetch.c) ----------------------- */

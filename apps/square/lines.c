@@ -88,6 +88,8 @@ void line_reader_init(line_reader *reader, int fd)
     reader->owns_fd = 0;
     reader->ended = 0;
     reader->read_errno = 0;
+    reader->should_stop = NULL;
+    reader->stopped = 0;
     reader->line_number = 0;
     reader->start = 0;
     reader->end = 0;
@@ -162,6 +164,19 @@ static int fill(line_reader *reader)
     if (reader->ended)
         return 0;
     for (;;) {
+        /* An idle pipe is waited on in slices of 200 ms, so that a signal's
+         * stop is seen: the handler restarts the read (SA_RESTART). */
+        struct pollfd ready = {.fd = reader->fd, .events = POLLIN};
+        while (reader->should_stop != NULL && poll(&ready, 1, 200) == 0) {
+            if (reader->should_stop(reader->should_stop_user)) {
+                reader->ended = reader->stopped = 1; /* the lines so far are all the call gets */
+                return 0;
+            }
+        }
+        if (reader->should_stop != NULL && reader->should_stop(reader->should_stop_user)) {
+            reader->ended = reader->stopped = 1; /* an endless input: stop reading it too */
+            return 0;
+        }
         ssize_t got = read(reader->fd, reader->buffer, sizeof reader->buffer);
         if (got > 0) {
             reader->start = 0;

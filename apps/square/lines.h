@@ -14,6 +14,12 @@ typedef struct line_reader {
     int owns_fd;          /* closed by line_reader_close; stdin is not */
     int ended;            /* read() returned 0 */
     int read_errno;       /* set when a read failed: the input ends there */
+    /* Asked while it waits for input (an idle pipe) and before each read:
+     * true ends the input (a signal stopped the pool), so that the call
+     * can end as stopped. NULL: never. */
+    int (*should_stop)(void *user);
+    void *should_stop_user;
+    int stopped;          /* the input was ended so, not by its end */
     uint64_t line_number; /* lines handed out so far */
     size_t start, end;    /* the unread bytes of buffer */
     char buffer[1 << 16];

@@ -19,6 +19,12 @@
  * error ends the lines as the end of the file would, and run_input then
  * reports it and exits 1: returned to hpool as an error, it would drop the
  * lines already read into the batch being cut, which sources.c packs whole. */
+/* The reader's should_stop: a signal stopped the pool. */
+static int pool_stopped(void *pool)
+{
+    return hpool_pool_stopped(pool, NULL) != 0;
+}
+
 static int produce_line(const void **data, size_t *size, void *user)
 {
     const char *line;
@@ -265,6 +271,8 @@ static int run_input(hpool_pool *pool, const settings *settings, hpool_call *cal
         free(reader);
         return EXIT_USAGE; /* an --input that cannot be read at all, as for a missing file */
     }
+    reader->should_stop = pool_stopped;
+    reader->should_stop_user = pool;
     hpool_source *lines;
     int rc = hpool_source_producer(&lines, produce_line, reader);
     if (rc != 0) {
@@ -284,6 +292,10 @@ static int run_input(hpool_pool *pool, const settings *settings, hpool_call *cal
         call.result_size = sizeof(square_of_line);
         status = run_stream(pool, &call, settings, &context, &end);
     }
+    /* A stop that ended the input while square waited for it: the call
+     * itself ended well, with the lines read until then. */
+    if (reader->stopped && status == EXIT_ALL_GOOD)
+        status = app_report_stopped(pool, "square", reader->line_number, 0, "items", settings->journal_path);
     /* After the output, as the last line: the input ended there. */
     if (reader->read_errno != 0) {
         fprintf(stderr, "square: %s:%" PRIu64 ": read error: %s\n", context.input_name,
