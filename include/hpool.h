@@ -822,7 +822,13 @@ typedef struct hpool_call {
      * to the measured cost: one item per chunk until an item has been
      * timed, then about 1 ms of items, never more than Python's
      * ceil(n / (4 × threads of all ranks)), and fewer as the call ends
-     * (down to about 50 µs of items). */
+     * (down to about 50 µs of items). A chunk sized from cheap items may
+     * hold slow ones, so an item function's chunk is shared: its thread
+     * claims its items a few at a time, fewer as they run out, and the
+     * rank's threads with nothing queued claim them too, so that slow
+     * items at the end of a chunk run at once, not one after another
+     * (not for span functions, variable-size results or a deterministic
+     * reduce, whose chunks run whole on one thread). */
     size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
     size_t result_size;/* bytes per result; 0 with imap = variable-size */
