@@ -56,20 +56,27 @@ static int never_returns(hpool_task *task, void *user)
     return 0;
 }
 
+/* A pool of 2 threads with the shortest stall timeout and one function. */
+static hpool_pool *pool_of(const hpool_function *function)
+{
+    hpool_options options = HPOOL_OPTIONS_INIT;
+    options.functions = function;
+    options.function_count = 1;
+    options.threads = 2;
+    options.stall_timeout = 4;
+    hpool_pool *pool = NULL;
+    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    return pool;
+}
+
 /* After hpool_async_get timed out on it: hpool_pool_terminate returns
  * after the stall timeout, the call ends with HPOOL_ESTALLED naming the
  * item, and hpool_pool_free returns at once (the thread is abandoned).
  * Without terminate, hpool_pool_free itself returns after the timeout. */
 static int test_stuck(bool terminate)
 {
-    hpool_function functions[] = {{.name = "never_returns", .map = never_returns}};
-    hpool_options options = HPOOL_OPTIONS_INIT;
-    options.functions = functions;
-    options.function_count = 1;
-    options.threads = 2;
-    options.stall_timeout = 4;
-    hpool_pool *pool = NULL;
-    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    static const hpool_function function = {.name = "never_returns", .map = never_returns};
+    hpool_pool *pool = pool_of(&function);
     if (pool == NULL)
         return 1;
     enum { N = 50 };
@@ -133,14 +140,8 @@ static int copy_item(hpool_task *task, void *user)
 static int test_unread_stream(int argc, char **argv)
 {
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
-    hpool_function functions[] = {{.name = "copy_item", .map = copy_item}};
-    hpool_options options = HPOOL_OPTIONS_INIT;
-    options.functions = functions;
-    options.function_count = 1;
-    options.threads = 2;
-    options.stall_timeout = 4;
-    hpool_pool *pool = NULL;
-    CHECK_RC(0, hpool_pool_create(&pool, &options));
+    static const hpool_function function = {.name = "copy_item", .map = copy_item};
+    hpool_pool *pool = pool_of(&function);
     if (pool == NULL)
         return 1;
     if (!hpool_pool_is_root(pool)) {
