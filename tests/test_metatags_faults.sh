@@ -206,6 +206,23 @@ for pattern in '(*UTF)x*' '(*UTF)(?=<)|t*'; do
   (cd "$work" && /usr/bin/python3 "$cases_dir/reference.py" --pattern "$pattern" utf-8.html) >"$work/utf.expected"
   cmp -s "$work/utf.out" "$work/utf.expected" || fail "(*UTF) $pattern: differs from Python: $(diff "$work/utf.out" "$work/utf.expected" | head -5)"
 done
+# A page that is not all UTF-8, to a (*UTF) pattern: the matches before,
+# between and after the stray bytes all come out, none crosses one, and the
+# page gets one report line, which says how it was searched.
+printf '<meta \xc3\xa9a> <meta b\xffc> x\xe2\x82 <meta \xe2\x82\xacd>\n<meta e>\xf0\x9f\x98\x80\xc0\xafxx\n' \
+  >"$work/stray.html"
+for pattern in '(*UTF)<meta .*?>' '(*UTF)x*' '(*UTF).'; do
+  run stray --pattern "$pattern" stray.html
+  expect_status 1 stray
+  expect_report stray 'stray.html: not UTF-8: byte 0xFF at offset 18; searched as UTF-8, where a byte that is not UTF-8 matches nothing'
+  expect_reports stray 1
+  (cd "$work" && /usr/bin/python3 "$cases_dir/reference.py" --pattern "$pattern" stray.html) >"$work/stray.expected"
+  cmp -s "$work/stray.out" "$work/stray.expected" ||
+    fail "(*UTF) $pattern on stray bytes: differs from Python: $(diff "$work/stray.out" "$work/stray.expected" | head -5)"
+  if [ "$pattern" = '(*UTF)<meta .*?>' ] && [ "$(grep -c . "$work/stray.out")" -ne 3 ]; then
+    fail "(*UTF)<meta .*?> on stray bytes: expected the 3 tags that cross none: $(cat "$work/stray.out")"
+  fi
+done
 printf 'aaa\n' >"$work/aaa.html"
 # perl -e 'print scalar(() = "aaa\n" =~ /\G/g)' gives 1; so does PCRE2 once
 # \G holds only at the offset where the previous match ended.

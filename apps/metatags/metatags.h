@@ -86,6 +86,10 @@ typedef struct scan_pattern {
     /* The pattern is the default <meta .*?>: a failed tag cannot match
      * anywhere later on its line, so the scan skips to the line's end. */
     bool line_bounded;
+    /* In UTF mode ((*UTF)), compiled with PCRE2_MATCH_INVALID_UTF: a byte
+     * that is not UTF-8 matches nothing. Such patterns start with "(*", so
+     * never have a literal prefix. */
+    bool utf;
 } scan_pattern;
 
 /* Compiles pattern (PCRE2 syntax; caseless for -i). On error, writes

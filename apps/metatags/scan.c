@@ -53,6 +53,17 @@ static pcre2_code *compile(const char *text, uint32_t options, char *message, si
         snprintf(message, size, "%s at offset %zu", (const char *)text_of_error, (size_t)offset);
         return NULL;
     }
+    /* A pattern in UTF mode ((*UTF)) again, to match pages that are not
+     * all UTF-8 too: otherwise PCRE2 refuses the whole page at its first
+     * stray byte, and the matches before it are lost. With
+     * PCRE2_MATCH_INVALID_UTF a stray byte matches nothing, so no match
+     * crosses it and every match is valid UTF-8. */
+    uint32_t all_options = 0;
+    if ((options & PCRE2_MATCH_INVALID_UTF) == 0
+        && pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options) == 0 && (all_options & PCRE2_UTF) != 0) {
+        pcre2_code_free(code);
+        return compile(text, options | PCRE2_MATCH_INVALID_UTF, message, size);
+    }
     /* Without JIT support PCRE2 interprets the pattern: slower, same answers. */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     return code;
@@ -65,6 +76,9 @@ int scan_pattern_compile(scan_pattern *pattern, const char *text, bool caseless,
     pattern->code = compile(text, options, message, size);
     if (pattern->code == NULL)
         return -1;
+    uint32_t all_options = 0;
+    pcre2_pattern_info(pattern->code, PCRE2_INFO_ALLOPTIONS, &all_options);
+    pattern->utf = (all_options & PCRE2_UTF) != 0;
     uint8_t literal[sizeof pattern->finder.bytes];
     size_t literal_size = leading_literal(text, literal, sizeof literal);
     if (literal_size > 0) {
@@ -152,16 +166,10 @@ static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, s
     const scan_pattern *pattern = scanner->pattern;
     size_t offset = 0;
     bool after_empty = false;
-    /* In UTF mode PCRE2 checks the subject from the offset on at every
-     * call: with a match every few bytes that was quadratic ((*UTF)y? on
-     * 100 kB of x: 2.7 s). Once a call has checked it, later ones start
-     * where a match ended, a character boundary, and need no check. */
-    uint32_t utf_check = 0;
     while (offset <= size) {
         size_t start, end;
-        int rc = match_once(scanner, pattern->code, page, size, offset,
-                            (after_empty ? PCRE2_NOTEMPTY_ATSTART : 0) | utf_check, &start, &end);
-        utf_check = PCRE2_NO_UTF_CHECK;
+        int rc = match_once(scanner, pattern->code, page, size, offset, after_empty ? PCRE2_NOTEMPTY_ATSTART : 0,
+                            &start, &end);
         if (rc == 0)
             break;
         if (rc < 0) {
@@ -185,17 +193,13 @@ static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size
     const scan_pattern *pattern = scanner->pattern;
     size_t position = 0;
     size_t line_end = 0; /* the end of the line of the last failed tag */
-    /* As in scan_everywhere: the first call checks UTF from its offset on;
-     * later candidates lie beyond it, where the literal starts a character. */
-    uint32_t utf_check = 0;
     while (position < size) {
         size_t candidate = survey != NULL ? bytes_find_surveyed(&pattern->finder, survey, page, size, position)
                                           : bytes_find(&pattern->finder, page, size, position);
         if (candidate >= size)
             break;
         size_t start, end;
-        int rc = match_once(scanner, pattern->anchored, page, size, candidate, utf_check, &start, &end);
-        utf_check = PCRE2_NO_UTF_CHECK;
+        int rc = match_once(scanner, pattern->anchored, page, size, candidate, 0, &start, &end);
         if (rc < 0) {
             stop(outcome, candidate, rc);
             return 0;

@@ -104,11 +104,15 @@ static int check_and_scan(worker_state *state, const page_buffer *page, scan_mat
     page_survey *survey = &state->survey;
     bytes_survey(pattern->has_prefix ? &pattern->finder : NULL, page->data, page->size, survey);
     const page_text_check text = survey->text;
+    /* A (*UTF) pattern matches whole characters, and never a stray byte
+     * (scan.c): the line says so, where other patterns match bytes. */
+    const char *searched = pattern->utf ? "searched as UTF-8, where a byte that is not UTF-8 matches nothing"
+                                        : "searched as bytes";
     if (text.first_nul >= 0)
-        add_problem(state, "binary: NUL byte at offset %" PRId64 "; searched as bytes", text.first_nul);
+        add_problem(state, "binary: NUL byte at offset %" PRId64 "; %s", text.first_nul, searched);
     else if (text.first_invalid_utf8 >= 0)
-        add_problem(state, "not UTF-8: byte 0x%02X at offset %" PRId64 "; searched as bytes",
-                    page->data[text.first_invalid_utf8], text.first_invalid_utf8);
+        add_problem(state, "not UTF-8: byte 0x%02X at offset %" PRId64 "; %s", page->data[text.first_invalid_utf8],
+                    text.first_invalid_utf8, searched);
 
     scan_outcome outcome;
     int status = scan_surveyed_page(state->scanner, page->data, page->size, survey, on_match, state, &outcome);

@@ -86,8 +86,16 @@ def main():
                 continue
             # findall's matches; for patterns with groups findall would give
             # the groups, metatags (like grep -o) the whole match.
-            text = data.decode("utf-8") if utf else data
-            for match in (m.group(0) for m in regex.finditer(text)):
+            # A page that is not all UTF-8 is, to a (*UTF) pattern, runs of
+            # UTF-8 between stray bytes that match nothing
+            # (PCRE2_MATCH_INVALID_UTF): each run is searched on its own.
+            # (Not for ^, $ or lookbehinds, which PCRE2 does not let see a
+            # run's edge as the page's; the tests' patterns use none.)
+            if utf:
+                runs = re.split("[\udc80-\udcff]+", data.decode("utf-8", "surrogateescape"))
+            else:
+                runs = [data]
+            for match in (m.group(0) for run in runs for m in regex.finditer(run)):
                 if utf:
                     match = match.encode("utf-8")
                 if count:
