@@ -84,6 +84,17 @@ grep -q 'pages, ' "$work/default.raw-err" && fail "progress shown without --prog
 (cd "$cases_dir" && printf 'pages/basic.html\npages/sub\n' | $launch "$metatags" --no-progress @-) >"$work/stdin.out" 2>&1
 grep -c . "$work/stdin.out" | grep -qx 6 || fail "@-: expected 6 lines, got: $(cat "$work/stdin.out")"
 
+# A named FIFO as the list, opened before its writer comes: metatags waits
+# for the writer (where a stop can end the wait, test_stop_resume.sh) and
+# then reads the list it writes.
+mkfifo "$work/list.fifo"
+(sleep 1; printf 'pages/basic.html\npages/sub\n' >"$work/list.fifo") &
+writer=$!
+(cd "$cases_dir" && $launch "$metatags" --no-progress "@$work/list.fifo") </dev/null >"$work/fifo.out" 2>&1 ||
+  fail "@FIFO: exit status $?: $(cat "$work/fifo.out")"
+wait "$writer"
+cmp -s "$work/fifo.out" "$work/stdin.out" || fail "@FIFO: not the lines of @-: $(cat "$work/fifo.out")"
+
 # ---- Bad input: each named on stderr, every other page still searched -----
 bad=$work/bad
 mkdir -p "$bad/tree/a"

@@ -439,4 +439,49 @@ if [ -z "$LAUNCH" ]; then
             fail "not the stop line: $(cat "$ERR")"
         pass
     done
+
+    CHECK="metatags @FIFO with no writer yet: SIGTERM ends the wait for one, one line, exit 75"
+    rm -f "$SCRATCH/idle"
+    mkfifo "$SCRATCH/idle"
+    "$METATAGS" --no-progress "@$SCRATCH/idle" >"$OUT" 2>"$ERR" &
+    pid=$!
+    wait_for_handler "$pid" 15 || fail "metatags never caught SIGTERM"
+    sleep 0.5 # into the wait for a writer
+    kill -TERM "$pid"
+    STATUS=0
+    if ! timeout 30 tail --pid="$pid" -f /dev/null; then
+        exec 9<>"$SCRATCH/idle" # a writer at last, so that the blocked open returns
+        fail "metatags still waits 30 s after SIGTERM"
+    fi
+    wait "$pid" || STATUS=$?
+    expect_status 75
+    grep -Eq "^metatags: stopped by SIGTERM after 0 pages; rerun to start again\$" "$ERR" ||
+        fail "not the stop line: $(cat "$ERR")"
+    pass
+
+    # A signal that comes before the pool exists (during MPI_Init, say) is
+    # held, then stops the pool as soon as it is made: it must neither kill
+    # the program (exit 138) nor be lost (exit 0 after a whole run). It is
+    # made pending before exec, with the signal blocked, which the program
+    # unblocks first thing.
+    for program in square metatags; do
+        CHECK="$program: SIGUSR1 pending from before the pool stops it, one line, exit 75"
+        if [ "$program" = square ]; then
+            command=("$SQUARE" 1000)
+            unit=items
+        else
+            command=("$METATAGS" --no-progress "$PAGES")
+            unit=pages
+        fi
+        STATUS=0
+        python3 -c '
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+os.kill(os.getpid(), signal.SIGUSR1)
+os.execv(sys.argv[1], sys.argv[1:])' "${command[@]}" >"$OUT" 2>"$ERR" || STATUS=$?
+        expect_status 75
+        grep -Eq "^$program: stopped by SIGUSR1 after 0( of [0-9,]+)? $unit; rerun to start again\$" "$ERR" ||
+            fail "not the stop line: $(cat "$ERR")"
+        pass
+    done
 fi

@@ -12,16 +12,48 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* SIGUSR1 and SIGUSR2 because mpirun forwards them to every rank, where a
+ * SIGTERM to mpirun kills the ranks instead. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
+#define STOP_SIGNAL_COUNT (sizeof stop_signals / sizeof stop_signals[0])
+
+/* The first stop signal that came while no pool could take it. */
+static volatile sig_atomic_t held_signal;
+
+static void hold_signal(int signal)
+{
+    if (held_signal == 0)
+        held_signal = signal;
+}
+
+void app_hold_stop_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = hold_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigset_t unblocked;
+    sigemptyset(&unblocked);
+    for (size_t i = 0; i < STOP_SIGNAL_COUNT; i++) {
+        sigaction(stop_signals[i], &action, NULL);
+        sigaddset(&unblocked, stop_signals[i]);
+    }
+    /* A launcher's blocked mask would keep the stop from ever coming;
+     * unblocked, a signal pending since before exec is held now. */
+    sigprocmask(SIG_UNBLOCK, &unblocked, NULL);
+}
+
 int app_stop_on_signals(hpool_pool *pool)
 {
-    /* SIGUSR1 and SIGUSR2 because mpirun forwards them to every rank, where
-     * a SIGTERM to mpirun kills the ranks instead. */
-    static const int signals[] = {SIGTERM, SIGINT, SIGUSR1, SIGUSR2};
-    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
-        int rc = hpool_pool_stop_on_signal(pool, signals[i]);
+    for (size_t i = 0; i < STOP_SIGNAL_COUNT; i++) {
+        int rc = hpool_pool_stop_on_signal(pool, stop_signals[i]);
         if (rc != 0)
             return rc;
     }
+    /* Handed to the pool as if it came now, so that its stop names it. */
+    if (held_signal != 0)
+        raise(held_signal);
     return 0;
 }
 

@@ -8,9 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Call first in main, before hpool_mpi_init: until a pool takes them,
+ * SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 are held (the first one is kept),
+ * not fatal, so that one that comes during MPI_Init or the teardown (mpirun
+ * forwards them to ranks still starting) neither kills a rank with an
+ * undocumented status nor is lost. Also unblocks them. */
+void app_hold_stop_signals(void);
+
 /* Makes SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 stop the pool (the first one
- * drains, a second one stops at once). Call on every rank right after
- * hpool_pool_create, so that a signal to any rank stops the whole pool.
+ * drains, a second one stops at once), and stops it with the
+ * signal app_hold_stop_signals held, if one came. Call on every rank right
+ * after hpool_pool_create, so that a signal to any rank stops the whole
+ * pool. hpool_pool_free puts the holding handler back.
  * Returns 0, or the code of hpool_pool_stop_on_signal. */
 int app_stop_on_signals(hpool_pool *pool);
 

@@ -284,17 +284,22 @@ void inputs_stop_with(const struct hpool_pool *pool)
     stopping_pool = pool;
 }
 
-/* Whether to stop reading fd: waits for it in slices of 200 ms, looking
- * for the pool's stop in between. */
+/* Whether to stop reading fd: waits until fd is readable, looking for the
+ * pool's stop before each read and every 200 ms while fd has nothing. A
+ * signal interrupts the poll (poll is never restarted), and is looked at
+ * again before the read. The wait also covers a named FIFO that no writer
+ * has opened yet: opened without blocking, it reads as ended until one has,
+ * but poll waits for it. */
 static bool stop_before_read(int fd)
 {
-    if (stopping_pool == NULL)
-        return false;
     struct pollfd ready = {.fd = fd, .events = POLLIN};
-    while (poll(&ready, 1, 200) == 0)
-        if (hpool_pool_stopped(stopping_pool, NULL) != 0)
+    for (;;) {
+        if (stopping_pool != NULL && hpool_pool_stopped(stopping_pool, NULL) != 0)
             return true;
-    return hpool_pool_stopped(stopping_pool, NULL) != 0;
+        int polled = poll(&ready, 1, stopping_pool != NULL ? 200 : -1);
+        if (polled > 0 || (polled < 0 && errno != EINTR))
+            return false; /* readable, ended, or an error the read will report */
+    }
 }
 
 /* The next line, without its LF, into *line (a buffer grown as needed);
@@ -368,8 +373,16 @@ static int add_list(input_list *list, const char *list_name)
     snprintf(shown, sizeof shown, "@%s", list_name);
     bool from_stdin = strcmp(list_name, "-") == 0;
     /* A FIFO is a fine list (find ... | metatags @/dev/stdin): it is read
-     * here, once, on the root, and waiting for its writer is right. */
-    int fd = from_stdin ? STDIN_FILENO : open(list_name, O_RDONLY | O_CLOEXEC);
+     * here, once, on the root, and waiting for its writer is right, but in
+     * stop_before_read, where a signal's stop ends the wait: a blocking
+     * open of a FIFO would wait for the writer where nothing can see the
+     * stop. The reads after it block. */
+    int fd = from_stdin ? STDIN_FILENO : open(list_name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0 && !from_stdin) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0)
+            fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
     char why[256];
     if (fd < 0) {
         snprintf(why, sizeof why, "cannot open list: %s", strerror(errno));

@@ -534,6 +534,7 @@ static int run_root(hpool_pool *pool, const settings *settings)
 
 int main(int argc, char **argv)
 {
+    app_hold_stop_signals(); /* before MPI_Init, which a forwarded signal may interrupt */
     int rc = hpool_mpi_init(&argc, &argv);
     if (rc != 0) {
         app_print_error("metatags", NULL, rc);

@@ -164,18 +164,18 @@ static int fill(line_reader *reader)
     if (reader->ended)
         return 0;
     for (;;) {
-        /* An idle pipe is waited on in slices of 200 ms, so that a signal's
-         * stop is seen: the handler restarts the read (SA_RESTART). */
+        /* Before each read, and every 200 ms while an idle pipe has
+         * nothing: a signal's stop is seen even though the handler
+         * restarts the read (SA_RESTART), and an endless input stops too. */
         struct pollfd ready = {.fd = reader->fd, .events = POLLIN};
-        while (reader->should_stop != NULL && poll(&ready, 1, 200) == 0) {
+        while (reader->should_stop != NULL) {
             if (reader->should_stop(reader->should_stop_user)) {
                 reader->ended = reader->stopped = 1; /* the lines so far are all the call gets */
                 return 0;
             }
-        }
-        if (reader->should_stop != NULL && reader->should_stop(reader->should_stop_user)) {
-            reader->ended = reader->stopped = 1; /* an endless input: stop reading it too */
-            return 0;
+            int polled = poll(&ready, 1, 200); /* a signal ends it with EINTR: look again */
+            if (polled > 0 || (polled < 0 && errno != EINTR))
+                break; /* readable, or an error the read will report */
         }
         ssize_t got = read(reader->fd, reader->buffer, sizeof reader->buffer);
         if (got > 0) {

@@ -3,6 +3,7 @@
 #include "square.h"
 
 #include "app_cli.h"
+#include "app_stop.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -289,6 +290,7 @@ static int parse_arguments(int argc, char **argv, settings *settings)
 
 int main(int argc, char **argv)
 {
+    app_hold_stop_signals(); /* before MPI_Init, which a forwarded signal may interrupt */
     int rc = hpool_mpi_init(&argc, &argv);
     if (rc != 0) {
         app_print_error("square", NULL, rc);

@@ -251,6 +251,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, output_buffer, _IOFBF, sizeof output_buffer);
     paths = argv + 1;
     int file_count = argc - 1;
+    app_hold_stop_signals(); /* before MPI_Init, which a forwarded signal may interrupt */
     if (hpool_mpi_init(&argc, &argv) != 0) {
         fprintf(stderr, "wordcount: could not initialise MPI\n");
         return 1;
