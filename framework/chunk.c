@@ -127,11 +127,10 @@ static int execute_blocks(const hpool_function *function, hpool_span *span, hpoo
 /* Fails every item of chunk c, which could not run. */
 static void fail_chunk_items(hpool__batch *batch, uint64_t c, int code)
 {
+    uint64_t count = hpool__chunk_items(batch, c);
     pthread_mutex_lock(&batch->lock);
-    uint64_t offset = c * batch->chunksize;
-    if (offset < batch->count)
-        hpool__batch_add_failures(batch, batch->first + offset, hpool__min_u64(batch->count - offset, batch->chunksize),
-                                  code);
+    if (count > 0)
+        hpool__batch_add_failures(batch, batch->first + c * batch->chunksize, count, code);
     pthread_mutex_unlock(&batch->lock);
 }
 
@@ -139,8 +138,7 @@ static void fail_chunk_items(hpool__batch *batch, uint64_t c, int code)
  * HPOOL_ENOMEM for its record output. */
 static int open_span(hpool__batch *batch, uint64_t c, hpool__chunk_context *chunk, hpool_span *span)
 {
-    uint64_t offset = c * batch->chunksize;
-    uint64_t count = hpool__min_u64(batch->count - offset, batch->chunksize);
+    uint64_t offset = c * batch->chunksize, count = hpool__chunk_items(batch, c);
     *chunk = (hpool__chunk_context){.batch = batch, .offset = offset};
     *span = (hpool_span){
         .first = batch->first + offset,

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static hpool__call_state *find_call(hpool_pool *pool, uint32_t id)
+hpool__call_state *hpool__find_call(hpool_pool *pool, uint32_t id)
 {
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next)
         if (call->id == id)
@@ -122,8 +122,11 @@ static void drop_outputs(hpool__batch *batch)
 
 void hpool__collect(hpool_pool *pool, hpool__batch *batch)
 {
-    hpool__call_state *call = find_call(pool, batch->call_id);
-    if (call == NULL || call->complete) { /* a batch whose call ended without it: abandoned */
+    hpool__call_state *call = hpool__find_call(pool, batch->call_id);
+    /* A batch whose call ended without it, or that its call gave up on
+     * (an item of the root's team abandoned after terminate, which came
+     * back after all): abandoned. */
+    if (call == NULL || call->complete || (batch->origin_rank == pool->root && call->local_uncollected == 0)) {
         hpool__batch_free(batch);
         return;
     }
@@ -401,7 +404,7 @@ void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call)
 void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int code, const char *detail,
                               uint64_t spilled_bytes, void *run, size_t size)
 {
-    hpool__call_state *call = find_call(pool, call_id);
+    hpool__call_state *call = hpool__find_call(pool, call_id);
     if (call == NULL || call->keyed_done) {
         free(run);
         return;
@@ -455,20 +458,18 @@ void hpool__keyed_run_arrived(hpool_pool *pool, uint32_t call_id, int rank, int 
          * write; the code does not say which, so the detail names those
          * the reducer has. */
         const hpool_keyed_reducer *spec = &pool->keyed_reducers[call->spec.reducer];
-        const char *functions[3];
-        int count = 0;
-        if (spec->merge != NULL)
-            functions[count++] = "merge";
-        if (spec->reduce != NULL)
-            functions[count++] = "reduce";
-        if (spec->write != NULL)
-            functions[count++] = "write";
+        const char *functions[] = {spec->merge ? "merge" : NULL, spec->reduce ? "reduce" : NULL,
+                                   spec->write ? "write" : NULL};
+        char named[32] = ""; /* "merge", "merge or reduce", "merge, reduce or write" */
+        size_t left = (spec->merge != NULL) + (spec->reduce != NULL) + (spec->write != NULL);
+        for (size_t f = 0; f < 3; f++)
+            if (functions[f] != NULL)
+                snprintf(named + strlen(named), sizeof named - strlen(named), "%s%s", functions[f],
+                         --left == 0 ? "" : left == 1 ? " or " : ", ");
         snprintf(call->detail, sizeof call->detail,
-                 "the %s%s%s%s%s function of keyed reducer \"%s\" returned %d on rank %d: the output holds none "
-                 "of that rank's keys",
-                 count > 0 ? functions[0] : "", count > 1 ? (count > 2 ? ", " : " or ") : "", count > 1 ? functions[1] : "",
-                 count > 2 ? " or " : "", count > 2 ? functions[2] : "", spec->name != NULL ? spec->name : "",
-                 call->keyed_code, call->keyed_code_rank);
+                 "the %s function of keyed reducer \"%s\" returned %d on rank %d: the output holds none of that "
+                 "rank's keys",
+                 named, spec->name != NULL ? spec->name : "", call->keyed_code, call->keyed_code_rank);
     }
     *call->spec.pairs = pairs;
     call->keyed_done = true;

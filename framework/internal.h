@@ -202,6 +202,12 @@ int hpool__batch_add_failures(hpool__batch *batch, uint64_t index, uint64_t coun
  * Stops at visit's first nonzero return and returns it, or 0. */
 int hpool__batch_each_run_that_ran(const hpool__batch *batch, int (*visit)(void *user, uint64_t first, uint64_t count),
                                    void *user);
+/* The items of chunk c of batch: chunksize, or fewer for its last. */
+static inline uint64_t hpool__chunk_items(const hpool__batch *batch, uint64_t c)
+{
+    uint64_t offset = c * batch->chunksize;
+    return offset < batch->count ? hpool__min_u64(batch->count - offset, batch->chunksize) : 0;
+}
 /* Merges per-chunk record outputs into record_offsets and record_data. */
 int hpool__batch_assemble_records(hpool__batch *batch);
 /* The input of item i of the batch. */
@@ -728,6 +734,7 @@ struct hpool_pool {
      * still running is abandoned (team_abandoned: its thread is left to
      * run, and the pool's memory with it). */
     bool terminating, team_abandoned;
+    uint64_t terminate_started_ns;  /* ... and when: a rank's batch is given up a stall timeout on */
     hpool__batch_queue local_done;  /* finished by this rank's team */
     hpool__rank_load *loads;        /* per rank: what it holds */
     uint64_t total_threads;         /* worker threads of all ranks */
@@ -788,6 +795,9 @@ void hpool__watchdog_returned(hpool_pool *pool, int rank, uint32_t call_id, uint
 /* HPOOL_ESTALLED, with a detail naming it, for the first rank silent for
  * longer than the stall timeout, which is then counted as ended; else 0. */
 int hpool__watchdog_check(hpool_pool *pool);
+/* "items 1200-1299 of call 3, item 1500 of call 3 and 2 more batches":
+ * the batches load holds. */
+void hpool__watchdog_describe_held(const hpool__rank_load *load, char *text, size_t size);
 void hpool__watchdog_free(hpool_pool *pool);
 void *hpool__rank_engine(void *pool);
 /* How an engine polls MPI: its wait starts at 16 µs << first_shift after
@@ -811,6 +821,8 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
  * called with pool->lock held; collect may drop and retake it to run
  * callbacks. */
 void hpool__collect(hpool_pool *pool, hpool__batch *batch);
+/* The call under way with this id, or NULL. */
+hpool__call_state *hpool__find_call(hpool_pool *pool, uint32_t id);
 void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call);
 void hpool__call_release(hpool_pool *pool, hpool__call_state *call);
 void hpool__cancel_call(hpool_pool *pool, hpool__call_state *call);

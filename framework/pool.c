@@ -651,6 +651,8 @@ int hpool_pool_terminate(hpool_pool *pool)
                            pool->transport.rank, pool->root);
     pthread_mutex_lock(&pool->lock);
     pool->closed = true;
+    if (!pool->terminating)
+        pool->terminate_started_ns = hpool__now_ns();
     pool->terminating = true;
     pool->engine_has_news = true; /* the engine starts watching the running items */
     pthread_cond_signal(&pool->engine_wake);
@@ -660,6 +662,30 @@ int hpool_pool_terminate(hpool_pool *pool)
         pthread_cond_wait(&pool->changed, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     return 0;
+}
+
+/* On a rank other than the root, once its engine has stopped serving: an
+ * item still running then is one whose result nobody will take (the root
+ * gave it up after terminate, or stopped at once, or went silent), and
+ * waiting for it could be forever. It is abandoned with its thread, as the
+ * root abandons its own after terminate, and join says so. */
+static void abandon_orphaned_items(hpool_pool *pool)
+{
+    uint64_t age;
+    char running[300];
+    if (hpool_pool_is_root(pool) || pool->team_abandoned || hpool__longest_running(pool, &age, running,
+                                                                                    sizeof running) < 0)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->team_abandoned = true;
+    if (pool->error == 0) {
+        pool->error = hpool__fail(HPOOL_ESTALLED, "%s when the root ended the pool, which will not take its "
+                                                  "result: abandoned with its thread, which may still write its "
+                                                  "own result",
+                                  running);
+        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(pool->error));
+    }
+    pthread_mutex_unlock(&pool->lock);
 }
 
 int hpool_pool_join(hpool_pool *pool)
@@ -687,6 +713,7 @@ int hpool_pool_join(hpool_pool *pool)
     if (pool->engine_started)
         pthread_join(pool->engine, NULL);
     pool->engine_started = false;
+    abandon_orphaned_items(pool);
     if (pool->team_abandoned)
         hpool__team_abandon(&pool->team); /* a thread that never returns is left behind */
     else

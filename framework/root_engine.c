@@ -215,6 +215,12 @@ static int receive_results(hpool_pool *pool, bool *busy)
         pthread_mutex_lock(&pool->lock);
         if (received > 0)
             hpool__watchdog_heard(pool, message.source);
+        if (rc == 0 && batch != NULL && pool->loads[message.source].engine_ended) {
+            /* Given up on (give_up_stuck_ranks, a stop at once): its call
+             * no longer counts it. */
+            hpool__batch_free(batch);
+            batch = NULL;
+        }
         if (rc == 0 && batch != NULL) {
             hpool__watchdog_returned(pool, message.source, batch->call_id, batch->first);
             batch->origin_rank = message.source;
@@ -233,16 +239,22 @@ static int receive_results(hpool_pool *pool, bool *busy)
     return 0;
 }
 
+/* The pool's first error, with this thread's detail of it, for
+ * hpool_pool_join. With pool->lock held. */
+static void keep_pool_error(hpool_pool *pool, int code)
+{
+    if (pool->error != 0)
+        return;
+    pool->error = code;
+    snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(code));
+}
+
 /* Fails every call after a transport error, so no caller waits forever. */
 static void fail_all_calls(hpool_pool *pool, int error)
 {
     /* The engine's error detail (this thread's) goes with the calls to the
      * threads that take their status, and with the pool to hpool_pool_join. */
-    const char *detail = hpool__detail_text(error);
-    if (pool->error == 0) {
-        pool->error = error;
-        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", detail);
-    }
+    keep_pool_error(pool, error);
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         bool first_time = call->report.status == 0; /* this runs every round until the calls end */
         hpool__call_set_error(call, error);
@@ -359,6 +371,45 @@ static void abandon_stuck_items(hpool_pool *pool)
     }
 }
 
+/* After hpool_pool_terminate, what a rank still holds the stall timeout
+ * later is items it still runs (those it had not started came back
+ * cancelled): they are given up as the root's own are, their calls end
+ * with HPOOL_ESTALLED naming the rank, and join no longer waits for it.
+ * That rank abandons them, with their threads, when the root ends the
+ * pool (hpool_pool_join). With pool->lock held. */
+static void give_up_stuck_ranks(hpool_pool *pool)
+{
+    uint64_t now = hpool__now_ns();
+    if (now - pool->terminate_started_ns <= pool->stall_timeout_ns)
+        return;
+    for (int rank = 0; rank < pool->transport.size; rank++) {
+        hpool__rank_load *load = &pool->loads[rank];
+        if (rank == pool->root || load->engine_ended || load->outstanding_count == 0)
+            continue;
+        char held[256];
+        hpool__watchdog_describe_held(load, held, sizeof held);
+        int code = hpool__fail(HPOOL_ESTALLED,
+                               "rank %d (host %s) still had %s running %.0f s after hpool_pool_terminate, past the "
+                               "stall timeout (%.0f s, HPOOL_STALL_TIMEOUT): given up, and abandoned with their "
+                               "threads on that rank when the pool ends",
+                               rank, load->host[0] ? load->host : "?", held,
+                               (double)(now - pool->terminate_started_ns) / 1e9,
+                               (double)pool->stall_timeout_ns / 1e9);
+        for (size_t i = 0; i < load->outstanding_count; i++) {
+            hpool__call_state *call = hpool__find_call(pool, load->outstanding[i].call_id);
+            if (call == NULL || call->complete)
+                continue;
+            HPOOL__ASSERT(call->batches_uncollected > 0);
+            call->batches_uncollected--;
+            call->source_ended = true;
+            call->total = call->cut;
+            hpool__call_set_error(call, code);
+        }
+        load->outstanding_count = 0;
+        load->engine_ended = true; /* what it still sends is dropped (receive_results) */
+    }
+}
+
 /* hpool_pool_join waits for every call, and a stream whose window is full
  * waits for its reader: a stream not read for the stall timeout since
  * the join began is cancelled, so that join (and free) end, and the call
@@ -381,10 +432,7 @@ static void give_up_unread_streams(hpool_pool *pool)
                                (unsigned)call->id, call->kind == HPOOL__CALL_IMAP ? "" : "_unordered",
                                (double)pool->stall_timeout_ns / 1e9);
         hpool__call_set_error(call, code);
-        if (pool->error == 0) {
-            pool->error = code;
-            snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(code));
-        }
+        keep_pool_error(pool, code);
         hpool__cancel_call(pool, call);
     }
 }
@@ -430,6 +478,8 @@ void *hpool__root_engine(void *argument)
         if (pool->stall_timeout_ns != 0 && !pool->team_abandoned && pool->calls.head != NULL
             && (pool->terminating || (pool->joining && some_wait_timed_out(pool))))
             abandon_stuck_items(pool);
+        if (pool->terminating && pool->stall_timeout_ns != 0 && pool->calls.head != NULL)
+            give_up_stuck_ranks(pool);
         if (pool->joining && pool->stall_timeout_ns != 0 && pool->calls.head != NULL)
             give_up_unread_streams(pool);
         /* calls with nothing to cut, such as n = 0, complete here */
@@ -463,10 +513,7 @@ void *hpool__root_engine(void *argument)
         rc = drained;
     int flushed = hpool__transport_flush(&pool->transport);
     pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0) {
-        pool->error = rc ? rc : flushed;
-        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(pool->error));
-    }
+    keep_pool_error(pool, rc ? rc : flushed);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }

@@ -17,8 +17,7 @@
 
 hpool__chunk_share *hpool__share_begin(hpool__team *team, hpool__batch *batch, uint64_t c)
 {
-    uint64_t offset = c * batch->chunksize;
-    uint64_t count = offset < batch->count ? hpool__min_u64(batch->count - offset, batch->chunksize) : 0;
+    uint64_t count = hpool__chunk_items(batch, c);
     if (team->shares == NULL || team->thread_count < 2 || count < 2 || team->functions[batch->function].span != NULL
         || batch->mode == HPOOL__RECORD_RESULT || batch->block_size > 0)
         return NULL; /* spans, ordered record outputs and fixed blocks run whole on one thread */

@@ -43,8 +43,7 @@ void hpool__watchdog_returned(hpool_pool *pool, int rank, uint32_t call_id, uint
         }
 }
 
-/* "items 1200-1299 of call 3, items 1500-1549 of call 3 and 2 more batches". */
-static void describe_outstanding(const hpool__rank_load *load, char *text, size_t size)
+void hpool__watchdog_describe_held(const hpool__rank_load *load, char *text, size_t size)
 {
     if (load->outstanding_count == 0) {
         snprintf(text, size, "no batch of a call");
@@ -85,7 +84,7 @@ int hpool__watchdog_check(hpool_pool *pool)
         load->engine_ended = true;
         hpool__transport_abandon_sends_to(&pool->transport, rank);
         char held[256];
-        describe_outstanding(load, held, sizeof held);
+        hpool__watchdog_describe_held(load, held, sizeof held);
         return hpool__fail(HPOOL_ESTALLED,
                            "rank %d (host %s) has not answered for %.0f s (the stall timeout, "
                            "HPOOL_STALL_TIMEOUT, is %.0f s): it is stopped, hung or cut off; it held %s",

@@ -683,7 +683,9 @@ HPOOL_API int hpool_pool_close(hpool_pool *pool);
  *  thread is left to run: it may still write its own result slot, and
  *  hpool_pool_free then leaves the pool's memory to it, until the
  *  process ends. This is the way out of a stuck map function: terminate,
- *  then free.
+ *  then free. An item stuck on another rank is given up the same way (the
+ *  detail names the rank and its items), and that rank abandons it when
+ *  the root ends the pool: its hpool_pool_join returns HPOOL_ESTALLED.
  *  Threads: any thread of the root but the pool's own (HPOOL_EDEADLK there). */
 HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
 
@@ -695,6 +697,10 @@ HPOOL_API int hpool_pool_terminate(hpool_pool *pool);
  *  cancelled, and join returns HPOOL_EDEADLK naming it (as does the
  *  stream, once its results done before are read), instead of waiting
  *  forever. Read streams to their end, or free them, before joining.
+ *  On another rank, an item still running once the root has ended the pool
+ *  (it gave the item up, after hpool_pool_terminate, a stop at once or a
+ *  stall) is abandoned with its thread, as the root's are, and join
+ *  returns HPOOL_ESTALLED naming it, instead of waiting for it.
  *  Threads: one thread per rank, not the pool's own (HPOOL_EDEADLK there); the
  *  root's other threads must have no call of theirs still to start. */
 HPOOL_API int hpool_pool_join(hpool_pool *pool);
@@ -748,7 +754,11 @@ HPOOL_API int hpool_pool_stop(hpool_pool *pool);
  *  installs (sigaction, SA_RESTART) and hpool_pool_free() puts back as it
  *  was. Nothing is installed unless asked. Under mpirun, send SIGUSR1 or
  *  SIGUSR2, which mpirun forwards to every rank; a SIGTERM to mpirun makes
- *  it kill the ranks. Every rank should ask for the same signals.
+ *  it kill the ranks. Every rank should ask for the same signals. Before
+ *  this call (during MPI_Init, say, where mpirun may already forward a
+ *  signal) the signal does what it did before, by default kill: to keep
+ *  one, catch it first in a handler of your own that records it, and
+ *  raise() it after this call; hpool_pool_free() puts that handler back.
  *  @return : 0, or HPOOL_EINVAL (no pool; SIGKILL, SIGSTOP, a signal the
  *  crash report uses, or not a signal).
  *  Threads: the thread that made the pool, before its calls. */

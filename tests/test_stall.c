@@ -125,6 +125,88 @@ static int test_stuck(bool terminate)
     return check_failures != 0;
 }
 
+/* On rank 1, the first item it runs never returns; every other item is
+ * copied. */
+static atomic_int rank_one_items;
+
+static int stuck_on_rank_one(hpool_task *task, void *user)
+{
+    int rank = *(const int *)user;
+    if (rank == 1 && atomic_fetch_add(&rank_one_items, 1) == 0)
+        for (;;) {
+            struct timespec nap = {1, 0};
+            nanosleep(&nap, NULL);
+        }
+    *(int64_t *)task->result = *(const int64_t *)task->input;
+    return 0;
+}
+
+/* 2 ranks. A map function stuck on rank 1: hpool_pool_terminate on the
+ * root returns a stall timeout on, the call ends with HPOOL_ESTALLED
+ * naming rank 1 and its item, and the root's join and free return. On
+ * rank 1, join returns HPOOL_ESTALLED (the item abandoned with its
+ * thread) instead of waiting for it, so that both ranks reach
+ * MPI_Finalize and the job ends. */
+static int test_stuck_rank(int argc, char **argv)
+{
+    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const hpool_function function = {.name = "stuck_on_rank_one", .map = stuck_on_rank_one, .user = &rank};
+    hpool_pool *pool = pool_of(&function);
+    if (pool == NULL)
+        return 1;
+    if (hpool_pool_size(pool) != 2) {
+        fprintf(stderr, "test_stall: run stuck-rank with 2 ranks\n");
+        return 1;
+    }
+    if (hpool_pool_is_root(pool)) {
+        enum { N = 200 };
+        static int64_t out[N];
+        hpool_source *range;
+        hpool_source_range(&range, 0, N);
+        hpool_call call = HPOOL_CALL_INIT;
+        call.source = range;
+        call.results = out;
+        call.result_size = sizeof out[0];
+        call.chunksize = 1;
+        hpool_async *async = NULL;
+        CHECK_RC(0, hpool_map_async(pool, &call, &async));
+        CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
+        double started = now_seconds();
+        CHECK_RC(0, hpool_pool_terminate(pool));
+        double took = now_seconds() - started;
+        CHECK(took >= 3 && took < 15); /* the stall timeout, 4 s, from terminate */
+        hpool_report report;
+        CHECK_RC(HPOOL_ESTALLED, hpool_async_get(async, 0, &report));
+        char detail[512];
+        hpool_error_detail(HPOOL_ESTALLED, detail, sizeof detail);
+        fprintf(stderr, "test_stall: terminate took %.1f s: %s\n", took, detail);
+        CHECK(strstr(detail, "rank 1 (host ") != NULL && strstr(detail, "after hpool_pool_terminate") != NULL);
+        CHECK(strstr(detail, " of call ") != NULL); /* the item it held */
+        hpool_async_free(async);
+        hpool_source_free(range);
+        started = now_seconds();
+        hpool_pool_join(pool);
+        hpool_pool_free(pool);
+        CHECK(now_seconds() - started < 5);
+    } else {
+        double started = now_seconds();
+        int rc = hpool_pool_join(pool);
+        char detail[512];
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", now_seconds() - started, detail);
+        CHECK_RC(HPOOL_ESTALLED, rc);
+        CHECK(strstr(detail, "still running in map function \"stuck_on_rank_one\"") != NULL);
+        CHECK(strstr(detail, "abandoned") != NULL);
+        hpool_pool_free(pool);
+    }
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0 && rank == 0)
+        printf("stall stuck-rank: all checks passed\n");
+    return check_failures != 0;
+}
+
 static int copy_item(hpool_task *task, void *user)
 {
     (void)user;
@@ -190,13 +272,15 @@ static int test_unread_stream(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck|stuck-free|unread-stream\n");
+        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck|stuck-free|stuck-rank|unread-stream\n");
         return 2;
     }
     if (argc > 2 && strcmp(argv[2], "stuck") == 0)
         return test_stuck(true);
     if (argc > 2 && strcmp(argv[2], "stuck-free") == 0)
         return test_stuck(false);
+    if (argc > 2 && strcmp(argv[2], "stuck-rank") == 0)
+        return test_stuck_rank(argc, argv);
     if (argc > 2 && strcmp(argv[2], "unread-stream") == 0)
         return test_unread_stream(argc, argv);
     pid_file = argv[1];

@@ -78,28 +78,19 @@ static inline uint64_t fold_multiply(uint64_t a, uint64_t b)
 #endif
 }
 
-/* The 8 bytes at bytes as a little-endian word on every host, so that
- * "the first n bytes" is the word's low 8n bits. */
-static inline uint64_t load64_le(const unsigned char *bytes)
+/* The width (8 or 4) bytes at bytes as a little-endian word on every
+ * host, so that "the first n bytes" is the word's low 8n bits. */
+static inline uint64_t load_le(const unsigned char *bytes, size_t width)
 {
-    uint64_t word = load64(bytes);
+    uint64_t word = width == 8 ? load64(bytes) : load32(bytes);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    word = __builtin_bswap64(word);
-#endif
-    return word;
-}
-
-static inline uint32_t load32_le(const unsigned char *bytes)
-{
-    uint32_t word = load32(bytes);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    word = __builtin_bswap32(word);
+    word = width == 8 ? __builtin_bswap64(word) : __builtin_bswap32((uint32_t)word);
 #endif
     return word;
 }
 
 /* masks16[n]: the bits of the first n of 16 bytes, as two little-endian
- * words (load64_le). */
+ * words (load_le). */
 static const uint64_t masks16[17][2] = {
     {0, 0}, {0xff, 0}, {0xffff, 0}, {0xffffff, 0}, {0xffffffff, 0}, {0xffffffffff, 0}, {0xffffffffffff, 0},
     {0xffffffffffffff, 0}, {~0ull, 0}, {~0ull, 0xff}, {~0ull, 0xffff}, {~0ull, 0xffffff}, {~0ull, 0xffffffff},
@@ -131,10 +122,10 @@ static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, 
     uint64_t a, b, seed = HASH_SEED;
     if (size <= 16) {
         if (size >= 8) {
-            a = load64_le(bytes);
-            b = size > 8 ? load64_le(bytes + size - 8) >> (8 * (16 - size)) : 0;
+            a = load_le(bytes, 8);
+            b = size > 8 ? load_le(bytes + size - 8, 8) >> (8 * (16 - size)) : 0;
         } else if (size >= 4) {
-            a = load32_le(bytes) | (uint64_t)load32_le(bytes + size - 4) << (8 * (size - 4));
+            a = load_le(bytes, 4) | (uint64_t)load_le(bytes + size - 4, 4) << (8 * (size - 4));
             b = 0;
         } else {
             a = size > 0 ? (uint64_t)bytes[size - 1] << (8 * (size - 1)) | (uint64_t)bytes[size / 2] << (8 * (size / 2)) |
@@ -157,7 +148,7 @@ static inline __attribute__((always_inline)) uint64_t hash_key(const void *key, 
 static inline uint64_t hash_short_padded(const unsigned char *bytes, size_t size)
 {
     const uint64_t *mask = masks16[size];
-    return hash_finish(load64_le(bytes) & mask[0], load64_le(bytes + 8) & mask[1], HASH_SEED, size);
+    return hash_finish(load_le(bytes, 8) & mask[0], load_le(bytes + 8, 8) & mask[1], HASH_SEED, size);
 }
 
 void hpool__pair_table_init(hpool__pair_table *table, const hpool_keyed_reducer *spec)
@@ -272,7 +263,7 @@ static inline __attribute__((always_inline)) bool same_key(const unsigned char *
 static inline bool same_short_key(const unsigned char *a, const unsigned char *b, size_t size)
 {
     const uint64_t *mask = masks16[size];
-    return (((load64_le(a) ^ load64_le(b)) & mask[0]) | ((load64_le(a + 8) ^ load64_le(b + 8)) & mask[1])) == 0;
+    return (((load_le(a, 8) ^ load_le(b, 8)) & mask[0]) | ((load_le(a + 8, 8) ^ load_le(b + 8, 8)) & mask[1])) == 0;
 }
 
 /* Adds a pair to a combining table: combined into its key's entry, or a
