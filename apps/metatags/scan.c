@@ -160,6 +160,21 @@ static void stop(scan_outcome *outcome, size_t offset, int code)
  * a character ("bad offset into UTF string"). The start offset stays where
  * the last match ended, so \G holds only there: one empty match for \G, as
  * in Perl, not one at every position. */
+/* Whether offset lies between two bytes that are not UTF-8, where PCRE2
+ * (PCRE2_MATCH_INVALID_UTF) sees an empty run of text between each two
+ * stray bytes and so finds empty matches there. A page of UTF-8 runs
+ * between stray bytes has an empty match at each end of a run, as
+ * Python's re on each run has, and none inside the stray bytes. */
+static bool inside_stray_bytes(const uint8_t *page, size_t size, size_t offset)
+{
+    if (offset == 0 || offset >= size || bytes_utf8_sequence(page + offset, size - offset) != 0)
+        return false;
+    for (size_t back = 1; back <= 4 && back <= offset; back++)
+        if (bytes_utf8_sequence(page + offset - back, back) == back)
+            return false; /* a character ends just before offset */
+    return true;
+}
+
 static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, scan_match_fn *on_match, void *user,
                            scan_outcome *outcome)
 {
@@ -170,17 +185,32 @@ static int scan_everywhere(scanner *scanner, const uint8_t *page, size_t size, s
         size_t start, end;
         int rc = match_once(scanner, pattern->code, page, size, offset, after_empty ? PCRE2_NOTEMPTY_ATSTART : 0,
                             &start, &end);
+        if (after_empty && pattern->utf && rc >= 0 && (rc == 0 || start != offset)) {
+            /* No match that starts where the empty one was: the search
+             * goes on a character further, from there. PCRE2 10.42 steps
+             * past a character and then past the stray bytes after it,
+             * and so misses the empty match where its run of UTF-8 ends
+             * (PCRE2 pull request 945, 2026, fixed it upstream). */
+            size_t character = offset < size ? bytes_utf8_sequence(page + offset, size - offset) : 1;
+            offset += character > 0 ? character : 1;
+            after_empty = false;
+            if (offset > size)
+                break;
+            rc = match_once(scanner, pattern->code, page, size, offset, 0, &start, &end);
+        }
         if (rc == 0)
             break;
         if (rc < 0) {
             stop(outcome, offset, rc);
             return 0;
         }
+        after_empty = end == start;
+        offset = end;
+        if (after_empty && pattern->utf && inside_stray_bytes(page, size, start))
+            continue;
         int status = on_match(page + start, end - start, user);
         if (status != 0)
             return status;
-        after_empty = end == start;
-        offset = end;
     }
     return 0;
 }
