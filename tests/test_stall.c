@@ -69,6 +69,22 @@ static hpool_pool *pool_of(const hpool_function *function)
     return pool;
 }
 
+/* Starts a map of items 0..n-1 into out, one item a chunk, whose function
+ * gets stuck: a wait of 1 s on it times out. */
+static hpool_async *start_stuck_call(hpool_pool *pool, hpool_source **range, int64_t *out, size_t n)
+{
+    hpool_source_range(range, 0, n);
+    hpool_call call = HPOOL_CALL_INIT;
+    call.source = *range;
+    call.results = out;
+    call.result_size = sizeof out[0];
+    call.chunksize = 1;
+    hpool_async *async = NULL;
+    CHECK_RC(0, hpool_map_async(pool, &call, &async));
+    CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
+    return async;
+}
+
 /* After hpool_async_get timed out on it: hpool_pool_terminate returns
  * after the stall timeout, the call ends with HPOOL_ESTALLED naming the
  * item, and hpool_pool_free returns at once (the thread is abandoned).
@@ -82,15 +98,7 @@ static int test_stuck(bool terminate)
     enum { N = 50 };
     static int64_t out[N];
     hpool_source *range;
-    hpool_source_range(&range, 0, N);
-    hpool_call call = HPOOL_CALL_INIT;
-    call.source = range;
-    call.results = out;
-    call.result_size = sizeof out[0];
-    call.chunksize = 1;
-    hpool_async *async = NULL;
-    CHECK_RC(0, hpool_map_async(pool, &call, &async));
-    CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
+    hpool_async *async = start_stuck_call(pool, &range, out, N);
     double started = now_seconds();
     if (!terminate) {
         hpool_async_free(async); /* the call goes on */
@@ -164,15 +172,7 @@ static int test_stuck_rank(int argc, char **argv)
         enum { N = 200 };
         static int64_t out[N];
         hpool_source *range;
-        hpool_source_range(&range, 0, N);
-        hpool_call call = HPOOL_CALL_INIT;
-        call.source = range;
-        call.results = out;
-        call.result_size = sizeof out[0];
-        call.chunksize = 1;
-        hpool_async *async = NULL;
-        CHECK_RC(0, hpool_map_async(pool, &call, &async));
-        CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
+        hpool_async *async = start_stuck_call(pool, &range, out, N);
         double started = now_seconds();
         CHECK_RC(0, hpool_pool_terminate(pool));
         double took = now_seconds() - started;

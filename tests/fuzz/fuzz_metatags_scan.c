@@ -112,7 +112,9 @@ static bool reference_scan_run(fuzz_pattern *pattern, const uint8_t *subject, si
 }
 
 /* The size of the valid UTF-8 character at p (RFC 3629: no overlong form,
- * surrogate or code point past U+10FFFF), or 0 if none starts there. */
+ * surrogate or code point past U+10FFFF), or 0 if none starts there. Not
+ * bytes.c's bytes_utf8_sequence: the reference shares no code with what
+ * it checks. */
 static size_t utf8_character_size(const uint8_t *p, size_t left)
 {
     uint8_t lead = p[0], low = 0x80, high = 0xBF;
