@@ -77,11 +77,18 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
 }
 
 /* Tells the root that this rank's engine stopped, and why, so that it fails
- * the calls instead of waiting for results that will not come. */
-static void report_engine_error(hpool_pool *pool, int code)
+ * the calls instead of waiting for results that will not come. A root gone
+ * silent (stopped, hung) takes nothing: a large result to it would never
+ * complete, and the flush here, or the one of hpool_pool_free, would wait
+ * for it forever. Its sends are given up instead, the error with them: it
+ * still reaches a root that wakes up. */
+static void report_engine_error(hpool_pool *pool, int code, bool root_silent)
 {
     hpool__error_header error = {.code = code};
-    if (hpool__message_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, &error, sizeof error) == 0)
+    int sent = hpool__message_send(&pool->transport, pool->root, HPOOL__MSG_ERROR, &error, sizeof error);
+    if (root_silent)
+        hpool__transport_abandon_sends_to(&pool->transport, pool->root);
+    else if (sent == 0)
         hpool__transport_flush(&pool->transport);
 }
 
@@ -132,7 +139,7 @@ void *hpool__rank_engine(void *argument)
     hpool__prepare_engine_thread();
     hpool__crash_worker_started(&pool->team, -1); /* it runs keyed reduce functions too */
     hpool__transport *transport = &pool->transport;
-    bool stop = false;
+    bool stop = false, root_silent = false;
     unsigned idle_rounds = 0;
     uint64_t completed_reported = 0; /* the count the root last heard */
     uint64_t last_busy_ns = hpool__now_ns();
@@ -152,7 +159,7 @@ void *hpool__rank_engine(void *argument)
             busy = true;
         }
         if (rc == 0 && !stop)
-            rc = check_root_heard(pool);
+            root_silent = (rc = check_root_heard(pool)) != 0;
         pthread_mutex_lock(&pool->lock);
         hpool__batch *done = pool->local_done.head;
         pool->local_done.head = pool->local_done.tail = NULL;
@@ -210,7 +217,7 @@ void *hpool__rank_engine(void *argument)
         pthread_mutex_unlock(&pool->lock);
     }
     if (rc != 0) {
-        report_engine_error(pool, rc);
+        report_engine_error(pool, rc, root_silent);
     } else {
         /* The root reads everything until this, so every send completes. */
         rc = hpool__message_send(transport, pool->root, HPOOL__MSG_STOPPED, NULL, 0);

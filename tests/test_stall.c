@@ -1,4 +1,4 @@
-/* test_stall.c: a rank that stops (SIGSTOP, as kill -STOP does) fails the call with HPOOL_ESTALLED naming it, within the stall timeout, and the pool still joins and frees. */
+/* test_stall.c: a rank that stops (SIGSTOP, as kill -STOP does), the root included, fails the call with HPOOL_ESTALLED naming it, within the stall timeout, and the pool still joins and frees; stuck items and unread streams are given up. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
@@ -22,15 +22,16 @@ static double now_seconds(void)
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
-/* Items take 50 ms; on rank 1, the fifth item it runs stops the whole
- * process, the way kill -STOP does, after leaving its pid for the root to
- * wake it with. */
+/* Items take 50 ms; on stopping_rank (1, or the root), the fifth item it
+ * runs stops the whole process, the way kill -STOP does, after leaving its
+ * pid for the other rank to wake it with. */
 static atomic_int items_run;
+static int stopping_rank = 1;
 
 static int nap_or_stop(hpool_task *task, void *user)
 {
     int rank = *(const int *)user;
-    if (rank == 1 && atomic_fetch_add(&items_run, 1) == 4) {
+    if (rank == stopping_rank && atomic_fetch_add(&items_run, 1) == 4) {
         FILE *file = fopen(pid_file, "w");
         if (file != NULL) {
             fprintf(file, "%ld\n", (long)getpid());
@@ -207,6 +208,76 @@ static int test_stuck_rank(int argc, char **argv)
     return check_failures != 0;
 }
 
+/* The pid that nap_or_stop left in pid_file, woken with SIGCONT. */
+static void wake_stopped_rank(void)
+{
+    FILE *file = fopen(pid_file, "r");
+    long pid = 0;
+    CHECK(file != NULL && fscanf(file, "%ld", &pid) == 1 && pid > 0);
+    if (file != NULL)
+        fclose(file);
+    if (pid > 0)
+        kill((pid_t)pid, SIGCONT);
+}
+
+/* 2 ranks. The root stops (SIGSTOP) in the middle of a map: rank 1 stops
+ * serving it a stall timeout on, and its join returns HPOOL_ESTALLED
+ * saying why, instead of waiting for it forever; woken, the root's map
+ * ends with rank 1's error, and both ranks end. Results of 64 KiB, more
+ * than MPI sends without the receiver (eagerly), leave rank 1 sends to
+ * the stopped root that never complete: it must not wait for them. */
+static int test_root_stopped(int argc, char **argv)
+{
+    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    stopping_rank = 0;
+    const hpool_function function = {.name = "nap_or_stop", .map = nap_or_stop, .user = &rank};
+    hpool_pool *pool = pool_of(&function);
+    if (pool == NULL)
+        return 1;
+    if (hpool_pool_size(pool) != 2) {
+        fprintf(stderr, "test_stall: run root-stopped with 2 ranks\n");
+        return 1;
+    }
+    if (hpool_pool_is_root(pool)) {
+        enum { N = 200, RESULT_SIZE = 64 * 1024 };
+        static unsigned char out[N][RESULT_SIZE];
+        hpool_source *range;
+        hpool_source_range(&range, 0, N);
+        hpool_call call = HPOOL_CALL_INIT;
+        call.source = range;
+        call.results = out;
+        call.result_size = RESULT_SIZE; /* nap_or_stop writes the first 8 bytes */
+        call.chunksize = 1;
+        int rc = hpool_map(pool, &call, NULL);
+        char detail[512];
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: the root's map, woken: %s\n", detail);
+        CHECK_RC(HPOOL_ESTALLED, rc);
+        CHECK(strstr(detail, "rank 1") != NULL);
+        hpool_source_free(range);
+        hpool_pool_join(pool);
+    } else {
+        remove(pid_file);
+        double started = now_seconds();
+        int rc = hpool_pool_join(pool);
+        double took = now_seconds() - started;
+        char detail[512];
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", took, detail);
+        CHECK_RC(HPOOL_ESTALLED, rc);
+        CHECK(strstr(detail, "has not heard from the root, rank 0") != NULL);
+        CHECK(took >= 4 && took < 20); /* the stall timeout, and not much more */
+        wake_stopped_rank();
+    }
+    hpool_pool_free(pool);
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0 && rank == 0)
+        printf("stall root-stopped: all checks passed\n");
+    return check_failures != 0;
+}
+
 static int copy_item(hpool_task *task, void *user)
 {
     (void)user;
@@ -272,7 +343,7 @@ static int test_unread_stream(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stall PID_FILE | test_stall - stuck|stuck-free|stuck-rank|unread-stream\n");
+        fprintf(stderr, "usage: test_stall PID_FILE [root-stopped] | test_stall - stuck|stuck-free|stuck-rank|unread-stream\n");
         return 2;
     }
     if (argc > 2 && strcmp(argv[2], "stuck") == 0)
@@ -284,6 +355,8 @@ int main(int argc, char **argv)
     if (argc > 2 && strcmp(argv[2], "unread-stream") == 0)
         return test_unread_stream(argc, argv);
     pid_file = argv[1];
+    if (argc > 2 && strcmp(argv[2], "root-stopped") == 0)
+        return test_root_stopped(argc, argv);
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -328,14 +401,7 @@ int main(int argc, char **argv)
         CHECK_RC(HPOOL_ESTALLED, hpool_pool_join(pool));
         CHECK(now_seconds() - started < 10);
         hpool_source_free(range);
-        /* Wake rank 1, so the job can end normally. */
-        FILE *file = fopen(pid_file, "r");
-        long pid = 0;
-        CHECK(file != NULL && fscanf(file, "%ld", &pid) == 1 && pid > 0);
-        if (file != NULL)
-            fclose(file);
-        if (pid > 0)
-            kill((pid_t)pid, SIGCONT);
+        wake_stopped_rank(); /* rank 1, so that the job can end normally */
     } else {
         hpool_pool_join(pool); /* after the root gave up, what it says does not matter */
     }
