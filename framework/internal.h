@@ -821,6 +821,9 @@ void hpool__engine_wait(hpool_pool *pool, bool polling, unsigned *idle_rounds, h
  * called with pool->lock held; collect may drop and retake it to run
  * callbacks. */
 void hpool__collect(hpool_pool *pool, hpool__batch *batch);
+/* Keeps code, with this thread's detail of it, as the pool's first error
+ * (what hpool_pool_join returns), unless it has one. With pool->lock held. */
+void hpool__keep_pool_error(hpool_pool *pool, int code);
 /* The call under way with this id, or NULL. */
 hpool__call_state *hpool__find_call(hpool_pool *pool, uint32_t id);
 void hpool__complete_if_done(hpool_pool *pool, hpool__call_state *call);

@@ -664,6 +664,14 @@ int hpool_pool_terminate(hpool_pool *pool)
     return 0;
 }
 
+void hpool__keep_pool_error(hpool_pool *pool, int code)
+{
+    if (pool->error != 0)
+        return;
+    pool->error = code;
+    snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(code));
+}
+
 /* On a rank other than the root, once its engine has stopped serving: an
  * item still running then is one whose result nobody will take (the root
  * gave it up after terminate, or stopped at once, or went silent), and
@@ -676,15 +684,12 @@ static void abandon_orphaned_items(hpool_pool *pool)
     if (hpool_pool_is_root(pool) || pool->team_abandoned || hpool__longest_running(pool, &age, running,
                                                                                     sizeof running) < 0)
         return;
+    int code = hpool__fail(HPOOL_ESTALLED, "%s when the root ended the pool, which will not take its result: "
+                                           "abandoned with its thread, which may still write its own result",
+                           running);
     pthread_mutex_lock(&pool->lock);
     pool->team_abandoned = true;
-    if (pool->error == 0) {
-        pool->error = hpool__fail(HPOOL_ESTALLED, "%s when the root ended the pool, which will not take its "
-                                                  "result: abandoned with its thread, which may still write its "
-                                                  "own result",
-                                  running);
-        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(pool->error));
-    }
+    hpool__keep_pool_error(pool, code);
     pthread_mutex_unlock(&pool->lock);
 }
 

@@ -226,10 +226,7 @@ void *hpool__rank_engine(void *argument)
             rc = flushed;
     }
     pthread_mutex_lock(&pool->lock);
-    if (pool->error == 0) {
-        pool->error = rc;
-        snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(rc));
-    }
+    hpool__keep_pool_error(pool, rc);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }

@@ -239,22 +239,12 @@ static int receive_results(hpool_pool *pool, bool *busy)
     return 0;
 }
 
-/* The pool's first error, with this thread's detail of it, for
- * hpool_pool_join. With pool->lock held. */
-static void keep_pool_error(hpool_pool *pool, int code)
-{
-    if (pool->error != 0)
-        return;
-    pool->error = code;
-    snprintf(pool->error_detail, sizeof pool->error_detail, "%s", hpool__detail_text(code));
-}
-
 /* Fails every call after a transport error, so no caller waits forever. */
 static void fail_all_calls(hpool_pool *pool, int error)
 {
     /* The engine's error detail (this thread's) goes with the calls to the
      * threads that take their status, and with the pool to hpool_pool_join. */
-    keep_pool_error(pool, error);
+    hpool__keep_pool_error(pool, error);
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         bool first_time = call->report.status == 0; /* this runs every round until the calls end */
         hpool__call_set_error(call, error);
@@ -432,7 +422,7 @@ static void give_up_unread_streams(hpool_pool *pool)
                                (unsigned)call->id, call->kind == HPOOL__CALL_IMAP ? "" : "_unordered",
                                (double)pool->stall_timeout_ns / 1e9);
         hpool__call_set_error(call, code);
-        keep_pool_error(pool, code);
+        hpool__keep_pool_error(pool, code);
         hpool__cancel_call(pool, call);
     }
 }
@@ -513,7 +503,7 @@ void *hpool__root_engine(void *argument)
         rc = drained;
     int flushed = hpool__transport_flush(&pool->transport);
     pthread_mutex_lock(&pool->lock);
-    keep_pool_error(pool, rc ? rc : flushed);
+    hpool__keep_pool_error(pool, rc ? rc : flushed);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
 }

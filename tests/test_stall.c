@@ -70,16 +70,24 @@ static hpool_pool *pool_of(const hpool_function *function)
     return pool;
 }
 
-/* Starts a map of items 0..n-1 into out, one item a chunk, whose function
- * gets stuck: a wait of 1 s on it times out. */
-static hpool_async *start_stuck_call(hpool_pool *pool, hpool_source **range, int64_t *out, size_t n)
+/* A map of items 0..n-1 (*range, for the caller to free) into out, one
+ * item a chunk, so that every item is a batch of its own. */
+static hpool_call one_item_chunks(hpool_source **range, size_t n, void *out, size_t result_size)
 {
     hpool_source_range(range, 0, n);
     hpool_call call = HPOOL_CALL_INIT;
     call.source = *range;
     call.results = out;
-    call.result_size = sizeof out[0];
+    call.result_size = result_size;
     call.chunksize = 1;
+    return call;
+}
+
+/* Starts one_item_chunks's map, whose function gets stuck: a wait of 1 s
+ * on it times out. */
+static hpool_async *start_stuck_call(hpool_pool *pool, hpool_source **range, int64_t *out, size_t n)
+{
+    hpool_call call = one_item_chunks(range, n, out, sizeof out[0]);
     hpool_async *async = NULL;
     CHECK_RC(0, hpool_map_async(pool, &call, &async));
     CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_get(async, 1.0, NULL));
@@ -244,12 +252,7 @@ static int test_root_stopped(int argc, char **argv)
         enum { N = 200, RESULT_SIZE = 64 * 1024 };
         static unsigned char out[N][RESULT_SIZE];
         hpool_source *range;
-        hpool_source_range(&range, 0, N);
-        hpool_call call = HPOOL_CALL_INIT;
-        call.source = range;
-        call.results = out;
-        call.result_size = RESULT_SIZE; /* nap_or_stop writes the first 8 bytes */
-        call.chunksize = 1;
+        hpool_call call = one_item_chunks(&range, N, out, RESULT_SIZE); /* nap_or_stop writes the first 8 bytes */
         int rc = hpool_map(pool, &call, NULL);
         char detail[512];
         hpool_error_detail(rc, detail, sizeof detail);
@@ -378,12 +381,7 @@ int main(int argc, char **argv)
         enum { N = 200 };
         static int64_t out[N];
         hpool_source *range;
-        hpool_source_range(&range, 0, N);
-        hpool_call call = HPOOL_CALL_INIT;
-        call.source = range;
-        call.results = out;
-        call.result_size = sizeof out[0];
-        call.chunksize = 1;
+        hpool_call call = one_item_chunks(&range, N, out, sizeof out[0]);
         double started = now_seconds();
         int rc = hpool_map(pool, &call, NULL);
         double took = now_seconds() - started;

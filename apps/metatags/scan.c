@@ -53,17 +53,6 @@ static pcre2_code *compile(const char *text, uint32_t options, char *message, si
         snprintf(message, size, "%s at offset %zu", (const char *)text_of_error, (size_t)offset);
         return NULL;
     }
-    /* A pattern in UTF mode ((*UTF)) again, to match pages that are not
-     * all UTF-8 too: otherwise PCRE2 refuses the whole page at its first
-     * stray byte, and the matches before it are lost. With
-     * PCRE2_MATCH_INVALID_UTF a stray byte matches nothing, so no match
-     * crosses it and every match is valid UTF-8. */
-    uint32_t all_options = 0;
-    if ((options & PCRE2_MATCH_INVALID_UTF) == 0
-        && pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all_options) == 0 && (all_options & PCRE2_UTF) != 0) {
-        pcre2_code_free(code);
-        return compile(text, options | PCRE2_MATCH_INVALID_UTF, message, size);
-    }
     /* Without JIT support PCRE2 interprets the pattern: slower, same answers. */
     (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     return code;
@@ -79,6 +68,17 @@ int scan_pattern_compile(scan_pattern *pattern, const char *text, bool caseless,
     uint32_t all_options = 0;
     pcre2_pattern_info(pattern->code, PCRE2_INFO_ALLOPTIONS, &all_options);
     pattern->utf = (all_options & PCRE2_UTF) != 0;
+    if (pattern->utf) {
+        /* A pattern in UTF mode ((*UTF)) again, to match pages that are
+         * not all UTF-8 too: otherwise PCRE2 refuses the whole page at its
+         * first stray byte, and the matches before it are lost. With
+         * PCRE2_MATCH_INVALID_UTF a stray byte matches nothing, so no
+         * match crosses it and every match is valid UTF-8. */
+        options |= PCRE2_MATCH_INVALID_UTF;
+        pcre2_code_free(pattern->code);
+        if ((pattern->code = compile(text, options, message, size)) == NULL)
+            return -1;
+    }
     uint8_t literal[sizeof pattern->finder.bytes];
     size_t literal_size = leading_literal(text, literal, sizeof literal);
     if (literal_size > 0) {
