@@ -16,6 +16,7 @@ typedef struct hpool__pair_table {
     bool combining; /* one entry per key: spec->combine or spec->merge */
     bool staging;   /* spec->combine: fixed-size values, staged by the emitter */
     bool sum_u64;   /* spec->combine is hpool_combine_sum_u64: added in place, no call */
+    size_t staged_value_size; /* staging: spec->value_size, else SIZE_MAX (hpool_emit's one test) */
     hpool__buffer arena;
     uint64_t *slots; /* 0 for empty, else arena offset + 1 and hash bits */
     size_t capacity, count; /* count: live entries */
