@@ -531,6 +531,12 @@ static inline void copy_small(unsigned char *to, const unsigned char *from, size
     } else if (size < 4) {
         for (size_t i = 0; i < size; i++)
             to[i] = from[i];
+    } else if (size <= 32) { /* HTML's tokens, URLs */
+        unsigned char head[16], tail[16];
+        memcpy(head, from, 16);
+        memcpy(tail, from + size - 16, 16);
+        memcpy(to, head, 16);
+        memcpy(to + size - 16, tail, 16);
     } else {
         memcpy(to, from, size);
     }
@@ -594,12 +600,12 @@ static __attribute__((noinline)) int emit_checked(hpool_emitter *emitter, const 
     return rc;
 }
 
-/* The common pair (a word and its count) in one test and no call; the
- * rest in emit_checked, so that this path saves no registers it does not
- * use. */
+/* The common pair (a word and its count, for a combiner) in one test and
+ * no call; the rest in emit_checked, so that this path saves no registers
+ * it does not use. */
 int hpool_emit(hpool_emitter *emitter, const void *key, size_t key_size, const void *value, size_t value_size)
 {
-    if (__builtin_expect(emitter != NULL && key != NULL && value != NULL && key_size <= 16 &&
+    if (__builtin_expect(emitter != NULL && key != NULL && value != NULL && key_size <= HPOOL__STAGED_BYTES &&
                              value_size == emitter->table->staged_value_size && value_size <= HPOOL__STAGED_BYTES &&
                              hpool__round8(emitter->staged_bytes + key_size) + value_size <= HPOOL__STAGED_BYTES,
                          1))
