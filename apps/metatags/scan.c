@@ -230,17 +230,28 @@ static int scan_from_literals(scanner *scanner, const uint8_t *page, size_t size
             break;
         size_t start, end;
         int rc = match_once(scanner, pattern->anchored, page, size, candidate, 0, &start, &end);
+        /* Each line's end is looked for once, so a long line full of
+         * failed tags still costs linear time. */
+        if (rc <= 0 && candidate >= line_end) {
+            const uint8_t *newline = memchr(page + candidate, '\n', size - candidate);
+            line_end = newline != NULL ? (size_t)(newline - page) : size;
+        }
+        if (rc < 0 && pattern->line_bounded) {
+            /* PCRE2 counts each byte the lazy .*? takes against the match
+             * limit, so a tag open for 10 MB on one line would stop the
+             * page. This pattern's match is plain to see: the literal,
+             * then up to the first '>' of its line. */
+            const uint8_t *close = memchr(page + candidate + pattern->finder.size, '>',
+                                          line_end - candidate - pattern->finder.size);
+            rc = close != NULL ? 1 : 0;
+            start = candidate;
+            end = close != NULL ? (size_t)(close - page) + 1 : candidate;
+        }
         if (rc < 0) {
             stop(outcome, candidate, rc);
             return 0;
         }
         if (rc == 0) {
-            /* Each line's end is looked for once, so a long line full of
-             * failed tags still costs linear time. */
-            if (candidate >= line_end) {
-                const uint8_t *newline = memchr(page + candidate, '\n', size - candidate);
-                line_end = newline != NULL ? (size_t)(newline - page) : size;
-            }
             if (line_end - candidate > METATAGS_LONG_TAG_BYTES && outcome->long_tag_at < 0) {
                 outcome->long_tag_at = (int64_t)candidate;
                 outcome->long_tag_bytes = line_end - candidate;
