@@ -33,6 +33,29 @@ static const char *call_name(enum hpool__call_kind kind)
     return "a call";
 }
 
+/* A fixed-size result goes in one message with its batch, so it is at
+ * most this big; more is what variable-size results are for. */
+#define MAX_RESULT_SIZE ((size_t)1 << 30)
+
+/* Whether the call's results have sizes that can be held: a product of
+ * sizes that wrapped would size a buffer too small, which the results then
+ * overrun (on another rank, too). */
+static int check_result_bytes(const hpool_call *spec, enum hpool__call_kind kind, enum hpool__result_mode mode,
+                              size_t result_size)
+{
+    const char *name = call_name(kind);
+    if ((mode == HPOOL__FIXED_RESULT || mode == HPOOL__REDUCE) && result_size > MAX_RESULT_SIZE)
+        return hpool__fail(HPOOL_EINVAL, "%s: a result of %zu bytes: fixed-size results are at most %zu bytes "
+                                         "(1 GiB); larger ones are variable-size (call.records, or result_size 0 "
+                                         "with hpool_imap)", name, result_size, MAX_RESULT_SIZE);
+    uint64_t count = spec->source->count;
+    if (mode == HPOOL__FIXED_RESULT && spec->results != NULL && count != UINT64_MAX && count > SIZE_MAX / result_size)
+        return hpool__fail(HPOOL_EINVAL, "%s: %llu results of %zu bytes are more bytes than memory has: "
+                                         "call.results cannot be that array", name, (unsigned long long)count,
+                           result_size);
+    return 0;
+}
+
 /* Checks the call against the pool and its kind; sets mode and result size. */
 static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
                       enum hpool__result_mode *mode, size_t *result_size)
@@ -149,6 +172,8 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
     enum hpool__result_mode mode = HPOOL__NO_RESULT;
     size_t result_size = 0;
     rc = check_call(pool, spec, kind, &mode, &result_size);
+    if (rc == 0)
+        rc = check_result_bytes(spec, kind, mode, result_size);
     if (rc != 0)
         return rc;
     hpool__call_state *call = hpool__calloc(1, sizeof *call);

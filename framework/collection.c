@@ -123,6 +123,8 @@ static void drop_outputs(hpool__batch *batch)
 void hpool__collect(hpool_pool *pool, hpool__batch *batch)
 {
     hpool__call_state *call = hpool__find_call(pool, batch->call_id);
+    if (batch->origin_rank == pool->root)
+        hpool__watchdog_returned(pool, pool->root, batch->call_id, batch->first);
     /* A batch whose call ended without it, or that its call gave up on
      * (an item of the root's team abandoned after terminate, which came
      * back after all): abandoned. */

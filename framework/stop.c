@@ -186,6 +186,36 @@ static void drain(hpool_pool *pool)
     }
 }
 
+/* The items of call that a stop at once drops: those of every batch still
+ * out, running or done and not yet back (a batch comes back whole), which
+ * its report counts as canceled, as it does the items that never ran.
+ * The root's own batches are taken off its list: none is collected now. */
+static void count_dropped(hpool_pool *pool, hpool__call_state *call)
+{
+    uint64_t dropped = call->cut - call->done, lowest = UINT64_MAX;
+    for (int rank = 0; rank < pool->transport.size; rank++) {
+        hpool__rank_load *load = &pool->loads[rank];
+        for (size_t i = 0; i < load->outstanding_count;) {
+            const hpool__outstanding *batch = &load->outstanding[i];
+            if (batch->call_id == call->id && batch->first < lowest)
+                lowest = batch->first;
+            if (rank == pool->root && batch->call_id == call->id)
+                load->outstanding[i] = load->outstanding[--load->outstanding_count];
+            else
+                i++;
+        }
+    }
+    if (dropped == 0)
+        return;
+    hpool_report *report = &call->report;
+    if (lowest != UINT64_MAX && (report->failed == 0 || lowest < report->first_failed_index)) {
+        report->first_failed_index = lowest;
+        report->first_failed_code = HPOOL_ECANCELED;
+    }
+    report->failed += dropped;
+    report->canceled += dropped;
+}
+
 /* A second stop, or the grace ran out: the calls end now, without what
  * still runs, on this rank (abandoned, as after the stall timeout) and on
  * the others (join will not wait for them). */
@@ -203,6 +233,7 @@ static void stop_at_once(hpool_pool *pool, bool grace_over)
     bool local_running = false;
     for (hpool__call_state *call = pool->calls.head; call != NULL; call = call->next) {
         local_running |= call->local_uncollected > 0;
+        count_dropped(pool, call);
         call->stopped = true;
         call->batches_uncollected = 0;
         call->local_uncollected = 0;

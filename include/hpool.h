@@ -737,6 +737,10 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
  *  ends a call whose producer it cut short with HPOOL_ECANCELED. A second stop, or the
  *  grace running out, ends the calls at once: items still running are
  *  abandoned, as after the stall timeout (see hpool_pool_terminate), and
+ *  the report counts them as canceled, with the other items of the
+ *  batches that never came back (results return a batch at a time, so a
+ *  rerun with the journal runs those again; their fixed-size results may
+ *  have been written all the same), and
  *  join and free no longer wait for the ranks that run them; end the job
  *  with MPI_Abort then, as after HPOOL_ESTALLED. On a rank other than the
  *  root, the stop is sent to the root, so the signal may reach any rank,
@@ -841,7 +845,9 @@ typedef struct hpool_call {
      * reduce, whose chunks run whole on one thread). */
     size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
-    size_t result_size;/* bytes per result; 0 with imap = variable-size */
+    size_t result_size;/* bytes per result, at most 1 GiB (HPOOL_EINVAL
+                        * above: larger results are variable-size); 0
+                        * with imap = variable-size */
     hpool_records **records;      /* variable-size results; or NULL */
     int reducer;                  /* map_reduce: index in options.reducers;
                                      keyed: index in options.keyed_reducers */
