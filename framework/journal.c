@@ -274,9 +274,9 @@ typedef struct piece {
 /* Appends one record, frame and payload pieces, with one writev: the
  * pieces are not copied (a listing's records are hundreds of KB). */
 #define MAX_PIECES 6
-static int append_record(hpool__journal *journal, uint32_t type, const piece *pieces, size_t piece_count)
+/* The frame of a record of these pieces: its type, size and checksum. */
+static record_frame frame_of(uint32_t type, const piece *pieces, size_t piece_count)
 {
-    HPOOL__ASSERT(piece_count < MAX_PIECES);
     record_frame frame = {.type = type};
     for (size_t p = 0; p < piece_count; p++)
         frame.size += pieces[p].size;
@@ -286,6 +286,13 @@ static int append_record(hpool__journal *journal, uint32_t type, const piece *pi
     for (size_t p = 0; p < piece_count; p++)
         hpool__hasher_add(&h, pieces[p].data, pieces[p].size);
     frame.checksum = hpool__hasher_end(&h);
+    return frame;
+}
+
+static int append_record(hpool__journal *journal, uint32_t type, const piece *pieces, size_t piece_count)
+{
+    HPOOL__ASSERT(piece_count < MAX_PIECES);
+    record_frame frame = frame_of(type, pieces, piece_count);
     struct iovec parts[MAX_PIECES];
     int count = 0;
     parts[count++] = (struct iovec){&frame, sizeof frame};
@@ -737,6 +744,36 @@ static int lock_journal(hpool__journal *journal, const char *name)
     }
 }
 
+/* 1 if the journal holds a first part of the header this call would
+ * write, and nothing else: its creation stopped partway (the disk filled,
+ * the machine went down), so no work was journaled, and it is emptied to
+ * start again; 0 if not (its bytes are someone else's, which stay as they
+ * are), or HPOOL_EIO. */
+static int cut_short_by_its_creation(hpool__journal *journal, const hpool__buffer *ours, const struct stat *status)
+{
+    piece header = {ours->data, ours->size};
+    record_frame frame = frame_of(RECORD_HEADER, &header, 1);
+    uint64_t whole = sizeof frame + ours->size;
+    if ((uint64_t)status->st_size >= whole)
+        return 0;
+    size_t size = (size_t)status->st_size, got = 0;
+    unsigned char *theirs = hpool__malloc(size);
+    if (theirs == NULL)
+        return 0; /* read as the others are, and refused */
+    int error = read_exactly(journal->fd, theirs, size, 0, &got);
+    size_t in_frame = size < sizeof frame ? size : sizeof frame;
+    bool prefix = error == 0 && got == size && memcmp(theirs, &frame, in_frame) == 0 &&
+                  memcmp(theirs + in_frame, ours->data, size - in_frame) == 0;
+    free(theirs);
+    if (error != 0)
+        return hpool__fail(HPOOL_EIO, "the journal %s could not be read: %s", journal->path, strerror(error));
+    if (!prefix)
+        return 0;
+    if (ftruncate(journal->fd, 0) != 0)
+        return journal_io_error(journal, "emptied", errno);
+    return 1;
+}
+
 int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *name)
 {
     hpool__journal *journal = hpool__calloc(1, sizeof *journal);
@@ -768,14 +805,15 @@ int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *n
         rc = hpool__fail(HPOOL_EIO, "%s: the journal %s could not be opened: %s", name, journal->path, strerror(errno));
     } else if (!S_ISREG(status.st_mode)) {
         rc = hpool__fail(HPOOL_EJOURNAL, "%s: the journal %s is not a regular file", name, journal->path);
-    } else if (status.st_size == 0) {
+    } else if (status.st_size == 0 || (rc = cut_short_by_its_creation(journal, &ours, &status)) == 1) {
         /* A new journal: the header, synced with its directory entry, so
          * it is there after a crash. */
+        rc = 0;
         piece header = {ours.data, ours.size};
         rc = append_record(journal, RECORD_HEADER, &header, 1);
         if (rc == 0 && (fdatasync(journal->fd) != 0 || (errno = sync_directory_of(journal->path)) != 0))
             rc = journal_io_error(journal, "synced", errno);
-    } else {
+    } else if (rc == 0) {
         record_frame frame;
         size_t got = 0;
         unsigned char *theirs = NULL;

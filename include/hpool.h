@@ -904,7 +904,9 @@ typedef struct hpool_call {
      * threads. Items that failed are journaled with their code and
      * delivered failed again (error_callback included); items canceled or
      * not run are run. A crash at any moment leaves the journal usable: a
-     * torn last record is cut off. A journal of another call is refused
+     * torn last record is cut off, and a journal whose creation stopped
+     * partway (the disk filled; it holds a first part of this call's
+     * header and nothing else) is started again. A journal of another call is refused
      * with HPOOL_EJOURNAL, and the detail says what differs: the kind of
      * call, function, reducer, result size, source (kind, count, and for
      * arrays, records and columns their bytes' hash), argument, or

@@ -762,6 +762,57 @@ int main(int argc, char **argv)
     outcome refused = run(FIXED_MAP, garbage, 2, -1, NULL);
     if (is_root())
         CHECK_RC(HPOOL_EJOURNAL, refused.rc);
+    /* A journal whose creation stopped partway (the disk filled as its
+     * header was written): a first part of this call's header, and
+     * nothing else, is emptied and used, where another header's first
+     * part (one byte of it changed) is refused. */
+    char whole[512];
+    snprintf(whole, sizeof whole, "%s/journal-%d", directory, (int)FIXED_MAP);
+    unsigned char start[4096];
+    size_t have = 0;
+    if (is_root()) {
+        FILE *file = fopen(whole, "rb");
+        CHECK(file != NULL);
+        if (file != NULL) {
+            have = fread(start, 1, sizeof start, file);
+            fclose(file);
+        }
+    }
+    uint64_t header_size = 0; /* the header record: a 24-byte frame, then its size */
+    if (have >= 24)
+        memcpy(&header_size, start + 8, sizeof header_size);
+    header_size += 24;
+    if (initialized)
+        MPI_Bcast(&header_size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    if (is_root())
+        CHECK(header_size > 24 && header_size < have);
+    const uint64_t cuts[] = {1, 23, 24, 25, header_size - 1};
+    for (size_t c = 0; c < sizeof cuts / sizeof cuts[0] && header_size > 24 && header_size < sizeof start; c++) {
+        for (int foreign = 0; foreign < 2; foreign++) {
+            char cut[512];
+            snprintf(cut, sizeof cut, "%s/cut-%d-%llu", directory, foreign, (unsigned long long)cuts[c]);
+            if (is_root()) {
+                FILE *file = fopen(cut, "wb");
+                unsigned char flip = foreign ? 0x40 : 0; /* in the last byte kept */
+                start[cuts[c] - 1] ^= flip;
+                CHECK(file != NULL && fwrite(start, 1, cuts[c], file) == cuts[c]);
+                start[cuts[c] - 1] ^= flip;
+                if (file != NULL)
+                    fclose(file);
+            }
+            outcome again = run(FIXED_MAP, cut, 2, -1, "key");
+            if (is_root() && foreign) {
+                CHECK_RC(HPOOL_EJOURNAL, again.rc);
+                CHECK(again.invocations == 0);
+            } else if (is_root()) {
+                if (again.rc != HPOOL_EFAILED)
+                    fprintf(stderr, "test_journal: the header cut at %llu bytes: %s\n", (unsigned long long)cuts[c],
+                            again.detail);
+                CHECK_RC(HPOOL_EFAILED, again.rc); /* every 97th item fails */
+                CHECK(again.correct && again.invocations == N);
+            }
+        }
+    }
     bool root = is_root();
     CHECK_RC(0, hpool_mpi_finalize());
     if (check_failures == 0 && root)
