@@ -193,6 +193,72 @@ static const char *mode_name(uint32_t mode)
     return "unknown results";
 }
 
+/* Whether a journal key is text in fields (name=value, say), each ended
+ * by a NUL or a newline, as programs build them: then the first field that
+ * differs can be named. */
+static bool key_is_fields(const unsigned char *key, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        if (key[i] < 0x20 && key[i] != 0 && key[i] != '\n' && key[i] != '\t')
+            return false;
+    return size > 0;
+}
+
+/* The field of key that starts at *at, its size (without its end), and *at
+ * moved past its end. */
+static size_t next_field(const unsigned char *key, size_t size, size_t *at, const unsigned char **field)
+{
+    *field = key + *at;
+    size_t length = 0;
+    while (*at + length < size && key[*at + length] != 0 && key[*at + length] != '\n')
+        length++;
+    *at += length < size - *at ? length + 1 : length;
+    return length;
+}
+
+/* What differs between two journal keys, in why: the first field that
+ * differs and the field before it ("after "page=a.html" it had "file=120
+ * bytes, ..." and this call has "file=130 bytes, ...""), or only that
+ * they differ, for keys that are not text. */
+static void describe_other_key(const unsigned char *theirs, size_t their_size, const unsigned char *ours,
+                               size_t our_size, char *why, size_t size)
+{
+    if (!key_is_fields(theirs, their_size) || !key_is_fields(ours, our_size)) {
+        snprintf(why, size, "its call.journal_key was another (%zu bytes, this call's %zu)", their_size, our_size);
+        return;
+    }
+    size_t at_theirs = 0, at_ours = 0, before_size = 0;
+    const unsigned char *before = NULL;
+    for (;;) {
+        const unsigned char *a = theirs, *b = ours;
+        bool a_ends = at_theirs >= their_size, b_ends = at_ours >= our_size;
+        size_t a_size = a_ends ? 0 : next_field(theirs, their_size, &at_theirs, &a);
+        size_t b_size = b_ends ? 0 : next_field(ours, our_size, &at_ours, &b);
+        if (a_ends || b_ends || a_size != b_size || memcmp(a, b, a_size) != 0) {
+            /* Fields are cut to 60 bytes, so that the line stays a line. */
+            char context[96] = "", had[96], has[96];
+            if (before != NULL)
+                snprintf(context, sizeof context, "after \"%.*s%s\" ", (int)(before_size < 60 ? before_size : 60),
+                         (const char *)before, before_size > 60 ? "..." : "");
+            if (a_ends)
+                snprintf(had, sizeof had, "nothing more");
+            else
+                snprintf(had, sizeof had, "\"%.*s%s\"", (int)(a_size < 60 ? a_size : 60), (const char *)a,
+                         a_size > 60 ? "..." : "");
+            if (b_ends)
+                snprintf(has, sizeof has, "nothing more");
+            else
+                snprintf(has, sizeof has, "\"%.*s%s\"", (int)(b_size < 60 ? b_size : 60), (const char *)b,
+                         b_size > 60 ? "..." : "");
+            snprintf(why, size, "its call.journal_key was another: %sit had %s, and this call has %s", context, had,
+                     has);
+            return;
+        }
+        before = a;
+        before_size = a_size;
+    }
+}
+
 /* What differs between the journal's header and ours (each followed by
  * its journal key), in why; false if they are the same call. */
 static bool headers_differ(const unsigned char *theirs, size_t their_size, const unsigned char *ours,
@@ -252,7 +318,8 @@ static bool headers_differ(const unsigned char *theirs, size_t their_size, const
                  (unsigned long long)a.argument_size, (unsigned long long)b.argument_size);
     else if (a.key_size != b.key_size || a.key_hash != b.key_hash || their_size != our_size
              || memcmp(theirs, ours, our_size) != 0)
-        snprintf(why, size, "its call.journal_key was another: other inputs or options");
+        describe_other_key(theirs + their_size - a.key_size, a.key_size, ours + our_size - b.key_size, b.key_size,
+                           why, size);
     else
         return false;
     return true;
@@ -821,7 +888,7 @@ int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *n
         if (error == 0 && got == sizeof frame && frame.type == RECORD_HEADER && frame.size < (1u << 20)
             && (theirs = hpool__malloc(frame.size + 1)) != NULL)
             error = read_exactly(journal->fd, theirs, frame.size, sizeof frame, &got);
-        char why[256] = "it is not an hpool journal";
+        char why[320] = "it is not an hpool journal";
         uint64_t checksum = theirs != NULL && got == frame.size ? record_checksum(frame.type, frame.size, theirs) : 0;
         if (error != 0)
             rc = hpool__fail(HPOOL_EIO, "%s: the journal %s could not be read: %s", name, journal->path, strerror(error));

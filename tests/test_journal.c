@@ -459,7 +459,7 @@ static void stop_and_resume(enum scenario scenario, const char *directory, int b
     outcome other = run(scenario, journal, 2, -1, "other key");
     if (is_root()) {
         CHECK_RC(HPOOL_EJOURNAL, other.rc);
-        CHECK(strstr(other.detail, "journal_key") != NULL);
+        CHECK(strstr(other.detail, "journal_key was another: it had \"key\", and this call has \"other key\"") != NULL);
         CHECK(other.invocations == 0);
     }
 }

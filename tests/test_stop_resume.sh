@@ -222,7 +222,8 @@ pass
 
 # ---- (c) a journal of other options or inputs is refused ------------------------
 
-# expect_refused PROGRAM JOURNAL: exit 2 and one line naming the journal.
+# expect_refused PROGRAM JOURNAL [WHAT]: exit 2 and one line naming the
+# journal (and saying WHAT differs).
 expect_refused() {
     expect_status 2
     local lines
@@ -231,6 +232,10 @@ expect_refused() {
     case "$lines" in
     *"$2"*) ;;
     *) fail "the line does not name the journal $2: $lines" ;;
+    esac
+    case "$lines" in
+    *"${3:-}"*) ;;
+    *) fail "the line does not say what differs ($3): $lines" ;;
     esac
     [ ! -s "$OUT" ] || fail "a refused run printed: $(head -c 100 "$OUT")"
 }
@@ -251,7 +256,7 @@ run "$SQUARE" --input "$SCRATCH/edited.txt" --journal "$SCRATCH/edited.journal"
 expect_status 0
 echo 7 >>"$SCRATCH/edited.txt"
 run "$SQUARE" --input "$SCRATCH/edited.txt" --journal "$SCRATCH/edited.journal"
-expect_refused square "$SCRATCH/edited.journal"
+expect_refused square "$SCRATCH/edited.journal" "after \"input=$SCRATCH/edited.txt\" it had \"file="
 pass
 
 CHECK="square: a journal of N is refused for another N (exit 2, one line)"
@@ -266,7 +271,7 @@ run "$METATAGS" --no-progress --journal "$SCRATCH/metatags-format.journal" "$SOU
 expect_status 0
 run "$METATAGS" --no-progress --format jsonl --journal "$SCRATCH/metatags-format.journal" \
     "$SOURCE_DIR/tests/metatags/pages/basic.html"
-expect_refused metatags "$SCRATCH/metatags-format.journal"
+expect_refused metatags "$SCRATCH/metatags-format.journal" 'it had "format=raw", and this call has "format=jsonl"'
 pass
 
 CHECK="square: a journal that cannot be written is one line, exit 1"

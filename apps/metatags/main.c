@@ -454,7 +454,8 @@ static void make_journal_key(const settings *settings, const input_list *inputs,
 {
     app_journal_key_add(key, "program", "metatags");
     app_journal_key_add(key, "output", settings->count ? "count" : settings->unordered ? "unordered" : "ordered");
-    app_journal_key_add_number(key, "format", settings->format);
+    static const char *const format_names[] = {[FORMAT_RAW] = "raw", [FORMAT_TSV] = "tsv", [FORMAT_JSONL] = "jsonl"};
+    app_journal_key_add(key, "format", format_names[settings->format]); /* by name: the refusal quotes it */
     app_journal_key_add(key, "pattern", settings->pattern);
     app_journal_key_add_number(key, "ignore-case", settings->caseless);
     app_journal_key_add_number(key, "max-page-size", (long long)settings->max_page_size);
