@@ -40,10 +40,9 @@ static const char *call_name(enum hpool__call_kind kind)
 /* Whether the call's results have sizes that can be held: a product of
  * sizes that wrapped would size a buffer too small, which the results then
  * overrun (on another rank, too). */
-static int check_result_bytes(const hpool_call *spec, enum hpool__call_kind kind, enum hpool__result_mode mode,
+static int check_result_bytes(const hpool_call *spec, const char *name, enum hpool__result_mode mode,
                               size_t result_size)
 {
-    const char *name = call_name(kind);
     if ((mode == HPOOL__FIXED_RESULT || mode == HPOOL__REDUCE) && result_size > MAX_RESULT_SIZE)
         return hpool__fail(HPOOL_EINVAL, "%s: a result of %zu bytes: fixed-size results are at most %zu bytes "
                                          "(1 GiB); larger ones are variable-size (call.records, or result_size 0 "
@@ -57,10 +56,9 @@ static int check_result_bytes(const hpool_call *spec, enum hpool__call_kind kind
 }
 
 /* Checks the call against the pool and its kind; sets mode and result size. */
-static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
+static int check_call(const hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, const char *name,
                       enum hpool__result_mode *mode, size_t *result_size)
 {
-    const char *name = call_name(kind);
     if (spec->source == NULL)
         return hpool__fail(HPOOL_EINVAL, "%s: call.source is NULL: make one with hpool_source_range, _array, "
                                          "_records, _columns or _producer", name);
@@ -155,12 +153,12 @@ static int check_entry(const hpool_pool *pool, const hpool_call *call, const cha
 }
 
 /* Queues a call for the engine. The returned call holds one reference for
- * the caller's handle. */
-static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__call_kind kind, bool waits,
-                  hpool__call_state **out)
+ * the caller's handle. name: the function the caller called, for details. */
+static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__call_kind kind, const char *name,
+                  bool waits, hpool__call_state **out)
 {
     hpool__detail_clear();
-    int rc = check_entry(pool, caller_spec, call_name(kind), waits);
+    int rc = check_entry(pool, caller_spec, name, waits);
     if (rc != 0)
         return rc;
     hpool_call accepted = HPOOL_CALL_INIT;
@@ -171,14 +169,14 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
     const hpool_call *spec = &accepted;
     enum hpool__result_mode mode = HPOOL__NO_RESULT;
     size_t result_size = 0;
-    rc = check_call(pool, spec, kind, &mode, &result_size);
+    rc = check_call(pool, spec, kind, name, &mode, &result_size);
     if (rc == 0)
-        rc = check_result_bytes(spec, kind, mode, result_size);
+        rc = check_result_bytes(spec, name, mode, result_size);
     if (rc != 0)
         return rc;
     hpool__call_state *call = hpool__calloc(1, sizeof *call);
     if (call == NULL)
-        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the call's state", call_name(kind));
+        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the call's state", name);
     call->kind = kind;
     call->spec = *spec;
     call->source = spec->source;
@@ -200,7 +198,7 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
         if (call->argument == NULL) {
             free(call);
             return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a copy of the %zu-byte call.argument",
-                               call_name(kind), spec->argument_size);
+                               name, spec->argument_size);
         }
         memcpy(call->argument, spec->argument, spec->argument_size);
     }
@@ -211,11 +209,11 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
         if (call->reduction == NULL) {
             free(call->argument);
             free(call);
-            return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the reduction", call_name(kind));
+            return hpool__fail(HPOOL_ENOMEM, "%s: no memory for the reduction", name);
         }
         memcpy(call->reduction, reducer->identity, reducer->value_size);
     }
-    if (spec->journal != NULL && (rc = hpool__journal_open(pool, call, call_name(kind))) != 0) {
+    if (spec->journal != NULL && (rc = hpool__journal_open(pool, call, name)) != 0) {
         free(call->reduction);
         free(call->argument);
         free(call);
@@ -231,9 +229,9 @@ static int submit(hpool_pool *pool, const hpool_call *caller_spec, enum hpool__c
         free(call);
         if (stopped)
             return hpool__fail(HPOOL_ESTOPPED, "%s: the pool was stopped (hpool_pool_stop, or a signal): no more "
-                                               "calls", call_name(kind));
+                                               "calls", name);
         return hpool__fail(HPOOL_ECLOSED, "%s: the pool is closed (hpool_pool_close, _terminate or _join was "
-                                          "called): no more calls", call_name(kind));
+                                          "called): no more calls", name);
     }
     call->id = pool->next_call_id++;
     if (pool->next_call_id == 0)
@@ -283,11 +281,11 @@ static int wait_complete(hpool_pool *pool, hpool__call_state *call, double timeo
     return 0;
 }
 
-static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind,
+static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, const char *name,
                         hpool_report *report)
 {
     hpool__call_state *call;
-    int rc = submit(pool, spec, kind, true, &call);
+    int rc = submit(pool, spec, kind, name, true, &call);
     if (rc != 0)
         return rc;
     pthread_mutex_lock(&pool->lock);
@@ -302,7 +300,7 @@ static int run_blocking(hpool_pool *pool, const hpool_call *spec, enum hpool__ca
 
 int hpool_map(hpool_pool *pool, const hpool_call *call, hpool_report *report)
 {
-    return run_blocking(pool, call, HPOOL__CALL_MAP, report);
+    return run_blocking(pool, call, HPOOL__CALL_MAP, "hpool_map", report);
 }
 
 /* starmap maps over zipped columns, and nothing else. */
@@ -319,32 +317,33 @@ int hpool_starmap(hpool_pool *pool, const hpool_call *call, hpool_report *report
     int rc = check_starmap(call, "hpool_starmap");
     if (rc != 0)
         return rc;
-    return run_blocking(pool, call, HPOOL__CALL_MAP, report);
+    return run_blocking(pool, call, HPOOL__CALL_MAP, "hpool_starmap", report);
 }
 
 int hpool_map_reduce(hpool_pool *pool, const hpool_call *call, hpool_report *report)
 {
-    return run_blocking(pool, call, HPOOL__CALL_REDUCE, report);
+    return run_blocking(pool, call, HPOOL__CALL_REDUCE, "hpool_map_reduce", report);
 }
 
 int hpool_map_reduce_keyed(hpool_pool *pool, const hpool_call *call, hpool_report *report)
 {
     if (call != NULL && call->pairs != NULL)
         *call->pairs = NULL;
-    return run_blocking(pool, call, HPOOL__CALL_KEYED, report);
+    return run_blocking(pool, call, HPOOL__CALL_KEYED, "hpool_map_reduce_keyed", report);
 }
 
 /* ---- Asynchronous calls --------------------------------------------- */
 
-static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool_async **out)
+static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, const char *name,
+                       hpool_async **out)
 {
     if (out == NULL)
-        return hpool__fail(HPOOL_EINVAL, "%s_async: async is NULL", call_name(kind));
+        return hpool__fail(HPOOL_EINVAL, "%s: async is NULL", name);
     *out = NULL;
     hpool_async *async = hpool__calloc(1, sizeof *async);
     if (async == NULL)
-        return hpool__fail(HPOOL_ENOMEM, "%s_async: no memory for a handle", call_name(kind));
-    int rc = submit(pool, spec, kind, false, &async->call);
+        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a handle", name);
+    int rc = submit(pool, spec, kind, name, false, &async->call);
     if (rc != 0) {
         free(async);
         return rc;
@@ -356,7 +355,7 @@ static int start_async(hpool_pool *pool, const hpool_call *spec, enum hpool__cal
 
 int hpool_map_async(hpool_pool *pool, const hpool_call *call, hpool_async **async)
 {
-    return start_async(pool, call, HPOOL__CALL_MAP, async);
+    return start_async(pool, call, HPOOL__CALL_MAP, "hpool_map_async", async);
 }
 
 int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **async)
@@ -364,12 +363,12 @@ int hpool_starmap_async(hpool_pool *pool, const hpool_call *call, hpool_async **
     int rc = check_starmap(call, "hpool_starmap_async");
     if (rc != 0)
         return rc;
-    return start_async(pool, call, HPOOL__CALL_MAP, async);
+    return start_async(pool, call, HPOOL__CALL_MAP, "hpool_starmap_async", async);
 }
 
 int hpool_map_reduce_async(hpool_pool *pool, const hpool_call *call, hpool_async **async)
 {
-    return start_async(pool, call, HPOOL__CALL_REDUCE, async);
+    return start_async(pool, call, HPOOL__CALL_REDUCE, "hpool_map_reduce_async", async);
 }
 
 int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t input_size, void *result,
@@ -403,7 +402,7 @@ int hpool_apply_async(hpool_pool *pool, int function, const void *input, size_t 
     spec.chunksize = 1;
     spec.results = result;
     spec.result_size = result_size;
-    rc = start_async(pool, &spec, HPOOL__CALL_MAP, async);
+    rc = start_async(pool, &spec, HPOOL__CALL_MAP, "hpool_apply", async);
     if (rc != 0) {
         hpool_source_free(source);
         free(copy);
@@ -495,13 +494,14 @@ void hpool_async_free(hpool_async *async)
 
 static int start_stream(hpool_pool *pool, const hpool_call *spec, enum hpool__call_kind kind, hpool_iter **out)
 {
+    const char *name = call_name(kind);
     if (out == NULL)
-        return hpool__fail(HPOOL_EINVAL, "%s: iter is NULL", call_name(kind));
+        return hpool__fail(HPOOL_EINVAL, "%s: iter is NULL", name);
     *out = NULL;
     hpool_iter *iter = hpool__calloc(1, sizeof *iter);
     if (iter == NULL)
-        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a stream", call_name(kind));
-    int rc = submit(pool, spec, kind, false, &iter->call);
+        return hpool__fail(HPOOL_ENOMEM, "%s: no memory for a stream", name);
+    int rc = submit(pool, spec, kind, name, false, &iter->call);
     if (rc != 0) {
         free(iter);
         return rc;

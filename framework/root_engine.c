@@ -28,13 +28,15 @@ static int dispatch(hpool_pool *pool, bool *busy)
             }
             sent = true;
             *busy = true;
-            /* The root's own batches are listed too, for a stop at once
-             * to count what it drops (stop.c); collect takes them off. */
-            int rc = dest == pool->root ? hpool__watchdog_sent(pool, dest, batch->call_id, batch->first, batch->count) : 0;
+            /* The root's own batches are listed too, for a stop at once to
+             * name the first item it drops (stop.c); collect takes them off.
+             * Without memory for the entry the batch still runs: the list
+             * only names, and the call counts its batches itself. */
+            if (dest == pool->root)
+                (void)hpool__watchdog_sent(pool, dest, batch->call_id, batch->first, batch->count);
             pthread_mutex_unlock(&pool->lock);
-            if (rc != 0) {
-                hpool__batch_free(batch);
-            } else if (dest == pool->root) {
+            int rc = 0;
+            if (dest == pool->root) {
                 hpool__team_submit(&pool->team, batch);
             } else {
                 void *buffer;

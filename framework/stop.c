@@ -208,8 +208,8 @@ static void count_dropped(hpool_pool *pool, hpool__call_state *call)
     if (dropped == 0)
         return;
     hpool_report *report = &call->report;
-    if (lowest != UINT64_MAX && (report->failed == 0 || lowest < report->first_failed_index)) {
-        report->first_failed_index = lowest;
+    if (report->failed == 0 || lowest < report->first_failed_index) {
+        report->first_failed_index = lowest != UINT64_MAX ? lowest : 0; /* 0: unlisted, for want of memory */
         report->first_failed_code = HPOOL_ECANCELED;
     }
     report->failed += dropped;
