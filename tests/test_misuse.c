@@ -115,6 +115,19 @@ int main(int argc, char **argv)
         CHECK_RC(HPOOL_EINVAL, hpool_map(the_pool, &call, NULL));
         CHECK_RC(HPOOL_EINVAL, hpool_apply(the_pool, 0, &zero, sizeof zero, NULL, sizeof out[0]));
 
+        /* Each detail names the function called. */
+        hpool_async *no_async = NULL;
+        char said[256];
+        CHECK_RC(HPOOL_EINVAL, hpool_apply(NULL, 0, &zero, sizeof zero, NULL, 0));
+        hpool_error_detail(HPOOL_EINVAL, said, sizeof said);
+        CHECK(strstr(said, "hpool_apply: pool is NULL") != NULL);
+        CHECK_RC(HPOOL_EINVAL, hpool_map_async(NULL, &call, &no_async));
+        hpool_error_detail(HPOOL_EINVAL, said, sizeof said);
+        CHECK(strstr(said, "hpool_map_async: pool is NULL") != NULL);
+        CHECK_RC(HPOOL_EINVAL, hpool_starmap(the_pool, NULL, NULL));
+        hpool_error_detail(HPOOL_EINVAL, said, sizeof said);
+        CHECK(strstr(said, "hpool_starmap: call is NULL") != NULL);
+
         /* Result sizes no buffer can hold: count × size wrapped, and
          * sized the buffers too small (a heap overrun on another rank).
          * The function writes none of it; the array is never reached. */
