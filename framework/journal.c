@@ -234,6 +234,10 @@ static void describe_other_key(const unsigned char *theirs, size_t their_size, c
         bool a_ends = at_theirs >= their_size, b_ends = at_ours >= our_size;
         size_t a_size = a_ends ? 0 : next_field(theirs, their_size, &at_theirs, &a);
         size_t b_size = b_ends ? 0 : next_field(ours, our_size, &at_ours, &b);
+        if (a_ends && b_ends) { /* the same key: what differs is elsewhere in the header */
+            snprintf(why, size, "its header differs from this call's");
+            return;
+        }
         if (a_ends || b_ends || a_size != b_size || memcmp(a, b, a_size) != 0) {
             /* Fields are cut to 60 bytes, so that the line stays a line. */
             char context[96] = "", had[96], has[96];
@@ -816,7 +820,8 @@ static int lock_journal(hpool__journal *journal, const char *name)
  * the machine went down), so no work was journaled, and it is emptied to
  * start again; 0 if not (its bytes are someone else's, which stay as they
  * are), or HPOOL_EIO. */
-static int cut_short_by_its_creation(hpool__journal *journal, const hpool__buffer *ours, const struct stat *status)
+static int cut_short_by_its_creation(hpool__journal *journal, const hpool__buffer *ours, const struct stat *status,
+                                     const char *name)
 {
     piece header = {ours->data, ours->size};
     record_frame frame = frame_of(RECORD_HEADER, &header, 1);
@@ -833,7 +838,8 @@ static int cut_short_by_its_creation(hpool__journal *journal, const hpool__buffe
                   memcmp(theirs + in_frame, ours->data, size - in_frame) == 0;
     free(theirs);
     if (error != 0)
-        return hpool__fail(HPOOL_EIO, "the journal %s could not be read: %s", journal->path, strerror(error));
+        return hpool__fail(HPOOL_EIO, "%s: the journal %s could not be read: %s", name, journal->path,
+                           strerror(error));
     if (!prefix)
         return 0;
     if (ftruncate(journal->fd, 0) != 0)
@@ -872,10 +878,9 @@ int hpool__journal_open(hpool_pool *pool, hpool__call_state *call, const char *n
         rc = hpool__fail(HPOOL_EIO, "%s: the journal %s could not be opened: %s", name, journal->path, strerror(errno));
     } else if (!S_ISREG(status.st_mode)) {
         rc = hpool__fail(HPOOL_EJOURNAL, "%s: the journal %s is not a regular file", name, journal->path);
-    } else if (status.st_size == 0 || (rc = cut_short_by_its_creation(journal, &ours, &status)) == 1) {
+    } else if (status.st_size == 0 || (rc = cut_short_by_its_creation(journal, &ours, &status, name)) == 1) {
         /* A new journal: the header, synced with its directory entry, so
          * it is there after a crash. */
-        rc = 0;
         piece header = {ours.data, ours.size};
         rc = append_record(journal, RECORD_HEADER, &header, 1);
         if (rc == 0 && (fdatasync(journal->fd) != 0 || (errno = sync_directory_of(journal->path)) != 0))
