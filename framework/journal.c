@@ -234,8 +234,8 @@ static void describe_other_key(const unsigned char *theirs, size_t their_size, c
         bool a_ends = at_theirs >= their_size, b_ends = at_ours >= our_size;
         size_t a_size = a_ends ? 0 : next_field(theirs, their_size, &at_theirs, &a);
         size_t b_size = b_ends ? 0 : next_field(ours, our_size, &at_ours, &b);
-        if (a_ends && b_ends) { /* the same key: what differs is elsewhere in the header */
-            snprintf(why, size, "its header differs from this call's");
+        if (a_ends && b_ends) { /* the same fields, ended otherwise ("a" and "a\n") */
+            snprintf(why, size, "its call.journal_key was another (%zu bytes, this call's %zu)", their_size, our_size);
             return;
         }
         if (a_ends || b_ends || a_size != b_size || memcmp(a, b, a_size) != 0) {

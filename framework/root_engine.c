@@ -32,8 +32,8 @@ static int dispatch(hpool_pool *pool, bool *busy)
              * name the first item it drops (stop.c); collect takes them off.
              * Without memory for the entry the batch still runs: the list
              * only names, and the call counts its batches itself. */
-            if (dest == pool->root)
-                (void)hpool__watchdog_sent(pool, dest, batch->call_id, batch->first, batch->count);
+            if (dest == pool->root && hpool__watchdog_sent(pool, dest, batch->call_id, batch->first, batch->count) != 0)
+                hpool__detail_clear(); /* not this engine's error */
             pthread_mutex_unlock(&pool->lock);
             int rc = 0;
             if (dest == pool->root) {

@@ -321,7 +321,8 @@ typedef struct hpool_reducer {
  *  hpool_map_reduce_keyed() (task->emitter or span->emitter) or from a keyed
  *  reduce function (its out). Keys and values are any bytes, NULs included;
  *  both are copied. @return : 0, HPOOL_ENOMEM, HPOOL_EINVAL (a value of
- *  the wrong size for a combiner, or NULL emitter outside keyed calls), or
+ *  the wrong size for a combiner, a key or value over 4 GiB, or NULL
+ *  emitter outside keyed calls), or
  *  HPOOL_EFAILED (the keyed reducer's merge failed: the chunk fails with
  *  the merge's code).
  *  Threads: only in the map or reduce function that was given the emitter, on

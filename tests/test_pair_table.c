@@ -76,6 +76,14 @@ static void test_combining(void)
     /* A value of the wrong size is refused, not folded. */
     uint32_t small = 1;
     CHECK_RC(HPOOL_EINVAL, hpool_emit(emitter, "key-1", 5, &small, sizeof small));
+    /* Sizes past 4 GiB are refused before anything reads them (a size
+     * near SIZE_MAX rounded up to 0, and was copied). */
+    static const size_t vast[] = {SIZE_MAX, SIZE_MAX - 6, (size_t)UINT32_MAX + 1};
+    uint64_t eight = 8;
+    for (size_t v = 0; v < sizeof vast / sizeof vast[0]; v++) {
+        CHECK_RC(HPOOL_EINVAL, hpool_emit(emitter, "key-1", vast[v], &eight, sizeof eight));
+        CHECK_RC(HPOOL_EINVAL, hpool_emit(emitter, "key-1", 5, &eight, vast[v]));
+    }
 
     /* Merging a table into another combines their keys. */
     hpool__pair_table other;

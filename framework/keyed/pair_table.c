@@ -585,7 +585,10 @@ static __attribute__((noinline)) int emit_checked(hpool_emitter *emitter, const 
         return hpool__fail(HPOOL_EINVAL, "hpool_emit: %s is NULL with a size of %zu", key == NULL ? "key" : "value",
                            key == NULL ? key_size : value_size);
     hpool__pair_table *table = emitter->table;
-    if (table->staging && hpool__round8(key_size) + value_size <= HPOOL__STAGED_BYTES) {
+    if (key_size > UINT32_MAX || value_size > UINT32_MAX) /* before any hash reads the key */
+        return hpool__fail(HPOOL_EINVAL, "hpool_emit: a %s of %zu bytes: keys and values are at most 4 GiB",
+                           key_size > UINT32_MAX ? "key" : "value", key_size > UINT32_MAX ? key_size : value_size);
+    if (table->staging && key_size <= HPOOL__STAGED_BYTES && hpool__round8(key_size) + value_size <= HPOOL__STAGED_BYTES) {
         if (value_size != table->spec->value_size)
             return hpool__fail(HPOOL_EINVAL,
                                "hpool_emit: a value of %zu bytes, and the combiner of \"%s\" takes %zu", value_size,
