@@ -33,9 +33,12 @@ static const char *call_name(enum hpool__call_kind kind)
     return "a call";
 }
 
-/* A fixed-size result goes in one message with its batch, so it is at
- * most this big; more is what variable-size results are for. */
-#define MAX_RESULT_SIZE ((size_t)1 << 30)
+/* The largest fixed-size result (1 TiB: far past any machine's memory for
+ * one item, and far enough below 2^64 that sums of such sizes with their
+ * messages' headers cannot wrap), and the most bytes one chunk of them may
+ * hold. */
+#define MAX_RESULT_SIZE ((size_t)1 << 40)
+#define MAX_CHUNK_RESULT_BYTES ((uint64_t)1 << 62)
 
 /* Whether the call's results have sizes that can be held: a product of
  * sizes that wrapped would size a buffer too small, which the results then
@@ -45,12 +48,16 @@ static int check_result_bytes(const hpool_call *spec, const char *name, enum hpo
 {
     if ((mode == HPOOL__FIXED_RESULT || mode == HPOOL__REDUCE) && result_size > MAX_RESULT_SIZE)
         return hpool__fail(HPOOL_EINVAL, "%s: a result of %zu bytes: fixed-size results are at most %zu bytes "
-                                         "(1 GiB); larger ones are variable-size (call.records, or result_size 0 "
-                                         "with hpool_imap)", name, result_size, MAX_RESULT_SIZE);
+                                         "(1 TiB)", name, result_size, MAX_RESULT_SIZE);
     uint64_t count = spec->source->count;
     if (mode == HPOOL__FIXED_RESULT && spec->results != NULL && count != UINT64_MAX && count > SIZE_MAX / result_size)
         return hpool__fail(HPOOL_EINVAL, "%s: %llu results of %zu bytes are more bytes than memory has: "
                                          "call.results cannot be that array", name, (unsigned long long)count,
+                           result_size);
+    uint64_t chunk = spec->chunksize < count ? spec->chunksize : count;
+    if (mode == HPOOL__FIXED_RESULT && chunk > MAX_CHUNK_RESULT_BYTES / result_size)
+        return hpool__fail(HPOOL_EINVAL, "%s: call.chunksize %llu of results of %zu bytes: more bytes than a chunk "
+                                         "can hold; give a smaller chunksize, or 0", name, (unsigned long long)chunk,
                            result_size);
     return 0;
 }

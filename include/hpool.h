@@ -846,9 +846,8 @@ typedef struct hpool_call {
      * reduce, whose chunks run whole on one thread). */
     size_t chunksize;
     void *results;     /* fixed-size results, in input order; or NULL */
-    size_t result_size;/* bytes per result, at most 1 GiB (HPOOL_EINVAL
-                        * above: larger results are variable-size); 0
-                        * with imap = variable-size */
+    size_t result_size;/* bytes per result, at most 1 TiB (HPOOL_EINVAL
+                        * above); 0 with imap = variable-size */
     hpool_records **records;      /* variable-size results; or NULL */
     int reducer;                  /* map_reduce: index in options.reducers;
                                      keyed: index in options.keyed_reducers */

@@ -131,15 +131,15 @@ int main(int argc, char **argv)
         /* Result sizes no buffer can hold: count × size wrapped, and
          * sized the buffers too small (a heap overrun on another rank).
          * The function writes none of it; the array is never reached. */
-        static const size_t huge_sizes[] = {SIZE_MAX, (size_t)1 << 63, (size_t)1 << 62, (size_t)1 << 40,
-                                            ((size_t)1 << 30) + 1};
+        static const size_t huge_sizes[] = {SIZE_MAX, (size_t)1 << 63, (size_t)1 << 62, (size_t)1 << 41,
+                                            ((size_t)1 << 40) + 1};
         for (size_t h = 0; h < sizeof huge_sizes / sizeof huge_sizes[0]; h++) {
             call.results = out;
             call.result_size = huge_sizes[h];
             CHECK_RC(HPOOL_EINVAL, hpool_map(the_pool, &call, NULL));
             char detail[256];
             hpool_error_detail(HPOOL_EINVAL, detail, sizeof detail);
-            CHECK(strstr(detail, "at most 1073741824 bytes") != NULL);
+            CHECK(strstr(detail, "at most 1099511627776 bytes") != NULL);
             hpool_iter *stream = NULL;
             CHECK_RC(HPOOL_EINVAL, hpool_imap(the_pool, &call, &stream));
             CHECK(stream == NULL);
@@ -148,11 +148,20 @@ int main(int argc, char **argv)
         hpool_source *vast;
         hpool_source_range(&vast, 0, (int64_t)1 << 35);
         call.source = vast;
-        call.result_size = (size_t)1 << 30; /* the largest result, but 2^35 of them */
+        call.result_size = (size_t)1 << 30; /* 1 GiB results, but 2^35 of them */
         CHECK_RC(HPOOL_EINVAL, hpool_map(the_pool, &call, NULL));
         char detail[256];
         hpool_error_detail(HPOOL_EINVAL, detail, sizeof detail);
         CHECK(strstr(detail, "more bytes than memory has") != NULL);
+        /* A stream holds no array, but a chunk of 2^33 such results is
+         * still 2^63 bytes. */
+        call.results = NULL;
+        call.chunksize = (size_t)1 << 33;
+        hpool_iter *chunked = NULL;
+        CHECK_RC(HPOOL_EINVAL, hpool_imap(the_pool, &call, &chunked));
+        hpool_error_detail(HPOOL_EINVAL, detail, sizeof detail);
+        CHECK(strstr(detail, "more bytes than a chunk can hold") != NULL);
+        call.chunksize = 0;
         hpool_source_free(vast);
         call.source = source;
         call.results = NULL;
