@@ -54,17 +54,21 @@ void hpool__share_started(hpool__team *team, hpool__chunk_share *share)
 
 bool hpool__share_claim(const hpool__team *team, hpool__chunk_share *share, uint64_t *from, uint64_t *to)
 {
-    uint64_t next = atomic_load_explicit(&share->next, memory_order_relaxed);
-    if (next >= share->count)
-        return false;
-    uint64_t claim = (share->count - next) / (2 * (uint64_t)team->thread_count);
-    if (claim == 0)
-        claim = 1;
-    uint64_t first = atomic_fetch_add_explicit(&share->next, claim, memory_order_relaxed);
-    if (first >= share->count)
-        return false;
-    *from = first;
-    *to = share->count - first < claim ? share->count : first + claim;
+    /* The claim is sized from what is left when it is made: a size read
+     * earlier and added later (a thread preempted in between, on a busy
+     * machine) claimed a hundred items when only the 16 slow ones at the
+     * end were left, and ran them one after another on one thread. */
+    uint64_t next = atomic_load_explicit(&share->next, memory_order_relaxed), claim;
+    do {
+        if (next >= share->count)
+            return false;
+        claim = (share->count - next) / (2 * (uint64_t)team->thread_count);
+        if (claim == 0)
+            claim = 1;
+    } while (!atomic_compare_exchange_weak_explicit(&share->next, &next, next + claim, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    *from = next;
+    *to = next + claim;
     return true;
 }
 
