@@ -216,6 +216,17 @@ static size_t next_field(const unsigned char *key, size_t size, size_t *at, cons
     return length;
 }
 
+/* field in quotes, cut to 60 bytes so that the line stays a line, or
+ * "nothing more" past the key's end. */
+static void quote_field(char *out, size_t size, const unsigned char *field, size_t field_size, bool ended)
+{
+    if (ended)
+        snprintf(out, size, "nothing more");
+    else
+        snprintf(out, size, "\"%.*s%s\"", (int)(field_size < 60 ? field_size : 60), (const char *)field,
+                 field_size > 60 ? "..." : "");
+}
+
 /* What differs between two journal keys, in why: the first field that
  * differs and the field before it ("after "page=a.html" it had "file=120
  * bytes, ..." and this call has "file=130 bytes, ...""), or only that
@@ -239,21 +250,13 @@ static void describe_other_key(const unsigned char *theirs, size_t their_size, c
             return;
         }
         if (a_ends || b_ends || a_size != b_size || memcmp(a, b, a_size) != 0) {
-            /* Fields are cut to 60 bytes, so that the line stays a line. */
-            char context[96] = "", had[96], has[96];
-            if (before != NULL)
-                snprintf(context, sizeof context, "after \"%.*s%s\" ", (int)(before_size < 60 ? before_size : 60),
-                         (const char *)before, before_size > 60 ? "..." : "");
-            if (a_ends)
-                snprintf(had, sizeof had, "nothing more");
-            else
-                snprintf(had, sizeof had, "\"%.*s%s\"", (int)(a_size < 60 ? a_size : 60), (const char *)a,
-                         a_size > 60 ? "..." : "");
-            if (b_ends)
-                snprintf(has, sizeof has, "nothing more");
-            else
-                snprintf(has, sizeof has, "\"%.*s%s\"", (int)(b_size < 60 ? b_size : 60), (const char *)b,
-                         b_size > 60 ? "..." : "");
+            char quoted[72], context[96] = "", had[96], has[96];
+            if (before != NULL) {
+                quote_field(quoted, sizeof quoted, before, before_size, false);
+                snprintf(context, sizeof context, "after %s ", quoted);
+            }
+            quote_field(had, sizeof had, a, a_size, a_ends);
+            quote_field(has, sizeof has, b, b_size, b_ends);
             snprintf(why, size, "its call.journal_key was another: %sit had %s, and this call has %s", context, had,
                      has);
             return;

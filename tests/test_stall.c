@@ -70,6 +70,23 @@ static hpool_pool *pool_of(const hpool_function *function)
     return pool;
 }
 
+/* MPI, this process's rank, and a pool of function on exactly 2 ranks
+ * (function->user is the rank); NULL if it cannot be made or the job has
+ * another size. */
+static hpool_pool *pool_on_two_ranks(int *argc, char ***argv, const char *test, hpool_function *function, int *rank)
+{
+    CHECK_RC(0, hpool_mpi_init(argc, argv));
+    *rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    function->user = rank;
+    hpool_pool *pool = pool_of(function);
+    if (pool != NULL && hpool_pool_size(pool) != 2) {
+        fprintf(stderr, "test_stall: run %s with 2 ranks\n", test);
+        return NULL;
+    }
+    return pool;
+}
+
 /* A map of items 0..n-1 (*range, for the caller to free) into out, one
  * item a chunk, so that every item is a batch of its own. */
 static hpool_call one_item_chunks(hpool_source **range, size_t n, void *out, size_t result_size)
@@ -166,17 +183,11 @@ static int stuck_on_rank_one(hpool_task *task, void *user)
  * MPI_Finalize and the job ends. */
 static int test_stuck_rank(int argc, char **argv)
 {
-    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    const hpool_function function = {.name = "stuck_on_rank_one", .map = stuck_on_rank_one, .user = &rank};
-    hpool_pool *pool = pool_of(&function);
+    int rank;
+    hpool_function function = {.name = "stuck_on_rank_one", .map = stuck_on_rank_one};
+    hpool_pool *pool = pool_on_two_ranks(&argc, &argv, "stuck-rank", &function, &rank);
     if (pool == NULL)
         return 1;
-    if (hpool_pool_size(pool) != 2) {
-        fprintf(stderr, "test_stall: run stuck-rank with 2 ranks\n");
-        return 1;
-    }
     if (hpool_pool_is_root(pool)) {
         enum { N = 200 };
         static int64_t out[N];
@@ -236,18 +247,12 @@ static void wake_stopped_rank(void)
  * the stopped root that never complete: it must not wait for them. */
 static int test_root_stopped(int argc, char **argv)
 {
-    CHECK_RC(0, hpool_mpi_init(&argc, &argv));
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    int rank;
     stopping_rank = 0;
-    const hpool_function function = {.name = "nap_or_stop", .map = nap_or_stop, .user = &rank};
-    hpool_pool *pool = pool_of(&function);
+    hpool_function function = {.name = "nap_or_stop", .map = nap_or_stop};
+    hpool_pool *pool = pool_on_two_ranks(&argc, &argv, "root-stopped", &function, &rank);
     if (pool == NULL)
         return 1;
-    if (hpool_pool_size(pool) != 2) {
-        fprintf(stderr, "test_stall: run root-stopped with 2 ranks\n");
-        return 1;
-    }
     if (hpool_pool_is_root(pool)) {
         enum { N = 200, RESULT_SIZE = 64 * 1024 };
         static unsigned char out[N][RESULT_SIZE];
