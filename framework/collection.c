@@ -100,6 +100,28 @@ static void count_failures(hpool__call_state *call, const hpool__batch *batch)
     }
 }
 
+/* Another rank's fixed-size results into the caller's array, but for the
+ * items that failed or were cancelled: their slots stay as the caller left
+ * them (what the rank's buffer holds there is whatever the allocator gave
+ * it, for an item that never ran), as a failed item's does on the root,
+ * where a map function writes into the array itself. The failures are
+ * sorted (hpool__collect) and lie within the batch. */
+static void copy_results_that_succeeded(const hpool__call_state *call, const hpool__batch *batch)
+{
+    unsigned char *into = call->spec.results;
+    size_t size = call->result_size;
+    uint64_t from = batch->first, end = batch->first + batch->count;
+    for (size_t f = 0; f <= batch->failure_count; f++) {
+        uint64_t until = f < batch->failure_count ? batch->failures[f].index : end;
+        if (until > end)
+            until = end;
+        if (until > from)
+            memcpy(into + from * size, batch->results + (from - batch->first) * size, (until - from) * size);
+        if (f < batch->failure_count && batch->failures[f].index + batch->failures[f].count > from)
+            from = batch->failures[f].index + batch->failures[f].count;
+    }
+}
+
 /* A batch that failed whole: nothing of it may be combined or copied; a
  * record map still gets an empty record per item. */
 static void drop_outputs(hpool__batch *batch)
@@ -200,8 +222,7 @@ void hpool__collect(hpool_pool *pool, hpool__batch *batch)
     case HPOOL__CALL_MAP:
         if (call->mode == HPOOL__FIXED_RESULT && batch->origin_rank != pool->root && call->spec.results != NULL
             && batch->results != NULL)
-            memcpy((unsigned char *)call->spec.results + batch->first * call->result_size, batch->results,
-                   batch->count * call->result_size);
+            copy_results_that_succeeded(call, batch);
         if (call->mode == HPOOL__RECORD_RESULT) {
             if (batch->record_offsets != NULL && keep_record_batch(call, batch) == 0)
                 keep = true;

@@ -428,8 +428,15 @@ static void test_failures_and_callbacks(hpool_pool *pool)
     call.results = out;
     call.result_size = sizeof *out;
     hpool_report report;
+    for (int i = 0; i < 100; i++)
+        out[i] = INT64_MIN;
     CHECK_RC(HPOOL_EFAILED, hpool_map(pool, &call, &report));
     CHECK(report.failed == 14 && report.items == 100);
+    /* a failed item's slot is left as it was, on every rank */
+    int wrong_slots = 0;
+    for (int64_t i = 0; i < 100; i++)
+        wrong_slots += out[i] != (i % 7 == 3 ? INT64_MIN : i * i);
+    CHECK(wrong_slots == 0);
     hpool_source_free(range);
     free(out);
 }
