@@ -685,6 +685,7 @@ typedef struct hpool__rank_load {
     int threads;
     uint64_t chunks_sent, chunks_completed;
     bool engine_ended; /* it sent STOPPED or ERROR: nothing more comes */
+    bool given_up;     /* a stop at once gave up its batches: what it sends is dropped until STOPPED */
     /* The stall watchdog: when the root last heard from the rank (every
      * rank's engine sends a HEARTBEAT at least every second), and the
      * batches it holds, to name them if it goes silent. */

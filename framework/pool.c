@@ -676,7 +676,9 @@ void hpool__keep_pool_error(hpool_pool *pool, int code)
  * item still running then is one whose result nobody will take (the root
  * gave it up after terminate, or stopped at once, or went silent), and
  * waiting for it could be forever. It is abandoned with its thread, as the
- * root abandons its own after terminate, and join says so. */
+ * root abandons its own, and join says so: with HPOOL_ESTOPPED after a
+ * stop at once, which abandons such items on purpose (MPI_Finalize does
+ * not wait for them: the root heard this rank stop), else HPOOL_ESTALLED. */
 static void abandon_orphaned_items(hpool_pool *pool)
 {
     uint64_t age;
@@ -684,9 +686,12 @@ static void abandon_orphaned_items(hpool_pool *pool)
     if (hpool_pool_is_root(pool) || pool->team_abandoned || hpool__longest_running(pool, &age, running,
                                                                                     sizeof running) < 0)
         return;
-    int code = hpool__fail(HPOOL_ESTALLED, "%s when the root ended the pool, which will not take its result: "
-                                           "abandoned with its thread, which may still write its own result",
-                           running);
+    int code = atomic_load(&pool->stop_remote) == 2
+                   ? hpool__fail(HPOOL_ESTOPPED, "%s when the root stopped the pool at once: abandoned with its "
+                                                 "thread, which may still write its own result", running)
+                   : hpool__fail(HPOOL_ESTALLED, "%s when the root ended the pool, which will not take its "
+                                                 "result: abandoned with its thread, which may still write its "
+                                                 "own result", running);
     pthread_mutex_lock(&pool->lock);
     pool->team_abandoned = true;
     hpool__keep_pool_error(pool, code);

@@ -50,7 +50,7 @@
  * one to HPOOL__PROTOCOL_VERSION. */
 
 #define HPOOL__PROTOCOL_MAGIC 0x4c4f4f50u /* "POOL" in little-endian memory */
-#define HPOOL__PROTOCOL_VERSION 6u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat; 4: no stop or checkpoint; 5: a failure per item */
+#define HPOOL__PROTOCOL_VERSION 7u /* 1: 0.1.0 without envelopes; 2: no call argument; 3: no heartbeat; 4: no stop or checkpoint; 5: a failure per item; 6: STOP without a level */
 #define HPOOL__TAG_BASE 7100
 /* How often a serving rank's engine says it is alive, at least; the stall
  * timeout is counted in these (a timeout under four of them would mistake
@@ -163,6 +163,8 @@ typedef struct hpool__run_header {
     uint64_t spilled_bytes;
 } hpool__run_header;
 
+/* STOP_REQUEST (a rank to the root) and STOP (the root to every rank, as
+ * its engine ends: level 2 if the pool was stopped at once, else 0). */
 typedef struct hpool__stop_request_header {
     int32_t level;  /* 1: drain, 2: at once */
     int32_t signal; /* the signal that asked, or 0 */

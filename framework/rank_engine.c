@@ -45,10 +45,14 @@ static int serve_message(hpool_pool *pool, hpool__message *message, bool *stop)
             hpool__team_cancel(&pool->team, cancel.call_id);
         break;
     }
-    case HPOOL__MSG_STOP:
-        rc = hpool__message_decode(message, NULL, 0, NULL, NULL);
+    case HPOOL__MSG_STOP: {
+        hpool__stop_request_header request;
+        rc = hpool__message_decode(message, &request, sizeof request, NULL, NULL);
+        if (rc == 0 && request.level == 2) /* join abandons what still runs: see abandon_orphaned_items */
+            hpool__stop_requested(pool, request.level, request.signal);
         *stop = rc == 0;
         break;
+    }
     case HPOOL__MSG_SHUFFLE: {
         hpool__shuffle_header shuffle;
         const unsigned char *argument = NULL;

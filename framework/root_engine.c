@@ -221,7 +221,8 @@ static int receive_results(hpool_pool *pool, bool *busy)
         pthread_mutex_lock(&pool->lock);
         if (received > 0)
             hpool__watchdog_heard(pool, message.source);
-        if (rc == 0 && batch != NULL && pool->loads[message.source].engine_ended) {
+        if (rc == 0 && batch != NULL
+            && (pool->loads[message.source].engine_ended || pool->loads[message.source].given_up)) {
             /* Given up on (give_up_stuck_ranks, a stop at once): its call
              * no longer counts it. */
             hpool__batch_free(batch);
@@ -293,6 +294,31 @@ static int count_waiting(const hpool_pool *pool)
  * backoff of a root whose ranks are busy, 64 to 512 µs; 0.33 ms now). */
 #define DRAIN_EAGER_NS 2000000u
 
+/* After a stop at once the root waits this long for STOPPED, not the
+ * stall timeout: a rank's engine answers STOP within a poll, unless it is
+ * inside a keyed reduce function, and a stop at once is not to wait for
+ * those. */
+#define AT_ONCE_WAIT_NS 5000000000u
+
+/* Once a stop at once has waited AT_ONCE_WAIT_NS: the ranks that have not
+ * answered are given up, and the join says which. With pool->lock held. */
+static int give_up_unanswered(hpool_pool *pool)
+{
+    char ranks[160] = "";
+    size_t used = 0;
+    for (int rank = 0; rank < pool->transport.size; rank++) {
+        if (rank == pool->root || pool->loads[rank].engine_ended)
+            continue;
+        pool->loads[rank].engine_ended = true;
+        if (used + 16 < sizeof ranks)
+            used += (size_t)snprintf(ranks + used, sizeof ranks - used, "%s%d", used ? ", " : "", rank);
+    }
+    return hpool__fail(HPOOL_ESTALLED,
+                       "stopped at once, and rank %s had not said it stopped %.0f s later (its engine may be in a "
+                       "keyed reduce function): join no longer waits for it, and MPI_Finalize would; end the job "
+                       "with MPI_Abort", ranks, (double)AT_ONCE_WAIT_NS / 1e9);
+}
+
 /* ... and the watchdog stops it waiting for a rank that went silent. */
 static int drain_until_stopped(hpool_pool *pool)
 {
@@ -300,8 +326,11 @@ static int drain_until_stopped(hpool_pool *pool)
     int stalled = 0;
     uint64_t eager_until = hpool__now_ns() + DRAIN_EAGER_NS;
     pthread_mutex_lock(&pool->lock);
+    uint64_t at_once_until = pool->stop_applied == 2 ? hpool__now_ns() + AT_ONCE_WAIT_NS : 0;
     while (count_waiting(pool) > 0) {
         int rc = hpool__watchdog_check(pool);
+        if (rc == 0 && at_once_until != 0 && hpool__now_ns() >= at_once_until)
+            rc = give_up_unanswered(pool);
         if (rc != 0) {
             stalled = stalled ? stalled : rc;
             continue;
@@ -500,8 +529,11 @@ void *hpool__root_engine(void *argument)
         hpool__engine_wait(pool, polling && rc == 0, &idle_rounds, HPOOL__POLL_ROOT);
     }
     pthread_mutex_unlock(&pool->lock);
-    /* Release the other ranks from hpool_pool_join(). */
-    int sent = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_STOP, NULL, 0);
+    /* Release the other ranks from hpool_pool_join(); after a stop at
+     * once, they abandon what they still run, as the root did. */
+    hpool__stop_request_header stop = {.level = pool->stop_applied == 2 ? 2 : 0,
+                                       .signal = atomic_load(&pool->stop_signal)};
+    int sent = hpool__message_send_to_all(&pool->transport, pool->root, HPOOL__MSG_STOP, &stop, sizeof stop);
     if (rc == 0)
         rc = sent;
     int drained = sent == 0 ? drain_until_stopped(pool) : 0;

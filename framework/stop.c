@@ -218,7 +218,9 @@ static void count_dropped(hpool_pool *pool, hpool__call_state *call)
 
 /* A second stop, or the grace ran out: the calls end now, without what
  * still runs, on this rank (abandoned, as after the stall timeout) and on
- * the others (join will not wait for them). */
+ * the others (their results are dropped; the root's STOP tells them to
+ * abandon those items too, and join waits only for their engines to say
+ * they stopped, so that MPI_Finalize then does not wait either). */
 static void stop_at_once(hpool_pool *pool, bool grace_over)
 {
     pool->stop_applied = 2;
@@ -226,8 +228,8 @@ static void stop_at_once(hpool_pool *pool, bool grace_over)
         return;
     char by[32];
     int code = hpool__fail(HPOOL_ESTOPPED,
-                           "stopped at once by %s (%s): items still running were abandoned, and join does not wait "
-                           "for the ranks that run them; end the job with MPI_Abort",
+                           "stopped at once by %s (%s): items still running were abandoned with their threads, on "
+                           "every rank",
                            signal_text(atomic_load(&pool->stop_signal), by, sizeof by),
                            grace_over ? "the stop's grace, HPOOL_STOP_GRACE, ran out" : "a second stop");
     bool local_running = false;
@@ -248,7 +250,7 @@ static void stop_at_once(hpool_pool *pool, bool grace_over)
         pool->team_abandoned = true;
     for (int rank = 0; rank < pool->transport.size; rank++)
         if (rank != pool->root && pool->loads[rank].outstanding_count > 0)
-            pool->loads[rank].engine_ended = true;
+            pool->loads[rank].given_up = true;
 }
 
 void hpool__stop_apply(hpool_pool *pool)

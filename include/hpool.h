@@ -741,9 +741,14 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
  *  the report counts them as canceled, with the other items of the
  *  batches that never came back (results return a batch at a time, so a
  *  rerun with the journal runs those again; their fixed-size results may
- *  have been written all the same), and
- *  join and free no longer wait for the ranks that run them; end the job
- *  with MPI_Abort then, as after HPOOL_ESTALLED. On a rank other than the
+ *  have been written all the same). The other ranks abandon what they
+ *  still run when the root's engine ends (their join returns
+ *  HPOOL_ESTOPPED, naming the item), and the root's join waits only for
+ *  their engines to say so, which takes a poll, not an item: MPI_Finalize
+ *  may follow, and the job ends with the exit status you choose. A rank
+ *  that does not answer within 5 s (its engine inside a keyed reduce
+ *  function) or goes silent makes the root's join return HPOOL_ESTALLED:
+ *  end the job with MPI_Abort then, as after any HPOOL_ESTALLED. On a rank other than the
  *  root, the stop is sent to the root, so the signal may reach any rank,
  *  or all of them (srun signals every task: that counts as one stop).
  *  Async-signal-safe: call it from your own signal handler.
@@ -936,7 +941,10 @@ typedef struct hpool_call {
 
 /*! hpool_map() : runs call->function on every item of call->source and
  *  blocks until done. Fixed-size results land in call->results in input
- *  order; variable-size ones in a new *call->records (yours to free).
+ *  order, and the slot of an item that failed or was cancelled is left as
+ *  it was (but for what its map function wrote there before it failed:
+ *  on the root it writes into call->results itself); variable-size ones
+ *  in a new *call->records (yours to free).
  *  @return : 0; HPOOL_EFAILED if any item failed (report says how many and
  *  the first), every other result still delivered; HPOOL_ECANCELED; or a
  *  usage error: HPOOL_EINVAL (also for a result_size with no results array

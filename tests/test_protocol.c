@@ -303,10 +303,18 @@ static void test_control_messages(void)
     free(message.data);
     free(bytes);
 
-    CHECK_RC(0, hpool__message_encode(HPOOL__MSG_STOP, NULL, 0, &bytes, &size));
-    CHECK(size == sizeof(hpool__envelope));
+    hpool__stop_request_header stop = {.level = 2, .signal = 15}, stop_out;
+    CHECK_RC(0, hpool__message_encode(HPOOL__MSG_STOP, &stop, sizeof stop, &bytes, &size));
+    CHECK(size == sizeof(hpool__envelope) + sizeof stop);
     message = received(HPOOL__MSG_STOP, bytes, size);
-    CHECK_RC(0, hpool__message_decode(&message, NULL, 0, NULL, NULL));
+    CHECK_RC(0, hpool__message_decode(&message, &stop_out, sizeof stop_out, NULL, NULL));
+    CHECK(stop_out.level == 2 && stop_out.signal == 15);
+    free(message.data);
+    free(bytes);
+    /* a STOP of protocol 6, without its level, is refused */
+    CHECK_RC(0, hpool__message_encode(HPOOL__MSG_STOP, NULL, 0, &bytes, &size));
+    message = received(HPOOL__MSG_STOP, bytes, size);
+    CHECK_RC(HPOOL_EPEER, hpool__message_decode(&message, &stop_out, sizeof stop_out, NULL, NULL));
     free(message.data);
     free(bytes);
 }

@@ -1,4 +1,4 @@
-/* test_stall.c: a rank that stops (SIGSTOP, as kill -STOP does), the root included, fails the call with HPOOL_ESTALLED naming it, within the stall timeout, and the pool still joins and frees; stuck items and unread streams are given up. */
+/* test_stall.c: a rank that stops (SIGSTOP, as kill -STOP does), the root included, fails the call with HPOOL_ESTALLED naming it, within the stall timeout, and the pool still joins and frees; stuck items and unread streams are given up; a stop at once abandons what is stuck on every rank and still ends through MPI_Finalize. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
 
@@ -227,6 +227,116 @@ static int test_stuck_rank(int argc, char **argv)
     return check_failures != 0;
 }
 
+/* On each rank, the first item it runs never returns; on rank 1 it first
+ * creates pid_file, so that the root knows it runs. Every other item is
+ * copied. */
+static atomic_int items_begun;
+/* Results larger than MPI's eager limit: those rank 1 still sends after
+ * the stop complete only if the root takes them, as it does until rank 1
+ * says it stopped. */
+#define STUCK_RESULT_SIZE 65536
+
+static int stuck_on_every_rank(hpool_task *task, void *user)
+{
+    int rank = *(const int *)user;
+    if (atomic_fetch_add(&items_begun, 1) == 0) {
+        if (rank == 1) {
+            FILE *file = fopen(pid_file, "w");
+            if (file != NULL)
+                fclose(file);
+        }
+        for (;;) {
+            struct timespec nap = {1, 0};
+            nanosleep(&nap, NULL);
+        }
+    }
+    /* The value first: on the root it goes straight into the caller's
+     * array, where an abandoned thread may still be writing it. */
+    *(int64_t *)task->result = *(const int64_t *)task->input;
+    memset((unsigned char *)task->result + sizeof(int64_t), 0x5a, STUCK_RESULT_SIZE - sizeof(int64_t));
+    return 0;
+}
+
+/* 2 ranks. A second hpool_pool_stop while an item is stuck on each rank:
+ * the call ends with HPOOL_ESTOPPED at once, every item it counts as done
+ * was delivered, the root's join and free return at once, rank 1's join
+ * returns HPOOL_ESTOPPED naming the item it abandoned (not HPOOL_ESTALLED:
+ * the stop abandoned it on purpose), and both ranks then get through
+ * MPI_Finalize, with no MPI_Abort (which under MPICH could lose what the
+ * job had just printed). */
+static int test_stop_at_once_ranks(int argc, char **argv)
+{
+    int rank;
+    hpool_function function = {.name = "stuck_on_every_rank", .map = stuck_on_every_rank};
+    hpool_pool *pool = pool_on_two_ranks(&argc, &argv, "stop-at-once", &function, &rank);
+    if (pool == NULL)
+        return 1;
+    if (hpool_pool_is_root(pool)) {
+        remove(pid_file);
+        enum { N = 400 };
+        /* Static: the abandoned threads may write into it until the end. */
+        static unsigned char out[(size_t)N * STUCK_RESULT_SIZE];
+        for (int i = 0; i < N; i++)
+            *(int64_t *)(out + (size_t)i * STUCK_RESULT_SIZE) = -1;
+        hpool_source *range;
+        hpool_call call = one_item_chunks(&range, N, out, STUCK_RESULT_SIZE);
+        hpool_async *async = NULL;
+        CHECK_RC(0, hpool_map_async(pool, &call, &async));
+        for (int tries = 0; access(pid_file, F_OK) != 0 && tries < 3000; tries++) {
+            struct timespec nap = {0, 10000000};
+            nanosleep(&nap, NULL);
+        }
+        CHECK(access(pid_file, F_OK) == 0); /* rank 1 runs its stuck item */
+        double started = now_seconds();
+        CHECK_RC(0, hpool_pool_stop(pool));
+        CHECK_RC(HPOOL_ETIMEDOUT, hpool_async_wait(async, 0.5)); /* the first stop waits for the stuck items */
+        CHECK_RC(0, hpool_pool_stop(pool));
+        hpool_report report;
+        CHECK_RC(HPOOL_ESTOPPED, hpool_async_get(async, 10, &report));
+        double took = now_seconds() - started;
+        char detail[512];
+        hpool_error_detail(HPOOL_ESTOPPED, detail, sizeof detail);
+        fprintf(stderr, "test_stall: stopped at once after %.1f s: %s\n", took, detail);
+        CHECK(took < 5 && strstr(detail, "a second stop") != NULL);
+        uint64_t delivered = 0;
+        for (int i = 0; i < N; i++) {
+            int64_t value = *(int64_t *)(out + (size_t)i * STUCK_RESULT_SIZE);
+            if (value != -1 && value != i)
+                fprintf(stderr, "test_stall: item %d's result is %lld\n", i, (long long)value);
+            CHECK(value == -1 || value == i);
+            delivered += value == i;
+        }
+        fprintf(stderr, "test_stall: %llu of %llu items canceled, %llu delivered\n",
+                (unsigned long long)report.canceled, (unsigned long long)report.items,
+                (unsigned long long)delivered);
+        CHECK(report.items == N && report.canceled >= 2 && report.items - report.canceled <= delivered);
+        hpool_async_free(async);
+        hpool_source_free(range);
+        started = now_seconds();
+        int rc = hpool_pool_join(pool);
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: the root's join after %.1f s: %s\n", now_seconds() - started, detail);
+        CHECK(rc == 0 || rc == HPOOL_ESTOPPED);
+        hpool_pool_free(pool);
+        CHECK(now_seconds() - started < 5);
+    } else {
+        double started = now_seconds();
+        int rc = hpool_pool_join(pool);
+        char detail[512];
+        hpool_error_detail(rc, detail, sizeof detail);
+        fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", now_seconds() - started, detail);
+        CHECK_RC(HPOOL_ESTOPPED, rc);
+        CHECK(strstr(detail, "still running in map function \"stuck_on_every_rank\"") != NULL);
+        CHECK(strstr(detail, "stopped the pool at once") != NULL);
+        CHECK(hpool_pool_stopped(pool, NULL) == 2);
+        hpool_pool_free(pool);
+    }
+    CHECK_RC(0, hpool_mpi_finalize());
+    if (check_failures == 0 && rank == 0)
+        printf("stall stop-at-once: all checks passed\n");
+    return check_failures != 0;
+}
+
 /* The pid that nap_or_stop left in pid_file, woken with SIGCONT. */
 static void wake_stopped_rank(void)
 {
@@ -351,7 +461,7 @@ static int test_unread_stream(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: test_stall PID_FILE [root-stopped] | test_stall - stuck|stuck-free|stuck-rank|unread-stream\n");
+        fprintf(stderr, "usage: test_stall PID_FILE [root-stopped|stop-at-once] | test_stall - stuck|stuck-free|stuck-rank|unread-stream\n");
         return 2;
     }
     if (argc > 2 && strcmp(argv[2], "stuck") == 0)
@@ -365,6 +475,8 @@ int main(int argc, char **argv)
     pid_file = argv[1];
     if (argc > 2 && strcmp(argv[2], "root-stopped") == 0)
         return test_root_stopped(argc, argv);
+    if (argc > 2 && strcmp(argv[2], "stop-at-once") == 0)
+        return test_stop_at_once_ranks(argc, argv);
     CHECK_RC(0, hpool_mpi_init(&argc, &argv));
     int rank = 0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);

@@ -88,7 +88,7 @@ int app_report_stopped(hpool_pool *pool, const char *program, uint64_t completed
                        const char *unit, const char *journal)
 {
     int signal = 0;
-    int level = hpool_pool_stopped(pool, &signal);
+    hpool_pool_stopped(pool, &signal);
     char completed_text[40], total_text[48] = "";
     format_grouped(completed, completed_text, sizeof completed_text);
     if (total != 0) {
@@ -98,15 +98,6 @@ int app_report_stopped(hpool_pool *pool, const char *program, uint64_t completed
     fprintf(stderr, "%s: stopped by %s after %s%s %s; %s\n", program, signal_name(signal),
             completed_text, total_text, unit,
             journal != NULL ? "rerun with the same --journal to resume" : "rerun to start again");
-    int initialized = 0, finalized = 0;
-    MPI_Initialized(&initialized);
-    MPI_Finalized(&finalized);
-    if (level >= 2 && initialized && !finalized) {
-        /* Stopped at once: a rank may still run an abandoned item, and
-         * MPI_Finalize would wait for it. */
-        fflush(NULL);
-        MPI_Abort(MPI_COMM_WORLD, EXIT_STOPPED);
-    }
     return EXIT_STOPPED;
 }
 

@@ -26,11 +26,12 @@ int app_stop_on_signals(hpool_pool *pool);
 /* After a call ended with HPOOL_ESTOPPED: prints one line on stderr,
  *     PROGRAM: stopped by SIGTERM after 51,234 of 100,000 UNIT; rerun with the same --journal to resume
  * ("; rerun to start again" when journal is NULL; no " of TOTAL" when
- * total is 0: the input's end was not reached, so its size is unknown). If the pool was stopped
- * at once (a second signal), items may still run on some rank and
- * MPI_Finalize would wait for them: the job ends here with
- * MPI_Abort(EXIT_STOPPED), as app_print_error does after HPOOL_ESTALLED.
- * Returns EXIT_STOPPED otherwise. */
+ * total is 0: the input's end was not reached, so its size is unknown).
+ * Returns EXIT_STOPPED, also after a stop at once (a second signal): the
+ * items still running then are abandoned on every rank, and join waits
+ * only for each rank's engine to say it stopped, so the job ends through
+ * MPI_Finalize. A rank that never says so makes join return
+ * HPOOL_ESTALLED, after which app_print_error ends the job. */
 int app_report_stopped(hpool_pool *pool, const char *program, uint64_t completed, uint64_t total,
                        const char *unit, const char *journal);
 
