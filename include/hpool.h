@@ -749,8 +749,9 @@ HPOOL_API void hpool_pool_free(hpool_pool *pool);
  *  that does not answer within 5 s (its engine inside a keyed reduce
  *  function) or goes silent makes the root's join return HPOOL_ESTALLED:
  *  end the job with MPI_Abort then, as after any HPOOL_ESTALLED. On a rank
- *  other than the root, the stop is sent to the root, so the signal may reach any rank,
- *  or all of them (srun signals every task: that counts as one stop).
+ *  other than the root, the stop is sent to the root, so the signal may
+ *  reach any rank, or all of them (srun signals every task: that counts
+ *  as one stop).
  *  Async-signal-safe: call it from your own signal handler.
  *  @return : 0, or HPOOL_EINVAL for NULL. A freed pool cannot be told
  *  from a live one here without a lock, which a signal handler may not

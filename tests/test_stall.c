@@ -159,6 +159,29 @@ static int test_stuck(bool terminate)
     return check_failures != 0;
 }
 
+/* What a stuck map function does. */
+static void sleep_forever(void)
+{
+    for (;;) {
+        struct timespec nap = {1, 0};
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* Rank 1's hpool_pool_join, the code it returned (expected) and its
+ * detail (into detail), which is printed and must name function. */
+static void join_rank_one(hpool_pool *pool, int expected, const char *function, char *detail, size_t size)
+{
+    double started = now_seconds();
+    int rc = hpool_pool_join(pool);
+    hpool_error_detail(rc, detail, size);
+    fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", now_seconds() - started, detail);
+    CHECK_RC(expected, rc);
+    char running[128];
+    snprintf(running, sizeof running, "still running in map function \"%s\"", function);
+    CHECK(strstr(detail, running) != NULL);
+}
+
 /* On rank 1, the first item it runs never returns; every other item is
  * copied. */
 static atomic_int rank_one_items;
@@ -167,10 +190,7 @@ static int stuck_on_rank_one(hpool_task *task, void *user)
 {
     int rank = *(const int *)user;
     if (rank == 1 && atomic_fetch_add(&rank_one_items, 1) == 0)
-        for (;;) {
-            struct timespec nap = {1, 0};
-            nanosleep(&nap, NULL);
-        }
+        sleep_forever();
     *(int64_t *)task->result = *(const int64_t *)task->input;
     return 0;
 }
@@ -211,13 +231,8 @@ static int test_stuck_rank(int argc, char **argv)
         hpool_pool_free(pool);
         CHECK(now_seconds() - started < 5);
     } else {
-        double started = now_seconds();
-        int rc = hpool_pool_join(pool);
         char detail[512];
-        hpool_error_detail(rc, detail, sizeof detail);
-        fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", now_seconds() - started, detail);
-        CHECK_RC(HPOOL_ESTALLED, rc);
-        CHECK(strstr(detail, "still running in map function \"stuck_on_rank_one\"") != NULL);
+        join_rank_one(pool, HPOOL_ESTALLED, "stuck_on_rank_one", detail, sizeof detail);
         CHECK(strstr(detail, "abandoned") != NULL);
         hpool_pool_free(pool);
     }
@@ -245,10 +260,7 @@ static int stuck_on_every_rank(hpool_task *task, void *user)
             if (file != NULL)
                 fclose(file);
         }
-        for (;;) {
-            struct timespec nap = {1, 0};
-            nanosleep(&nap, NULL);
-        }
+        sleep_forever();
     }
     /* The value first: on the root it goes straight into the caller's
      * array, where an abandoned thread may still be writing it. */
@@ -320,13 +332,8 @@ static int test_stop_at_once_ranks(int argc, char **argv)
         hpool_pool_free(pool);
         CHECK(now_seconds() - started < 5);
     } else {
-        double started = now_seconds();
-        int rc = hpool_pool_join(pool);
         char detail[512];
-        hpool_error_detail(rc, detail, sizeof detail);
-        fprintf(stderr, "test_stall: rank 1's join after %.1f s: %s\n", now_seconds() - started, detail);
-        CHECK_RC(HPOOL_ESTOPPED, rc);
-        CHECK(strstr(detail, "still running in map function \"stuck_on_every_rank\"") != NULL);
+        join_rank_one(pool, HPOOL_ESTOPPED, "stuck_on_every_rank", detail, sizeof detail);
         CHECK(strstr(detail, "stopped the pool at once") != NULL);
         CHECK(hpool_pool_stopped(pool, NULL) == 2);
         hpool_pool_free(pool);
